@@ -1,0 +1,54 @@
+"""iuvs: dark-frame scaling analysis for MAVEN IUVS and any detector whose darks drift.
+
+The numerical work (least-squares fits, pixel exclusion, residual statistics,
+histograms) runs in a Rust core that reads numpy arrays in place; this package
+adds the L1B reader, the FITS product writer, synthetic data and the notebook
+API of the 2015 team package.
+
+Examples
+--------
+>>> import numpy as np, iuvs
+>>> pair = iuvs.synthetic.make_dark_pair((62, 341), gain=1.45, seed=1)
+>>> fits = iuvs.fit_all(pair.dark_in, pair.dark_out, ranks=[-1, 0, 1, 2])
+>>> [f.name for f in fits]
+['additive', 'multiplicative', 'poly1', 'poly2']
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from types import ModuleType
+
+from iuvs import exceptions
+from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
+from iuvs.histogram import histogram
+
+try:
+    __version__ = version("iuvs")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "unknown"
+
+_LAZY_SUBMODULES = ("io", "scaling", "synthetic", "plotting", "cli")
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Import the submodules ``io``, ``scaling``, ``synthetic`` ... on first use."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"iuvs.{name}")
+    raise AttributeError(f"module 'iuvs' has no attribute {name!r}")
+
+
+__all__ = [
+    "Fit",
+    "ResidualStats",
+    "__version__",
+    "exceptions",
+    "fit",
+    "fit_all",
+    "histogram",
+    "io",
+    "model_name",
+    "scaling",
+    "synthetic",
+]

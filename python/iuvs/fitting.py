@@ -1,0 +1,437 @@
+"""Least-squares models that map one dark frame onto another.
+
+Rank ``-1`` is the additive model ``y = x + a``, rank ``0`` the multiplicative
+model ``y = a * x`` (least squares through the origin) and rank ``n >= 1`` a
+polynomial of degree ``n``.  Coefficients are always listed **highest power
+first**, like :func:`numpy.polyfit`.
+
+The fits themselves run in the Rust core (:mod:`iuvs._core`), which reads the
+input arrays in place (any supported dtype, byte order and strides), releases
+the GIL, accumulates moments in a Chebyshev basis of the scaled variable
+``t = (x - c) / h`` and computes every residual statistic directly.
+
+Examples
+--------
+>>> import numpy as np
+>>> import iuvs
+>>> x = np.arange(1.0, 101.0)
+>>> f = iuvs.fit(x, 2.0 * x + 3.0, rank=1)
+>>> np.round(f.coeffs, 12).tolist()
+[2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from iuvs import _core
+from iuvs.exceptions import (
+    InvalidParameterError,
+    RankError,
+    UnsupportedDtypeError,
+)
+
+__all__ = ["MAX_RANK", "MIN_RANK", "Fit", "ResidualStats", "fit", "fit_all", "model_name"]
+
+MIN_RANK = -1
+MAX_RANK = 12
+
+_SUPPORTED = ("int16", "uint16", "int32", "uint32", "int64", "float32", "float64")
+
+
+def model_name(rank: int) -> str:
+    """Return the human name of a model rank.
+
+    Parameters
+    ----------
+    rank : int
+        -1 (additive), 0 (multiplicative) or a polynomial degree.
+
+    Returns
+    -------
+    str
+        ``'additive'``, ``'multiplicative'`` or ``'poly<n>'``.
+
+    Examples
+    --------
+    >>> model_name(-1), model_name(0), model_name(3)
+    ('additive', 'multiplicative', 'poly3')
+    """
+    if rank == -1:
+        return "additive"
+    if rank == 0:
+        return "multiplicative"
+    return f"poly{rank}"
+
+
+@dataclass(frozen=True)
+class ResidualStats:
+    """Statistics of ``residual = dark_out - model(dark_in)`` over the pixels used in the fit.
+
+    Attributes
+    ----------
+    n_used : int
+        Pixels used in the fit.
+    n_excluded : int
+        Pixels excluded (mask, hot-pixel threshold, non-finite values).
+    n_nonfinite : int
+        Of the excluded pixels, those with a non-finite value in either input.
+    mean, std, min, max, rms : float
+        Residual mean, standard deviation (``ddof=0`` like :func:`numpy.std`),
+        extremes and root mean square.
+    frac_mean, frac_std : float
+        Mean and standard deviation of ``residual / dark_out`` over the used
+        pixels whose ``dark_out != 0`` (NaN if there are none).
+    n_fractional : int
+        Pixels that entered the fractional statistics.
+    n_zero_denominator : int
+        Used pixels left out of the fractional statistics because ``dark_out == 0``.
+    """
+
+    n_used: int
+    n_excluded: int
+    n_nonfinite: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    rms: float
+    frac_mean: float
+    frac_std: float
+    n_fractional: int
+    n_zero_denominator: int
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One fitted model of ``dark_out`` against ``dark_in``.
+
+    Attributes
+    ----------
+    rank : int
+        -1 additive, 0 multiplicative, ``n >= 1`` polynomial degree.
+    coeffs : numpy.ndarray
+        Coefficients, highest power first (``[a]`` for ranks -1 and 0).
+    cov : numpy.ndarray
+        Parameter covariance ``inv(A^T A) * SSR / (N - p)`` as
+        :func:`scipy.optimize.curve_fit` (``absolute_sigma=False``) and
+        ``numpy.polyfit(cov=True)`` report it.
+    perr : numpy.ndarray
+        ``sqrt(diag(cov))``.
+    stats : ResidualStats
+        Residual statistics over the used pixels.
+    center, half_width : float
+        The scaling ``t = (x - center) / half_width`` of the polynomial basis.
+    cheb_coeffs : numpy.ndarray
+        Chebyshev coefficients in ``t``, lowest first (polynomials only); the
+        well-conditioned form that :meth:`apply` evaluates.
+    ssr : float
+        Sum of squared residuals.
+    condition : float
+        Estimated condition number of the normal matrix in the Chebyshev basis.
+    mask : numpy.ndarray or None
+        Not stored by default (``None``); reserved for masks returned by robust fits.
+    """
+
+    rank: int
+    coeffs: npt.NDArray[np.float64]
+    cov: npt.NDArray[np.float64]
+    perr: npt.NDArray[np.float64]
+    stats: ResidualStats
+    center: float = 0.0
+    half_width: float = 1.0
+    cheb_coeffs: npt.NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.float64)
+    )
+    ssr: float = float("nan")
+    condition: float = 1.0
+    mask: npt.NDArray[np.bool_] | None = None
+
+    @property
+    def name(self) -> str:
+        """Human name of the model: ``'additive'``, ``'multiplicative'`` or ``'poly<n>'``."""
+        return model_name(self.rank)
+
+    @property
+    def poly(self) -> np.poly1d:
+        """The model as a :class:`numpy.poly1d` (``x + a`` is ``poly1d([1, a])``).
+
+        Examples
+        --------
+        >>> import numpy as np, iuvs
+        >>> x = np.arange(1.0, 50.0)
+        >>> iuvs.fit(x, x + 2.0, rank=-1).poly(10.0).round(9)
+        np.float64(12.0)
+        """
+        if self.rank == -1:
+            return np.poly1d([1.0, float(self.coeffs[0])])
+        if self.rank == 0:
+            return np.poly1d([float(self.coeffs[0]), 0.0])
+        return np.poly1d(self.coeffs)
+
+    def apply(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Evaluate the model on ``x`` (for example scale ``dark_in``).
+
+        Polynomials are evaluated in their Chebyshev form, which stays accurate
+        at high degree where the power-basis coefficients lose digits.
+
+        Parameters
+        ----------
+        x : array_like
+            Input values (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``model(x)`` as float64, same shape as ``x``.
+
+        Examples
+        --------
+        >>> import numpy as np, iuvs
+        >>> x = np.arange(1.0, 50.0)
+        >>> iuvs.fit(x, 3.0 * x, rank=0).apply([1.0, 2.0]).round(12).tolist()
+        [3.0, 6.0]
+        """
+        xa = np.asarray(x, dtype=np.float64)
+        if self.rank == -1:
+            return xa + float(self.coeffs[0])
+        if self.rank == 0:
+            return xa * float(self.coeffs[0])
+        t = (xa - self.center) / self.half_width
+        return np.asarray(np.polynomial.chebyshev.chebval(t, self.cheb_coeffs), dtype=np.float64)
+
+    def residual(self, dark_in: npt.ArrayLike, dark_out: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Return ``dark_out - model(dark_in)`` as float64.
+
+        Parameters
+        ----------
+        dark_in, dark_out : array_like
+            Arrays of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            The residual, same shape as the inputs.
+
+        Examples
+        --------
+        >>> import numpy as np, iuvs
+        >>> x = np.arange(1.0, 50.0)
+        >>> f = iuvs.fit(x, x + 1.0, rank=-1)
+        >>> float(abs(f.residual(x, x + 1.0)).max()) < 1e-12
+        True
+        """
+        return np.asarray(dark_out, dtype=np.float64) - self.apply(dark_in)
+
+    def fractional(
+        self, dark_in: npt.ArrayLike, dark_out: npt.ArrayLike
+    ) -> npt.NDArray[np.float64]:
+        """Return ``residual / dark_out`` (NaN where ``dark_out == 0``; nothing is added).
+
+        Parameters
+        ----------
+        dark_in, dark_out : array_like
+            Arrays of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            The fractional residual.
+
+        Examples
+        --------
+        >>> import numpy as np, iuvs
+        >>> x = np.arange(1.0, 50.0)
+        >>> f = iuvs.fit(x, 2 * x, rank=0)
+        >>> float(abs(f.fractional(x, 2 * x)).max()) < 1e-12
+        True
+        """
+        out = np.asarray(dark_out, dtype=np.float64)
+        res = self.residual(dark_in, out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(out != 0, res / np.where(out != 0, out, 1.0), np.nan)
+
+
+def _as_core_array(a: Any, name: str) -> tuple[np.ndarray[Any, Any], bool]:
+    """Return ``(native_view, swapped)`` without copying pixel data."""
+    arr = a if isinstance(a, np.ndarray) else np.asarray(a)
+    if isinstance(arr, np.ma.MaskedArray):
+        arr = arr.data
+    dt = arr.dtype
+    if dt.kind not in "iuf" or dt.newbyteorder("=").name not in _SUPPORTED:
+        raise UnsupportedDtypeError(
+            f"{name} has dtype {dt} ({dt.name}); supported dtypes are " + ", ".join(_SUPPORTED)
+        )
+    if dt.isnative:
+        return arr, False
+    return arr.view(dt.newbyteorder("=")), True
+
+
+def _as_core_mask(mask: Any) -> np.ndarray[Any, Any] | None:
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise UnsupportedDtypeError(
+            f"mask must be a boolean array (True = excluded), got dtype {m.dtype}"
+        )
+    return m
+
+
+def _check_threshold(hot_threshold: float | None) -> float | None:
+    if hot_threshold is None:
+        return None
+    value = float(hot_threshold)
+    if not np.isfinite(value):
+        raise InvalidParameterError(f"hot_threshold must be finite, got {hot_threshold!r}")
+    return value
+
+
+def _check_ranks(ranks: Iterable[int]) -> list[int]:
+    out: list[int] = []
+    for r in ranks:
+        if isinstance(r, bool) or not isinstance(r, int | np.integer):
+            raise RankError(f"rank must be an integer, got {r!r}")
+        ri = int(r)
+        if ri < MIN_RANK or ri > MAX_RANK:
+            raise RankError(
+                f"rank {ri} is outside {MIN_RANK}..{MAX_RANK} "
+                "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
+            )
+        out.append(ri)
+    if not out:
+        raise RankError("no rank requested; give at least one of -1..12")
+    return out
+
+
+def _fit_from_core(d: Mapping[str, Any]) -> Fit:
+    stats = ResidualStats(
+        n_used=int(d["n_used"]),
+        n_excluded=int(d["n_excluded"]),
+        n_nonfinite=int(d["n_nonfinite"]),
+        mean=float(d["mean"]),
+        std=float(d["std"]),
+        min=float(d["min"]),
+        max=float(d["max"]),
+        rms=float(d["rms"]),
+        frac_mean=float(d["frac_mean"]),
+        frac_std=float(d["frac_std"]),
+        n_fractional=int(d["n_fractional"]),
+        n_zero_denominator=int(d["n_zero_denominator"]),
+    )
+    cov = np.asarray(d["cov"], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        perr = np.sqrt(np.diag(cov))
+    for arr in (d["coeffs"], cov, perr, d["cheb_coeffs"]):
+        arr.setflags(write=False)
+    return Fit(
+        rank=int(d["rank"]),
+        coeffs=d["coeffs"],
+        cov=cov,
+        perr=perr,
+        stats=stats,
+        center=float(d["center"]),
+        half_width=float(d["half_width"]),
+        cheb_coeffs=d["cheb_coeffs"],
+        ssr=float(d["ssr"]),
+        condition=float(d["condition"]),
+    )
+
+
+def fit_all(
+    dark_in: npt.ArrayLike,
+    dark_out: npt.ArrayLike,
+    ranks: Iterable[int] = range(-1, 5),
+    *,
+    mask: npt.ArrayLike | None = None,
+    hot_threshold: float | None = None,
+) -> list[Fit]:
+    """Fit several models of ``dark_out`` against ``dark_in`` in one pass over the pixels.
+
+    Parameters
+    ----------
+    dark_in, dark_out : array_like
+        Dark frames of the same shape, any of int16, uint16, int32, uint32,
+        int64, float32, float64, in either byte order and any memory layout
+        (read in place, never copied).  Treated as a flat set of pixels.
+    ranks : iterable of int, optional
+        Models to fit: -1 additive, 0 multiplicative, 1..12 polynomial degree.
+    mask : array_like of bool, optional
+        Pixels to exclude (True = excluded, as in :mod:`numpy.ma`).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value (hot pixels).
+
+    Returns
+    -------
+    list of Fit
+        One :class:`Fit` per requested rank, in the order given.
+
+    Raises
+    ------
+    iuvs.exceptions.ShapeMismatchError
+        If the shapes differ.
+    iuvs.exceptions.InsufficientDataError
+        If fewer usable pixels remain than a model has parameters.
+    iuvs.exceptions.DegenerateFitError
+        If ``dark_in`` has too few distinct values for a polynomial rank.
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> x = np.linspace(100.0, 4000.0, 500)
+    >>> fits = iuvs.fit_all(x, 1.5 * x + 20.0, ranks=[0, 1])
+    >>> [f.name for f in fits]
+    ['multiplicative', 'poly1']
+    >>> np.round(fits[1].coeffs, 9).tolist()
+    [1.5, 20.0]
+    """
+    rank_list = _check_ranks(ranks)
+    x, swap_x = _as_core_array(dark_in, "dark_in")
+    y, swap_y = _as_core_array(dark_out, "dark_out")
+    m = _as_core_mask(mask)
+    thr = _check_threshold(hot_threshold)
+    results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr)
+    return [_fit_from_core(d) for d in results]
+
+
+def fit(
+    dark_in: npt.ArrayLike,
+    dark_out: npt.ArrayLike,
+    rank: int,
+    *,
+    mask: npt.ArrayLike | None = None,
+    hot_threshold: float | None = None,
+) -> Fit:
+    """Fit one model of ``dark_out`` against ``dark_in``.
+
+    Parameters
+    ----------
+    dark_in, dark_out : array_like
+        Dark frames of the same shape (see :func:`fit_all` for dtypes and layouts).
+    rank : int
+        -1 additive (``x + a``), 0 multiplicative (``a * x``), 1..12 polynomial degree.
+    mask : array_like of bool, optional
+        Pixels to exclude (True = excluded).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value.
+
+    Returns
+    -------
+    Fit
+        The fitted model with coefficients (highest power first), covariance
+        and residual statistics.
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> x = np.arange(1.0, 11.0)
+    >>> f = iuvs.fit(x, x + 5.0, rank=-1)
+    >>> round(float(f.coeffs[0]), 12), f.stats.n_used
+    (5.0, 10)
+    """
+    return fit_all(dark_in, dark_out, [rank], mask=mask, hot_threshold=hot_threshold)[0]

@@ -1,0 +1,51 @@
+//! Errors of the pure-Rust core. Each variant carries the numbers a user needs
+//! (shapes, counts, degrees); the Python binding maps variants onto the classes
+//! of `iuvs.exceptions`.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CoreError {
+    /// Two arrays that must have the same shape do not.
+    #[error("shape mismatch: {what_a} has shape {a:?} but {what_b} has shape {b:?}")]
+    ShapeMismatch {
+        what_a: &'static str,
+        a: Vec<usize>,
+        what_b: &'static str,
+        b: Vec<usize>,
+    },
+    /// An input has no pixels.
+    #[error("{what} is empty (shape {shape:?}); at least one pixel is needed")]
+    Empty {
+        what: &'static str,
+        shape: Vec<usize>,
+    },
+    /// Too few usable pixels remain for the model.
+    #[error(
+        "{model} needs at least {needed} usable pixels but only {n_used} remain \
+         ({n_excluded} excluded by mask, hot-pixel threshold or non-finite values, \
+         {n_nonfinite} of them non-finite)"
+    )]
+    TooFewPixels {
+        model: String,
+        needed: usize,
+        n_used: usize,
+        n_excluded: usize,
+        n_nonfinite: usize,
+    },
+    /// The normal equations are singular (for example `dark_in` constant).
+    #[error("{model} is rank-deficient: {reason}")]
+    Degenerate { model: String, reason: String },
+    /// Rank outside -1..=12.
+    #[error(
+        "rank {rank} is outside -1..=12 (-1 additive, 0 multiplicative, 1..12 polynomial degree)"
+    )]
+    RankOutOfRange { rank: i64 },
+    /// A parameter has an invalid value.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+}
+
+/// Result alias of the core.
+pub type CoreResult<T> = Result<T, CoreError>;

@@ -1,0 +1,586 @@
+//! Least-squares models of `dark_out` against `dark_in`: additive (`y = x + a`,
+//! rank -1), multiplicative through the origin (`y = a x`, rank 0) and
+//! polynomials of degree 1..=12 (rank = degree).
+//!
+//! Every requested rank is served by the same passes over the pixels:
+//! 1. (only when a polynomial is requested) the range of the usable `dark_in`,
+//!    which fixes the scaled variable `t = (x - c) / h` in `[-1, 1]`;
+//! 2. Chebyshev moments `sum T_k(t)` (k <= 2n) and `sum y T_k(t)` (k <= n), plus
+//!    the sums the additive and multiplicative models need, in blocks with
+//!    compensated totals;
+//! 3. residual statistics of every model at once, residuals computed directly.
+//!
+//! Coefficients are returned highest power first, like `numpy.polyfit`; the
+//! covariance is `inv(A^T A) * SSR / (N - p)` as `scipy.optimize.curve_fit`
+//! gives it with `absolute_sigma=False`.
+
+pub mod chebyshev;
+pub mod solve;
+
+use ndarray::ArrayViewD;
+
+use crate::error::{CoreError, CoreResult};
+use crate::mask::{Counts, Exclusion};
+use crate::stats::{ResidualStats, StatsAccumulator};
+use crate::sum::{lane_dot, lane_sum, Neumaier};
+use crate::view::{Frame, Walk, BLOCK};
+use chebyshev::{cheb_to_power, clenshaw_block};
+
+/// Lowest accepted rank (additive).
+pub const MIN_RANK: i64 = -1;
+/// Highest accepted rank (polynomial degree).
+pub const MAX_RANK: i64 = 12;
+
+/// Human name of a rank.
+#[must_use]
+pub fn model_name(rank: i64) -> String {
+    match rank {
+        -1 => "additive model (rank -1)".to_string(),
+        0 => "multiplicative model (rank 0)".to_string(),
+        n => format!("polynomial of degree {n}"),
+    }
+}
+
+fn n_params(rank: i64) -> usize {
+    if rank <= 0 {
+        1
+    } else {
+        usize::try_from(rank).unwrap_or(0) + 1
+    }
+}
+
+/// One fitted model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitResult {
+    /// -1 additive, 0 multiplicative, n polynomial degree.
+    pub rank: i64,
+    /// Coefficients, highest power first (`[a]` for ranks -1 and 0).
+    pub coeffs: Vec<f64>,
+    /// Covariance of `coeffs`, row-major `p x p`, same order as `coeffs`.
+    pub cov: Vec<f64>,
+    /// Chebyshev coefficients in `t`, lowest first (polynomials only).
+    pub cheb: Vec<f64>,
+    /// `c` of `t = (x - c) / h` (0 for ranks -1 and 0).
+    pub center: f64,
+    /// `h` of `t = (x - c) / h` (1 for ranks -1 and 0).
+    pub half_width: f64,
+    /// 1-norm condition number of the scaled normal matrix (1 for ranks -1 and 0).
+    pub condition: f64,
+    /// Residual statistics over the used pixels.
+    pub stats: ResidualStats,
+    /// Pixel counts (used, and excluded by each rule).
+    pub counts: Counts,
+}
+
+/// The inputs of one pair fit.
+#[derive(Debug, Clone)]
+pub struct PairInput<'a> {
+    /// `dark_in` (x).
+    pub dark_in: Frame<'a>,
+    /// `dark_out` (y).
+    pub dark_out: Frame<'a>,
+    /// Optional mask, True = excluded.
+    pub mask: Option<ArrayViewD<'a, bool>>,
+    /// Exclusion rules.
+    pub exclusion: Exclusion,
+}
+
+impl<'a> PairInput<'a> {
+    /// Check shapes and emptiness and prepare the walk.
+    ///
+    /// # Errors
+    /// [`CoreError::ShapeMismatch`] or [`CoreError::Empty`].
+    pub fn walk(&self) -> CoreResult<Walk<'a>> {
+        let (sx, sy) = (self.dark_in.shape(), self.dark_out.shape());
+        if sx != sy {
+            return Err(CoreError::ShapeMismatch {
+                what_a: "dark_in",
+                a: sx.to_vec(),
+                what_b: "dark_out",
+                b: sy.to_vec(),
+            });
+        }
+        if let Some(m) = &self.mask {
+            if m.shape() != sx {
+                return Err(CoreError::ShapeMismatch {
+                    what_a: "dark_in",
+                    a: sx.to_vec(),
+                    what_b: "mask",
+                    b: m.shape().to_vec(),
+                });
+            }
+        }
+        if self.dark_in.is_empty() {
+            return Err(CoreError::Empty {
+                what: "dark_in",
+                shape: sx.to_vec(),
+            });
+        }
+        Walk::new(
+            &[self.dark_in.clone(), self.dark_out.clone()],
+            self.mask.as_ref(),
+        )
+    }
+}
+
+/// Run one pass: hand every block of usable `(x, y)` pairs to `f`.
+fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64])) -> Counts {
+    let mut counts = Counts::default();
+    let (mut xs, mut ys) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
+    walk.for_each_block(&mut |b| {
+        let n = exclusion.compact(b, &mut xs, &mut ys, &mut counts);
+        if n > 0 {
+            f(&xs[..n], &ys[..n]);
+        }
+    });
+    counts
+}
+
+fn validate_ranks(ranks: &[i64]) -> CoreResult<()> {
+    if ranks.is_empty() {
+        return Err(CoreError::InvalidParameter("no rank requested".into()));
+    }
+    if let Some(&r) = ranks.iter().find(|&&r| !(MIN_RANK..=MAX_RANK).contains(&r)) {
+        return Err(CoreError::RankOutOfRange { rank: r });
+    }
+    Ok(())
+}
+
+/// A solved model before its residual statistics are known.
+#[derive(Debug, Clone)]
+enum Model {
+    Additive(f64),
+    Multiplicative {
+        a: f64,
+        sxx: f64,
+    },
+    Poly {
+        cheb: Vec<f64>,
+        inverse: Vec<f64>,
+        condition: f64,
+    },
+}
+
+/// Fit every rank in `ranks` (each in -1..=12) in the passes described in the module docs.
+///
+/// # Errors
+/// Shape mismatch, empty input, a rank out of range, too few usable pixels for
+/// a rank, or a rank-deficient system (constant or all-zero `dark_in`).
+#[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
+pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult>> {
+    validate_ranks(ranks)?;
+    let walk = input.walk()?;
+    let ex = &input.exclusion;
+    let max_deg = usize::try_from(ranks.iter().copied().max().unwrap_or(0).max(0)).unwrap_or(0);
+
+    // Pass 1: range of usable dark_in (polynomials only).
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    if max_deg > 0 {
+        pass(&walk, ex, &mut |xs, _| {
+            for &x in xs {
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }
+        });
+    }
+    let (center, half_width) = if max_deg > 0 && hi > lo {
+        (0.5 * (lo + hi), 0.5 * (hi - lo))
+    } else {
+        (0.0, 1.0)
+    };
+
+    // Pass 2: moments.
+    let n_mom = 2 * max_deg + 1;
+    let mut m = vec![Neumaier::default(); if max_deg > 0 { n_mom } else { 0 }];
+    let mut b = vec![Neumaier::default(); if max_deg > 0 { max_deg + 1 } else { 0 }];
+    let (mut s_diff, mut s_xx, mut s_xy) = (
+        Neumaier::default(),
+        Neumaier::default(),
+        Neumaier::default(),
+    );
+    let (mut t, mut tk, mut tkm1, mut tmp) = (
+        vec![0.0; BLOCK],
+        vec![0.0; BLOCK],
+        vec![0.0; BLOCK],
+        vec![0.0; BLOCK],
+    );
+    let counts = pass(&walk, ex, &mut |xs, ys| {
+        let n = xs.len();
+        for i in 0..n {
+            tmp[i] = ys[i] - xs[i];
+        }
+        s_diff.add(lane_sum(&tmp[..n]));
+        s_xx.add(lane_dot(xs, xs));
+        s_xy.add(lane_dot(xs, ys));
+        if max_deg == 0 {
+            return;
+        }
+        let (t, tk, tkm1) = (&mut t[..n], &mut tk[..n], &mut tkm1[..n]);
+        for i in 0..n {
+            t[i] = (xs[i] - center) / half_width;
+        }
+        tkm1.fill(1.0);
+        tk.copy_from_slice(t);
+        #[allow(clippy::cast_precision_loss)]
+        m[0].add(n as f64);
+        b[0].add(lane_sum(ys));
+        m[1].add(lane_sum(tk));
+        b[1].add(lane_dot(ys, tk));
+        for k in 2..n_mom {
+            for i in 0..n {
+                let next = 2.0 * t[i] * tk[i] - tkm1[i];
+                tkm1[i] = tk[i];
+                tk[i] = next;
+            }
+            m[k].add(lane_sum(tk));
+            if k <= max_deg {
+                b[k].add(lane_dot(ys, tk));
+            }
+        }
+    });
+
+    // Solve every rank.
+    let n_used = counts.n_used;
+    let mut models = Vec::with_capacity(ranks.len());
+    for &rank in ranks {
+        let p = n_params(rank);
+        if n_used < p {
+            return Err(CoreError::TooFewPixels {
+                model: model_name(rank),
+                needed: p,
+                n_used,
+                n_excluded: counts.n_excluded(),
+                n_nonfinite: counts.n_nonfinite,
+            });
+        }
+        let model = match rank {
+            -1 => Model::Additive(s_diff.value() / n_used as f64),
+            0 => {
+                let sxx = s_xx.value();
+                if !(sxx > 0.0) || !sxx.is_finite() {
+                    return Err(CoreError::Degenerate {
+                        model: model_name(rank),
+                        reason: format!(
+                            "dark_in is zero at all {n_used} used pixels (sum of squares {sxx}), \
+                             so no scale factor is defined"
+                        ),
+                    });
+                }
+                Model::Multiplicative {
+                    a: s_xy.value() / sxx,
+                    sxx,
+                }
+            }
+            deg => {
+                if hi <= lo {
+                    return Err(CoreError::Degenerate {
+                        model: model_name(rank),
+                        reason: format!(
+                            "dark_in is constant ({lo}) over all {n_used} used pixels; a polynomial \
+                             needs at least {p} distinct dark_in values"
+                        ),
+                    });
+                }
+                let d = usize::try_from(deg).unwrap_or(0);
+                let mut g = vec![0.0; p * p];
+                for j in 0..p {
+                    for k in 0..p {
+                        g[j * p + k] = 0.5 * (m[j + k].value() + m[j.abs_diff(k)].value());
+                    }
+                }
+                let rhs: Vec<f64> = b[..=d].iter().map(Neumaier::value).collect();
+                let sol = solve::solve_spd(&g, &rhs, p).map_err(|s| CoreError::Degenerate {
+                    model: model_name(rank),
+                    reason: format!(
+                        "the normal equations are singular (pivot {} is {:e}): dark_in has fewer \
+                         than {p} distinct usable values or they are too close together",
+                        s.pivot, s.value
+                    ),
+                })?;
+                Model::Poly {
+                    cheb: sol.beta,
+                    inverse: sol.inverse,
+                    condition: sol.condition,
+                }
+            }
+        };
+        models.push(model);
+    }
+
+    // Pass 3: residual statistics of every model.
+    let mut accs = vec![StatsAccumulator::default(); models.len()];
+    let (mut fit_v, mut res, mut b1, mut b2) = (
+        vec![0.0; BLOCK],
+        vec![0.0; BLOCK],
+        vec![0.0; BLOCK],
+        vec![0.0; BLOCK],
+    );
+    let mut t3 = vec![0.0; BLOCK];
+    pass(&walk, ex, &mut |xs, ys| {
+        let n = xs.len();
+        if max_deg > 0 {
+            for i in 0..n {
+                t3[i] = (xs[i] - center) / half_width;
+            }
+        }
+        for (model, acc) in models.iter().zip(accs.iter_mut()) {
+            match model {
+                Model::Additive(a) => {
+                    for i in 0..n {
+                        res[i] = ys[i] - (xs[i] + a);
+                    }
+                }
+                Model::Multiplicative { a, .. } => {
+                    for i in 0..n {
+                        res[i] = ys[i] - a * xs[i];
+                    }
+                }
+                Model::Poly { cheb, .. } => {
+                    clenshaw_block(&t3[..n], cheb, &mut fit_v, &mut b1, &mut b2);
+                    for i in 0..n {
+                        res[i] = ys[i] - fit_v[i];
+                    }
+                }
+            }
+            acc.add_block(&res[..n], ys);
+        }
+    });
+
+    let mut out = Vec::with_capacity(models.len());
+    for ((&rank, model), acc) in ranks.iter().zip(models).zip(accs) {
+        let stats = acc.finish();
+        let p = n_params(rank);
+        let dof = n_used - p;
+        let s2 = if dof == 0 {
+            f64::INFINITY
+        } else {
+            stats.ssr / dof as f64
+        };
+        let result = match model {
+            Model::Additive(a) => FitResult {
+                rank,
+                coeffs: vec![a],
+                cov: vec![s2 / n_used as f64],
+                cheb: Vec::new(),
+                center: 0.0,
+                half_width: 1.0,
+                condition: 1.0,
+                stats,
+                counts,
+            },
+            Model::Multiplicative { a, sxx } => FitResult {
+                rank,
+                coeffs: vec![a],
+                cov: vec![s2 / sxx],
+                cheb: Vec::new(),
+                center: 0.0,
+                half_width: 1.0,
+                condition: 1.0,
+                stats,
+                counts,
+            },
+            Model::Poly {
+                cheb,
+                inverse,
+                condition,
+            } => {
+                let mm = cheb_to_power(p - 1, center, half_width);
+                // power coefficients, lowest first
+                let low: Vec<f64> = (0..p)
+                    .map(|j| (0..p).map(|k| mm[j][k] * cheb[k]).sum())
+                    .collect();
+                // cov_low = M inv(G) M^T s2
+                let mut mi = vec![0.0; p * p];
+                for j in 0..p {
+                    for k in 0..p {
+                        mi[j * p + k] = (0..p).map(|l| mm[j][l] * inverse[l * p + k]).sum();
+                    }
+                }
+                let mut cov = vec![0.0; p * p];
+                for j in 0..p {
+                    for k in 0..p {
+                        let v: f64 = (0..p).map(|l| mi[j * p + l] * mm[k][l]).sum();
+                        // reverse both axes: highest power first
+                        cov[(p - 1 - j) * p + (p - 1 - k)] = v * s2;
+                    }
+                }
+                FitResult {
+                    rank,
+                    coeffs: low.into_iter().rev().collect(),
+                    cov,
+                    cheb,
+                    center,
+                    half_width,
+                    condition,
+                    stats,
+                    counts,
+                }
+            }
+        };
+        out.push(result);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::PixelArray;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn input<'a>(x: &'a ArrayD<f64>, y: &'a ArrayD<f64>) -> PairInput<'a> {
+        PairInput {
+            dark_in: Frame::from(x.view()),
+            dark_out: Frame::from(y.view()),
+            mask: None,
+            exclusion: Exclusion::default(),
+        }
+    }
+
+    fn arr(v: Vec<f64>) -> ArrayD<f64> {
+        let n = v.len();
+        ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap()
+    }
+
+    #[test]
+    fn exact_polynomial_is_recovered() {
+        let xs: Vec<f64> = (0..3000).map(|i| 60.0 + f64::from(i) * 1.37).collect();
+        let ys: Vec<f64> = xs.iter().map(|x| 2e-5 * x * x + 1.25 * x - 7.0).collect();
+        let (x, y) = (arr(xs), arr(ys));
+        let fits = fit_all(&input(&x, &y), &[2, 1, 0, -1]).unwrap();
+        let c = &fits[0].coeffs;
+        assert!(
+            (c[0] - 2e-5).abs() < 1e-15 && (c[1] - 1.25).abs() < 1e-10 && (c[2] + 7.0).abs() < 1e-7
+        );
+        assert!(fits[0].stats.std < 1e-8);
+        assert_eq!(fits[0].counts.n_used, 3000);
+        assert_eq!(fits[1].coeffs.len(), 2);
+        assert_eq!(fits[2].coeffs.len(), 1);
+    }
+
+    #[test]
+    fn additive_and_multiplicative_hand_values() {
+        // y = x + 2 exactly for x = 1..4, plus y2 = 3 x
+        let (x, y) = (arr(vec![1.0, 2.0, 3.0, 4.0]), arr(vec![3.0, 4.0, 5.0, 6.0]));
+        let f = fit_all(&input(&x, &y), &[-1]).unwrap().remove(0);
+        assert!((f.coeffs[0] - 2.0).abs() < 1e-15);
+        assert!(f.stats.ssr.abs() < 1e-20);
+        // y = [2, 4, 7]: a = (2 + 8 + 21) / 14 = 31/14
+        let (x, y) = (arr(vec![1.0, 2.0, 3.0]), arr(vec![2.0, 4.0, 7.0]));
+        let f = fit_all(&input(&x, &y), &[0]).unwrap().remove(0);
+        let a = 31.0 / 14.0;
+        assert!((f.coeffs[0] - a).abs() < 1e-15);
+        let ssr: f64 = [(2.0 - a), (4.0 - 2.0 * a), (7.0 - 3.0 * a)]
+            .iter()
+            .map(|r| r * r)
+            .sum();
+        assert!((f.cov[0] - ssr / 2.0 / 14.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn linear_covariance_matches_closed_form() {
+        // Straight-line fit: var(slope) = s2 / Sxx, var(icpt) = s2 (1/n + mean^2/Sxx)
+        let xs: Vec<f64> = (0..50).map(f64::from).collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|x| 3.0 * x + 1.0 + if (*x as i64) % 2 == 0 { 0.5 } else { -0.5 })
+            .collect();
+        let n = 50.0;
+        let mean = 24.5;
+        let sxx: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+        let (x, y) = (arr(xs), arr(ys));
+        let f = fit_all(&input(&x, &y), &[1]).unwrap().remove(0);
+        let s2 = f.stats.ssr / (n - 2.0);
+        assert!((f.cov[0] - s2 / sxx).abs() < 1e-12 * (s2 / sxx));
+        let want = s2 * (1.0 / n + mean * mean / sxx);
+        assert!((f.cov[3] - want).abs() < 1e-10 * want);
+    }
+
+    #[test]
+    fn errors_carry_numbers() {
+        let (x, y) = (arr(vec![5.0; 10]), arr((0..10).map(f64::from).collect()));
+        let err = fit_all(&input(&x, &y), &[2]).unwrap_err();
+        assert!(matches!(err, CoreError::Degenerate { .. }), "{err}");
+        assert!(fit_all(&input(&x, &y), &[-1, 0]).is_ok());
+        let err = fit_all(&input(&x, &y), &[13]).unwrap_err();
+        assert_eq!(err, CoreError::RankOutOfRange { rank: 13 });
+        let (x2, y2) = (arr(vec![1.0, 2.0]), arr(vec![1.0, 2.0]));
+        let err = fit_all(&input(&x2, &y2), &[3]).unwrap_err();
+        assert!(matches!(
+            err,
+            CoreError::TooFewPixels {
+                needed: 4,
+                n_used: 2,
+                ..
+            }
+        ));
+        let z = arr(vec![0.0; 4]);
+        let err = fit_all(&input(&z, &z), &[0]).unwrap_err();
+        assert!(matches!(err, CoreError::Degenerate { .. }));
+        let e = ArrayD::<f64>::zeros(IxDyn(&[0, 3]));
+        assert!(matches!(
+            fit_all(&input(&e, &e), &[1]).unwrap_err(),
+            CoreError::Empty { .. }
+        ));
+    }
+
+    #[test]
+    fn too_few_distinct_values_is_degenerate() {
+        let xs: Vec<f64> = (0..100).map(|i| f64::from(i % 3)).collect();
+        let ys: Vec<f64> = (0..100).map(f64::from).collect();
+        let (x, y) = (arr(xs), arr(ys));
+        assert!(fit_all(&input(&x, &y), &[2]).is_ok());
+        let err = fit_all(&input(&x, &y), &[4]).unwrap_err();
+        assert!(matches!(err, CoreError::Degenerate { .. }), "{err}");
+    }
+
+    #[test]
+    fn integer_big_endian_input_matches_float() {
+        let xs: Vec<i32> = (0..500).map(|i| 100 + i * 7 % 400).collect();
+        let ys: Vec<i32> = xs.iter().map(|x| x * 3 / 2 + 11).collect();
+        let xf = ArrayD::from_shape_vec(IxDyn(&[500]), xs.iter().map(|&v| f64::from(v)).collect())
+            .unwrap();
+        let yf = ArrayD::from_shape_vec(IxDyn(&[500]), ys.iter().map(|&v| f64::from(v)).collect())
+            .unwrap();
+        let xb = ArrayD::from_shape_vec(IxDyn(&[500]), xs.iter().map(|v| v.swap_bytes()).collect())
+            .unwrap();
+        let yb = ArrayD::from_shape_vec(IxDyn(&[500]), ys.iter().map(|v| v.swap_bytes()).collect())
+            .unwrap();
+        let a = fit_all(&input(&xf, &yf), &[-1, 0, 1, 3]).unwrap();
+        let swapped = PairInput {
+            dark_in: Frame {
+                data: PixelArray::I32(xb.view()),
+                swapped: true,
+            },
+            dark_out: Frame {
+                data: PixelArray::I32(yb.view()),
+                swapped: true,
+            },
+            mask: None,
+            exclusion: Exclusion::default(),
+        };
+        let b = fit_all(&swapped, &[-1, 0, 1, 3]).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn mask_and_threshold_exclude() {
+        let xs: Vec<f64> = (0..100).map(f64::from).collect();
+        let mut ys: Vec<f64> = xs.iter().map(|x| 2.0 * x).collect();
+        ys[10] = 1e6; // masked outlier
+        let (x, y) = (arr(xs), arr(ys));
+        let mut m = ArrayD::from_elem(IxDyn(&[100]), false);
+        m[[10]] = true;
+        let inp = PairInput {
+            dark_in: Frame::from(x.view()),
+            dark_out: Frame::from(y.view()),
+            mask: Some(m.view()),
+            exclusion: Exclusion::new(Some(89.5)).unwrap(),
+        };
+        let f = fit_all(&inp, &[0]).unwrap().remove(0);
+        assert!((f.coeffs[0] - 2.0).abs() < 1e-14);
+        assert_eq!(f.counts.n_used, 89);
+        assert_eq!(f.counts.n_masked, 1);
+        assert_eq!(f.counts.n_hot, 10);
+    }
+}

@@ -1,0 +1,167 @@
+//! Histograms with equal-width bins whose counts are identical to
+//! `numpy.histogram(a, bins, range)`: the same edges (`numpy.linspace`), the
+//! same first guess of the bin index and the same one-step corrections at the
+//! edges, the last bin closed on the right, values outside the range and NaN
+//! dropped.  float32 data are binned in float32, as numpy does.
+
+use crate::error::{CoreError, CoreResult};
+use crate::view::{Frame, PixelArray, Walk};
+
+/// Bins and range of a histogram, validated like numpy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bins {
+    /// Number of bins.
+    pub n: usize,
+    /// Lower edge of the range (after numpy's expansion of an empty range).
+    pub first: f64,
+    /// Upper edge of the range.
+    pub last: f64,
+}
+
+impl Bins {
+    /// Validate `bins` and `(lo, hi)` the way `numpy.histogram` does.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] for zero bins, a non-finite range or `lo > hi`.
+    pub fn new(n: usize, lo: f64, hi: f64) -> CoreResult<Bins> {
+        if n == 0 {
+            return Err(CoreError::InvalidParameter(
+                "bins must be at least 1".into(),
+            ));
+        }
+        if !(lo.is_finite() && hi.is_finite()) {
+            return Err(CoreError::InvalidParameter(format!(
+                "histogram range [{lo}, {hi}] is not finite"
+            )));
+        }
+        if lo > hi {
+            return Err(CoreError::InvalidParameter(format!(
+                "histogram range max ({hi}) must be larger than min ({lo})"
+            )));
+        }
+        let (first, last) = if lo == hi {
+            (lo - 0.5, hi + 0.5)
+        } else {
+            (lo, hi)
+        };
+        Ok(Bins { n, first, last })
+    }
+
+    /// The edges as `numpy.linspace(first, last, n + 1)` computes them.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn edges(&self) -> Vec<f64> {
+        let step = (self.last - self.first) / self.n as f64;
+        let mut e: Vec<f64> = (0..=self.n).map(|i| i as f64 * step + self.first).collect();
+        e[self.n] = self.last;
+        e
+    }
+}
+
+macro_rules! bin_fn {
+    ($name:ident, $t:ty) => {
+        /// Add the values of `v` to `counts` (numpy's index rule in this precision).
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::float_cmp
+        )]
+        fn $name(v: &[f64], bins: &Bins, edges: &[$t], counts: &mut [u64]) {
+            let n = bins.n;
+            let (first, last) = (edges[0], edges[n]);
+            let denom = bins.last - bins.first;
+            for &raw in v {
+                let a = raw as $t;
+                if !(a >= first && a <= last) {
+                    continue;
+                }
+                let f = f64::from(a - first) / denom * n as f64;
+                let mut i = f as usize;
+                if i >= n {
+                    i = n - 1;
+                }
+                if a < edges[i] {
+                    i -= 1;
+                } else if i != n - 1 && a >= edges[i + 1] {
+                    i += 1;
+                }
+                counts[i] += 1;
+            }
+        }
+    };
+}
+bin_fn!(bin_f64, f64);
+bin_fn!(bin_f32, f32);
+
+/// Histogram of every pixel of `values` (NaN and out-of-range values dropped).
+///
+/// # Errors
+/// Only from [`Walk::new`] (never for a single frame).
+#[allow(clippy::cast_possible_truncation)]
+pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
+    let mut counts = vec![0_u64; bins.n];
+    if values.is_empty() {
+        return Ok(counts);
+    }
+    let walk = Walk::new(std::slice::from_ref(values), None)?;
+    let edges = bins.edges();
+    if matches!(values.data, PixelArray::F32(_)) {
+        let e32: Vec<f32> = edges.iter().map(|&e| e as f32).collect();
+        walk.for_each_block(&mut |b| bin_f32(&b.cols[0][..b.len], bins, &e32, &mut counts));
+    } else {
+        walk.for_each_block(&mut |b| bin_f64(&b.cols[0][..b.len], bins, &edges, &mut counts));
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn hist(v: Vec<f64>, n: usize, lo: f64, hi: f64) -> Vec<u64> {
+        let len = v.len();
+        let a = ArrayD::from_shape_vec(IxDyn(&[len]), v).unwrap();
+        histogram(&Frame::from(a.view()), &Bins::new(n, lo, hi).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn edges_and_closed_last_bin() {
+        // numpy.histogram([0, 0.5, 1, 1.5, 2, 2.5, nan, -1], 4, (0, 2)) -> [2, 1, 1, 1]? no:
+        // bins [0,.5) [.5,1) [1,1.5) [1.5,2]: 0 | 0.5 | 1 | 1.5, 2 -> [1, 1, 1, 2]
+        let got = hist(
+            vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5, f64::NAN, -1.0],
+            4,
+            0.0,
+            2.0,
+        );
+        assert_eq!(got, vec![1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn degenerate_range_is_widened() {
+        // numpy: range (3, 3) becomes (2.5, 3.5)
+        let got = hist(vec![3.0, 3.0, 2.6, 3.5, 4.0], 2, 3.0, 3.0);
+        assert_eq!(got, vec![1, 3]);
+    }
+
+    #[test]
+    fn bad_parameters() {
+        assert!(Bins::new(0, 0.0, 1.0).is_err());
+        assert!(Bins::new(3, 1.0, 0.0).is_err());
+        assert!(Bins::new(3, f64::NAN, 1.0).is_err());
+        assert!(Bins::new(3, 0.0, f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn values_on_inner_edges_go_right() {
+        let b = Bins::new(10, 0.0, 1.0).unwrap();
+        let e = b.edges();
+        let got = hist(e.clone(), 10, 0.0, 1.0);
+        // each edge starts its bin; the last edge closes the last bin
+        let mut want = vec![1_u64; 10];
+        want[9] = 2;
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,231 @@
+//! The only PyO3 code: array intake (every supported dtype, read in place,
+//! byte-swapped arrays arrive re-viewed as native with a flag), the helper that
+//! releases the GIL and turns `CoreError`s and panics into the exception
+//! classes of `iuvs.exceptions`, and the module definition.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ndarray::Array2;
+use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::error::CoreError;
+use crate::fit::{fit_all as core_fit_all, FitResult, PairInput};
+use crate::histogram::{histogram as core_histogram, Bins};
+use crate::mask::Exclusion;
+use crate::view::{Frame, PixelArray};
+
+/// A read-only borrow of a numpy array of one supported dtype.
+enum Readonly<'py> {
+    I16(PyReadonlyArrayDyn<'py, i16>),
+    U16(PyReadonlyArrayDyn<'py, u16>),
+    I32(PyReadonlyArrayDyn<'py, i32>),
+    U32(PyReadonlyArrayDyn<'py, u32>),
+    I64(PyReadonlyArrayDyn<'py, i64>),
+    F32(PyReadonlyArrayDyn<'py, f32>),
+    F64(PyReadonlyArrayDyn<'py, f64>),
+}
+
+impl Readonly<'_> {
+    fn frame(&self, swapped: bool) -> Frame<'_> {
+        let data = match self {
+            Readonly::I16(a) => PixelArray::I16(a.as_array()),
+            Readonly::U16(a) => PixelArray::U16(a.as_array()),
+            Readonly::I32(a) => PixelArray::I32(a.as_array()),
+            Readonly::U32(a) => PixelArray::U32(a.as_array()),
+            Readonly::I64(a) => PixelArray::I64(a.as_array()),
+            Readonly::F32(a) => PixelArray::F32(a.as_array()),
+            Readonly::F64(a) => PixelArray::F64(a.as_array()),
+        };
+        Frame { data, swapped }
+    }
+}
+
+fn exception(py: Python<'_>, class: &str, msg: String) -> PyErr {
+    let made = py
+        .import("iuvs.exceptions")
+        .and_then(|m| m.getattr(class))
+        .and_then(|cls| cls.call1((msg.clone(),)));
+    match made {
+        Ok(inst) => PyErr::from_value(inst),
+        Err(e) => e,
+    }
+}
+
+fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
+    let class = match &err {
+        CoreError::ShapeMismatch { .. } => "ShapeMismatchError",
+        CoreError::Empty { .. } => "EmptyInputError",
+        CoreError::TooFewPixels { .. } => "InsufficientDataError",
+        CoreError::Degenerate { .. } => "DegenerateFitError",
+        CoreError::RankOutOfRange { .. } => "RankError",
+        CoreError::InvalidParameter(_) => "InvalidParameterError",
+    };
+    exception(py, class, err.to_string())
+}
+
+/// Run `f` without the GIL; map core errors and any panic to `iuvs.exceptions`.
+fn detach_core<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> Result<T, CoreError> + Send,
+    T: Send,
+{
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(core_error(py, e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".to_string());
+            Err(exception(
+                py,
+                "IuvsError",
+                format!("internal error in the iuvs core (please report it): {what}"),
+            ))
+        }
+    }
+}
+
+fn intake<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Readonly<'py>> {
+    macro_rules! try_type {
+        ($t:ty, $variant:ident) => {
+            if let Ok(a) = obj.extract::<PyReadonlyArrayDyn<'py, $t>>() {
+                return Ok(Readonly::$variant(a));
+            }
+        };
+    }
+    try_type!(f64, F64);
+    try_type!(f32, F32);
+    try_type!(i32, I32);
+    try_type!(u16, U16);
+    try_type!(i16, I16);
+    try_type!(u32, U32);
+    try_type!(i64, I64);
+    let py = obj.py();
+    let dtype = obj
+        .cast::<PyUntypedArray>()
+        .map(|a| a.dtype().to_string())
+        .unwrap_or_else(|_| obj.get_type().to_string());
+    Err(exception(
+        py,
+        "UnsupportedDtypeError",
+        format!(
+            "{name} has dtype {dtype}; supported are int16, uint16, int32, uint32, int64, \
+             float32 and float64 in native byte order (re-view big-endian data as native and \
+             pass swapped=True)"
+        ),
+    ))
+}
+
+fn mask_intake<'py>(
+    obj: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, bool>>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => o
+            .extract::<PyReadonlyArrayDyn<'py, bool>>()
+            .map(Some)
+            .map_err(|_| {
+                exception(
+                    o.py(),
+                    "UnsupportedDtypeError",
+                    "mask must be a numpy boolean array (True = excluded)".to_string(),
+                )
+            }),
+    }
+}
+
+fn result_dict<'py>(py: Python<'py>, r: FitResult) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let p = r.coeffs.len();
+    d.set_item("rank", r.rank)?;
+    d.set_item("coeffs", r.coeffs.into_pyarray(py))?;
+    let cov =
+        Array2::from_shape_vec((p, p), r.cov).map_err(|e| PyTypeError::new_err(e.to_string()))?;
+    d.set_item("cov", cov.into_pyarray(py))?;
+    d.set_item("cheb_coeffs", r.cheb.into_pyarray(py))?;
+    d.set_item("center", r.center)?;
+    d.set_item("half_width", r.half_width)?;
+    d.set_item("condition", r.condition)?;
+    d.set_item("ssr", r.stats.ssr)?;
+    d.set_item("n_used", r.counts.n_used)?;
+    d.set_item("n_excluded", r.counts.n_excluded())?;
+    d.set_item("n_nonfinite", r.counts.n_nonfinite)?;
+    d.set_item("n_masked", r.counts.n_masked)?;
+    d.set_item("n_hot", r.counts.n_hot)?;
+    d.set_item("mean", r.stats.mean)?;
+    d.set_item("std", r.stats.std)?;
+    d.set_item("min", r.stats.min)?;
+    d.set_item("max", r.stats.max)?;
+    d.set_item("rms", r.stats.rms)?;
+    d.set_item("frac_mean", r.stats.frac_mean)?;
+    d.set_item("frac_std", r.stats.frac_std)?;
+    d.set_item("n_fractional", r.stats.n_fractional)?;
+    d.set_item("n_zero_denominator", r.stats.n_zero_denominator)?;
+    Ok(d)
+}
+
+/// Fit every rank of `ranks` of `dark_out` against `dark_in`; one dict per rank.
+#[pyfunction]
+#[pyo3(signature = (dark_in, swap_in, dark_out, swap_out, ranks, mask=None, hot_threshold=None))]
+#[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
+fn fit_all<'py>(
+    py: Python<'py>,
+    dark_in: &Bound<'py, PyAny>,
+    swap_in: bool,
+    dark_out: &Bound<'py, PyAny>,
+    swap_out: bool,
+    ranks: Vec<i64>,
+    mask: Option<&Bound<'py, PyAny>>,
+    hot_threshold: Option<f64>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let x = intake(dark_in, "dark_in")?;
+    let y = intake(dark_out, "dark_out")?;
+    let m = mask_intake(mask)?;
+    let exclusion = Exclusion::new(hot_threshold).map_err(|e| core_error(py, e))?;
+    let input = PairInput {
+        dark_in: x.frame(swap_in),
+        dark_out: y.frame(swap_out),
+        mask: m.as_ref().map(PyReadonlyArrayDyn::as_array),
+        exclusion,
+    };
+    let results = detach_core(py, || core_fit_all(&input, &ranks))?;
+    results.into_iter().map(|r| result_dict(py, r)).collect()
+}
+
+/// Histogram counts identical to `numpy.histogram(values, bins, (lo, hi))`.
+#[pyfunction]
+#[pyo3(signature = (values, swapped, bins, lo, hi))]
+fn histogram<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyAny>,
+    swapped: bool,
+    bins: usize,
+    lo: f64,
+    hi: f64,
+) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+    let v = intake(values, "values")?;
+    let spec = Bins::new(bins, lo, hi).map_err(|e| core_error(py, e))?;
+    let frame = v.frame(swapped);
+    let counts = detach_core(py, || core_histogram(&frame, &spec))?;
+    let counts: Vec<i64> = counts
+        .into_iter()
+        .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
+        .collect();
+    Ok(counts.into_pyarray(py))
+}
+
+/// The native core of iuvs.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fit_all, m)?)?;
+    m.add_function(wrap_pyfunction!(histogram, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

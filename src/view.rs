@@ -1,0 +1,534 @@
+//! Read-only pixel views over every supported dtype, byte order and memory
+//! layout, and the one block walker that every pixel loop goes through.
+//!
+//! Arrays are never copied: a block of at most [`BLOCK`] pixels is loaded into
+//! a small `f64` buffer (byte-swapping on the fly for big-endian data) and the
+//! numerical kernels work on those buffers, so they exist once, not once per
+//! dtype.  Before walking, all arrays of a call get the same axis permutation,
+//! axis inversion and axis merging (chosen from the first array's strides), so
+//! Fortran-ordered, negatively strided or transposed inputs are walked in memory
+//! order while pixels of different arrays stay paired by their logical index.
+
+use ndarray::{ArrayViewD, Axis, Slice};
+
+use crate::error::{CoreError, CoreResult};
+
+/// Pixels per block: small enough for L1, large enough to amortise dispatch.
+pub const BLOCK: usize = 1024;
+
+/// A pixel type the core reads.
+pub trait Pixel: Copy + Send + Sync + 'static {
+    /// numpy name of the dtype.
+    const DTYPE: &'static str;
+    /// Widen to `f64` (exact for every type but `i64` beyond 2^53).
+    fn to_f64(self) -> f64;
+    /// Reverse the byte order (for big-endian FITS data read as native).
+    #[must_use]
+    fn swap(self) -> Self;
+}
+
+macro_rules! int_pixel {
+    ($($t:ty => $name:literal),*) => {$(
+        impl Pixel for $t {
+            const DTYPE: &'static str = $name;
+            #[inline(always)]
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
+            fn to_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn swap(self) -> Self { self.swap_bytes() }
+        }
+    )*};
+}
+int_pixel!(i16 => "int16", u16 => "uint16", i32 => "int32", u32 => "uint32", i64 => "int64");
+
+impl Pixel for f32 {
+    const DTYPE: &'static str = "float32";
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn swap(self) -> Self {
+        f32::from_bits(self.to_bits().swap_bytes())
+    }
+}
+
+impl Pixel for f64 {
+    const DTYPE: &'static str = "float64";
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn swap(self) -> Self {
+        f64::from_bits(self.to_bits().swap_bytes())
+    }
+}
+
+/// A typed read-only view of any supported dtype.
+#[derive(Debug, Clone)]
+pub enum PixelArray<'a> {
+    I16(ArrayViewD<'a, i16>),
+    U16(ArrayViewD<'a, u16>),
+    I32(ArrayViewD<'a, i32>),
+    U32(ArrayViewD<'a, u32>),
+    I64(ArrayViewD<'a, i64>),
+    F32(ArrayViewD<'a, f32>),
+    F64(ArrayViewD<'a, f64>),
+}
+
+/// Apply `$body` to the typed view inside a [`PixelArray`], re-wrapping the
+/// result in the same variant when `$wrap` is given.
+macro_rules! dispatch {
+    ($arr:expr, $v:ident => $body:expr) => {
+        match $arr {
+            PixelArray::I16($v) => $body,
+            PixelArray::U16($v) => $body,
+            PixelArray::I32($v) => $body,
+            PixelArray::U32($v) => $body,
+            PixelArray::I64($v) => $body,
+            PixelArray::F32($v) => $body,
+            PixelArray::F64($v) => $body,
+        }
+    };
+    (wrap $arr:expr, $v:ident => $body:expr) => {
+        match $arr {
+            PixelArray::I16($v) => PixelArray::I16($body),
+            PixelArray::U16($v) => PixelArray::U16($body),
+            PixelArray::I32($v) => PixelArray::I32($body),
+            PixelArray::U32($v) => PixelArray::U32($body),
+            PixelArray::I64($v) => PixelArray::I64($body),
+            PixelArray::F32($v) => PixelArray::F32($body),
+            PixelArray::F64($v) => PixelArray::F64($body),
+        }
+    };
+}
+
+impl PixelArray<'_> {
+    /// Shape of the view.
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        dispatch!(self, v => v.shape())
+    }
+
+    /// Strides of the view, in elements.
+    #[must_use]
+    pub fn strides(&self) -> &[isize] {
+        dispatch!(self, v => v.strides())
+    }
+
+    /// numpy dtype name.
+    #[must_use]
+    pub fn dtype(&self) -> &'static str {
+        fn name<T: Pixel>(_: &ArrayViewD<'_, T>) -> &'static str {
+            T::DTYPE
+        }
+        dispatch!(self, v => name(v))
+    }
+}
+
+/// One input array and whether its bytes must be swapped on load.
+#[derive(Debug, Clone)]
+pub struct Frame<'a> {
+    /// The typed view.
+    pub data: PixelArray<'a>,
+    /// True when the data are in non-native byte order (read as native and swapped on load).
+    pub swapped: bool,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame in native byte order.
+    #[must_use]
+    pub fn native(data: PixelArray<'a>) -> Self {
+        Frame {
+            data,
+            swapped: false,
+        }
+    }
+
+    /// Shape of the frame.
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+
+    /// Number of pixels.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// True if the frame has no pixels.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a> From<ArrayViewD<'a, f64>> for Frame<'a> {
+    fn from(v: ArrayViewD<'a, f64>) -> Self {
+        Frame::native(PixelArray::F64(v))
+    }
+}
+
+/// The same re-arrangement of axes for every array of one call.
+#[derive(Debug, Clone, Default)]
+struct Layout {
+    /// Axes of length one, removed (highest index first).
+    drop: Vec<usize>,
+    /// Axes (after dropping) to invert because the leading array's stride is negative.
+    invert: Vec<usize>,
+    /// Permutation putting the leading array's largest stride first.
+    perm: Vec<usize>,
+}
+
+impl Layout {
+    fn from_lead(shape: &[usize], strides: &[isize]) -> Layout {
+        let mut drop: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] == 1).collect();
+        drop.reverse();
+        let kept: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] != 1).collect();
+        let kept_strides: Vec<isize> = kept.iter().map(|&i| strides[i]).collect();
+        let invert: Vec<usize> = (0..kept.len()).filter(|&i| kept_strides[i] < 0).collect();
+        let mut perm: Vec<usize> = (0..kept.len()).collect();
+        perm.sort_by_key(|&i| std::cmp::Reverse(kept_strides[i].unsigned_abs()));
+        Layout { drop, invert, perm }
+    }
+
+    fn apply<'a, T>(&self, mut v: ArrayViewD<'a, T>) -> ArrayViewD<'a, T> {
+        for &ax in &self.drop {
+            v = v.index_axis_move(Axis(ax), 0);
+        }
+        for &ax in &self.invert {
+            v.invert_axis(Axis(ax));
+        }
+        let mut v = v.permuted_axes(self.perm.clone());
+        if v.ndim() == 0 {
+            v = v.insert_axis(Axis(0));
+        }
+        v
+    }
+}
+
+fn can_merge(shape: &[usize], strides: &[isize], outer: usize) -> bool {
+    strides[outer] == strides[outer + 1] * shape[outer + 1] as isize
+}
+
+fn merge_into<T>(v: ArrayViewD<'_, T>, outer: usize) -> ArrayViewD<'_, T> {
+    let mut v = v;
+    let merged = v.merge_axes(Axis(outer), Axis(outer + 1));
+    debug_assert!(merged, "merge_axes refused a merge that can_merge allowed");
+    v.index_axis_move(Axis(outer), 0)
+}
+
+/// Arrays of one call, re-arranged identically and ready to walk.
+#[derive(Debug, Clone)]
+pub struct Walk<'a> {
+    frames: Vec<Frame<'a>>,
+    mask: Option<ArrayViewD<'a, bool>>,
+}
+
+/// Buffers handed to a block visitor: one `f64` column per frame and the mask.
+#[derive(Debug)]
+pub struct Block {
+    /// One buffer per frame; only the first `len` entries are meaningful.
+    pub cols: Vec<Vec<f64>>,
+    /// Mask values (True = excluded); all false when no mask was given.
+    pub mask: Vec<bool>,
+    /// Number of pixels in this block.
+    pub len: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// Prepare a walk over `frames` (all of the same shape) and an optional mask.
+    ///
+    /// # Errors
+    /// [`CoreError::ShapeMismatch`] if the shapes differ (callers normally check
+    /// first, with the user's names for the arrays).
+    pub fn new(frames: &[Frame<'a>], mask: Option<&ArrayViewD<'a, bool>>) -> CoreResult<Walk<'a>> {
+        let Some(lead) = frames.first() else {
+            return Err(CoreError::InvalidParameter("no array to walk".into()));
+        };
+        let shape = lead.shape().to_vec();
+        for f in &frames[1..] {
+            if f.shape() != shape.as_slice() {
+                return Err(CoreError::ShapeMismatch {
+                    what_a: "first array",
+                    a: shape,
+                    what_b: "second array",
+                    b: f.shape().to_vec(),
+                });
+            }
+        }
+        if let Some(m) = mask {
+            if m.shape() != shape.as_slice() {
+                return Err(CoreError::ShapeMismatch {
+                    what_a: "the data",
+                    a: shape,
+                    what_b: "mask",
+                    b: m.shape().to_vec(),
+                });
+            }
+        }
+        let layout = Layout::from_lead(&shape, lead.data.strides());
+        let mut frames: Vec<Frame<'a>> = frames
+            .iter()
+            .map(|f| Frame {
+                data: dispatch!(wrap f.data.clone(), v => layout.apply(v)),
+                swapped: f.swapped,
+            })
+            .collect();
+        let mut mask = mask.map(|m| layout.apply(m.clone()));
+        // Merge neighbouring axes wherever every array allows it (never for empty arrays).
+        let mut outer = if shape.contains(&0) {
+            0
+        } else {
+            frames[0].data.shape().len()
+        };
+        while outer >= 2 {
+            outer -= 1;
+            let ax = outer - 1;
+            let ok = frames
+                .iter()
+                .all(|f| can_merge(f.data.shape(), f.data.strides(), ax))
+                && mask
+                    .as_ref()
+                    .is_none_or(|m| can_merge(m.shape(), m.strides(), ax));
+            if ok {
+                for f in &mut frames {
+                    f.data = dispatch!(wrap f.data.clone(), v => merge_into(v, ax));
+                }
+                mask = mask.map(|m| merge_into(m, ax));
+            }
+        }
+        Ok(Walk { frames, mask })
+    }
+
+    /// Number of pixels.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.frames[0].len()
+    }
+
+    /// True if there are no pixels.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shape after re-arrangement (for tests).
+    #[must_use]
+    pub fn walk_shape(&self) -> Vec<usize> {
+        self.frames[0].shape().to_vec()
+    }
+
+    /// Visit every pixel in blocks of at most [`BLOCK`], in memory order of the first array.
+    pub fn for_each_block(&self, visit: &mut dyn FnMut(&Block)) {
+        let mut block = Block {
+            cols: vec![vec![0.0; BLOCK]; self.frames.len()],
+            mask: vec![false; BLOCK],
+            len: 0,
+        };
+        let datas: Vec<(PixelArray<'_>, bool)> = self
+            .frames
+            .iter()
+            .map(|f| (f.data.clone(), f.swapped))
+            .collect();
+        walk_rec(&datas, self.mask.clone(), &mut block, visit);
+    }
+}
+
+fn walk_rec(
+    datas: &[(PixelArray<'_>, bool)],
+    mask: Option<ArrayViewD<'_, bool>>,
+    block: &mut Block,
+    visit: &mut dyn FnMut(&Block),
+) {
+    let shape = datas[0].0.shape();
+    if shape.len() == 1 {
+        let n = shape[0];
+        let mut start = 0;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            let len = end - start;
+            for ((data, swapped), col) in datas.iter().zip(block.cols.iter_mut()) {
+                dispatch!(data, v => load_lane(v, start, end, *swapped, &mut col[..len]));
+            }
+            match &mask {
+                Some(m) => {
+                    let part = m.slice_axis(Axis(0), Slice::from(start..end));
+                    for (dst, &src) in block.mask[..len].iter_mut().zip(part.iter()) {
+                        *dst = src;
+                    }
+                }
+                None => block.mask[..len].fill(false),
+            }
+            block.len = len;
+            visit(block);
+            start = end;
+        }
+        return;
+    }
+    for i in 0..shape[0] {
+        let sub: Vec<(PixelArray<'_>, bool)> = datas
+            .iter()
+            .map(|(d, s)| (dispatch!(wrap d, v => v.index_axis(Axis(0), i)), *s))
+            .collect();
+        let sub_mask = mask.as_ref().map(|m| m.index_axis(Axis(0), i));
+        walk_rec(&sub, sub_mask, block, visit);
+    }
+}
+
+#[inline]
+fn load_lane<T: Pixel>(
+    v: &ArrayViewD<'_, T>,
+    start: usize,
+    end: usize,
+    swapped: bool,
+    out: &mut [f64],
+) {
+    let part = v.slice_axis(Axis(0), Slice::from(start..end));
+    if let Some(s) = part.as_slice() {
+        if swapped {
+            for (o, &p) in out.iter_mut().zip(s) {
+                *o = p.swap().to_f64();
+            }
+        } else {
+            for (o, &p) in out.iter_mut().zip(s) {
+                *o = p.to_f64();
+            }
+        }
+    } else if swapped {
+        for (o, &p) in out.iter_mut().zip(part.iter()) {
+            *o = p.swap().to_f64();
+        }
+    } else {
+        for (o, &p) in out.iter_mut().zip(part.iter()) {
+            *o = p.to_f64();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{s, Array, ArrayD, IxDyn, ShapeBuilder};
+
+    fn collect(walk: &Walk<'_>) -> Vec<Vec<f64>> {
+        let mut out = vec![Vec::new(); walk.frames.len()];
+        walk.for_each_block(&mut |b: &Block| {
+            for (o, c) in out.iter_mut().zip(&b.cols) {
+                o.extend_from_slice(&c[..b.len]);
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn swapped_values_are_restored() {
+        let native: Vec<i32> = vec![1, -2, 70000, i32::MAX, i32::MIN];
+        let raw: Vec<i32> = native.iter().map(|v| v.swap_bytes()).collect();
+        let a = ArrayD::from_shape_vec(IxDyn(&[5]), raw).unwrap();
+        let f = Frame {
+            data: PixelArray::I32(a.view()),
+            swapped: true,
+        };
+        let w = Walk::new(&[f], None).unwrap();
+        let got = collect(&w);
+        let want: Vec<f64> = native.iter().map(|&v| f64::from(v)).collect();
+        assert_eq!(got[0], want);
+
+        let fl: Vec<f32> = vec![1.5, -0.25, f32::NAN];
+        let raw: Vec<f32> = fl
+            .iter()
+            .map(|v| f32::from_bits(v.to_bits().swap_bytes()))
+            .collect();
+        let a = ArrayD::from_shape_vec(IxDyn(&[3]), raw).unwrap();
+        let f = Frame {
+            data: PixelArray::F32(a.view()),
+            swapped: true,
+        };
+        let got = collect(&Walk::new(&[f], None).unwrap());
+        assert_eq!(got[0][..2], [1.5, -0.25]);
+        assert!(got[0][2].is_nan());
+    }
+
+    #[test]
+    fn pairs_stay_paired_across_layouts() {
+        // x in Fortran order, y in C order, same logical values: y = 10 * x.
+        let c: Array<f64, _> =
+            Array::from_shape_fn((7, 5, 3), |(i, j, k)| (i * 100 + j * 10 + k) as f64);
+        let f_order: Array<f64, _> =
+            Array::from_shape_fn((7, 5, 3).f(), |(i, j, k)| (i * 100 + j * 10 + k) as f64);
+        let y = c.mapv(|v| v * 10.0).into_dyn();
+        let x = f_order.into_dyn();
+        let w = Walk::new(&[Frame::from(x.view()), Frame::from(y.view())], None).unwrap();
+        let got = collect(&w);
+        assert_eq!(got[0].len(), 105);
+        for (a, b) in got[0].iter().zip(&got[1]) {
+            assert_eq!(*b, a * 10.0);
+        }
+        // x Fortran order is walked in its memory order: first values vary along axis 0.
+        assert_eq!(&got[0][..3], &[0.0, 100.0, 200.0]);
+    }
+
+    #[test]
+    fn strided_negative_and_merged_views() {
+        let base: Array<f64, _> =
+            Array::from_shape_fn((4, 6, 10), |(i, j, k)| (i * 1000 + j * 10 + k) as f64);
+        let view = base.slice(s![.., ..;2, 2..9;-1]).into_dyn();
+        let want: Vec<f64> = view.iter().copied().collect();
+        let w = Walk::new(&[Frame::from(view.clone())], None).unwrap();
+        let mut got = collect(&w).remove(0);
+        let mut want_sorted = want.clone();
+        got.sort_by(f64::total_cmp);
+        want_sorted.sort_by(f64::total_cmp);
+        assert_eq!(got, want_sorted);
+        // A contiguous 3-D array is merged into one lane.
+        let cont = base.clone().into_dyn();
+        let w = Walk::new(&[Frame::from(cont.view())], None).unwrap();
+        assert_eq!(w.walk_shape(), vec![240]);
+    }
+
+    #[test]
+    fn zero_d_and_unit_axes() {
+        let a = ArrayD::from_elem(IxDyn(&[]), 3.0_f64);
+        let w = Walk::new(&[Frame::from(a.view())], None).unwrap();
+        assert_eq!(collect(&w)[0], vec![3.0]);
+        let b = ArrayD::from_elem(IxDyn(&[1, 1, 5, 1]), 2.0_f64);
+        let w = Walk::new(&[Frame::from(b.view())], None).unwrap();
+        assert_eq!(w.walk_shape(), vec![5]);
+    }
+
+    #[test]
+    fn mask_follows_its_pixel() {
+        let x: Array<f64, _> = Array::from_shape_fn((3, 4).f(), |(i, j)| (i * 4 + j) as f64);
+        let m: Array<bool, _> = Array::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) % 3 == 0);
+        let (x, m) = (x.into_dyn(), m.into_dyn());
+        let w = Walk::new(&[Frame::from(x.view())], Some(&m.view())).unwrap();
+        let mut n = 0;
+        w.for_each_block(&mut |b: &Block| {
+            for i in 0..b.len {
+                assert_eq!(b.mask[i], (b.cols[0][i] as usize) % 3 == 0);
+                n += 1;
+            }
+        });
+        assert_eq!(n, 12);
+    }
+
+    #[test]
+    fn long_lanes_are_split_into_blocks() {
+        let a: ArrayD<f64> = ArrayD::from_shape_fn(IxDyn(&[2 * BLOCK + 7]), |i| i[0] as f64);
+        let w = Walk::new(&[Frame::from(a.view())], None).unwrap();
+        let mut lens = Vec::new();
+        w.for_each_block(&mut |b: &Block| lens.push(b.len));
+        assert_eq!(lens, vec![BLOCK, BLOCK, 7]);
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error() {
+        let a = ArrayD::<f64>::zeros(IxDyn(&[2, 3]));
+        let b = ArrayD::<f64>::zeros(IxDyn(&[3, 2]));
+        let err = Walk::new(&[Frame::from(a.view()), Frame::from(b.view())], None).unwrap_err();
+        assert!(matches!(err, CoreError::ShapeMismatch { .. }));
+    }
+}
