@@ -10,6 +10,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -24,7 +26,7 @@ def histogram(
     values: npt.ArrayLike,
     bins: int = 100,
     range: tuple[float, float] | None = None,  # noqa: A002 - numpy's name
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating[Any]]]:
     """Count values in equal-width bins, exactly as :func:`numpy.histogram` does.
 
     The array is read in place (any supported dtype, byte order or layout).
@@ -45,8 +47,9 @@ def histogram(
     -------
     counts : numpy.ndarray of int64
         Count per bin.
-    edges : numpy.ndarray of float64
-        ``bins + 1`` edges, as ``numpy.linspace(lo, hi, bins + 1)``.
+    edges : numpy.ndarray
+        ``bins + 1`` edges, as ``numpy.linspace(lo, hi, bins + 1)`` (float32 for
+        float32 values, float64 otherwise, like numpy).
 
     Examples
     --------
@@ -71,5 +74,7 @@ def histogram(
     counts = _core.histogram(arr, swapped, int(bins), lo, hi)
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, int(bins) + 1)
+    # numpy bins float32 data with float32 edges and everything else with float64 edges
+    edge_type = np.float32 if arr.dtype == np.float32 else np.float64
+    edges = np.linspace(lo, hi, int(bins) + 1).astype(edge_type)
     return counts, edges

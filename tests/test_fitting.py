@@ -1,0 +1,395 @@
+"""iuvs.fit / fit_all against numpy.polyfit, scipy.optimize.curve_fit, numpy statistics and an
+exact rational least-squares reference; every dtype x byte order x layout; every bad input."""
+
+from __future__ import annotations
+
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import DTYPES, layouts, make_darks
+from scipy.optimize import curve_fit
+
+import iuvs
+from iuvs import exceptions as ex
+
+
+def _polyfit(x, y, deg):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's RankWarning at high degree
+        return np.polyfit(x, y, deg, cov=True)
+
+
+# ---------------------------------------------------------------- against numpy.polyfit
+
+
+@pytest.mark.parametrize("deg", range(1, 7))
+def test_polynomial_matches_numpy_polyfit(darks, deg):
+    x, y = darks
+    xf, yf = x.ravel().astype(float), y.ravel().astype(float)
+    f = iuvs.fit(x, y, deg)
+    p, cov = _polyfit(xf, yf, deg)
+    fitted_np = np.polyval(p, xf)
+    np.testing.assert_allclose(f.apply(xf), fitted_np, rtol=1e-10)
+    # coefficients: each relative to its own size within what the power basis can represent
+    np.testing.assert_allclose(np.polyval(f.coeffs, xf), fitted_np, rtol=1e-9)
+    assert f.coeffs.shape == (deg + 1,)
+    # numpy.polyfit(cov=True) scales inv(A^T A) by SSR / (N - (deg + 1)), as we do
+    np.testing.assert_allclose(f.cov, cov, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(f.perr, np.sqrt(np.diag(cov)), rtol=1e-6)
+
+
+def test_poly_fit_is_numpy_poly1d_compatible(darks):
+    x, y = darks
+    f = iuvs.fit(x, y, 2)
+    assert isinstance(f.poly, np.poly1d)
+    np.testing.assert_allclose(f.poly(x.astype(float)), f.apply(x), rtol=1e-10)
+
+
+def _exact_fit_values(x_int, y_int, deg):
+    """Least-squares fitted values in exact rational arithmetic (integer data only)."""
+    ux, inv = np.unique(x_int, return_inverse=True)
+    cnt = np.bincount(inv)
+    sy = np.bincount(inv, weights=y_int.astype(float)).astype(np.int64)
+    u = [int(v) for v in ux]
+    n = [int(v) for v in cnt]
+    s = [int(v) for v in sy]
+    p = deg + 1
+    moments = [sum(c * v**k for v, c in zip(u, n, strict=True)) for k in range(2 * deg + 1)]
+    rhs = [sum(c * v**k for v, c in zip(u, s, strict=True)) for k in range(p)]
+    m = [[Fraction(moments[i + j]) for j in range(p)] + [Fraction(rhs[i])] for i in range(p)]
+    for i in range(p):
+        for r in range(i + 1, p):
+            f = m[r][i] / m[i][i]
+            m[r] = [a - f * b for a, b in zip(m[r], m[i], strict=True)]
+    beta = [Fraction(0)] * p
+    for i in reversed(range(p)):
+        beta[i] = (m[i][p] - sum(m[i][j] * beta[j] for j in range(i + 1, p))) / m[i][i]
+    vals = []
+    for v in u:
+        acc = Fraction(0)
+        for b in reversed(beta):
+            acc = acc * v + b
+        vals.append(float(acc))
+    return np.array(vals)[inv]
+
+
+@pytest.mark.parametrize("deg", range(1, 10))
+def test_no_worse_than_numpy_against_exact_reference(deg):
+    x, y = make_darks(shape=(40, 120), seed=7)
+    xs, ys = x.ravel().astype(np.int64), y.ravel().astype(np.int64)
+    exact = _exact_fit_values(xs, ys, deg)
+    ours = np.max(np.abs(iuvs.fit(x, y, deg).apply(xs) - exact) / np.abs(exact))
+    theirs = np.max(
+        np.abs(np.polyval(_polyfit(xs.astype(float), ys.astype(float), deg)[0], xs) - exact)
+        / np.abs(exact)
+    )
+    # both are at rounding level at low degree; numpy degrades at high degree, we do not
+    assert ours <= max(2.0 * theirs, 1e-14), (ours, theirs)
+
+
+def test_values_up_to_65535_stay_accurate():
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 65536, size=(64, 256)).astype(np.uint16)
+    y = np.clip(1.1 * x.astype(float) + rng.normal(0, 50, x.shape), 0, 65535).astype(np.uint16)
+    for deg in (1, 3, 6, 9):
+        exact = _exact_fit_values(x.ravel().astype(np.int64), y.ravel().astype(np.int64), deg)
+        got = iuvs.fit(x, y, deg).apply(x.ravel())
+        theirs = np.polyval(_polyfit(x.ravel().astype(float), y.ravel().astype(float), deg)[0], x)
+        scale = np.max(np.abs(exact))
+        ours_err = np.max(np.abs(got - exact)) / scale
+        assert ours_err < 1e-14
+        assert ours_err <= max(2.0 * np.max(np.abs(theirs.ravel() - exact)) / scale, 1e-15)
+
+
+# ------------------------------------------------------- additive, multiplicative vs curve_fit
+
+
+def test_additive_matches_curve_fit(darks):
+    x, y = darks
+    xf, yf = x.ravel().astype(float), y.ravel().astype(float)
+    p, pcov = curve_fit(lambda v, a: a + v, xf, yf)
+    f = iuvs.fit(x, y, -1)
+    np.testing.assert_allclose(f.coeffs, p, rtol=1e-7)
+    np.testing.assert_allclose(f.perr, np.sqrt(np.diag(pcov)), rtol=1e-7)
+    assert f.name == "additive"
+    np.testing.assert_allclose(f.apply(xf), xf + p[0], rtol=1e-7)
+
+
+def test_multiplicative_matches_curve_fit(darks):
+    x, y = darks
+    xf, yf = x.ravel().astype(float), y.ravel().astype(float)
+    p, pcov = curve_fit(lambda v, a: a * v, xf, yf)
+    f = iuvs.fit(x, y, 0)
+    np.testing.assert_allclose(f.coeffs, p, rtol=1e-7)
+    np.testing.assert_allclose(f.perr, np.sqrt(np.diag(pcov)), rtol=1e-7)
+    # closed form: sum(xy) / sum(x^2)
+    np.testing.assert_allclose(f.coeffs[0], np.dot(xf, yf) / np.dot(xf, xf), rtol=1e-13)
+
+
+def test_fit_all_equals_individual_fits(darks):
+    x, y = darks
+    ranks = [-1, 0, 1, 2, 3, 4]
+    together = iuvs.fit_all(x, y, ranks)
+    assert [f.rank for f in together] == ranks
+    for f in together:
+        alone = iuvs.fit(x, y, f.rank)
+        np.testing.assert_allclose(f.apply(x), alone.apply(x), rtol=1e-12)
+
+
+# ----------------------------------------------------------------- statistics vs numpy
+
+
+@pytest.mark.parametrize("rank", [-1, 0, 1, 2, 4])
+def test_residual_statistics_match_numpy(darks, rank):
+    x, y = darks
+    f = iuvs.fit(x, y, rank)
+    res = y.astype(float) - f.apply(x)
+    s = f.stats
+    assert s.n_used == x.size and s.n_excluded == 0
+    np.testing.assert_allclose(s.mean, res.mean(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(s.std, res.std(), rtol=1e-11)
+    np.testing.assert_allclose(s.min, res.min(), rtol=1e-11)
+    np.testing.assert_allclose(s.max, res.max(), rtol=1e-11)
+    np.testing.assert_allclose(s.rms, np.sqrt(np.mean(res**2)), rtol=1e-11)
+    frac = res / y
+    np.testing.assert_allclose(s.frac_mean, frac.mean(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s.frac_std, frac.std(), rtol=1e-10)
+    np.testing.assert_allclose(f.ssr, np.sum(res**2), rtol=1e-11)
+
+
+def test_zero_denominators_are_counted_not_hidden():
+    x = np.arange(1.0, 101.0)
+    y = 2.0 * x + np.where(np.arange(100) % 2 == 0, 1.0, -1.0)
+    y[[3, 50, 77]] = 0.0
+    f = iuvs.fit(x, y, 1)
+    res = y - f.apply(x)
+    keep = y != 0
+    assert f.stats.n_zero_denominator == 3
+    assert f.stats.n_fractional == 97
+    np.testing.assert_allclose(f.stats.frac_mean, np.mean(res[keep] / y[keep]), rtol=1e-10)
+    frac = f.fractional(x, y)
+    assert np.isnan(frac[~keep]).all()
+
+
+# ------------------------------------------------------------------------ exclusion
+
+
+def test_mask_and_hot_threshold_match_boolean_indexing(darks):
+    x, y = darks
+    rng = np.random.default_rng(5)
+    mask = rng.random(x.shape) < 0.1
+    keep = ~mask & ~(x > 2500)
+    for deg in (1, 2, 3):
+        f = iuvs.fit(x, y, deg, mask=mask, hot_threshold=2500)
+        p = np.polyfit(x[keep].astype(float), y[keep].astype(float), deg)
+        np.testing.assert_allclose(f.apply(x[keep]), np.polyval(p, x[keep]), rtol=1e-10)
+        assert f.stats.n_used == keep.sum()
+        assert f.stats.n_excluded == x.size - keep.sum()
+        res = y[keep] - f.apply(x[keep])
+        np.testing.assert_allclose(f.stats.std, res.std(), rtol=1e-10)
+
+
+def test_non_finite_pixels_are_excluded_and_counted():
+    x, y = make_darks(seed=3)
+    xf, yf = x.astype(float), y.astype(float)
+    xf[0, :5] = np.nan
+    yf[1, :3] = np.inf
+    xf[2, 0] = -np.inf
+    keep = np.isfinite(xf) & np.isfinite(yf)
+    f = iuvs.fit(xf, yf, 2)
+    p = np.polyfit(xf[keep], yf[keep], 2)
+    np.testing.assert_allclose(f.apply(xf[keep]), np.polyval(p, xf[keep]), rtol=1e-10)
+    assert f.stats.n_nonfinite == 9 and f.stats.n_excluded == 9
+
+
+def test_masked_array_data_is_used_as_given():
+    x, y = make_darks(seed=4)
+    f1 = iuvs.fit(np.ma.masked_array(x, mask=x > 1000), y, 1)
+    f2 = iuvs.fit(x, y, 1)
+    np.testing.assert_allclose(f1.coeffs, f2.coeffs, rtol=1e-12)
+
+
+# ------------------------------------------------ every dtype x byte order x memory layout
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_dtype_and_layout_gives_the_same_answer(dtype):
+    x, y = make_darks(shape=(30, 50), seed=9)
+    x, y = x.astype(dtype), y.astype(dtype)
+    reference = iuvs.fit_all(x.astype(np.float64), y.astype(np.float64), [-1, 0, 1, 3])
+    for name_x, vx in layouts(x).items():
+        for name_y, vy in layouts(y).items():
+            if name_x != name_y and name_y not in ("C", "big-endian"):
+                continue
+            got = iuvs.fit_all(vx, vy, [-1, 0, 1, 3])
+            for a, b in zip(got, reference, strict=True):
+                np.testing.assert_allclose(a.coeffs, b.coeffs, rtol=1e-12, err_msg=(name_x, name_y))
+                assert a.stats.n_used == b.stats.n_used
+                np.testing.assert_allclose(a.stats.std, b.stats.std, rtol=1e-12)
+
+
+def test_many_dimensions_are_a_flat_set_of_pixels():
+    x, y = make_darks(shape=(4, 15, 20), seed=2)
+    a = iuvs.fit(x, y, 2)
+    b = iuvs.fit(x.ravel(), y.ravel(), 2)
+    np.testing.assert_allclose(a.coeffs, b.coeffs, rtol=1e-12)
+    c = iuvs.fit(np.moveaxis(x, 0, 2), np.moveaxis(y, 0, 2), 2)
+    np.testing.assert_allclose(a.coeffs, c.coeffs, rtol=1e-12)
+
+
+def test_inputs_are_not_modified():
+    x, y = make_darks(seed=6)
+    xb = x.astype(">i4")
+    before = xb.copy()
+    iuvs.fit_all(xb, y)
+    np.testing.assert_array_equal(xb, before)
+    assert xb.dtype == np.dtype(">i4")
+
+
+def test_result_arrays_are_read_only(darks):
+    f = iuvs.fit(*darks, 2)
+    with pytest.raises(ValueError):
+        f.coeffs[0] = 1.0
+
+
+# --------------------------------------------------------------------------- histograms
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32", ">f8", ">f4", ">i2"])
+def test_histogram_counts_equal_numpy(dtype):
+    rng = np.random.default_rng(1)
+    v = (rng.normal(0, 100, 20000)).astype(dtype)
+    v[:3] = [-300, 300, 0] if v.dtype.kind != "f" else [np.nan, -300.0, 300.0]
+    for bins, rng_ in [(100, (-300.0, 300.0)), (7, (-50.5, 80.25)), (1, (0.0, 1.0))]:
+        counts, edges = iuvs.histogram(v, bins=bins, range=rng_)
+        want, want_edges = np.histogram(v, bins=bins, range=rng_)
+        np.testing.assert_array_equal(counts, want)
+        np.testing.assert_array_equal(edges, want_edges)
+
+
+def test_histogram_edge_values_and_2d():
+    edges = np.linspace(-1.0, 1.0, 11)
+    v = np.concatenate([edges, [np.nan, 5.0, -5.0]]).reshape(1, -1)
+    counts, _ = iuvs.histogram(np.asfortranarray(np.repeat(v, 3, axis=0)), 10, (-1.0, 1.0))
+    want, _ = np.histogram(np.repeat(v, 3, axis=0), 10, (-1.0, 1.0))
+    np.testing.assert_array_equal(counts, want)
+
+
+def test_histogram_of_residual(darks):
+    x, y = darks
+    f = iuvs.fit(x, y, 2)
+    r = f.residual(x, y)
+    counts, _ = iuvs.histogram(r, bins=100, range=(-500.0, 500.0))
+    np.testing.assert_array_equal(counts, np.histogram(r, 100, (-500.0, 500.0))[0])
+
+
+def test_histogram_bad_parameters():
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.histogram(np.ones(3), bins=0)
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.histogram(np.ones(3), bins=3, range=(1.0, 0.0))
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.histogram(np.ones(3), bins=3, range=(0.0, np.inf))
+    with pytest.raises(ex.UnsupportedDtypeError):
+        iuvs.histogram(np.ones(3, dtype=complex), bins=3)
+
+
+# -------------------------------------------------------------------------- bad inputs
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(ex.ShapeMismatchError, match=r"\[2, 3\].*\[3, 2\]") as info:
+        iuvs.fit(np.ones((2, 3)), np.ones((3, 2)), 1)
+    assert isinstance(info.value, ValueError)
+
+
+def test_empty_input():
+    with pytest.raises(ex.EmptyInputError):
+        iuvs.fit(np.ones((0, 5)), np.ones((0, 5)), 1)
+
+
+def test_every_pixel_excluded():
+    x = np.full((4, 4), np.nan)
+    with pytest.raises(ex.InsufficientDataError, match="0 remain"):
+        iuvs.fit(x, x, -1)
+    y = np.arange(16.0).reshape(4, 4)
+    with pytest.raises(ex.InsufficientDataError):
+        iuvs.fit(y, y, 1, mask=np.ones((4, 4), dtype=bool))
+    with pytest.raises(ex.InsufficientDataError):
+        iuvs.fit(y, y, 1, hot_threshold=-1.0)
+
+
+def test_fewer_pixels_than_parameters():
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ex.InsufficientDataError, match="at least 4"):
+        iuvs.fit(x, x, 3)
+    f = iuvs.fit(x, x**2, 2)  # exactly determined: zero residual, infinite covariance
+    assert np.isinf(f.cov).all()
+
+
+@pytest.mark.parametrize("rank", [-2, 13, 100])
+def test_rank_out_of_range(rank):
+    with pytest.raises(ex.RankError, match=str(rank)):
+        iuvs.fit(np.arange(20.0), np.arange(20.0), rank)
+
+
+def test_rank_must_be_an_integer():
+    with pytest.raises(ex.RankError):
+        iuvs.fit(np.arange(20.0), np.arange(20.0), 1.5)  # type: ignore[arg-type]
+    with pytest.raises(ex.RankError):
+        iuvs.fit_all(np.arange(20.0), np.arange(20.0), [])
+
+
+@pytest.mark.parametrize(
+    "bad", [np.ones(5, dtype=bool), np.ones(5, dtype=complex), np.array(["a"] * 5), np.array([object()] * 5)]
+)
+def test_unsupported_dtypes_are_refused_by_name(bad):
+    with pytest.raises(ex.UnsupportedDtypeError, match=str(bad.dtype)) as info:
+        iuvs.fit(bad, np.ones(5), 1)
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(ex.UnsupportedDtypeError):
+        iuvs.fit(np.ones(5), bad, 1)
+
+
+def test_bad_masks():
+    x = np.arange(20.0)
+    with pytest.raises(ex.ShapeMismatchError, match="mask"):
+        iuvs.fit(x, x, 1, mask=np.zeros(19, dtype=bool))
+    with pytest.raises(ex.UnsupportedDtypeError):
+        iuvs.fit(x, x, 1, mask=np.zeros(20, dtype=int))
+
+
+@pytest.mark.parametrize("thr", [np.nan, np.inf, -np.inf])
+def test_non_finite_threshold(thr):
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit(np.arange(20.0), np.arange(20.0), 1, hot_threshold=thr)
+
+
+def test_constant_dark_in_is_rank_deficient():
+    x = np.full(100, 400, dtype=np.int32)
+    y = np.arange(100, dtype=np.int32)
+    with pytest.raises(ex.DegenerateFitError, match="constant"):
+        iuvs.fit(x, y, 1)
+    # the additive and multiplicative models do not need variation
+    assert iuvs.fit(x, y, -1).coeffs[0] == pytest.approx(49.5 - 400)
+    assert iuvs.fit(x, y, 0).coeffs[0] == pytest.approx(np.dot(x, y) / np.dot(x, x))
+    with pytest.raises(ex.DegenerateFitError, match="zero"):
+        iuvs.fit(np.zeros(10), np.arange(10.0), 0)
+
+
+def test_too_few_distinct_values():
+    x = np.tile([10.0, 20.0, 30.0], 30)
+    with pytest.raises(ex.DegenerateFitError, match="distinct"):
+        iuvs.fit(x, x * 2.0, 4)
+
+
+def test_extreme_integer_values():
+    x = np.array([0, 1, 65535, 65534, 30000, 12345], dtype=np.uint16)
+    y = x.astype(np.int64) * 2
+    f = iuvs.fit(x, y.astype(np.int32), 1)
+    np.testing.assert_allclose(f.coeffs, [2.0, 0.0], atol=1e-9)
+    i32 = np.array([np.iinfo(np.int32).min, -1, 0, 1, np.iinfo(np.int32).max], dtype=np.int32)
+    f = iuvs.fit(i32, i32, 1)
+    np.testing.assert_allclose(f.coeffs, [1.0, 0.0], atol=1e-6)
