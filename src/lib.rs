@@ -2,7 +2,7 @@
 //! statistics and histograms over read-only pixel views of any supported dtype,
 //! byte order and memory layout.
 //!
-//! The core is pure Rust (no PyO3); the optional `python` feature adds the one
+//! The core is pure Rust (no `PyO3`); the optional `python` feature adds the one
 //! binding module that numpy arrays cross.
 
 pub mod error;

@@ -43,7 +43,7 @@ impl Moments {
         Moments { n, mean, m2 }
     }
 
-    /// Merge another set (Chan, Golub and LeVeque).
+    /// Merge another set (Chan, Golub and `LeVeque`).
     #[allow(clippy::cast_precision_loss)]
     pub fn merge(&mut self, o: &Moments) {
         if o.n == 0 {

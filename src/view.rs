@@ -31,10 +31,10 @@ macro_rules! int_pixel {
     ($($t:ty => $name:literal),*) => {$(
         impl Pixel for $t {
             const DTYPE: &'static str = $name;
-            #[inline(always)]
+            #[inline]
             #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
             fn to_f64(self) -> f64 { self as f64 }
-            #[inline(always)]
+            #[inline]
             fn swap(self) -> Self { self.swap_bytes() }
         }
     )*};
@@ -43,11 +43,11 @@ int_pixel!(i16 => "int16", u16 => "uint16", i32 => "int32", u32 => "uint32", i64
 
 impl Pixel for f32 {
     const DTYPE: &'static str = "float32";
-    #[inline(always)]
+    #[inline]
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
-    #[inline(always)]
+    #[inline]
     fn swap(self) -> Self {
         f32::from_bits(self.to_bits().swap_bytes())
     }
@@ -55,11 +55,11 @@ impl Pixel for f32 {
 
 impl Pixel for f64 {
     const DTYPE: &'static str = "float64";
-    #[inline(always)]
+    #[inline]
     fn to_f64(self) -> f64 {
         self
     }
-    #[inline(always)]
+    #[inline]
     fn swap(self) -> Self {
         f64::from_bits(self.to_bits().swap_bytes())
     }
@@ -210,7 +210,7 @@ impl Layout {
 }
 
 fn can_merge(shape: &[usize], strides: &[isize], outer: usize) -> bool {
-    strides[outer] == strides[outer + 1] * shape[outer + 1] as isize
+    isize::try_from(shape[outer + 1]).is_ok_and(|len| strides[outer] == strides[outer + 1] * len)
 }
 
 fn merge_into<T>(v: ArrayViewD<'_, T>, outer: usize) -> ArrayViewD<'_, T> {
@@ -333,13 +333,13 @@ impl<'a> Walk<'a> {
             .iter()
             .map(|f| (f.data.clone(), f.swapped))
             .collect();
-        walk_rec(&datas, self.mask.clone(), &mut block, visit);
+        walk_rec(&datas, self.mask.as_ref(), &mut block, visit);
     }
 }
 
 fn walk_rec(
     datas: &[(PixelArray<'_>, bool)],
-    mask: Option<ArrayViewD<'_, bool>>,
+    mask: Option<&ArrayViewD<'_, bool>>,
     block: &mut Block,
     visit: &mut dyn FnMut(&Block),
 ) {
@@ -353,7 +353,7 @@ fn walk_rec(
             for ((data, swapped), col) in datas.iter().zip(block.cols.iter_mut()) {
                 dispatch!(data, v => load_lane(v, start, end, *swapped, &mut col[..len]));
             }
-            match &mask {
+            match mask {
                 Some(m) => {
                     let part = m.slice_axis(Axis(0), Slice::from(start..end));
                     for (dst, &src) in block.mask[..len].iter_mut().zip(part.iter()) {
@@ -373,8 +373,8 @@ fn walk_rec(
             .iter()
             .map(|(d, s)| (dispatch!(wrap d, v => v.index_axis(Axis(0), i)), *s))
             .collect();
-        let sub_mask = mask.as_ref().map(|m| m.index_axis(Axis(0), i));
-        walk_rec(&sub, sub_mask, block, visit);
+        let sub_mask = mask.map(|m| m.index_axis(Axis(0), i));
+        walk_rec(&sub, sub_mask.as_ref(), block, visit);
     }
 }
 
@@ -409,6 +409,7 @@ fn load_lane<T: Pixel>(
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 mod tests {
     use super::*;
     use ndarray::{s, Array, ArrayD, IxDyn, ShapeBuilder};
@@ -508,7 +509,7 @@ mod tests {
         let mut n = 0;
         w.for_each_block(&mut |b: &Block| {
             for i in 0..b.len {
-                assert_eq!(b.mask[i], (b.cols[0][i] as usize) % 3 == 0);
+                assert_eq!(b.mask[i], (b.cols[0][i] as usize).is_multiple_of(3));
                 n += 1;
             }
         });

@@ -343,7 +343,13 @@ def test_rank_must_be_an_integer():
 
 
 @pytest.mark.parametrize(
-    "bad", [np.ones(5, dtype=bool), np.ones(5, dtype=complex), np.array(["a"] * 5), np.array([object()] * 5)]
+    "bad",
+    [
+        np.ones(5, dtype=bool),
+        np.ones(5, dtype=complex),
+        np.array(["a"] * 5),
+        np.array([object()] * 5),
+    ],
 )
 def test_unsupported_dtypes_are_refused_by_name(bad):
     with pytest.raises(ex.UnsupportedDtypeError, match=str(bad.dtype)) as info:

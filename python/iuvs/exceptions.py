@@ -87,5 +87,5 @@ class OutputExistsError(IuvsError, FileExistsError):
     """An output file exists and neither ``clobber`` nor ``overwrite`` was given."""
 
 
-class IuvsWarning(AstropyUserWarning):
+class IuvsWarning(AstropyUserWarning):  # type: ignore[misc]
     """Numerical or file trouble that does not stop the work."""

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from iuvs import _core
+import iuvs._core as _core
 from iuvs.exceptions import (
     InvalidParameterError,
     RankError,

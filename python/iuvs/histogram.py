@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from iuvs import _core
+import iuvs._core as _core
 from iuvs.exceptions import InvalidParameterError
 from iuvs.fitting import _as_core_array
 
@@ -75,6 +75,7 @@ def histogram(
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
     # numpy bins float32 data with float32 edges and everything else with float64 edges
-    edge_type = np.float32 if arr.dtype == np.float32 else np.float64
-    edges = np.linspace(lo, hi, int(bins) + 1).astype(edge_type)
+    edges: npt.NDArray[np.floating[Any]] = np.linspace(lo, hi, int(bins) + 1)
+    if arr.dtype == np.float32:
+        edges = edges.astype(np.float32)
     return counts, edges

@@ -1,4 +1,4 @@
-//! The only PyO3 code: array intake (every supported dtype, read in place,
+//! The only `PyO3` code: array intake (every supported dtype, read in place,
 //! byte-swapped arrays arrive re-viewed as native with a flag), the helper that
 //! releases the GIL and turns `CoreError`s and panics into the exception
 //! classes of `iuvs.exceptions`, and the module definition.
@@ -43,17 +43,18 @@ impl Readonly<'_> {
     }
 }
 
-fn exception(py: Python<'_>, class: &str, msg: String) -> PyErr {
+fn exception(py: Python<'_>, class: &str, msg: &str) -> PyErr {
     let made = py
         .import("iuvs.exceptions")
         .and_then(|m| m.getattr(class))
-        .and_then(|cls| cls.call1((msg.clone(),)));
+        .and_then(|cls| cls.call1((msg,)));
     match made {
         Ok(inst) => PyErr::from_value(inst),
         Err(e) => e,
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| core_error(py, e))`
 fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
     let class = match &err {
         CoreError::ShapeMismatch { .. } => "ShapeMismatchError",
@@ -63,7 +64,7 @@ fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
         CoreError::RankOutOfRange { .. } => "RankError",
         CoreError::InvalidParameter(_) => "InvalidParameterError",
     };
-    exception(py, class, err.to_string())
+    exception(py, class, &err.to_string())
 }
 
 /// Run `f` without the GIL; map core errors and any panic to `iuvs.exceptions`.
@@ -85,7 +86,7 @@ where
             Err(exception(
                 py,
                 "IuvsError",
-                format!("internal error in the iuvs core (please report it): {what}"),
+                &format!("internal error in the iuvs core (please report it): {what}"),
             ))
         }
     }
@@ -109,12 +110,11 @@ fn intake<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Readonly<'py>> {
     let py = obj.py();
     let dtype = obj
         .cast::<PyUntypedArray>()
-        .map(|a| a.dtype().to_string())
-        .unwrap_or_else(|_| obj.get_type().to_string());
+        .map_or_else(|_| obj.get_type().to_string(), |a| a.dtype().to_string());
     Err(exception(
         py,
         "UnsupportedDtypeError",
-        format!(
+        &format!(
             "{name} has dtype {dtype}; supported are int16, uint16, int32, uint32, int64, \
              float32 and float64 in native byte order (re-view big-endian data as native and \
              pass swapped=True)"
@@ -135,13 +135,13 @@ fn mask_intake<'py>(
                 exception(
                     o.py(),
                     "UnsupportedDtypeError",
-                    "mask must be a numpy boolean array (True = excluded)".to_string(),
+                    "mask must be a numpy boolean array (True = excluded)",
                 )
             }),
     }
 }
 
-fn result_dict<'py>(py: Python<'py>, r: FitResult) -> PyResult<Bound<'py, PyDict>> {
+fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     let p = r.coeffs.len();
     d.set_item("rank", r.rank)?;

@@ -1,0 +1,24 @@
+"""Type stub of the native module :mod:`iuvs._core` (written by hand; see src/python)."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def fit_all(
+    dark_in: npt.NDArray[Any],
+    swap_in: bool,
+    dark_out: npt.NDArray[Any],
+    swap_out: bool,
+    ranks: list[int],
+    mask: npt.NDArray[np.bool_] | None = None,
+    hot_threshold: float | None = None,
+) -> list[dict[str, Any]]:
+    """Fit every rank; one dict of coefficients, covariance and statistics per rank."""
+
+def histogram(
+    values: npt.NDArray[Any], swapped: bool, bins: int, lo: float, hi: float
+) -> npt.NDArray[np.int64]:
+    """Count values like ``numpy.histogram(values, bins, (lo, hi))``."""
