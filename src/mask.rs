@@ -28,6 +28,21 @@ impl Exclusion {
         Ok(Exclusion { hot_threshold })
     }
 
+    /// True when every pixel of a two-column block is usable (checked without branches).
+    #[must_use]
+    pub fn all_usable(&self, block: &Block) -> bool {
+        let (bx, by) = (&block.cols[0][..block.len], &block.cols[1][..block.len]);
+        let thr = self.hot_threshold.unwrap_or(f64::INFINITY);
+        let mut bad = 0_usize;
+        for i in 0..block.len {
+            let (x, y) = (bx[i], by[i]);
+            // finite values have a finite difference from themselves; NaN and inf do not
+            let ok = (x - x == 0.0) & (y - y == 0.0) & !block.mask[i] & (x <= thr);
+            bad += usize::from(!ok);
+        }
+        bad == 0
+    }
+
     /// Copy the usable `(x, y)` pairs of a two-column block to the front of
     /// `xs`/`ys`, count what was excluded and why, and return how many are usable.
     pub fn compact(

@@ -158,6 +158,37 @@ impl StatsAccumulator {
         self.frac.merge(&Moments::from_block(&self.scratch));
     }
 
+    /// Add the block totals of a fused kernel.  The block's sum of squared
+    /// deviations is formed from its sums (the block is small and the residual
+    /// mean is of the order of its spread, so little is lost) and merged exactly.
+    pub fn add(&mut self, b: &crate::fit::kernels::BlockStats) {
+        if b.n == 0 {
+            return;
+        }
+        let nf = b.n as f64;
+        self.sum.add(b.sum);
+        self.sumsq.add(b.sumsq);
+        let mean = b.sum / nf;
+        self.moments.merge(&Moments {
+            n: b.n,
+            mean,
+            m2: (b.sumsq - b.sum * mean).max(0.0),
+        });
+        self.min = self.min.min(b.min);
+        self.max = self.max.max(b.max);
+        self.n_zero += b.n - b.n_frac;
+        if b.n_frac > 0 {
+            let nq = b.n_frac as f64;
+            let fm = b.frac_sum / nq;
+            self.frac_sum.add(b.frac_sum);
+            self.frac.merge(&Moments {
+                n: b.n_frac,
+                mean: fm,
+                m2: (b.frac_sumsq - b.frac_sum * fm).max(0.0),
+            });
+        }
+    }
+
     /// Merge another accumulator (for parallel walks).
     pub fn merge(&mut self, o: &StatsAccumulator) {
         self.sum.merge(&o.sum);

@@ -15,6 +15,7 @@
 //! gives it with `absolute_sigma=False`.
 
 pub mod chebyshev;
+pub mod kernels;
 pub mod solve;
 
 use ndarray::ArrayViewD;
@@ -22,9 +23,10 @@ use ndarray::ArrayViewD;
 use crate::error::{CoreError, CoreResult};
 use crate::mask::{Counts, Exclusion};
 use crate::stats::{ResidualStats, StatsAccumulator};
-use crate::sum::{lane_dot, lane_sum, Neumaier};
+use crate::sum::Neumaier;
 use crate::view::{Frame, Walk, BLOCK};
-use chebyshev::{cheb_to_power, clenshaw_block};
+use chebyshev::cheb_to_power;
+use kernels::{add_mult_sums, block_stats, eval_cheb, inverse_or_zero, MomentSums};
 
 /// Lowest accepted rank (additive).
 pub const MIN_RANK: i64 = -1;
@@ -123,11 +125,18 @@ impl<'a> PairInput<'a> {
     }
 }
 
-/// Run one pass: hand every block of usable `(x, y)` pairs to `f`.
+/// Run one pass: hand every block of usable `(x, y)` pairs to `f`.  Blocks in
+/// which every pixel is usable (the common case) are handed over without copying.
 fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64])) -> Counts {
     let mut counts = Counts::default();
     let (mut xs, mut ys) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
     walk.for_each_block(&mut |b| {
+        if exclusion.all_usable(b) {
+            counts.n_total += b.len;
+            counts.n_used += b.len;
+            f(&b.cols[0][..b.len], &b.cols[1][..b.len]);
+            return;
+        }
         let n = exclusion.compact(b, &mut xs, &mut ys, &mut counts);
         if n > 0 {
             f(&xs[..n], &ys[..n]);
@@ -162,70 +171,33 @@ enum Model {
 }
 
 /// One refinement pass: `beta += inv(G) A^T (y - A beta)` for every polynomial model.
-fn refine(
-    walk: &Walk<'_>,
-    ex: &Exclusion,
-    models: &mut [Model],
-    max_deg: usize,
-    center: f64,
-    half_width: f64,
-) {
-    let p_max = max_deg + 1;
-    let mut basis = vec![0.0; p_max * BLOCK];
-    let (mut fit_v, mut res, mut b1, mut b2) = (
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-    );
-    let mut grads: Vec<Vec<Neumaier>> = models
+fn refine(walk: &Walk<'_>, ex: &Exclusion, models: &mut [Model], center: f64, half_width: f64) {
+    let mut fitted = vec![0.0; BLOCK];
+    let mut res = vec![0.0; BLOCK];
+    let mut grads: Vec<Option<MomentSums>> = models
         .iter()
         .map(|m| match m {
-            Model::Poly { cheb, .. } => vec![Neumaier::default(); cheb.len()],
-            _ => Vec::new(),
+            Model::Poly { cheb, .. } => Some(MomentSums::projection(cheb.len() - 1)),
+            _ => None,
         })
         .collect();
     pass(walk, ex, &mut |xs, ys| {
         let n = xs.len();
-        let (t, rest) = basis.split_at_mut(BLOCK);
-        // row 0 of `basis` holds t; row k (k >= 1) holds T_k(t); T_0 = 1 is implicit.
-        for i in 0..n {
-            t[i] = (xs[i] - center) / half_width;
-        }
-        if p_max > 2 {
-            let (t1, higher) = rest.split_at_mut(BLOCK);
-            t1[..n].copy_from_slice(&t[..n]);
-            let mut prev2: Vec<f64> = vec![1.0; n];
-            let mut prev: &[f64] = &t1[..n];
-            for row in higher.chunks_exact_mut(BLOCK).take(p_max - 2) {
-                for i in 0..n {
-                    row[i] = 2.0 * t[i] * prev[i] - prev2[i];
-                }
-                prev2.copy_from_slice(prev);
-                prev = &row[..n];
-            }
-        } else if p_max == 2 {
-            rest[..n].copy_from_slice(&t[..n]);
-        }
         for (model, grad) in models.iter().zip(grads.iter_mut()) {
-            let Model::Poly { cheb, .. } = model else {
+            let (Model::Poly { cheb, .. }, Some(grad)) = (model, grad) else {
                 continue;
             };
-            clenshaw_block(&t[..n], cheb, &mut fit_v, &mut b1, &mut b2);
+            eval_cheb(xs, cheb, center, half_width, &mut fitted);
             for i in 0..n {
-                res[i] = ys[i] - fit_v[i];
+                res[i] = ys[i] - fitted[i];
             }
-            grad[0].add(lane_sum(&res[..n]));
-            for (k, g) in grad.iter_mut().enumerate().skip(1) {
-                let row = &rest[(k - 1) * BLOCK..(k - 1) * BLOCK + n];
-                g.add(lane_dot(&res[..n], row));
-            }
+            grad.add_block(xs, &res[..n], center, half_width);
         }
     });
     for (model, grad) in models.iter_mut().zip(grads) {
-        if let Model::Poly { cheb, inverse, .. } = model {
+        if let (Model::Poly { cheb, inverse, .. }, Some(grad)) = (model, grad) {
             let p = cheb.len();
-            let g: Vec<f64> = grad.iter().map(Neumaier::value).collect();
+            let g: Vec<f64> = grad.b.iter().map(Neumaier::value).collect();
             for (j, c) in cheb.iter_mut().enumerate() {
                 *c += (0..p).map(|k| inverse[j * p + k] * g[k]).sum::<f64>();
             }
@@ -262,54 +234,22 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
     };
 
     // Pass 2: moments.
-    let n_mom = 2 * max_deg + 1;
-    let mut m = vec![Neumaier::default(); if max_deg > 0 { n_mom } else { 0 }];
-    let mut b = vec![Neumaier::default(); if max_deg > 0 { max_deg + 1 } else { 0 }];
+    let mut moments = MomentSums::new(max_deg);
     let (mut s_diff, mut s_xx, mut s_xy) = (
         Neumaier::default(),
         Neumaier::default(),
         Neumaier::default(),
     );
-    let (mut t, mut tk, mut tkm1, mut tmp) = (
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-    );
     let counts = pass(&walk, ex, &mut |xs, ys| {
-        let n = xs.len();
-        for i in 0..n {
-            tmp[i] = ys[i] - xs[i];
-        }
-        s_diff.add(lane_sum(&tmp[..n]));
-        s_xx.add(lane_dot(xs, xs));
-        s_xy.add(lane_dot(xs, ys));
-        if max_deg == 0 {
-            return;
-        }
-        let (t, tk, tkm1) = (&mut t[..n], &mut tk[..n], &mut tkm1[..n]);
-        for i in 0..n {
-            t[i] = (xs[i] - center) / half_width;
-        }
-        tkm1.fill(1.0);
-        tk.copy_from_slice(t);
-        #[allow(clippy::cast_precision_loss)]
-        m[0].add(n as f64);
-        b[0].add(lane_sum(ys));
-        m[1].add(lane_sum(tk));
-        b[1].add(lane_dot(ys, tk));
-        for k in 2..n_mom {
-            for i in 0..n {
-                let next = 2.0 * t[i] * tk[i] - tkm1[i];
-                tkm1[i] = tk[i];
-                tk[i] = next;
-            }
-            m[k].add(lane_sum(tk));
-            if k <= max_deg {
-                b[k].add(lane_dot(ys, tk));
-            }
+        let (d, xx, xy) = add_mult_sums(xs, ys);
+        s_diff.add(d);
+        s_xx.add(xx);
+        s_xy.add(xy);
+        if max_deg > 0 {
+            moments.add_block(xs, ys, center, half_width);
         }
     });
+    let (m, b) = (&moments.m, &moments.b);
 
     // Solve every rank.
     let n_used = counts.n_used;
@@ -384,45 +324,30 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
     // corrected solution is accurate to the rounding of the residuals rather
     // than to cond(G) times the rounding of the moments.
     if models.iter().any(|m| matches!(m, Model::Poly { .. })) {
-        refine(&walk, ex, &mut models, max_deg, center, half_width);
+        refine(&walk, ex, &mut models, center, half_width);
     }
 
     // Pass 4: residual statistics of every model.
     let mut accs = vec![StatsAccumulator::default(); models.len()];
-    let (mut fit_v, mut res, mut b1, mut b2) = (
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-        vec![0.0; BLOCK],
-    );
-    let mut t3 = vec![0.0; BLOCK];
+    let (mut fitted, mut inv_y) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
     pass(&walk, ex, &mut |xs, ys| {
         let n = xs.len();
-        if max_deg > 0 {
-            for i in 0..n {
-                t3[i] = (xs[i] - center) / half_width;
-            }
-        }
+        let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
         for (model, acc) in models.iter().zip(accs.iter_mut()) {
             match model {
                 Model::Additive(a) => {
                     for i in 0..n {
-                        res[i] = ys[i] - (xs[i] + a);
+                        fitted[i] = xs[i] + a;
                     }
                 }
                 Model::Multiplicative { a, .. } => {
                     for i in 0..n {
-                        res[i] = ys[i] - a * xs[i];
+                        fitted[i] = a * xs[i];
                     }
                 }
-                Model::Poly { cheb, .. } => {
-                    clenshaw_block(&t3[..n], cheb, &mut fit_v, &mut b1, &mut b2);
-                    for i in 0..n {
-                        res[i] = ys[i] - fit_v[i];
-                    }
-                }
+                Model::Poly { cheb, .. } => eval_cheb(xs, cheb, center, half_width, &mut fitted),
             }
-            acc.add_block(&res[..n], ys);
+            acc.add(&block_stats(ys, &fitted[..n], &inv_y[..n], n_frac));
         }
     });
 

@@ -1,0 +1,307 @@
+//! Fused per-block kernels.  Each walks a block once, four pixels at a time
+//! with independent accumulators per lane (so the loops vectorise and the
+//! dependency chains stay short), and hands back block totals that the caller
+//! adds to compensated running sums.
+
+use crate::sum::Neumaier;
+
+/// Pixels processed together.
+const L: usize = 4;
+
+/// Highest Chebyshev moment any fit needs (2 x the highest degree, 12).
+pub const MAX_MOMENT: usize = 24;
+
+/// Running sums of the Chebyshev moments `sum T_k(t)` and `sum y T_k(t)`.
+#[derive(Debug, Clone)]
+pub struct MomentSums {
+    /// `sum T_k(t)`, `k = 0..=kmax`.
+    pub m: Vec<Neumaier>,
+    /// `sum y T_k(t)`, `k = 0..=dmax`.
+    pub b: Vec<Neumaier>,
+}
+
+impl MomentSums {
+    /// Zeroed sums for moments up to `2 * degree`.
+    #[must_use]
+    pub fn new(degree: usize) -> MomentSums {
+        MomentSums {
+            m: vec![Neumaier::default(); 2 * degree + 1],
+            b: vec![Neumaier::default(); degree + 1],
+        }
+    }
+
+    /// Zeroed sums for the projections `sum w T_k(t)`, `k = 0..=degree`, only.
+    #[must_use]
+    pub fn projection(degree: usize) -> MomentSums {
+        MomentSums {
+            m: vec![Neumaier::default(); degree + 1],
+            b: vec![Neumaier::default(); degree + 1],
+        }
+    }
+
+    /// Add one block of usable `(x, y)` pairs, with `t = (x - center) / half_width`.
+    pub fn add_block(&mut self, xs: &[f64], ys: &[f64], center: f64, half_width: f64) {
+        let kmax = self.m.len() - 1;
+        let dmax = self.b.len() - 1;
+        let mut am = [[0.0_f64; L]; MAX_MOMENT + 1];
+        let mut ab = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
+        let n = xs.len().min(ys.len());
+        let whole = n - n % L;
+        for i in (0..whole).step_by(L) {
+            let mut t = [0.0; L];
+            let mut y = [0.0; L];
+            for l in 0..L {
+                t[l] = (xs[i + l] - center) / half_width;
+                y[l] = ys[i + l];
+            }
+            accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
+        }
+        // the tail, padded with zero weight: y = 0 and T_k counted only for real pixels
+        let rest = n - whole;
+        if rest > 0 {
+            let mut t = [0.0; L];
+            let mut y = [0.0; L];
+            for l in 0..rest {
+                t[l] = (xs[whole + l] - center) / half_width;
+                y[l] = ys[whole + l];
+            }
+            let mut tm = [[0.0_f64; L]; MAX_MOMENT + 1];
+            let mut tb = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
+            accumulate_lanes(&t, &y, kmax, dmax, &mut tm, &mut tb);
+            for k in 0..=kmax {
+                for l in 0..rest {
+                    am[k][l] += tm[k][l];
+                }
+            }
+            for k in 0..=dmax {
+                for l in 0..rest {
+                    ab[k][l] += tb[k][l];
+                }
+            }
+        }
+        for k in 0..=kmax {
+            self.m[k].add((am[k][0] + am[k][1]) + (am[k][2] + am[k][3]));
+        }
+        for k in 0..=dmax {
+            self.b[k].add((ab[k][0] + ab[k][1]) + (ab[k][2] + ab[k][3]));
+        }
+    }
+}
+
+#[inline]
+fn accumulate_lanes(
+    t: &[f64; L],
+    y: &[f64; L],
+    kmax: usize,
+    dmax: usize,
+    am: &mut [[f64; L]; MAX_MOMENT + 1],
+    ab: &mut [[f64; L]; MAX_MOMENT / 2 + 1],
+) {
+    let mut prev = [1.0; L];
+    let mut cur = *t;
+    for l in 0..L {
+        am[0][l] += 1.0;
+        ab[0][l] += y[l];
+        am[1][l] += cur[l];
+        ab[1][l] += y[l] * cur[l];
+    }
+    for k in 2..=kmax {
+        let mut next = [0.0; L];
+        for l in 0..L {
+            next[l] = 2.0 * t[l] * cur[l] - prev[l];
+            am[k][l] += next[l];
+        }
+        if k <= dmax {
+            for l in 0..L {
+                ab[k][l] += y[l] * next[l];
+            }
+        }
+        prev = cur;
+        cur = next;
+    }
+}
+
+/// Block totals `(sum (y - x), sum x^2, sum x y)` for the additive and multiplicative models.
+#[must_use]
+pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
+    let n = xs.len().min(ys.len());
+    let (mut d, mut xx, mut xy) = ([0.0; L], [0.0; L], [0.0; L]);
+    let whole = n - n % L;
+    for i in (0..whole).step_by(L) {
+        for l in 0..L {
+            let (x, y) = (xs[i + l], ys[i + l]);
+            d[l] += y - x;
+            xx[l] += x * x;
+            xy[l] += x * y;
+        }
+    }
+    for i in whole..n {
+        let (x, y) = (xs[i], ys[i]);
+        d[0] += y - x;
+        xx[0] += x * x;
+        xy[0] += x * y;
+    }
+    let tot = |a: [f64; L]| (a[0] + a[1]) + (a[2] + a[3]);
+    (tot(d), tot(xx), tot(xy))
+}
+
+/// Evaluate the Chebyshev series `cheb` (lowest first) at `(x - center) / half_width`.
+pub fn eval_cheb(xs: &[f64], cheb: &[f64], center: f64, half_width: f64, out: &mut [f64]) {
+    let n = xs.len();
+    let deg = cheb.len().saturating_sub(1);
+    if cheb.len() <= 1 {
+        out[..n].fill(cheb.first().copied().unwrap_or(0.0));
+        return;
+    }
+    let mut i = 0;
+    while i < n {
+        let m = (n - i).min(L);
+        let mut t = [0.0; L];
+        for l in 0..m {
+            t[l] = (xs[i + l] - center) / half_width;
+        }
+        let mut b1 = [cheb[deg]; L];
+        let mut b2 = [0.0; L];
+        for k in (1..deg).rev() {
+            let c = cheb[k];
+            for l in 0..L {
+                let next = c + 2.0 * t[l] * b1[l] - b2[l];
+                b2[l] = b1[l];
+                b1[l] = next;
+            }
+        }
+        for l in 0..m {
+            out[i + l] = cheb[0] + t[l] * b1[l] - b2[l];
+        }
+        i += m;
+    }
+}
+
+/// Block totals of the residual statistics of one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BlockStats {
+    /// Pixels.
+    pub n: usize,
+    /// Sum of residuals.
+    pub sum: f64,
+    /// Sum of squared residuals.
+    pub sumsq: f64,
+    /// Smallest residual.
+    pub min: f64,
+    /// Largest residual.
+    pub max: f64,
+    /// Pixels with `dark_out != 0`.
+    pub n_frac: usize,
+    /// Sum of `residual / dark_out` over those.
+    pub frac_sum: f64,
+    /// Sum of its squares.
+    pub frac_sumsq: f64,
+}
+
+/// Residual statistics of one block: `r = y - fitted`, fractions `r * inv_y`
+/// where `inv_y` is `1 / y` (0 where `y == 0`, those pixels counted by the caller).
+#[must_use]
+pub fn block_stats(ys: &[f64], fitted: &[f64], inv_y: &[f64], n_frac: usize) -> BlockStats {
+    let n = ys.len();
+    let mut s = [0.0; L];
+    let mut s2 = [0.0; L];
+    let mut fs = [0.0; L];
+    let mut fs2 = [0.0; L];
+    let mut mn = [f64::INFINITY; L];
+    let mut mx = [f64::NEG_INFINITY; L];
+    let whole = n - n % L;
+    for i in (0..whole).step_by(L) {
+        for l in 0..L {
+            let r = ys[i + l] - fitted[i + l];
+            s[l] += r;
+            s2[l] += r * r;
+            mn[l] = if r < mn[l] { r } else { mn[l] };
+            mx[l] = if r > mx[l] { r } else { mx[l] };
+            let q = r * inv_y[i + l];
+            fs[l] += q;
+            fs2[l] += q * q;
+        }
+    }
+    for i in whole..n {
+        let r = ys[i] - fitted[i];
+        s[0] += r;
+        s2[0] += r * r;
+        mn[0] = mn[0].min(r);
+        mx[0] = mx[0].max(r);
+        let q = r * inv_y[i];
+        fs[0] += q;
+        fs2[0] += q * q;
+    }
+    BlockStats {
+        n,
+        sum: (s[0] + s[1]) + (s[2] + s[3]),
+        sumsq: (s2[0] + s2[1]) + (s2[2] + s2[3]),
+        min: mn[0].min(mn[1]).min(mn[2]).min(mn[3]),
+        max: mx[0].max(mx[1]).max(mx[2]).max(mx[3]),
+        n_frac,
+        frac_sum: (fs[0] + fs[1]) + (fs[2] + fs[3]),
+        frac_sumsq: (fs2[0] + fs2[1]) + (fs2[2] + fs2[3]),
+    }
+}
+
+/// `inv[i] = 1 / y[i]` (0 where `y[i] == 0`); returns how many are non-zero.
+pub fn inverse_or_zero(ys: &[f64], inv: &mut [f64]) -> usize {
+    let mut nz = 0;
+    for (o, &y) in inv.iter_mut().zip(ys) {
+        let ok = y != 0.0;
+        *o = if ok { 1.0 / y } else { 0.0 };
+        nz += usize::from(ok);
+    }
+    nz
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_match_direct_sums() {
+        let xs: Vec<f64> = (0..37).map(|i| f64::from(i) * 0.1 - 1.0).collect();
+        let ys: Vec<f64> = xs.iter().map(|x| 3.0 * x + 2.0).collect();
+        let mut ms = MomentSums::new(3);
+        ms.add_block(&xs, &ys, 0.8, 1.8);
+        for k in 0..=6 {
+            let want: f64 = xs
+                .iter()
+                .map(|x| ((x - 0.8) / 1.8_f64).clamp(-1.0, 1.0).acos())
+                .map(|a| (k as f64 * a).cos())
+                .sum();
+            assert!((ms.m[k].value() - want).abs() < 1e-12, "m{k}");
+        }
+        let want_b1: f64 = xs.iter().zip(&ys).map(|(x, y)| y * (x - 0.8) / 1.8).sum();
+        assert!((ms.b[1].value() - want_b1).abs() < 1e-12);
+        assert!((ms.m[0].value() - 37.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn eval_cheb_matches_closed_form() {
+        let xs = [0.0, 1.0, 2.5, 4.0, 5.0];
+        let cheb = [0.5, -1.0, 2.0];
+        let mut out = [0.0; 5];
+        eval_cheb(&xs, &cheb, 2.5, 2.5, &mut out);
+        for (o, x) in out.iter().zip(xs) {
+            let t = (x - 2.5) / 2.5;
+            assert!((o - (0.5 - t + 2.0 * (2.0 * t * t - 1.0))).abs() < 1e-14);
+        }
+        eval_cheb(&xs, &[4.0], 0.0, 1.0, &mut out);
+        assert_eq!(out, [4.0; 5]);
+    }
+
+    #[test]
+    fn block_stats_hand_values() {
+        let ys = [1.0, 2.0, 0.0, 8.0, 5.0];
+        let fitted = [0.0, 0.0, -3.0, 4.0, 0.0];
+        let mut inv = [0.0; 5];
+        let nz = inverse_or_zero(&ys, &mut inv);
+        assert_eq!(nz, 4);
+        let s = block_stats(&ys, &fitted, &inv, nz);
+        // residuals 1, 2, 3, 4, 5; fractions 1, 1, 0.5, 1
+        assert_eq!((s.sum, s.sumsq, s.min, s.max), (15.0, 55.0, 1.0, 5.0));
+        assert_eq!((s.frac_sum, s.frac_sumsq), (3.5, 3.25));
+    }
+}
