@@ -189,6 +189,24 @@ impl StatsAccumulator {
         }
     }
 
+    /// Carry the sums over to a slightly different model: the residual sum
+    /// changes by `d_sum` and the sum of squares by `d_sumsq`.
+    pub fn shift(&mut self, d_sum: f64, d_sumsq: f64) {
+        let n = self.moments.n;
+        if n == 0 {
+            return;
+        }
+        let nf = n as f64;
+        let old_mean = self.moments.mean;
+        self.sum.add(d_sum);
+        self.sumsq.add(d_sumsq);
+        let new_mean = self.sum.value() / nf;
+        self.moments.m2 = (self.moments.m2 + d_sumsq
+            - nf * (new_mean - old_mean) * (new_mean + old_mean))
+            .max(0.0);
+        self.moments.mean = new_mean;
+    }
+
     /// Merge another accumulator (for parallel walks).
     pub fn merge(&mut self, o: &StatsAccumulator) {
         self.sum.merge(&o.sum);

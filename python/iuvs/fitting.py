@@ -202,7 +202,7 @@ class Fit:
             return xa + float(self.coeffs[0])
         if self.rank == 0:
             return xa * float(self.coeffs[0])
-        t = (xa - self.center) / self.half_width
+        t = (xa - self.center) * (1.0 / self.half_width)
         return np.asarray(np.polynomial.chebyshev.chebval(t, self.cheb_coeffs), dtype=np.float64)
 
     def residual(self, dark_in: npt.ArrayLike, dark_out: npt.ArrayLike) -> npt.NDArray[np.float64]:

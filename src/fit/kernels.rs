@@ -39,8 +39,8 @@ impl MomentSums {
         }
     }
 
-    /// Add one block of usable `(x, y)` pairs, with `t = (x - center) / half_width`.
-    pub fn add_block(&mut self, xs: &[f64], ys: &[f64], center: f64, half_width: f64) {
+    /// Add one block of usable `(x, y)` pairs, with `t = (x - center) * inv_half_width`.
+    pub fn add_block(&mut self, xs: &[f64], ys: &[f64], center: f64, inv_half_width: f64) {
         let kmax = self.m.len() - 1;
         let dmax = self.b.len() - 1;
         let mut am = [[0.0_f64; L]; MAX_MOMENT + 1];
@@ -51,7 +51,7 @@ impl MomentSums {
             let mut t = [0.0; L];
             let mut y = [0.0; L];
             for l in 0..L {
-                t[l] = (xs[i + l] - center) / half_width;
+                t[l] = (xs[i + l] - center) * inv_half_width;
                 y[l] = ys[i + l];
             }
             accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
@@ -62,7 +62,7 @@ impl MomentSums {
             let mut t = [0.0; L];
             let mut y = [0.0; L];
             for l in 0..rest {
-                t[l] = (xs[whole + l] - center) / half_width;
+                t[l] = (xs[whole + l] - center) * inv_half_width;
                 y[l] = ys[whole + l];
             }
             let mut tm = [[0.0_f64; L]; MAX_MOMENT + 1];
@@ -145,8 +145,8 @@ pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     (tot(d), tot(xx), tot(xy))
 }
 
-/// Evaluate the Chebyshev series `cheb` (lowest first) at `(x - center) / half_width`.
-pub fn eval_cheb(xs: &[f64], cheb: &[f64], center: f64, half_width: f64, out: &mut [f64]) {
+/// Evaluate the Chebyshev series `cheb` (lowest first) at `(x - center) * inv_half_width`.
+pub fn eval_cheb(xs: &[f64], cheb: &[f64], center: f64, inv_half_width: f64, out: &mut [f64]) {
     let n = xs.len();
     let deg = cheb.len().saturating_sub(1);
     if cheb.len() <= 1 {
@@ -158,7 +158,7 @@ pub fn eval_cheb(xs: &[f64], cheb: &[f64], center: f64, half_width: f64, out: &m
         let m = (n - i).min(L);
         let mut t = [0.0; L];
         for l in 0..m {
-            t[l] = (xs[i + l] - center) / half_width;
+            t[l] = (xs[i + l] - center) * inv_half_width;
         }
         let mut b1 = [cheb[deg]; L];
         let mut b2 = [0.0; L];
@@ -264,7 +264,7 @@ mod tests {
         let xs: Vec<f64> = (0..37).map(|i| f64::from(i) * 0.1 - 1.0).collect();
         let ys: Vec<f64> = xs.iter().map(|x| 3.0 * x + 2.0).collect();
         let mut ms = MomentSums::new(3);
-        ms.add_block(&xs, &ys, 0.8, 1.8);
+        ms.add_block(&xs, &ys, 0.8, 1.0 / 1.8);
         for k in 0..=6 {
             let want: f64 = xs
                 .iter()
@@ -283,7 +283,7 @@ mod tests {
         let xs = [0.0, 1.0, 2.5, 4.0, 5.0];
         let cheb = [0.5, -1.0, 2.0];
         let mut out = [0.0; 5];
-        eval_cheb(&xs, &cheb, 2.5, 2.5, &mut out);
+        eval_cheb(&xs, &cheb, 2.5, 1.0 / 2.5, &mut out);
         for (o, x) in out.iter().zip(xs) {
             let t = (x - 2.5) / 2.5;
             assert!((o - (0.5 - t + 2.0 * (2.0 * t * t - 1.0))).abs() < 1e-14);
@@ -303,5 +303,275 @@ mod tests {
         // residuals 1, 2, 3, 4, 5; fractions 1, 1, 0.5, 1
         assert_eq!((s.sum, s.sumsq, s.min, s.max), (15.0, 55.0, 1.0, 5.0));
         assert_eq!((s.frac_sum, s.frac_sumsq), (3.5, 3.25));
+    }
+}
+
+/// How one model is evaluated in the fused statistics pass.
+#[derive(Debug, Clone, Copy)]
+pub enum Eval<'a> {
+    /// `x + a`.
+    Add(f64),
+    /// `a * x`.
+    Mult(f64),
+    /// Chebyshev series in `t` (lowest first).
+    Poly(&'a [f64]),
+}
+
+/// Per-lane accumulators of one model in the fused pass.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneAcc {
+    s: [f64; L],
+    s2: [f64; L],
+    mn: [f64; L],
+    mx: [f64; L],
+    fs: [f64; L],
+    fs2: [f64; L],
+    /// `sum r T_k(t)` per lane, `k <= degree` (polynomials only).
+    g: [[f64; L]; MAX_MOMENT / 2 + 1],
+}
+
+impl Default for LaneAcc {
+    fn default() -> Self {
+        LaneAcc {
+            s: [0.0; L],
+            s2: [0.0; L],
+            mn: [f64::INFINITY; L],
+            mx: [f64::NEG_INFINITY; L],
+            fs: [0.0; L],
+            fs2: [0.0; L],
+            g: [[0.0; L]; MAX_MOMENT / 2 + 1],
+        }
+    }
+}
+
+fn lane_total(a: &[f64; L]) -> f64 {
+    (a[0] + a[1]) + (a[2] + a[3])
+}
+
+impl LaneAcc {
+    /// Block totals of the statistics.
+    #[must_use]
+    pub fn totals(&self, n: usize, n_frac: usize) -> BlockStats {
+        BlockStats {
+            n,
+            sum: lane_total(&self.s),
+            sumsq: lane_total(&self.s2),
+            min: self.mn.iter().copied().fold(f64::INFINITY, f64::min),
+            max: self.mx.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            n_frac,
+            frac_sum: lane_total(&self.fs),
+            frac_sumsq: lane_total(&self.fs2),
+        }
+    }
+
+    /// Block totals of the gradient `sum r T_k(t)`, `k <= degree`.
+    #[must_use]
+    pub fn gradient(&self, degree: usize) -> Vec<f64> {
+        (0..=degree).map(|k| lane_total(&self.g[k])).collect()
+    }
+}
+
+/// One fused pass over a block for every model: fitted values (the Chebyshev
+/// basis is computed once per pixel and shared by all polynomials), residual
+/// statistics and, for polynomials, the gradient `A^T r` used to refine them.
+///
+/// `accs` must hold one zeroed [`LaneAcc`] per model; `inv_y` comes from
+/// [`inverse_or_zero`].
+pub fn fused_block(
+    xs: &[f64],
+    ys: &[f64],
+    inv_y: &[f64],
+    models: &[Eval<'_>],
+    center: f64,
+    inv_half_width: f64,
+    accs: &mut [LaneAcc],
+) {
+    let n = xs.len().min(ys.len());
+    let max_deg = models
+        .iter()
+        .map(|m| match m {
+            Eval::Poly(c) => c.len().saturating_sub(1),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let whole = n - n % L;
+    for i in (0..whole).step_by(L) {
+        fused_chunk::<false>(
+            &xs[i..],
+            &ys[i..],
+            &inv_y[i..],
+            L,
+            models,
+            center,
+            inv_half_width,
+            max_deg,
+            accs,
+        );
+    }
+    if whole < n {
+        fused_chunk::<true>(
+            &xs[whole..],
+            &ys[whole..],
+            &inv_y[whole..],
+            n - whole,
+            models,
+            center,
+            inv_half_width,
+            max_deg,
+            accs,
+        );
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments, clippy::inline_always)]
+fn fused_chunk<const TAIL: bool>(
+    xs: &[f64],
+    ys: &[f64],
+    inv_y: &[f64],
+    m: usize,
+    models: &[Eval<'_>],
+    center: f64,
+    inv_half_width: f64,
+    max_deg: usize,
+    accs: &mut [LaneAcc],
+) {
+    let mut x = [center; L];
+    let mut y = [0.0; L];
+    let mut iy = [0.0; L];
+    let mut w = [1.0; L];
+    if TAIL {
+        for l in 0..L {
+            if l < m {
+                x[l] = xs[l];
+                y[l] = ys[l];
+                iy[l] = inv_y[l];
+            } else {
+                w[l] = 0.0;
+            }
+        }
+    } else {
+        x.copy_from_slice(&xs[..L]);
+        y.copy_from_slice(&ys[..L]);
+        iy.copy_from_slice(&inv_y[..L]);
+    }
+    let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
+    if max_deg > 0 {
+        for l in 0..L {
+            tk[0][l] = 1.0;
+            tk[1][l] = (x[l] - center) * inv_half_width;
+        }
+        for k in 2..=max_deg {
+            for l in 0..L {
+                tk[k][l] = 2.0 * tk[1][l] * tk[k - 1][l] - tk[k - 2][l];
+            }
+        }
+    }
+    for (model, acc) in models.iter().zip(accs.iter_mut()) {
+        let mut f = [0.0; L];
+        match *model {
+            Eval::Add(a) => {
+                for l in 0..L {
+                    f[l] = x[l] + a;
+                }
+            }
+            Eval::Mult(a) => {
+                for l in 0..L {
+                    f[l] = a * x[l];
+                }
+            }
+            Eval::Poly(c) => {
+                for (k, &ck) in c.iter().enumerate() {
+                    for l in 0..L {
+                        f[l] += ck * tk[k][l];
+                    }
+                }
+            }
+        }
+        let mut r = [0.0; L];
+        for l in 0..L {
+            r[l] = (y[l] - f[l]) * w[l];
+            acc.s[l] += r[l];
+            acc.s2[l] += r[l] * r[l];
+            let q = r[l] * iy[l];
+            acc.fs[l] += q;
+            acc.fs2[l] += q * q;
+        }
+        for l in 0..L {
+            let live = !TAIL || l < m;
+            acc.mn[l] = if live && r[l] < acc.mn[l] {
+                r[l]
+            } else {
+                acc.mn[l]
+            };
+            acc.mx[l] = if live && r[l] > acc.mx[l] {
+                r[l]
+            } else {
+                acc.mx[l]
+            };
+        }
+        if let Eval::Poly(c) = *model {
+            for k in 0..c.len() {
+                for l in 0..L {
+                    acc.g[k][l] += r[l] * tk[k][l];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fused_tests {
+    use super::*;
+
+    #[test]
+    fn fused_matches_separate_kernels() {
+        let xs: Vec<f64> = (0..23).map(|i| 10.0 + f64::from(i) * 3.7).collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 1.3 * x + if i % 2 == 0 { 2.0 } else { -1.0 })
+            .collect();
+        let cheb = [60.0, 50.0, 0.5];
+        let (c, h) = (50.7, 40.7);
+        let mut inv = vec![0.0; 23];
+        let nz = inverse_or_zero(&ys, &mut inv);
+        let models = [Eval::Add(5.0), Eval::Mult(1.3), Eval::Poly(&cheb)];
+        let mut accs = vec![LaneAcc::default(); 3];
+        fused_block(&xs, &ys, &inv, &models, c, 1.0 / h, &mut accs);
+        for (j, model) in models.iter().enumerate() {
+            let fitted: Vec<f64> = xs
+                .iter()
+                .map(|&x| match model {
+                    Eval::Add(a) => x + a,
+                    Eval::Mult(a) => a * x,
+                    Eval::Poly(cc) => {
+                        let t = (x - c) * (1.0 / h);
+                        cc[0] + cc[1] * t + cc[2] * (2.0 * t * t - 1.0)
+                    }
+                })
+                .collect();
+            let want = block_stats(&ys, &fitted, &inv, nz);
+            let got = accs[j].totals(23, nz);
+            assert!(
+                (got.sum - want.sum).abs() < 1e-9 * want.sumsq.sqrt().max(1.0),
+                "{j}"
+            );
+            assert!((got.sumsq - want.sumsq).abs() < 1e-10 * want.sumsq);
+            assert!((got.min - want.min).abs() < 1e-10 && (got.max - want.max).abs() < 1e-10);
+            assert!((got.frac_sum - want.frac_sum).abs() < 1e-12);
+        }
+        // gradient of the polynomial: sum r T_k
+        let g = accs[2].gradient(2);
+        let want0: f64 = xs
+            .iter()
+            .zip(&ys)
+            .map(|(&x, &y)| {
+                let t = (x - c) * (1.0 / h);
+                y - (cheb[0] + cheb[1] * t + cheb[2] * (2.0 * t * t - 1.0))
+            })
+            .sum();
+        assert!((g[0] - want0).abs() < 1e-9);
     }
 }

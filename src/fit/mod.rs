@@ -26,7 +26,7 @@ use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::Neumaier;
 use crate::view::{Frame, Walk, BLOCK};
 use chebyshev::cheb_to_power;
-use kernels::{add_mult_sums, block_stats, eval_cheb, inverse_or_zero, MomentSums};
+use kernels::{add_mult_sums, fused_block, inverse_or_zero, Eval, LaneAcc, MomentSums};
 
 /// Lowest accepted rank (additive).
 pub const MIN_RANK: i64 = -1;
@@ -170,41 +170,6 @@ enum Model {
     },
 }
 
-/// One refinement pass: `beta += inv(G) A^T (y - A beta)` for every polynomial model.
-fn refine(walk: &Walk<'_>, ex: &Exclusion, models: &mut [Model], center: f64, half_width: f64) {
-    let mut fitted = vec![0.0; BLOCK];
-    let mut res = vec![0.0; BLOCK];
-    let mut grads: Vec<Option<MomentSums>> = models
-        .iter()
-        .map(|m| match m {
-            Model::Poly { cheb, .. } => Some(MomentSums::projection(cheb.len() - 1)),
-            _ => None,
-        })
-        .collect();
-    pass(walk, ex, &mut |xs, ys| {
-        let n = xs.len();
-        for (model, grad) in models.iter().zip(grads.iter_mut()) {
-            let (Model::Poly { cheb, .. }, Some(grad)) = (model, grad) else {
-                continue;
-            };
-            eval_cheb(xs, cheb, center, half_width, &mut fitted);
-            for i in 0..n {
-                res[i] = ys[i] - fitted[i];
-            }
-            grad.add_block(xs, &res[..n], center, half_width);
-        }
-    });
-    for (model, grad) in models.iter_mut().zip(grads) {
-        if let (Model::Poly { cheb, inverse, .. }, Some(grad)) = (model, grad) {
-            let p = cheb.len();
-            let g: Vec<f64> = grad.b.iter().map(Neumaier::value).collect();
-            for (j, c) in cheb.iter_mut().enumerate() {
-                *c += (0..p).map(|k| inverse[j * p + k] * g[k]).sum::<f64>();
-            }
-        }
-    }
-}
-
 /// Fit every rank in `ranks` (each in -1..=12) in the passes described in the module docs.
 ///
 /// # Errors
@@ -232,6 +197,8 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
     } else {
         (0.0, 1.0)
     };
+    // t = (x - center) * inv_half_width everywhere (Rust and Python alike)
+    let inv_half_width = 1.0 / half_width;
 
     // Pass 2: moments.
     let mut moments = MomentSums::new(max_deg);
@@ -246,7 +213,7 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
         s_xx.add(xx);
         s_xy.add(xy);
         if max_deg > 0 {
-            moments.add_block(xs, ys, center, half_width);
+            moments.add_block(xs, ys, center, inv_half_width);
         }
     });
     let (m, b) = (&moments.m, &moments.b);
@@ -319,37 +286,81 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
         models.push(model);
     }
 
-    // Pass 3 (polynomials only): one step of iterative refinement.  The
-    // gradient A^T r is accumulated from residuals computed directly, so the
+    // Pass 3: residual statistics of every model at once, residuals computed
+    // directly.  The same pass accumulates the gradient A^T r of every
+    // polynomial, from which one step of iterative refinement follows: the
     // corrected solution is accurate to the rounding of the residuals rather
-    // than to cond(G) times the rounding of the moments.
-    if models.iter().any(|m| matches!(m, Model::Poly { .. })) {
-        refine(&walk, ex, &mut models, center, half_width);
-    }
-
-    // Pass 4: residual statistics of every model.
+    // than to cond(G) times the rounding of the moments.  The sum and the sum
+    // of squares of the residuals are carried over to the refined model
+    // exactly (they are linear and quadratic in the coefficients); min, max and
+    // the fractional statistics move by at most sum |delta_k| DN, which is at
+    // the rounding level of the fitted values.
+    let evals: Vec<Eval<'_>> = models
+        .iter()
+        .map(|m| match m {
+            Model::Additive(a) => Eval::Add(*a),
+            Model::Multiplicative { a, .. } => Eval::Mult(*a),
+            Model::Poly { cheb, .. } => Eval::Poly(cheb),
+        })
+        .collect();
     let mut accs = vec![StatsAccumulator::default(); models.len()];
-    let (mut fitted, mut inv_y) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
+    let mut grads: Vec<Vec<Neumaier>> = models
+        .iter()
+        .map(|m| match m {
+            Model::Poly { cheb, .. } => vec![Neumaier::default(); cheb.len()],
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut lanes = vec![LaneAcc::default(); models.len()];
+    let mut inv_y = vec![0.0; BLOCK];
     pass(&walk, ex, &mut |xs, ys| {
         let n = xs.len();
         let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
-        for (model, acc) in models.iter().zip(accs.iter_mut()) {
-            match model {
-                Model::Additive(a) => {
-                    for i in 0..n {
-                        fitted[i] = xs[i] + a;
-                    }
+        lanes.fill(LaneAcc::default());
+        fused_block(
+            xs,
+            ys,
+            &inv_y[..n],
+            &evals,
+            center,
+            inv_half_width,
+            &mut lanes,
+        );
+        for ((lane, acc), grad) in lanes.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
+            acc.add(&lane.totals(n, n_frac));
+            if !grad.is_empty() {
+                let degree = grad.len() - 1;
+                for (g, v) in grad.iter_mut().zip(lane.gradient(degree)) {
+                    g.add(v);
                 }
-                Model::Multiplicative { a, .. } => {
-                    for i in 0..n {
-                        fitted[i] = a * xs[i];
-                    }
-                }
-                Model::Poly { cheb, .. } => eval_cheb(xs, cheb, center, half_width, &mut fitted),
             }
-            acc.add(&block_stats(ys, &fitted[..n], &inv_y[..n], n_frac));
         }
     });
+    drop(evals);
+    for ((model, acc), grad) in models.iter_mut().zip(accs.iter_mut()).zip(&grads) {
+        if let Model::Poly { cheb, inverse, .. } = model {
+            let p = cheb.len();
+            let g: Vec<f64> = grad.iter().map(Neumaier::value).collect();
+            let delta: Vec<f64> = (0..p)
+                .map(|j| (0..p).map(|k| inverse[j * p + k] * g[k]).sum::<f64>())
+                .collect();
+            // r' = r - A delta:  sum r' = sum r - delta . m,
+            // sum r'^2 = sum r^2 - 2 delta . g + delta^T G delta
+            let d_sum: f64 = -(0..p).map(|k| delta[k] * m[k].value()).sum::<f64>();
+            let mut quad = 0.0;
+            for j in 0..p {
+                for k in 0..p {
+                    quad +=
+                        delta[j] * 0.5 * (m[j + k].value() + m[j.abs_diff(k)].value()) * delta[k];
+                }
+            }
+            let d_sumsq = -2.0 * (0..p).map(|k| delta[k] * g[k]).sum::<f64>() + quad;
+            acc.shift(d_sum, d_sumsq);
+            for (c, d) in cheb.iter_mut().zip(&delta) {
+                *c += d;
+            }
+        }
+    }
 
     let mut out = Vec::with_capacity(models.len());
     for ((&rank, model), acc) in ranks.iter().zip(models).zip(accs) {
