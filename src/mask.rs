@@ -30,14 +30,14 @@ impl Exclusion {
 
     /// True when every pixel of a two-column block is usable (checked without branches).
     #[must_use]
+    #[allow(clippy::nonminimal_bool, clippy::needless_bitwise_bool)] // branch-free on purpose
     pub fn all_usable(&self, block: &Block) -> bool {
         let (bx, by) = (&block.cols[0][..block.len], &block.cols[1][..block.len]);
         let thr = self.hot_threshold.unwrap_or(f64::INFINITY);
         let mut bad = 0_usize;
         for i in 0..block.len {
             let (x, y) = (bx[i], by[i]);
-            // finite values have a finite difference from themselves; NaN and inf do not
-            let ok = (x - x == 0.0) & (y - y == 0.0) & !block.mask[i] & (x <= thr);
+            let ok = x.is_finite() & y.is_finite() & !block.mask[i] & (x <= thr);
             bad += usize::from(!ok);
         }
         bad == 0

@@ -3,6 +3,8 @@
 //! dependency chains stay short), and hands back block totals that the caller
 //! adds to compensated running sums.
 
+use multiversion::multiversion;
+
 use crate::sum::Neumaier;
 
 /// Pixels processed together.
@@ -43,42 +45,7 @@ impl MomentSums {
     pub fn add_block(&mut self, xs: &[f64], ys: &[f64], center: f64, inv_half_width: f64) {
         let kmax = self.m.len() - 1;
         let dmax = self.b.len() - 1;
-        let mut am = [[0.0_f64; L]; MAX_MOMENT + 1];
-        let mut ab = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
-        let n = xs.len().min(ys.len());
-        let whole = n - n % L;
-        for i in (0..whole).step_by(L) {
-            let mut t = [0.0; L];
-            let mut y = [0.0; L];
-            for l in 0..L {
-                t[l] = (xs[i + l] - center) * inv_half_width;
-                y[l] = ys[i + l];
-            }
-            accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
-        }
-        // the tail, padded with zero weight: y = 0 and T_k counted only for real pixels
-        let rest = n - whole;
-        if rest > 0 {
-            let mut t = [0.0; L];
-            let mut y = [0.0; L];
-            for l in 0..rest {
-                t[l] = (xs[whole + l] - center) * inv_half_width;
-                y[l] = ys[whole + l];
-            }
-            let mut tm = [[0.0_f64; L]; MAX_MOMENT + 1];
-            let mut tb = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
-            accumulate_lanes(&t, &y, kmax, dmax, &mut tm, &mut tb);
-            for k in 0..=kmax {
-                for l in 0..rest {
-                    am[k][l] += tm[k][l];
-                }
-            }
-            for k in 0..=dmax {
-                for l in 0..rest {
-                    ab[k][l] += tb[k][l];
-                }
-            }
-        }
+        let (am, ab) = moment_block(xs, ys, center, inv_half_width, kmax, dmax);
         for k in 0..=kmax {
             self.m[k].add((am[k][0] + am[k][1]) + (am[k][2] + am[k][3]));
         }
@@ -88,7 +55,53 @@ impl MomentSums {
     }
 }
 
-#[inline]
+type MomentLanes = ([[f64; L]; MAX_MOMENT + 1], [[f64; L]; MAX_MOMENT / 2 + 1]);
+
+/// Lane totals of the Chebyshev moments of one block (compiled for AVX2+FMA
+/// too and chosen at run time; no fused multiply-add is introduced, so every
+/// build gives the same bits).
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+fn moment_block(xs: &[f64], ys: &[f64], center: f64, inv_half_width: f64, kmax: usize, dmax: usize) -> MomentLanes {
+    let mut am = [[0.0_f64; L]; MAX_MOMENT + 1];
+    let mut ab = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
+    let n = xs.len().min(ys.len());
+    let whole = n - n % L;
+    for i in (0..whole).step_by(L) {
+        let mut t = [0.0; L];
+        let mut y = [0.0; L];
+        for l in 0..L {
+            t[l] = (xs[i + l] - center) * inv_half_width;
+            y[l] = ys[i + l];
+        }
+        accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
+    }
+    let rest = n - whole;
+    if rest > 0 {
+        let mut t = [0.0; L];
+        let mut y = [0.0; L];
+        for l in 0..rest {
+            t[l] = (xs[whole + l] - center) * inv_half_width;
+            y[l] = ys[whole + l];
+        }
+        let mut tm = [[0.0_f64; L]; MAX_MOMENT + 1];
+        let mut tb = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
+        accumulate_lanes(&t, &y, kmax, dmax, &mut tm, &mut tb);
+        for k in 0..=kmax {
+            for l in 0..rest {
+                am[k][l] += tm[k][l];
+            }
+        }
+        for k in 0..=dmax {
+            for l in 0..rest {
+                ab[k][l] += tb[k][l];
+            }
+        }
+    }
+    (am, ab)
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)] // must inline into each target-specific caller
 fn accumulate_lanes(
     t: &[f64; L],
     y: &[f64; L],
@@ -123,6 +136,7 @@ fn accumulate_lanes(
 
 /// Block totals `(sum (y - x), sum x^2, sum x y)` for the additive and multiplicative models.
 #[must_use]
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
 pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let n = xs.len().min(ys.len());
     let (mut d, mut xx, mut xy) = ([0.0; L], [0.0; L], [0.0; L]);
@@ -245,6 +259,7 @@ pub fn block_stats(ys: &[f64], fitted: &[f64], inv_y: &[f64], n_frac: usize) -> 
 }
 
 /// `inv[i] = 1 / y[i]` (0 where `y[i] == 0`); returns how many are non-zero.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
 pub fn inverse_or_zero(ys: &[f64], inv: &mut [f64]) -> usize {
     let mut nz = 0;
     for (o, &y) in inv.iter_mut().zip(ys) {
@@ -376,12 +391,13 @@ impl LaneAcc {
 /// statistics and, for polynomials, the gradient `A^T r` used to refine them.
 ///
 /// `accs` must hold one zeroed [`LaneAcc`] per model; `inv_y` comes from
-/// [`inverse_or_zero`].
-pub fn fused_block(
+/// [`inverse_or_zero`].  Compiled for AVX2 too and chosen at run time.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+pub fn fused_block<'a>(
     xs: &[f64],
     ys: &[f64],
     inv_y: &[f64],
-    models: &[Eval<'_>],
+    models: &[Eval<'a>],
     center: f64,
     inv_half_width: f64,
     accs: &mut [LaneAcc],
