@@ -61,7 +61,14 @@ type MomentLanes = ([[f64; L]; MAX_MOMENT + 1], [[f64; L]; MAX_MOMENT / 2 + 1]);
 /// too and chosen at run time; no fused multiply-add is introduced, so every
 /// build gives the same bits).
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
-fn moment_block(xs: &[f64], ys: &[f64], center: f64, inv_half_width: f64, kmax: usize, dmax: usize) -> MomentLanes {
+fn moment_block(
+    xs: &[f64],
+    ys: &[f64],
+    center: f64,
+    inv_half_width: f64,
+    kmax: usize,
+    dmax: usize,
+) -> MomentLanes {
     let mut am = [[0.0_f64; L]; MAX_MOMENT + 1];
     let mut ab = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
     let n = xs.len().min(ys.len());
@@ -332,22 +339,25 @@ pub enum Eval<'a> {
     Poly(&'a [f64]),
 }
 
-/// Per-lane accumulators of one model in the fused pass.
+fn lane_total(a: &[f64; L]) -> f64 {
+    (a[0] + a[1]) + (a[2] + a[3])
+}
+
+/// Lane accumulators of the statistics and gradient of one model over one block.
 #[derive(Debug, Clone, Copy)]
-pub struct LaneAcc {
+pub struct ModelLanes {
     s: [f64; L],
     s2: [f64; L],
     mn: [f64; L],
     mx: [f64; L],
     fs: [f64; L],
     fs2: [f64; L],
-    /// `sum r T_k(t)` per lane, `k <= degree` (polynomials only).
     g: [[f64; L]; MAX_MOMENT / 2 + 1],
 }
 
-impl Default for LaneAcc {
-    fn default() -> Self {
-        LaneAcc {
+impl ModelLanes {
+    fn new() -> ModelLanes {
+        ModelLanes {
             s: [0.0; L],
             s2: [0.0; L],
             mn: [f64::INFINITY; L],
@@ -357,13 +367,7 @@ impl Default for LaneAcc {
             g: [[0.0; L]; MAX_MOMENT / 2 + 1],
         }
     }
-}
 
-fn lane_total(a: &[f64; L]) -> f64 {
-    (a[0] + a[1]) + (a[2] + a[3])
-}
-
-impl LaneAcc {
     /// Block totals of the statistics.
     #[must_use]
     pub fn totals(&self, n: usize, n_frac: usize) -> BlockStats {
@@ -386,163 +390,158 @@ impl LaneAcc {
     }
 }
 
-/// One fused pass over a block for every model: fitted values (the Chebyshev
-/// basis is computed once per pixel and shared by all polynomials), residual
-/// statistics and, for polynomials, the gradient `A^T r` used to refine them.
-///
-/// `accs` must hold one zeroed [`LaneAcc`] per model; `inv_y` comes from
-/// [`inverse_or_zero`].  Compiled for AVX2 too and chosen at run time.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
-pub fn fused_block<'a>(
+/// Statistics (and, for polynomials, the gradient) of one model over one
+/// block, one model at a time so that its accumulators stay in registers.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn model_block<const D: usize>(
     xs: &[f64],
     ys: &[f64],
     inv_y: &[f64],
-    models: &[Eval<'a>],
+    model: Eval<'_>,
     center: f64,
     inv_half_width: f64,
-    accs: &mut [LaneAcc],
-) {
-    let n = xs.len().min(ys.len());
-    let max_deg = models
-        .iter()
-        .map(|m| match m {
-            Eval::Poly(c) => c.len().saturating_sub(1),
-            _ => 0,
-        })
-        .max()
-        .unwrap_or(0);
+) -> ModelLanes {
+    let n = xs.len().min(ys.len()).min(inv_y.len());
+    let mut acc = ModelLanes::new();
+    let mut c = [0.0; MAX_MOMENT / 2 + 1];
+    if let Eval::Poly(cheb) = model {
+        c[..=D].copy_from_slice(&cheb[..=D]);
+    }
     let whole = n - n % L;
-    for i in (0..whole).step_by(L) {
-        fused_chunk::<false>(
-            &xs[i..],
-            &ys[i..],
-            &inv_y[i..],
-            L,
-            models,
-            center,
-            inv_half_width,
-            max_deg,
-            accs,
-        );
+    let (xw, yw, iw) = (&xs[..whole], &ys[..whole], &inv_y[..whole]);
+    for ((x, y), iy) in xw
+        .chunks_exact(L)
+        .zip(yw.chunks_exact(L))
+        .zip(iw.chunks_exact(L))
+    {
+        let x: [f64; L] = std::array::from_fn(|l| x[l]);
+        let y: [f64; L] = std::array::from_fn(|l| y[l]);
+        let iy: [f64; L] = std::array::from_fn(|l| iy[l]);
+        model_chunk::<D, false>(&x, &y, &iy, L, model, &c, center, inv_half_width, &mut acc);
     }
     if whole < n {
-        fused_chunk::<true>(
-            &xs[whole..],
-            &ys[whole..],
-            &inv_y[whole..],
-            n - whole,
-            models,
-            center,
-            inv_half_width,
-            max_deg,
-            accs,
-        );
+        let m = n - whole;
+        let x: [f64; L] = std::array::from_fn(|l| if l < m { xs[whole + l] } else { center });
+        let y: [f64; L] = std::array::from_fn(|l| if l < m { ys[whole + l] } else { 0.0 });
+        let iy: [f64; L] = std::array::from_fn(|l| if l < m { inv_y[whole + l] } else { 0.0 });
+        model_chunk::<D, true>(&x, &y, &iy, m, model, &c, center, inv_half_width, &mut acc);
     }
+    acc
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments, clippy::inline_always)]
-fn fused_chunk<const TAIL: bool>(
-    xs: &[f64],
-    ys: &[f64],
-    inv_y: &[f64],
+#[allow(clippy::inline_always, clippy::too_many_arguments)]
+fn model_chunk<const D: usize, const TAIL: bool>(
+    x: &[f64; L],
+    y: &[f64; L],
+    iy: &[f64; L],
     m: usize,
-    models: &[Eval<'_>],
+    model: Eval<'_>,
+    c: &[f64; MAX_MOMENT / 2 + 1],
     center: f64,
     inv_half_width: f64,
-    max_deg: usize,
-    accs: &mut [LaneAcc],
+    acc: &mut ModelLanes,
 ) {
-    let mut x = [center; L];
-    let mut y = [0.0; L];
-    let mut iy = [0.0; L];
-    let mut w = [1.0; L];
-    if TAIL {
-        for l in 0..L {
-            if l < m {
-                x[l] = xs[l];
-                y[l] = ys[l];
-                iy[l] = inv_y[l];
-            } else {
-                w[l] = 0.0;
-            }
-        }
-    } else {
-        x.copy_from_slice(&xs[..L]);
-        y.copy_from_slice(&ys[..L]);
-        iy.copy_from_slice(&inv_y[..L]);
-    }
+    let mut f = [0.0; L];
     let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
-    if max_deg > 0 {
-        for l in 0..L {
-            tk[0][l] = 1.0;
-            tk[1][l] = (x[l] - center) * inv_half_width;
-        }
-        for k in 2..=max_deg {
+    match model {
+        Eval::Add(a) => {
             for l in 0..L {
-                tk[k][l] = 2.0 * tk[1][l] * tk[k - 1][l] - tk[k - 2][l];
+                f[l] = x[l] + a;
+            }
+        }
+        Eval::Mult(a) => {
+            for l in 0..L {
+                f[l] = a * x[l];
+            }
+        }
+        Eval::Poly(_) => {
+            for l in 0..L {
+                tk[0][l] = 1.0;
+                tk[1][l] = (x[l] - center) * inv_half_width;
+            }
+            for k in 2..=D {
+                for l in 0..L {
+                    tk[k][l] = 2.0 * tk[1][l] * tk[k - 1][l] - tk[k - 2][l];
+                }
+            }
+            for k in 0..=D {
+                for l in 0..L {
+                    f[l] += c[k] * tk[k][l];
+                }
             }
         }
     }
-    for (model, acc) in models.iter().zip(accs.iter_mut()) {
-        let mut f = [0.0; L];
-        match *model {
-            Eval::Add(a) => {
-                for l in 0..L {
-                    f[l] = x[l] + a;
-                }
-            }
-            Eval::Mult(a) => {
-                for l in 0..L {
-                    f[l] = a * x[l];
-                }
-            }
-            Eval::Poly(c) => {
-                for (k, &ck) in c.iter().enumerate() {
-                    for l in 0..L {
-                        f[l] += ck * tk[k][l];
-                    }
-                }
-            }
+    let mut r = [0.0; L];
+    for l in 0..L {
+        r[l] = y[l] - f[l];
+        if TAIL && l >= m {
+            r[l] = 0.0;
         }
-        let mut r = [0.0; L];
-        for l in 0..L {
-            r[l] = (y[l] - f[l]) * w[l];
-            acc.s[l] += r[l];
-            acc.s2[l] += r[l] * r[l];
-            let q = r[l] * iy[l];
-            acc.fs[l] += q;
-            acc.fs2[l] += q * q;
-        }
-        for l in 0..L {
-            let live = !TAIL || l < m;
-            acc.mn[l] = if live && r[l] < acc.mn[l] {
-                r[l]
-            } else {
-                acc.mn[l]
-            };
-            acc.mx[l] = if live && r[l] > acc.mx[l] {
-                r[l]
-            } else {
-                acc.mx[l]
-            };
-        }
-        if let Eval::Poly(c) = *model {
-            for k in 0..c.len() {
-                for l in 0..L {
-                    acc.g[k][l] += r[l] * tk[k][l];
-                }
+    }
+    for l in 0..L {
+        acc.s[l] += r[l];
+        acc.s2[l] += r[l] * r[l];
+        let q = r[l] * iy[l];
+        acc.fs[l] += q;
+        acc.fs2[l] += q * q;
+    }
+    for l in 0..L {
+        let live = !TAIL || l < m;
+        acc.mn[l] = if live && r[l] < acc.mn[l] {
+            r[l]
+        } else {
+            acc.mn[l]
+        };
+        acc.mx[l] = if live && r[l] > acc.mx[l] {
+            r[l]
+        } else {
+            acc.mx[l]
+        };
+    }
+    if D > 0 {
+        for k in 0..=D {
+            for l in 0..L {
+                acc.g[k][l] += r[l] * tk[k][l];
             }
         }
     }
 }
 
+/// Statistics of one model over one block (see [`model_block`]); compiled for
+/// AVX2 too and chosen at run time, with the polynomial degree a compile-time
+/// constant so every loop is unrolled.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+pub fn model_stats<'a>(
+    xs: &[f64],
+    ys: &[f64],
+    inv_y: &[f64],
+    model: Eval<'a>,
+    center: f64,
+    inv_half_width: f64,
+) -> ModelLanes {
+    let degree = match model {
+        Eval::Poly(c) => c.len().saturating_sub(1),
+        _ => 0,
+    };
+    macro_rules! go {
+        ($($d:literal)*) => {
+            match degree {
+                $($d => model_block::<$d>(xs, ys, inv_y, model, center, inv_half_width),)*
+                _ => model_block::<12>(xs, ys, inv_y, model, center, inv_half_width),
+            }
+        };
+    }
+    go!(0 1 2 3 4 5 6 7 8 9 10 11)
+}
+
 #[cfg(test)]
-mod fused_tests {
+mod model_tests {
     use super::*;
 
     #[test]
-    fn fused_matches_separate_kernels() {
+    fn model_stats_match_separate_kernels() {
         let xs: Vec<f64> = (0..23).map(|i| 10.0 + f64::from(i) * 3.7).collect();
         let ys: Vec<f64> = xs
             .iter()
@@ -554,8 +553,10 @@ mod fused_tests {
         let mut inv = vec![0.0; 23];
         let nz = inverse_or_zero(&ys, &mut inv);
         let models = [Eval::Add(5.0), Eval::Mult(1.3), Eval::Poly(&cheb)];
-        let mut accs = vec![LaneAcc::default(); 3];
-        fused_block(&xs, &ys, &inv, &models, c, 1.0 / h, &mut accs);
+        let accs: Vec<ModelLanes> = models
+            .iter()
+            .map(|m| model_stats(&xs, &ys, &inv, *m, c, 1.0 / h))
+            .collect();
         for (j, model) in models.iter().enumerate() {
             let fitted: Vec<f64> = xs
                 .iter()

@@ -26,7 +26,7 @@ use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::Neumaier;
 use crate::view::{Frame, Walk, BLOCK};
 use chebyshev::cheb_to_power;
-use kernels::{add_mult_sums, fused_block, inverse_or_zero, Eval, LaneAcc, MomentSums};
+use kernels::{add_mult_sums, inverse_or_zero, model_stats, Eval, MomentSums};
 
 /// Lowest accepted rank (additive).
 pub const MIN_RANK: i64 = -1;
@@ -311,22 +311,12 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
             _ => Vec::new(),
         })
         .collect();
-    let mut lanes = vec![LaneAcc::default(); models.len()];
     let mut inv_y = vec![0.0; BLOCK];
     pass(&walk, ex, &mut |xs, ys| {
         let n = xs.len();
         let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
-        lanes.fill(LaneAcc::default());
-        fused_block(
-            xs,
-            ys,
-            &inv_y[..n],
-            &evals,
-            center,
-            inv_half_width,
-            &mut lanes,
-        );
-        for ((lane, acc), grad) in lanes.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
+        for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
+            let lane = model_stats(xs, ys, &inv_y[..n], *eval, center, inv_half_width);
             acc.add(&lane.totals(n, n_frac));
             if !grad.is_empty() {
                 let degree = grad.len() - 1;
