@@ -91,6 +91,15 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Add the counts of another part of the same arrays.
+    pub fn merge(&mut self, o: &Counts) {
+        self.n_total += o.n_total;
+        self.n_used += o.n_used;
+        self.n_nonfinite += o.n_nonfinite;
+        self.n_masked += o.n_masked;
+        self.n_hot += o.n_hot;
+    }
+
     /// Every excluded pixel.
     #[must_use]
     pub fn n_excluded(&self) -> usize {

@@ -315,6 +315,37 @@ impl<'a> Walk<'a> {
         self.len() == 0
     }
 
+    /// Split into consecutive parts of about `target` pixels along the outermost
+    /// walked axis (the split depends only on the shape, never on the number of
+    /// threads, so results merged in order are reproducible).
+    #[must_use]
+    pub fn split(&self, target: usize) -> Vec<Walk<'a>> {
+        let shape = self.frames[0].shape();
+        let len0 = shape.first().copied().unwrap_or(1);
+        let inner: usize = shape.iter().skip(1).product();
+        if len0 <= 1 || self.len() <= target {
+            return vec![self.clone()];
+        }
+        let rows = (target / inner.max(1)).max(1);
+        (0..len0)
+            .step_by(rows)
+            .map(|start| {
+                let range = Slice::from(start..(start + rows).min(len0));
+                Walk {
+                    frames: self
+                        .frames
+                        .iter()
+                        .map(|f| Frame {
+                            data: dispatch!(wrap f.data.clone(), v => v.slice_axis_move(Axis(0), range)),
+                            swapped: f.swapped,
+                        })
+                        .collect(),
+                    mask: self.mask.clone().map(|m| m.slice_axis_move(Axis(0), range)),
+                }
+            })
+            .collect()
+    }
+
     /// Shape after re-arrangement (for tests).
     #[must_use]
     pub fn walk_shape(&self) -> Vec<usize> {
@@ -523,6 +554,17 @@ mod tests {
         let mut lens = Vec::new();
         w.for_each_block(&mut |b: &Block| lens.push(b.len));
         assert_eq!(lens, vec![BLOCK, BLOCK, 7]);
+    }
+
+    #[test]
+    fn split_covers_every_pixel_once_in_order() {
+        let a: ArrayD<f64> = ArrayD::from_shape_fn(IxDyn(&[10 * BLOCK + 3]), |i| i[0] as f64);
+        let w = Walk::new(&[Frame::from(a.view())], None).unwrap();
+        let parts = w.split(3 * BLOCK);
+        assert_eq!(parts.len(), 4);
+        let got: Vec<f64> = parts.iter().flat_map(|p| collect(p).remove(0)).collect();
+        assert_eq!(got, collect(&w).remove(0));
+        assert_eq!(w.split(usize::MAX).len(), 1);
     }
 
     #[test]

@@ -41,6 +41,16 @@ impl MomentSums {
         }
     }
 
+    /// Add the sums of another part of the same arrays.
+    pub fn merge(&mut self, o: &MomentSums) {
+        for (a, b) in self.m.iter_mut().zip(&o.m) {
+            a.merge(b);
+        }
+        for (a, b) in self.b.iter_mut().zip(&o.b) {
+            a.merge(b);
+        }
+    }
+
     /// Add one block of usable `(x, y)` pairs, with `t = (x - center) * inv_half_width`.
     pub fn add_block(&mut self, xs: &[f64], ys: &[f64], center: f64, inv_half_width: f64) {
         let kmax = self.m.len() - 1;

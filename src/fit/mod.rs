@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod solve;
 
 use ndarray::ArrayViewD;
+use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::mask::{Counts, Exclusion};
@@ -145,6 +146,37 @@ fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64]
     counts
 }
 
+/// Pixels per part when a large pair is walked by several threads.
+pub const PARALLEL_CHUNK: usize = 1 << 17;
+
+/// Run one pass over every part with its own accumulator (parts in parallel
+/// when there are several) and return the accumulators in part order.
+fn fold_pass<A, I, F>(parts: &[Walk<'_>], ex: &Exclusion, init: I, f: F) -> Vec<(A, Counts)>
+where
+    A: Send,
+    I: Fn() -> A + Sync,
+    F: Fn(&mut A, &[f64], &[f64]) + Sync,
+{
+    let run = |w: &Walk<'_>| {
+        let mut acc = init();
+        let counts = pass(w, ex, &mut |xs, ys| f(&mut acc, xs, ys));
+        (acc, counts)
+    };
+    if parts.len() == 1 {
+        vec![run(&parts[0])]
+    } else {
+        parts.par_iter().map(run).collect()
+    }
+}
+
+/// Sums of the moments pass.
+struct MomentPass {
+    moments: MomentSums,
+    diff: Neumaier,
+    xx: Neumaier,
+    xy: Neumaier,
+}
+
 fn validate_ranks(ranks: &[i64]) -> CoreResult<()> {
     if ranks.is_empty() {
         return Err(CoreError::InvalidParameter("no rank requested".into()));
@@ -182,15 +214,28 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
     let ex = &input.exclusion;
     let max_deg = usize::try_from(ranks.iter().copied().max().unwrap_or(0).max(0)).unwrap_or(0);
 
+    let parts = walk.split(PARALLEL_CHUNK);
+
     // Pass 1: range of usable dark_in (polynomials only).
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     if max_deg > 0 {
-        pass(&walk, ex, &mut |xs, _| {
-            for &x in xs {
-                lo = lo.min(x);
-                hi = hi.max(x);
-            }
-        });
+        let ranges = fold_pass(
+            &parts,
+            ex,
+            || (f64::INFINITY, f64::NEG_INFINITY),
+            |acc, xs, _| {
+                let (mut l, mut h) = *acc;
+                for &x in xs {
+                    l = l.min(x);
+                    h = h.max(x);
+                }
+                *acc = (l, h);
+            },
+        );
+        for ((l, h), _) in ranges {
+            lo = lo.min(l);
+            hi = hi.max(h);
+        }
     }
     let (center, half_width) = if max_deg > 0 && hi > lo {
         (0.5 * (lo + hi), 0.5 * (hi - lo))
@@ -201,21 +246,48 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
     let inv_half_width = 1.0 / half_width;
 
     // Pass 2: moments.
-    let mut moments = MomentSums::new(max_deg);
-    let (mut s_diff, mut s_xx, mut s_xy) = (
-        Neumaier::default(),
-        Neumaier::default(),
-        Neumaier::default(),
+    let sums = fold_pass(
+        &parts,
+        ex,
+        || MomentPass {
+            moments: MomentSums::new(max_deg),
+            diff: Neumaier::default(),
+            xx: Neumaier::default(),
+            xy: Neumaier::default(),
+        },
+        |acc, xs, ys| {
+            let (d, xx, xy) = add_mult_sums(xs, ys);
+            acc.diff.add(d);
+            acc.xx.add(xx);
+            acc.xy.add(xy);
+            if max_deg > 0 {
+                acc.moments.add_block(xs, ys, center, inv_half_width);
+            }
+        },
     );
-    let counts = pass(&walk, ex, &mut |xs, ys| {
-        let (d, xx, xy) = add_mult_sums(xs, ys);
-        s_diff.add(d);
-        s_xx.add(xx);
-        s_xy.add(xy);
-        if max_deg > 0 {
-            moments.add_block(xs, ys, center, inv_half_width);
+    let mut counts = Counts::default();
+    let mut total: Option<MomentPass> = None;
+    for (part, c) in sums {
+        counts.merge(&c);
+        match &mut total {
+            None => total = Some(part),
+            Some(t) => {
+                t.moments.merge(&part.moments);
+                t.diff.merge(&part.diff);
+                t.xx.merge(&part.xx);
+                t.xy.merge(&part.xy);
+            }
         }
-    });
+    }
+    let Some(MomentPass {
+        moments,
+        diff: s_diff,
+        xx: s_xx,
+        xy: s_xy,
+    }) = total
+    else {
+        return Err(CoreError::InvalidParameter("no pixels to walk".into()));
+    };
     let (m, b) = (&moments.m, &moments.b);
 
     // Solve every rank.
@@ -303,29 +375,57 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
             Model::Poly { cheb, .. } => Eval::Poly(cheb),
         })
         .collect();
-    let mut accs = vec![StatsAccumulator::default(); models.len()];
-    let mut grads: Vec<Vec<Neumaier>> = models
+    let n_models = models.len();
+    let grad_len: Vec<usize> = models
         .iter()
         .map(|m| match m {
-            Model::Poly { cheb, .. } => vec![Neumaier::default(); cheb.len()],
-            _ => Vec::new(),
+            Model::Poly { cheb, .. } => cheb.len(),
+            _ => 0,
         })
         .collect();
-    let mut inv_y = vec![0.0; BLOCK];
-    pass(&walk, ex, &mut |xs, ys| {
-        let n = xs.len();
-        let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
-        for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
-            let lane = model_stats(xs, ys, &inv_y[..n], *eval, center, inv_half_width);
-            acc.add(&lane.totals(n, n_frac));
-            if !grad.is_empty() {
-                let degree = grad.len() - 1;
-                for (g, v) in grad.iter_mut().zip(lane.gradient(degree)) {
-                    g.add(v);
+    let stat_parts = fold_pass(
+        &parts,
+        ex,
+        || {
+            (
+                vec![StatsAccumulator::default(); n_models],
+                grad_len
+                    .iter()
+                    .map(|&p| vec![Neumaier::default(); p])
+                    .collect::<Vec<_>>(),
+                vec![0.0; BLOCK],
+            )
+        },
+        |(accs, grads, inv_y), xs, ys| {
+            let n = xs.len();
+            let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
+            for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
+                let lane = model_stats(xs, ys, &inv_y[..n], *eval, center, inv_half_width);
+                acc.add(&lane.totals(n, n_frac));
+                if !grad.is_empty() {
+                    let degree = grad.len() - 1;
+                    for (g, v) in grad.iter_mut().zip(lane.gradient(degree)) {
+                        g.add(v);
+                    }
                 }
             }
+        },
+    );
+    let mut accs = vec![StatsAccumulator::default(); n_models];
+    let mut grads: Vec<Vec<Neumaier>> = grad_len
+        .iter()
+        .map(|&p| vec![Neumaier::default(); p])
+        .collect();
+    for ((part_accs, part_grads, _), _) in stat_parts {
+        for (a, pa) in accs.iter_mut().zip(&part_accs) {
+            a.merge(pa);
         }
-    });
+        for (g, pg) in grads.iter_mut().zip(&part_grads) {
+            for (x, y) in g.iter_mut().zip(pg) {
+                x.merge(y);
+            }
+        }
+    }
     drop(evals);
     for ((model, acc), grad) in models.iter_mut().zip(accs.iter_mut()).zip(&grads) {
         if let Model::Poly { cheb, inverse, .. } = model {
