@@ -5,6 +5,7 @@
 //! The core is pure Rust (no `PyO3`); the optional `python` feature adds the one
 //! binding module that numpy arrays cross.
 
+pub mod batch;
 pub mod error;
 pub mod fit;
 pub mod histogram;

@@ -21,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
 from iuvs import exceptions
+from iuvs.batch import BatchResult, fit_batch
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
 
@@ -40,12 +41,14 @@ def __getattr__(name: str) -> ModuleType:
 
 
 __all__ = [
+    "BatchResult",
     "Fit",
     "ResidualStats",
     "__version__",
     "exceptions",
     "fit",
     "fit_all",
+    "fit_batch",
     "histogram",
     "io",
     "model_name",

@@ -18,6 +18,18 @@ def fit_all(
 ) -> list[dict[str, Any]]:
     """Fit every rank; one dict of coefficients, covariance and statistics per rank."""
 
+def fit_batch(
+    darks_in: list[npt.NDArray[Any]],
+    swaps_in: list[bool],
+    darks_out: list[npt.NDArray[Any]],
+    swaps_out: list[bool],
+    ranks: list[int],
+    masks: list[npt.NDArray[np.bool_] | None] | None = None,
+    hot_threshold: float | None = None,
+    n_threads: int | None = None,
+) -> dict[str, Any]:
+    """Fit every pair; dense NaN-padded arrays and per-pair errors."""
+
 def histogram(
     values: npt.NDArray[Any], swapped: bool, bins: int, lo: float, hi: float
 ) -> npt.NDArray[np.int64]:

@@ -5,12 +5,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ndarray::Array2;
+use ndarray::{Array2, Array3, Array4};
 use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
 use crate::error::CoreError;
 use crate::fit::{fit_all as core_fit_all, FitResult, PairInput};
 use crate::histogram::{histogram as core_histogram, Bins};
@@ -56,15 +57,7 @@ fn exception(py: Python<'_>, class: &str, msg: &str) -> PyErr {
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| core_error(py, e))`
 fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
-    let class = match &err {
-        CoreError::ShapeMismatch { .. } => "ShapeMismatchError",
-        CoreError::Empty { .. } => "EmptyInputError",
-        CoreError::TooFewPixels { .. } => "InsufficientDataError",
-        CoreError::Degenerate { .. } => "DegenerateFitError",
-        CoreError::RankOutOfRange { .. } => "RankError",
-        CoreError::InvalidParameter(_) => "InvalidParameterError",
-    };
-    exception(py, class, &err.to_string())
+    exception(py, error_class(&err), &err.to_string())
 }
 
 /// Run `f` without the GIL; map core errors and any panic to `iuvs.exceptions`.
@@ -199,6 +192,125 @@ fn fit_all<'py>(
     results.into_iter().map(|r| result_dict(py, r)).collect()
 }
 
+fn error_class(err: &CoreError) -> &'static str {
+    match err {
+        CoreError::ShapeMismatch { .. } => "ShapeMismatchError",
+        CoreError::Empty { .. } => "EmptyInputError",
+        CoreError::TooFewPixels { .. } => "InsufficientDataError",
+        CoreError::Degenerate { .. } => "DegenerateFitError",
+        CoreError::RankOutOfRange { .. } => "RankError",
+        CoreError::InvalidParameter(_) => "InvalidParameterError",
+    }
+}
+
+/// Fit every pair of two equally long lists of arrays; dense result arrays.
+#[pyfunction]
+#[pyo3(signature = (darks_in, swaps_in, darks_out, swaps_out, ranks, masks=None, hot_threshold=None, n_threads=None))]
+#[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
+fn fit_batch<'py>(
+    py: Python<'py>,
+    darks_in: Vec<Bound<'py, PyAny>>,
+    swaps_in: Vec<bool>,
+    darks_out: Vec<Bound<'py, PyAny>>,
+    swaps_out: Vec<bool>,
+    ranks: Vec<i64>,
+    masks: Option<Vec<Option<Bound<'py, PyAny>>>>,
+    hot_threshold: Option<f64>,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let n = darks_in.len();
+    if darks_out.len() != n || swaps_in.len() != n || swaps_out.len() != n {
+        return Err(exception(
+            py,
+            "ShapeMismatchError",
+            &format!(
+                "darks_in has {n} frames but darks_out has {}",
+                darks_out.len()
+            ),
+        ));
+    }
+    let xs = darks_in
+        .iter()
+        .enumerate()
+        .map(|(i, a)| intake(a, &format!("darks_in[{i}]")))
+        .collect::<PyResult<Vec<_>>>()?;
+    let ys = darks_out
+        .iter()
+        .enumerate()
+        .map(|(i, a)| intake(a, &format!("darks_out[{i}]")))
+        .collect::<PyResult<Vec<_>>>()?;
+    let ms = match &masks {
+        None => vec![None; n],
+        Some(list) => list
+            .iter()
+            .map(|m| mask_intake(m.as_ref()))
+            .collect::<PyResult<Vec<_>>>()?,
+    };
+    if ms.len() != n {
+        return Err(exception(
+            py,
+            "ShapeMismatchError",
+            &format!("{n} pairs but {} masks", ms.len()),
+        ));
+    }
+    let exclusion = Exclusion::new(hot_threshold).map_err(|e| core_error(py, e))?;
+    let pairs: Vec<PairInput<'_>> = (0..n)
+        .map(|i| PairInput {
+            dark_in: xs[i].frame(swaps_in[i]),
+            dark_out: ys[i].frame(swaps_out[i]),
+            mask: ms[i].as_ref().map(PyReadonlyArrayDyn::as_array),
+            exclusion,
+        })
+        .collect();
+    let results = detach_core(py, || core_fit_batch(&pairs, &ranks, n_threads))?;
+    let arrays = to_arrays(&results, &ranks);
+    let (np_, nr) = (arrays.n_pairs, arrays.n_ranks);
+    let shape3 = |v: Vec<f64>| Array3::from_shape_vec((np_, nr, MAX_COEFFS), v);
+    let d = PyDict::new(py);
+    let err = |e: ndarray::ShapeError| PyTypeError::new_err(e.to_string());
+    d.set_item(
+        "coeffs",
+        shape3(arrays.coeffs).map_err(err)?.into_pyarray(py),
+    )?;
+    d.set_item("perr", shape3(arrays.perr).map_err(err)?.into_pyarray(py))?;
+    d.set_item(
+        "cheb_coeffs",
+        shape3(arrays.cheb).map_err(err)?.into_pyarray(py),
+    )?;
+    d.set_item(
+        "cov",
+        Array4::from_shape_vec((np_, nr, MAX_COEFFS, MAX_COEFFS), arrays.cov)
+            .map_err(err)?
+            .into_pyarray(py),
+    )?;
+    for (name, col) in arrays.floats {
+        d.set_item(
+            name,
+            Array2::from_shape_vec((np_, nr), col)
+                .map_err(err)?
+                .into_pyarray(py),
+        )?;
+    }
+    for (name, col) in arrays.counts {
+        d.set_item(
+            name,
+            Array2::from_shape_vec((np_, nr), col)
+                .map_err(err)?
+                .into_pyarray(py),
+        )?;
+    }
+    let errors: Vec<Option<(String, String)>> = results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .err()
+                .map(|e| (error_class(e).to_string(), e.to_string()))
+        })
+        .collect();
+    d.set_item("errors", errors)?;
+    Ok(d)
+}
+
 /// Histogram counts identical to `numpy.histogram(values, bins, (lo, hi))`.
 #[pyfunction]
 #[pyo3(signature = (values, swapped, bins, lo, hi))]
@@ -226,6 +338,7 @@ fn histogram<'py>(
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_all, m)?)?;
     m.add_function(wrap_pyfunction!(histogram, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_batch, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

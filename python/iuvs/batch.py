@@ -1,0 +1,275 @@
+"""Many dark pairs at once: :func:`fit_batch`.
+
+Every pair is fitted by the Rust core on a rayon thread pool (pairs in
+parallel above a size threshold, large pairs also split into parts), without
+converting or copying the stacks; results come back as dense numpy arrays,
+padded with NaN, plus :class:`~iuvs.fitting.Fit` objects on request.
+
+Examples
+--------
+>>> import numpy as np, iuvs
+>>> rng = np.random.default_rng(0)
+>>> darks_in = rng.integers(100, 4000, size=(5, 62, 341)).astype(np.int32)
+>>> darks_out = (1.5 * darks_in + 7).astype(np.int32)
+>>> res = iuvs.fit_batch(darks_in, darks_out, ranks=[0, 1])
+>>> res.coeffs.shape
+(5, 2, 13)
+>>> np.round(res.coeffs[2, 1, :2], 3).tolist()
+[1.5, 7.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+import iuvs._core as _core
+from iuvs import exceptions
+from iuvs.exceptions import InvalidParameterError, IuvsError, ShapeMismatchError
+from iuvs.fitting import (
+    Fit,
+    ResidualStats,
+    _as_core_array,
+    _as_core_mask,
+    _check_ranks,
+    _check_threshold,
+)
+
+__all__ = ["BatchResult", "fit_batch"]
+
+_COUNT_FIELDS = (
+    "n_used",
+    "n_excluded",
+    "n_nonfinite",
+    "n_masked",
+    "n_hot",
+    "n_fractional",
+    "n_zero_denominator",
+)
+_FLOAT_FIELDS = (
+    "mean",
+    "std",
+    "min",
+    "max",
+    "rms",
+    "frac_mean",
+    "frac_std",
+    "ssr",
+    "center",
+    "half_width",
+    "condition",
+)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Results of :func:`fit_batch` for ``n`` pairs and ``r`` ranks.
+
+    Attributes
+    ----------
+    ranks : tuple of int
+        The ranks fitted, in order (axis 1 of every array).
+    coeffs, perr : numpy.ndarray
+        ``(n, r, 13)``: coefficients (highest power first) and their standard
+        errors, NaN-padded after the ``rank + 1`` (or 1) used entries.
+    cov : numpy.ndarray
+        ``(n, r, 13, 13)`` parameter covariance, NaN-padded.
+    cheb_coeffs : numpy.ndarray
+        ``(n, r, 13)`` Chebyshev coefficients in ``t`` (lowest first).
+    columns : dict of str to numpy.ndarray
+        ``(n, r)`` statistics and counts: ``mean``, ``std``, ``min``, ``max``,
+        ``rms``, ``frac_mean``, ``frac_std``, ``ssr``, ``center``,
+        ``half_width``, ``condition`` (float, NaN for a failed pair) and
+        ``n_used``, ``n_excluded``, ``n_nonfinite``, ``n_masked``, ``n_hot``,
+        ``n_fractional``, ``n_zero_denominator`` (int64, -1 for a failed pair).
+    errors : tuple
+        Per pair ``None`` or the :class:`~iuvs.exceptions.IuvsError` that pair raised.
+    """
+
+    ranks: tuple[int, ...]
+    coeffs: npt.NDArray[np.float64]
+    perr: npt.NDArray[np.float64]
+    cov: npt.NDArray[np.float64]
+    cheb_coeffs: npt.NDArray[np.float64]
+    columns: dict[str, npt.NDArray[Any]]
+    errors: tuple[IuvsError | None, ...]
+
+    def __len__(self) -> int:
+        """Return the number of pairs."""
+        return int(self.coeffs.shape[0])
+
+    def fits(self, index: int) -> list[Fit]:
+        """Return the :class:`~iuvs.fitting.Fit` objects of one pair, one per rank.
+
+        Parameters
+        ----------
+        index : int
+            Pair index (negative values count from the end).
+
+        Returns
+        -------
+        list of Fit
+            The pair's fits in the order of :attr:`ranks`.
+
+        Raises
+        ------
+        iuvs.exceptions.IuvsError
+            The error of that pair, if it failed.
+
+        Examples
+        --------
+        >>> import numpy as np, iuvs
+        >>> x = np.arange(1.0, 101.0).reshape(2, 50)
+        >>> res = iuvs.fit_batch(x, 2 * x, ranks=[0])
+        >>> round(float(res.fits(1)[0].coeffs[0]), 12)
+        2.0
+        """
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"pair index {index} is out of range for {n} pairs")
+        err = self.errors[index]
+        if err is not None:
+            raise err
+        out: list[Fit] = []
+        for j, rank in enumerate(self.ranks):
+            p = 1 if rank <= 0 else rank + 1
+            col = {k: v[index, j] for k, v in self.columns.items()}
+            stats = ResidualStats(
+                n_used=int(col["n_used"]),
+                n_excluded=int(col["n_excluded"]),
+                n_nonfinite=int(col["n_nonfinite"]),
+                mean=float(col["mean"]),
+                std=float(col["std"]),
+                min=float(col["min"]),
+                max=float(col["max"]),
+                rms=float(col["rms"]),
+                frac_mean=float(col["frac_mean"]),
+                frac_std=float(col["frac_std"]),
+                n_fractional=int(col["n_fractional"]),
+                n_zero_denominator=int(col["n_zero_denominator"]),
+            )
+            out.append(
+                Fit(
+                    rank=rank,
+                    coeffs=self.coeffs[index, j, :p].copy(),
+                    cov=self.cov[index, j, :p, :p].copy(),
+                    perr=self.perr[index, j, :p].copy(),
+                    stats=stats,
+                    center=float(col["center"]),
+                    half_width=float(col["half_width"]),
+                    cheb_coeffs=self.cheb_coeffs[index, j, : p if rank > 0 else 0].copy(),
+                    ssr=float(col["ssr"]),
+                    condition=float(col["condition"]),
+                )
+            )
+        return out
+
+
+def _frames(darks: Any, name: str) -> list[Any]:
+    if isinstance(darks, np.ndarray):
+        if darks.ndim < 1:
+            raise ShapeMismatchError(f"{name} must be a stack (n, ...) or a sequence of arrays")
+        return list(darks)
+    return [np.asarray(d) if not isinstance(d, np.ndarray) else d for d in darks]
+
+
+def fit_batch(
+    darks_in: npt.ArrayLike | Sequence[npt.ArrayLike],
+    darks_out: npt.ArrayLike | Sequence[npt.ArrayLike],
+    ranks: Iterable[int] = range(-1, 5),
+    *,
+    mask: npt.ArrayLike | Sequence[npt.ArrayLike | None] | None = None,
+    hot_threshold: float | None = None,
+    n_threads: int | None = None,
+    on_error: Literal["raise", "keep"] = "raise",
+) -> BatchResult:
+    """Fit every rank to every pair of two stacks of darks, in parallel.
+
+    Parameters
+    ----------
+    darks_in, darks_out : array_like or sequence of array_like
+        Two stacks ``(n, spatial, spectral)`` or two sequences of ``n``
+        arrays (pairs may differ in shape from each other).  Any supported
+        dtype, byte order or layout; nothing is converted or copied.
+    ranks : iterable of int, optional
+        Ranks to fit to every pair (-1 additive, 0 multiplicative, 1..12).
+    mask : array_like of bool or sequence, optional
+        One mask for every pair (shape of one frame), a stack of masks, or a
+        sequence of per-pair masks (``None`` entries allowed).  True = excluded.
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value.
+    n_threads : int, optional
+        Threads to use; default: rayon's global pool (``RAYON_NUM_THREADS``
+        or the number of cores).
+    on_error : {'raise', 'keep'}, optional
+        ``'raise'`` raises the first failing pair's error (its index in the
+        message); ``'keep'`` records errors in :attr:`BatchResult.errors` and
+        leaves that pair's entries NaN / -1.
+
+    Returns
+    -------
+    BatchResult
+        Dense arrays for every pair and rank.
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> x = [np.arange(1.0, 41.0), np.arange(1.0, 61.0).reshape(6, 10)]
+    >>> y = [3 * x[0], 2 * x[1] + 1]
+    >>> res = iuvs.fit_batch(x, y, ranks=[1], n_threads=2)
+    >>> np.round(res.coeffs[:, 0, :2], 9).tolist()
+    [[3.0, 0.0], [2.0, 1.0]]
+    """
+    rank_list = _check_ranks(ranks)
+    if on_error not in ("raise", "keep"):
+        raise InvalidParameterError(f"on_error must be 'raise' or 'keep', got {on_error!r}")
+    if n_threads is not None and (
+        isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1
+    ):
+        raise InvalidParameterError(f"n_threads must be a positive integer, got {n_threads!r}")
+    ins = _frames(darks_in, "darks_in")
+    outs = _frames(darks_out, "darks_out")
+    if len(ins) != len(outs):
+        raise ShapeMismatchError(
+            f"darks_in holds {len(ins)} frames but darks_out holds {len(outs)}"
+        )
+    if not ins:
+        raise exceptions.EmptyInputError("no pairs to fit (both stacks are empty)")
+    xs, sx = zip(*(_as_core_array(a, f"darks_in[{i}]") for i, a in enumerate(ins)), strict=True)
+    ys, sy = zip(*(_as_core_array(a, f"darks_out[{i}]") for i, a in enumerate(outs)), strict=True)
+    masks: list[Any] | None
+    if mask is None:
+        masks = None
+    elif isinstance(mask, np.ndarray) and mask.ndim == np.ndim(ins[0]):
+        shared = _as_core_mask(mask)
+        masks = [shared] * len(ins)
+    else:
+        per_pair = list(mask)  # type: ignore[arg-type]
+        masks = [None if m is None else _as_core_mask(m) for m in per_pair]
+    thr = _check_threshold(hot_threshold)
+    raw = _core.fit_batch(list(xs), list(sx), list(ys), list(sy), rank_list, masks, thr, n_threads)
+    errors: list[IuvsError | None] = []
+    for i, e in enumerate(raw["errors"]):
+        if e is None:
+            errors.append(None)
+            continue
+        cls = getattr(exceptions, e[0])
+        errors.append(cls(f"pair {i}: {e[1]}"))
+    if on_error == "raise":
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+    columns = {k: raw[k] for k in _FLOAT_FIELDS + _COUNT_FIELDS}
+    return BatchResult(
+        ranks=tuple(rank_list),
+        coeffs=raw["coeffs"],
+        perr=raw["perr"],
+        cov=raw["cov"],
+        cheb_coeffs=raw["cheb_coeffs"],
+        columns=columns,
+        errors=tuple(errors),
+    )

@@ -1,0 +1,214 @@
+//! Many pairs at once: every pair's fits on the rayon pool (pairs in parallel
+//! above a size threshold, each large pair also split into parts), results
+//! gathered into dense arrays padded with NaN.
+
+use rayon::prelude::*;
+
+use crate::error::{CoreError, CoreResult};
+use crate::fit::{fit_all, FitResult, PairInput, MAX_RANK};
+
+/// Below this many pixels in all, pairs are fitted one after another.
+pub const PARALLEL_MIN_PIXELS: usize = 1 << 16;
+
+/// Width of the padded coefficient axis (degree 12 has 13 coefficients).
+pub const MAX_COEFFS: usize = 13;
+
+/// Fit every pair; one result (or error) per pair, in input order.
+///
+/// `n_threads` runs the batch on a pool of that size instead of the global
+/// pool (whose size `RAYON_NUM_THREADS` sets).
+///
+/// # Errors
+/// Only for an invalid thread count; per-pair errors are in the returned vector.
+pub fn fit_batch(
+    pairs: &[PairInput<'_>],
+    ranks: &[i64],
+    n_threads: Option<usize>,
+) -> CoreResult<Vec<CoreResult<Vec<FitResult>>>> {
+    let total: usize = pairs.iter().map(|p| p.dark_in.len()).sum();
+    let run = || -> Vec<CoreResult<Vec<FitResult>>> {
+        if total < PARALLEL_MIN_PIXELS {
+            pairs.iter().map(|p| fit_all(p, ranks)).collect()
+        } else {
+            pairs.par_iter().map(|p| fit_all(p, ranks)).collect()
+        }
+    };
+    match n_threads {
+        None => Ok(run()),
+        Some(0) => Err(CoreError::InvalidParameter(
+            "n_threads must be at least 1".into(),
+        )),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| {
+                    CoreError::InvalidParameter(format!("cannot start {n} threads: {e}"))
+                })?;
+            Ok(pool.install(run))
+        }
+    }
+}
+
+/// Dense, NaN-padded arrays of a batch (row-major, pair-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchArrays {
+    /// Pairs.
+    pub n_pairs: usize,
+    /// Ranks per pair.
+    pub n_ranks: usize,
+    /// `(n_pairs, n_ranks, MAX_COEFFS)` coefficients, highest power first, NaN padded at the end.
+    pub coeffs: Vec<f64>,
+    /// `(n_pairs, n_ranks, MAX_COEFFS)` standard errors, same layout.
+    pub perr: Vec<f64>,
+    /// `(n_pairs, n_ranks, MAX_COEFFS, MAX_COEFFS)` covariance, NaN padded.
+    pub cov: Vec<f64>,
+    /// `(n_pairs, n_ranks, MAX_COEFFS)` Chebyshev coefficients, lowest first, NaN padded.
+    pub cheb: Vec<f64>,
+    /// Named `(n_pairs, n_ranks)` float columns.
+    pub floats: Vec<(&'static str, Vec<f64>)>,
+    /// Named `(n_pairs, n_ranks)` count columns (-1 for a failed pair).
+    pub counts: Vec<(&'static str, Vec<i64>)>,
+}
+
+const FLOAT_NAMES: [&str; 12] = [
+    "mean",
+    "std",
+    "min",
+    "max",
+    "rms",
+    "frac_mean",
+    "frac_std",
+    "ssr",
+    "center",
+    "half_width",
+    "condition",
+    "rank",
+];
+const COUNT_NAMES: [&str; 7] = [
+    "n_used",
+    "n_excluded",
+    "n_nonfinite",
+    "n_masked",
+    "n_hot",
+    "n_fractional",
+    "n_zero_denominator",
+];
+
+fn count(v: usize) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Gather per-pair results into dense arrays (failed pairs stay NaN / -1).
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn to_arrays(results: &[CoreResult<Vec<FitResult>>], ranks: &[i64]) -> BatchArrays {
+    let (np, nr) = (results.len(), ranks.len());
+    let mut a = BatchArrays {
+        n_pairs: np,
+        n_ranks: nr,
+        coeffs: vec![f64::NAN; np * nr * MAX_COEFFS],
+        perr: vec![f64::NAN; np * nr * MAX_COEFFS],
+        cov: vec![f64::NAN; np * nr * MAX_COEFFS * MAX_COEFFS],
+        cheb: vec![f64::NAN; np * nr * MAX_COEFFS],
+        floats: FLOAT_NAMES
+            .iter()
+            .map(|&n| (n, vec![f64::NAN; np * nr]))
+            .collect(),
+        counts: COUNT_NAMES
+            .iter()
+            .map(|&n| (n, vec![-1; np * nr]))
+            .collect(),
+    };
+    debug_assert!(usize::try_from(MAX_RANK).unwrap_or(0) < MAX_COEFFS);
+    for (i, res) in results.iter().enumerate() {
+        let Ok(fits) = res else { continue };
+        for (j, f) in fits.iter().enumerate() {
+            let cell = i * nr + j;
+            let p = f.coeffs.len();
+            let base = cell * MAX_COEFFS;
+            a.coeffs[base..base + p].copy_from_slice(&f.coeffs);
+            a.cheb[base..base + f.cheb.len()].copy_from_slice(&f.cheb);
+            for r in 0..p {
+                a.perr[base + r] = f.cov[r * p + r].sqrt();
+                for c in 0..p {
+                    a.cov[cell * MAX_COEFFS * MAX_COEFFS + r * MAX_COEFFS + c] = f.cov[r * p + c];
+                }
+            }
+            let s = &f.stats;
+            let floats = [
+                s.mean,
+                s.std,
+                s.min,
+                s.max,
+                s.rms,
+                s.frac_mean,
+                s.frac_std,
+                s.ssr,
+                f.center,
+                f.half_width,
+                f.condition,
+                f.rank as f64,
+            ];
+            for ((_, col), v) in a.floats.iter_mut().zip(floats) {
+                col[cell] = v;
+            }
+            let c = &f.counts;
+            let counts = [
+                c.n_used,
+                c.n_excluded(),
+                c.n_nonfinite,
+                c.n_masked,
+                c.n_hot,
+                s.n_fractional,
+                s.n_zero_denominator,
+            ];
+            for ((_, col), v) in a.counts.iter_mut().zip(counts) {
+                col[cell] = count(v);
+            }
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mask::Exclusion;
+    use crate::view::Frame;
+    use ndarray::{ArrayD, IxDyn};
+
+    #[test]
+    fn batch_equals_one_by_one_and_keeps_errors_per_pair() {
+        let xs: Vec<ArrayD<f64>> = (0..40)
+            .map(|k| ArrayD::from_shape_fn(IxDyn(&[50, 40]), |i| (i[0] * 40 + i[1] + k) as f64))
+            .collect();
+        let mut ys: Vec<ArrayD<f64>> = xs.iter().map(|x| x.mapv(|v| 1.5 * v + 2.0)).collect();
+        ys[7] = ArrayD::zeros(IxDyn(&[2, 2])); // shape mismatch in one pair
+        let pairs: Vec<PairInput<'_>> = xs
+            .iter()
+            .zip(&ys)
+            .map(|(x, y)| PairInput {
+                dark_in: Frame::from(x.view()),
+                dark_out: Frame::from(y.view()),
+                mask: None,
+                exclusion: Exclusion::default(),
+            })
+            .collect();
+        for threads in [None, Some(1), Some(2)] {
+            let res = fit_batch(&pairs, &[0, 1], threads).unwrap();
+            assert!(res[7].is_err());
+            for (i, r) in res.iter().enumerate() {
+                if i == 7 {
+                    continue;
+                }
+                assert_eq!(r.as_ref().unwrap(), &fit_all(&pairs[i], &[0, 1]).unwrap());
+            }
+            let arrays = to_arrays(&res, &[0, 1]);
+            assert!(arrays.coeffs[7 * 2 * MAX_COEFFS].is_nan());
+            let base = 3 * 2 * MAX_COEFFS + MAX_COEFFS;
+            assert!((arrays.coeffs[base] - 1.5).abs() < 1e-12 && arrays.coeffs[base + 2].is_nan());
+        }
+        assert!(fit_batch(&pairs, &[0], Some(0)).is_err());
+    }
+}

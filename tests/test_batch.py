@@ -1,0 +1,134 @@
+"""iuvs.fit_batch against iuvs.fit_all and numpy, thread counts, errors; the GIL is released."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import make_darks
+
+import iuvs
+from iuvs import exceptions as ex
+
+
+@pytest.fixture(scope="module")
+def stacks():
+    pairs = [make_darks(shape=(20, 30), seed=s) for s in range(12)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def test_batch_equals_pair_by_pair(stacks):
+    x, y = stacks
+    ranks = [-1, 0, 1, 2, 3]
+    res = iuvs.fit_batch(x, y, ranks)
+    assert res.coeffs.shape == (12, 5, 13) and res.cov.shape == (12, 5, 13, 13)
+    for i in range(len(x)):
+        for j, f in enumerate(iuvs.fit_all(x[i], y[i], ranks)):
+            p = f.coeffs.size
+            np.testing.assert_array_equal(res.coeffs[i, j, :p], f.coeffs)
+            assert np.isnan(res.coeffs[i, j, p:]).all()
+            np.testing.assert_array_equal(res.perr[i, j, :p], f.perr)
+            assert res.columns["std"][i, j] == f.stats.std
+            assert res.columns["n_used"][i, j] == f.stats.n_used
+        fits = res.fits(i)
+        assert [g.rank for g in fits] == ranks
+        np.testing.assert_allclose(
+            fits[3].apply(x[i]),
+            np.polyval(np.polyfit(x[i].ravel().astype(float), y[i].ravel().astype(float), 2), x[i]),
+            rtol=1e-10,
+        )
+
+
+def test_thread_counts_give_identical_results(stacks):
+    x, y = stacks
+    big_x = np.concatenate([x] * 30)
+    big_y = np.concatenate([y] * 30)
+    a = iuvs.fit_batch(big_x, big_y, n_threads=1)
+    b = iuvs.fit_batch(big_x, big_y, n_threads=2)
+    c = iuvs.fit_batch(big_x, big_y)
+    np.testing.assert_array_equal(a.coeffs, b.coeffs)
+    np.testing.assert_array_equal(a.coeffs, c.coeffs)
+    np.testing.assert_array_equal(a.columns["std"], b.columns["std"])
+
+
+def test_sequences_of_different_shapes_layouts_and_byte_orders():
+    x1, y1 = make_darks(shape=(10, 40), seed=1)
+    x2, y2 = make_darks(shape=(33, 7), seed=2)
+    xs = [x1.astype(">i4"), np.asfortranarray(x2)]
+    ys = [y1, y2.astype(">f8")]
+    res = iuvs.fit_batch(xs, ys, ranks=[1])
+    for i, (a, b) in enumerate(zip(xs, ys, strict=True)):
+        p = np.polyfit(np.asarray(a, float).ravel(), np.asarray(b, float).ravel(), 1)
+        np.testing.assert_allclose(res.coeffs[i, 0, :2], p, rtol=1e-9)
+
+
+def test_masks_shared_and_per_pair(stacks):
+    x, y = stacks
+    shared = np.zeros(x.shape[1:], dtype=bool)
+    shared[:5] = True
+    res = iuvs.fit_batch(x, y, ranks=[1], mask=shared, hot_threshold=2500)
+    for i in range(len(x)):
+        keep = ~shared & ~(x[i] > 2500)
+        p = np.polyfit(x[i][keep].astype(float), y[i][keep].astype(float), 1)
+        np.testing.assert_allclose(res.coeffs[i, 0, :2], p, rtol=1e-9)
+        assert res.columns["n_used"][i, 0] == keep.sum()
+    per_pair = [None, shared] + [None] * (len(x) - 2)
+    res = iuvs.fit_batch(x, y, ranks=[0], mask=per_pair)
+    assert res.columns["n_used"][0, 0] == x[0].size
+    assert res.columns["n_masked"][1, 0] == shared.sum()
+
+
+def test_errors_raise_or_are_kept_per_pair(stacks):
+    x, y = stacks
+    xs = list(x)
+    xs[3] = np.full_like(xs[3], 7)  # constant: degenerate for polynomials
+    with pytest.raises(ex.DegenerateFitError, match="pair 3"):
+        iuvs.fit_batch(xs, list(y), ranks=[1])
+    res = iuvs.fit_batch(xs, list(y), ranks=[1], on_error="keep")
+    assert isinstance(res.errors[3], ex.DegenerateFitError)
+    assert np.isnan(res.coeffs[3]).all() and res.columns["n_used"][3, 0] == -1
+    assert res.errors[2] is None and not np.isnan(res.coeffs[2, 0, 0])
+    with pytest.raises(ex.DegenerateFitError):
+        res.fits(3)
+    with pytest.raises(IndexError):
+        res.fits(99)
+
+
+def test_bad_batch_inputs(stacks):
+    x, y = stacks
+    with pytest.raises(ex.ShapeMismatchError):
+        iuvs.fit_batch(x, y[:5])
+    with pytest.raises(ex.EmptyInputError):
+        iuvs.fit_batch([], [])
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit_batch(x, y, n_threads=0)
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit_batch(x, y, on_error="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ex.UnsupportedDtypeError, match=r"darks_in\[0\]"):
+        iuvs.fit_batch(x.astype(complex), y)
+    with pytest.raises(ex.RankError):
+        iuvs.fit_batch(x, y, ranks=[13])
+
+
+def test_gil_is_released_during_fits():
+    x, y = make_darks(shape=(1500, 1500), seed=0)
+    counter = [0]
+    running = threading.Event()
+    stop = threading.Event()
+
+    def spin():
+        running.set()
+        while not stop.is_set():
+            counter[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    running.wait()
+    before = counter[0]
+    iuvs.fit_all(x, y, range(-1, 5))
+    during = counter[0] - before
+    stop.set()
+    t.join()
+    # with the GIL held for the whole call the other thread could not count at all
+    assert during > 1000
