@@ -1,0 +1,155 @@
+"""iuvs against the 2015 way (numpy.polyfit + curve_fit + numpy statistics), in one process.
+
+Runs interleaved repetitions of the reference and of iuvs on the same arrays and
+prints one table: median / min / max per case, the speed ratio, the memory floor
+(numpy reductions reading the same bytes once; the "two-pass floor" reads them
+twice) and our time as a multiple of that floor.  Run with ``make bench``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+from scipy.optimize import curve_fit
+
+import iuvs
+
+RANKS = list(range(-1, 5))
+
+
+def make_darks(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = np.clip(rng.lognormal(np.log(350.0), 0.6, shape), 60, None)
+    hot = rng.random(shape) < 0.003
+    x[hot] = rng.uniform(2500, 5000, int(hot.sum()))
+    x = np.round(x)
+    y = np.round(2e-5 * x**2 + 1.45 * x + 10 + rng.normal(0.0, 20.0, shape))
+    return x.astype(np.int32), y.astype(np.int32)
+
+
+def reference(dark_in, dark_out):
+    """The notebook's workflow: curve_fit for add/mult, polyfit+poly1d for 1..4, numpy stats."""
+    out = []
+    x = dark_in.ravel().astype(np.float64)
+    y = dark_out.ravel().astype(np.float64)
+    for model in (lambda v, a: v + a, lambda v, a: a * v):
+        p, pcov = curve_fit(model, x, y)
+        res = y - model(x, *p)
+        out.append((p, np.sqrt(np.diag(pcov)), np.std(res), np.mean(res / y)))
+    for deg in range(1, 5):
+        z = np.polyfit(x, y, deg)
+        res = y - np.poly1d(z)(x)
+        out.append((z, None, np.std(res), np.mean(res / y)))
+    return out
+
+
+def timed(fn, *args, **kwargs):
+    t = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t
+
+
+def interleave(cases, reps):
+    """Run each callable of ``cases`` once per round, ``reps`` rounds; return the times."""
+    times = {name: [] for name in cases}
+    for _ in range(reps):
+        for name, fn in cases.items():
+            times[name].append(fn())
+    return times
+
+
+def fmt(t):
+    if t < 1e-3:
+        return f"{t * 1e6:8.1f} us"
+    if t < 1.0:
+        return f"{t * 1e3:8.2f} ms"
+    return f"{t:8.2f} s "
+
+
+def main() -> int:
+    warnings.simplefilter("ignore")
+    start = time.perf_counter()
+    rows = []
+    quick = "--quick" in sys.argv
+    for shape, reps in [((62, 341), 30), ((133, 1024), 10), ((1024, 1024), 5)]:
+        if quick:
+            reps = 3
+        x, y = make_darks(shape, 1)
+        xb, yb = x.astype(">i4"), y.astype(">i4")
+        floor = statistics.median(
+            interleave({"f": lambda x=x, y=y: timed(lambda: (np.add.reduce(x, axis=None), np.add.reduce(y, axis=None)))}, 20)["f"]
+        )
+        t = interleave(
+            {
+                "ref": lambda x=x, y=y: timed(reference, x, y),
+                "iuvs": lambda x=x, y=y: timed(iuvs.fit_all, x, y, RANKS),
+                "ref_be": lambda x=xb, y=yb: timed(reference, x, y),
+                "iuvs_be": lambda x=xb, y=yb: timed(iuvs.fit_all, x, y, RANKS),
+            },
+            reps,
+        )
+        for label, ref_key, ours_key in [("native", "ref", "iuvs"), ("big-endian", "ref_be", "iuvs_be")]:
+            rows.append((f"fit_all {shape} {label}", t[ref_key], t[ours_key], 2 * floor))
+        # a strided view of the same data, as FITS cubes are sliced
+        cube_x = np.stack([x, x])
+        cube_y = np.stack([y, y])
+        sx, sy = cube_x[:, ::2, 1:], cube_y[:, ::2, 1:]
+        t2 = interleave(
+            {
+                "ref": lambda: timed(reference, sx, sy),
+                "iuvs": lambda: timed(iuvs.fit_all, sx, sy, RANKS),
+            },
+            max(3, reps // 2),
+        )
+        rows.append((f"fit_all {shape} strided view", t2["ref"], t2["iuvs"], 2 * floor))
+    # histograms
+    for shape in [(62, 341), (1024, 1024)]:
+        x, y = make_darks(shape, 2)
+        r = iuvs.fit(x, y, 2).residual(x, y)
+        t = interleave(
+            {
+                "np": lambda r=r: timed(np.histogram, r, 100, (-500.0, 500.0)),
+                "iuvs": lambda r=r: timed(iuvs.histogram, r, 100, (-500.0, 500.0)),
+            },
+            3 if quick else 20,
+        )
+        floor = statistics.median(interleave({"f": lambda r=r: timed(np.add.reduce, r, None)}, 20)["f"])
+        rows.append((f"histogram {shape}", t["np"], t["iuvs"], floor))
+    # a survey batch
+    n_pairs = 200 if quick else 2000
+    base = [make_darks((62, 341), s) for s in range(50)]
+    xs = np.stack([base[i % 50][0] for i in range(n_pairs)])
+    ys = np.stack([base[i % 50][1] for i in range(n_pairs)])
+
+    def ref_loop():
+        for i in range(n_pairs):
+            reference(xs[i], ys[i])
+
+    t_ref = [timed(ref_loop)]
+    t_ours = interleave({"b": lambda: timed(iuvs.fit_batch, xs, ys, RANKS)}, 5)["b"]
+    floor = statistics.median(interleave({"f": lambda: timed(lambda: (np.add.reduce(xs, axis=None), np.add.reduce(ys, axis=None)))}, 10)["f"])
+    rows.append((f"fit_batch {n_pairs} x (62, 341)", t_ref, t_ours, 2 * floor))
+
+    threads = os.environ.get("RAYON_NUM_THREADS", str(os.cpu_count()))
+    print(f"iuvs {iuvs.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, rayon threads {threads}")
+    head = f"{'case':38s} {'reference median (min..max)':>36s} {'iuvs median (min..max)':>36s} {'speed-up':>9s} {'2-pass floor':>12s} {'iuvs/floor':>10s}"
+    print(head)
+    print("-" * len(head))
+    for name, ref, ours, floor in rows:
+        rm, om = statistics.median(ref), statistics.median(ours)
+        print(
+            f"{name:38s} {fmt(rm)} ({fmt(min(ref)).strip()}..{fmt(max(ref)).strip()})".ljust(76)
+            + f" {fmt(om)} ({fmt(min(ours)).strip()}..{fmt(max(ours)).strip()})".ljust(37)
+            + f" {rm / om:8.1f}x {fmt(floor):>12s} {om / floor:9.1f}x"
+        )
+    print(f"(total benchmark time {time.perf_counter() - start:.0f} s; floor rows for histograms read the residual once)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
