@@ -151,6 +151,20 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
     let edges = bins.edges();
     let e32: Vec<f32> = edges.iter().map(|&e| e as f32).collect();
     let is_f32 = matches!(values.data, PixelArray::F32(_));
+    let distinct = if is_f32 {
+        e32.windows(2).all(|w| w[0] < w[1])
+    } else {
+        edges.windows(2).all(|w| w[0] < w[1])
+    };
+    if !distinct {
+        return Err(CoreError::InvalidParameter(format!(
+            "too many bins for the range [{}, {}]: {} bins of finite width cannot be made in {}",
+            bins.first,
+            bins.last,
+            bins.n,
+            values.data.dtype()
+        )));
+    }
     let count_part = |w: &Walk<'_>| {
         let mut counts = vec![[0_u64; 4]; bins.n];
         let mut idx = vec![0_u32; BLOCK];
