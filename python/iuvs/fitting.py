@@ -257,13 +257,16 @@ class Fit:
             return np.where(out != 0, res / np.where(out != 0, out, 1.0), np.nan)
 
 
+_SUPPORTED_KINDS = frozenset({("i", 2), ("u", 2), ("i", 4), ("u", 4), ("i", 8), ("f", 4), ("f", 8)})
+
+
 def _as_core_array(a: Any, name: str) -> tuple[np.ndarray[Any, Any], bool]:
     """Return ``(native_view, swapped)`` without copying pixel data."""
     arr = a if isinstance(a, np.ndarray) else np.asarray(a)
     if isinstance(arr, np.ma.MaskedArray):
         arr = arr.data
     dt = arr.dtype
-    if dt.kind not in "iuf" or dt.newbyteorder("=").name not in _SUPPORTED:
+    if (dt.kind, dt.itemsize) not in _SUPPORTED_KINDS:
         raise UnsupportedDtypeError(
             f"{name} has dtype {dt} ({dt.name}); supported dtypes are " + ", ".join(_SUPPORTED)
         )
@@ -309,37 +312,24 @@ def _check_ranks(ranks: Iterable[int]) -> list[int]:
     return out
 
 
+_STAT_FIELDS = tuple(ResidualStats.__dataclass_fields__)
+
+
 def _fit_from_core(d: Mapping[str, Any]) -> Fit:
-    stats = ResidualStats(
-        n_used=int(d["n_used"]),
-        n_excluded=int(d["n_excluded"]),
-        n_nonfinite=int(d["n_nonfinite"]),
-        mean=float(d["mean"]),
-        std=float(d["std"]),
-        min=float(d["min"]),
-        max=float(d["max"]),
-        rms=float(d["rms"]),
-        frac_mean=float(d["frac_mean"]),
-        frac_std=float(d["frac_std"]),
-        n_fractional=int(d["n_fractional"]),
-        n_zero_denominator=int(d["n_zero_denominator"]),
-    )
-    cov = np.asarray(d["cov"], dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        perr = np.sqrt(np.diag(cov))
-    for arr in (d["coeffs"], cov, perr, d["cheb_coeffs"]):
-        arr.setflags(write=False)
+    stats = ResidualStats(*[d[k] for k in _STAT_FIELDS])
+    for key in ("coeffs", "cov", "perr", "cheb_coeffs"):
+        d[key].flags.writeable = False
     return Fit(
-        rank=int(d["rank"]),
+        rank=d["rank"],
         coeffs=d["coeffs"],
-        cov=cov,
-        perr=perr,
+        cov=d["cov"],
+        perr=d["perr"],
         stats=stats,
-        center=float(d["center"]),
-        half_width=float(d["half_width"]),
+        center=d["center"],
+        half_width=d["half_width"],
         cheb_coeffs=d["cheb_coeffs"],
-        ssr=float(d["ssr"]),
-        condition=float(d["condition"]),
+        ssr=d["ssr"],
+        condition=d["condition"],
     )
 
 

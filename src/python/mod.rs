@@ -139,6 +139,8 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     let p = r.coeffs.len();
     d.set_item("rank", r.rank)?;
     d.set_item("coeffs", r.coeffs.into_pyarray(py))?;
+    let perr: Vec<f64> = (0..p).map(|i| r.cov[i * p + i].sqrt()).collect();
+    d.set_item("perr", perr.into_pyarray(py))?;
     let cov =
         Array2::from_shape_vec((p, p), r.cov).map_err(|e| PyTypeError::new_err(e.to_string()))?;
     d.set_item("cov", cov.into_pyarray(py))?;
