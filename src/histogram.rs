@@ -170,11 +170,11 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
         let mut idx = vec![0_u32; BLOCK];
         if is_f32 {
             w.for_each_block(&mut |b| {
-                bin_f32(&b.cols[0][..b.len], bins, &e32, &mut counts, &mut idx)
+                bin_f32(&b.cols[0][..b.len], bins, &e32, &mut counts, &mut idx);
             });
         } else {
             w.for_each_block(&mut |b| {
-                bin_f64(&b.cols[0][..b.len], bins, &edges, &mut counts, &mut idx)
+                bin_f64(&b.cols[0][..b.len], bins, &edges, &mut counts, &mut idx);
             });
         }
         counts
