@@ -75,6 +75,7 @@ def main() -> int:
     warnings.simplefilter("ignore")
     start = time.perf_counter()
     rows = []
+    twins = []
     quick = "--quick" in sys.argv
     for shape, reps in [((62, 341), 30), ((133, 1024), 10), ((1024, 1024), 5)]:
         if quick:
@@ -82,7 +83,14 @@ def main() -> int:
         x, y = make_darks(shape, 1)
         xb, yb = x.astype(">i4"), y.astype(">i4")
         floor = statistics.median(
-            interleave({"f": lambda x=x, y=y: timed(lambda: (np.add.reduce(x, axis=None), np.add.reduce(y, axis=None)))}, 20)["f"]
+            interleave(
+                {
+                    "f": lambda x=x, y=y: timed(
+                        lambda: (np.add.reduce(x, axis=None), np.add.reduce(y, axis=None))
+                    )
+                },
+                20,
+            )["f"]
         )
         t = interleave(
             {
@@ -93,20 +101,31 @@ def main() -> int:
             },
             reps,
         )
-        for label, ref_key, ours_key in [("native", "ref", "iuvs"), ("big-endian", "ref_be", "iuvs_be")]:
+        for label, ref_key, ours_key in [
+            ("native", "ref", "iuvs"),
+            ("big-endian", "ref_be", "iuvs_be"),
+        ]:
             rows.append((f"fit_all {shape} {label}", t[ref_key], t[ours_key], 2 * floor))
-        # a strided view of the same data, as FITS cubes are sliced
-        cube_x = np.stack([x, x])
-        cube_y = np.stack([y, y])
+        # layouts: a strided view of a cube as FITS cubes are sliced, its contiguous twin,
+        # the Fortran-ordered and byte-swapped twins; each against its native contiguous twin
+        cube_x = np.stack([x, x[::-1]])
+        cube_y = np.stack([y, y[::-1]])
         sx, sy = cube_x[:, ::2, 1:], cube_y[:, ::2, 1:]
+        cx, cy = np.ascontiguousarray(sx), np.ascontiguousarray(sy)
+        fx, fy = np.asfortranarray(sx), np.asfortranarray(sy)
+        bx, by = sx.astype(">i4"), sy.astype(">i4")
         t2 = interleave(
             {
-                "ref": lambda: timed(reference, sx, sy),
-                "iuvs": lambda: timed(iuvs.fit_all, sx, sy, RANKS),
+                "contiguous": lambda: timed(iuvs.fit_all, cx, cy, RANKS),
+                "strided": lambda: timed(iuvs.fit_all, sx, sy, RANKS),
+                "fortran": lambda: timed(iuvs.fit_all, fx, fy, RANKS),
+                "swapped": lambda: timed(iuvs.fit_all, bx, by, RANKS),
             },
-            max(3, reps // 2),
+            max(3, reps),
         )
-        rows.append((f"fit_all {shape} strided view", t2["ref"], t2["iuvs"], 2 * floor))
+        base = statistics.median(t2["contiguous"])
+        for kind in ("strided", "fortran", "swapped"):
+            twins.append((f"{shape} cube[:, ::2, 1:] {kind}", statistics.median(t2[kind]) / base))
     # histograms
     for shape in [(62, 341), (1024, 1024)]:
         x, y = make_darks(shape, 2)
@@ -118,7 +137,9 @@ def main() -> int:
             },
             3 if quick else 20,
         )
-        floor = statistics.median(interleave({"f": lambda r=r: timed(np.add.reduce, r, None)}, 20)["f"])
+        floor = statistics.median(
+            interleave({"f": lambda r=r: timed(np.add.reduce, r, None)}, 20)["f"]
+        )
         rows.append((f"histogram {shape}", t["np"], t["iuvs"], floor))
     # a survey batch
     n_pairs = 200 if quick else 2000
@@ -132,11 +153,22 @@ def main() -> int:
 
     t_ref = [timed(ref_loop)]
     t_ours = interleave({"b": lambda: timed(iuvs.fit_batch, xs, ys, RANKS)}, 5)["b"]
-    floor = statistics.median(interleave({"f": lambda: timed(lambda: (np.add.reduce(xs, axis=None), np.add.reduce(ys, axis=None)))}, 10)["f"])
+    floor = statistics.median(
+        interleave(
+            {
+                "f": lambda: timed(
+                    lambda: (np.add.reduce(xs, axis=None), np.add.reduce(ys, axis=None))
+                )
+            },
+            10,
+        )["f"]
+    )
     rows.append((f"fit_batch {n_pairs} x (62, 341)", t_ref, t_ours, 2 * floor))
 
     threads = os.environ.get("RAYON_NUM_THREADS", str(os.cpu_count()))
-    print(f"iuvs {iuvs.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, rayon threads {threads}")
+    print(
+        f"iuvs {iuvs.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, rayon threads {threads}"
+    )
     head = f"{'case':38s} {'reference median (min..max)':>36s} {'iuvs median (min..max)':>36s} {'speed-up':>9s} {'2-pass floor':>12s} {'iuvs/floor':>10s}"
     print(head)
     print("-" * len(head))
@@ -147,7 +179,13 @@ def main() -> int:
             + f" {fmt(om)} ({fmt(min(ours)).strip()}..{fmt(max(ours)).strip()})".ljust(37)
             + f" {rm / om:8.1f}x {fmt(floor):>12s} {om / floor:9.1f}x"
         )
-    print(f"(total benchmark time {time.perf_counter() - start:.0f} s; floor rows for histograms read the residual once)")
+    print()
+    print("layout / byte order of the same pixels, time relative to the native contiguous twin:")
+    for name, ratio in twins:
+        print(f"  {name:52s} {ratio:5.2f}x")
+    print(
+        f"(total benchmark time {time.perf_counter() - start:.0f} s; floor rows for histograms read the residual once)"
+    )
     return 0
 
 
