@@ -1,0 +1,61 @@
+//! `cargo +nightly fuzz run fit_all`: random pixels (any bit pattern, so NaN,
+//! inf and extremes), shapes, byte order, masks, thresholds and ranks into the
+//! core's public functions.  Every call must return `Ok` or a `CoreError`;
+//! a panic is a bug.
+#![no_main]
+
+use _core::fit::{fit_all, PairInput};
+use _core::histogram::{histogram, Bins};
+use _core::mask::Exclusion;
+use _core::view::{Frame, PixelArray};
+use libfuzzer_sys::fuzz_target;
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 8 {
+        return;
+    }
+    let (head, body) = data.split_at(8);
+    let rows = usize::from(head[0] % 9);
+    let cols = usize::from(head[1] % 9);
+    let n = rows * cols;
+    let swapped = head[2] & 1 == 1;
+    let ranks: Vec<i64> = head[3..6].iter().map(|&r| i64::from(r % 16) - 2).collect();
+    let threshold = match head[6] % 4 {
+        0 => None,
+        1 => Some(f64::from(head[7]) * 10.0),
+        2 => Some(f64::NAN),
+        _ => Some(-1.0),
+    };
+    let vals: Vec<f64> = body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+    if vals.len() < 2 * n {
+        return;
+    }
+    let x = ArrayD::from_shape_vec(IxDyn(&[rows, cols]), vals[..n].to_vec()).unwrap();
+    let y = ArrayD::from_shape_vec(IxDyn(&[rows, cols]), vals[n..2 * n].to_vec()).unwrap();
+    let xi = x.mapv(|v| (v as i32).swap_bytes());
+    let mask = x.mapv(|v| v.to_bits() & 1 == 1);
+    let mut y_fortran = ArrayD::zeros(IxDyn(&[rows, cols]).f());
+    y_fortran.assign(&y);
+    let Ok(exclusion) = Exclusion::new(threshold) else { return };
+    let inputs = [
+        PairInput {
+            dark_in: Frame::from(x.view()),
+            dark_out: Frame::from(y.view()),
+            mask: Some(mask.view()),
+            exclusion,
+        },
+        PairInput {
+            dark_in: Frame { data: PixelArray::I32(xi.view()), swapped },
+            dark_out: Frame::from(y_fortran.view()),
+            mask: None,
+            exclusion,
+        },
+    ];
+    for input in &inputs {
+        let _ = fit_all(input, &ranks);
+    }
+    if let Ok(bins) = Bins::new(usize::from(head[4]), vals[0], vals[1]) {
+        let _ = histogram(&Frame::from(y.view()), &bins);
+    }
+});
