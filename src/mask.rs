@@ -2,6 +2,8 @@
 //! `numpy.ma`), an optional hot-pixel threshold on `dark_in`, and non-finite
 //! values in either input, which are always excluded and counted.
 
+use multiversion::multiversion;
+
 use crate::error::{CoreError, CoreResult};
 use crate::view::Block;
 
@@ -30,17 +32,15 @@ impl Exclusion {
 
     /// True when every pixel of a two-column block is usable (checked without branches).
     #[must_use]
-    #[allow(clippy::nonminimal_bool, clippy::needless_bitwise_bool)] // branch-free on purpose
     pub fn all_usable(&self, block: &Block) -> bool {
-        let (bx, by) = (&block.cols[0][..block.len], &block.cols[1][..block.len]);
+        let n = block.len;
         let thr = self.hot_threshold.unwrap_or(f64::INFINITY);
-        let mut bad = 0_usize;
-        for i in 0..block.len {
-            let (x, y) = (bx[i], by[i]);
-            let ok = x.is_finite() & y.is_finite() & !block.mask[i] & (x <= thr);
-            bad += usize::from(!ok);
-        }
-        bad == 0
+        count_unusable(
+            &block.cols[0][..n],
+            &block.cols[1][..n],
+            &block.mask[..n],
+            thr,
+        ) == 0
     }
 
     /// Copy the usable `(x, y)` pairs of a two-column block to the front of
@@ -73,6 +73,18 @@ impl Exclusion {
         counts.n_used += n;
         n
     }
+}
+
+/// Pixels that are non-finite in either column, masked, or above the threshold.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[allow(clippy::nonminimal_bool, clippy::needless_bitwise_bool)] // branch-free on purpose
+fn count_unusable(xs: &[f64], ys: &[f64], mask: &[bool], thr: f64) -> usize {
+    let mut bad = 0_usize;
+    for ((&x, &y), &m) in xs.iter().zip(ys).zip(mask) {
+        let ok = x.is_finite() & y.is_finite() & !m & (x <= thr);
+        bad += usize::from(!ok);
+    }
+    bad
 }
 
 /// Pixel counts of one pass.

@@ -9,6 +9,7 @@
 //! Fortran-ordered, negatively strided or transposed inputs are walked in memory
 //! order while pixels of different arrays stay paired by their logical index.
 
+use multiversion::multiversion;
 use ndarray::{ArrayViewD, Axis, Slice};
 
 use crate::error::{CoreError, CoreResult};
@@ -309,6 +310,20 @@ impl<'a> Walk<'a> {
         self.frames[0].len()
     }
 
+    /// True when a mask was given.
+    #[must_use]
+    pub fn has_mask(&self) -> bool {
+        self.mask.is_some()
+    }
+
+    /// True when every frame holds integers (which are never NaN or infinite).
+    #[must_use]
+    pub fn all_integer(&self) -> bool {
+        self.frames
+            .iter()
+            .all(|f| !matches!(f.data, PixelArray::F32(_) | PixelArray::F64(_)))
+    }
+
     /// True if there are no pixels.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -409,6 +424,20 @@ fn walk_rec(
     }
 }
 
+/// Widen (and byte-swap) a contiguous run; compiled for AVX2 too.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+fn convert<T: Pixel>(s: &[T], swapped: bool, out: &mut [f64]) {
+    if swapped {
+        for (o, &p) in out.iter_mut().zip(s) {
+            *o = p.swap().to_f64();
+        }
+    } else {
+        for (o, &p) in out.iter_mut().zip(s) {
+            *o = p.to_f64();
+        }
+    }
+}
+
 #[inline]
 fn load_lane<T: Pixel>(
     v: &ArrayViewD<'_, T>,
@@ -419,15 +448,7 @@ fn load_lane<T: Pixel>(
 ) {
     let part = v.slice_axis(Axis(0), Slice::from(start..end));
     if let Some(s) = part.as_slice() {
-        if swapped {
-            for (o, &p) in out.iter_mut().zip(s) {
-                *o = p.swap().to_f64();
-            }
-        } else {
-            for (o, &p) in out.iter_mut().zip(s) {
-                *o = p.to_f64();
-            }
-        }
+        convert(s, swapped, out);
     } else if swapped {
         for (o, &p) in out.iter_mut().zip(part.iter()) {
             *o = p.swap().to_f64();

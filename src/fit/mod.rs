@@ -131,8 +131,10 @@ impl<'a> PairInput<'a> {
 fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64])) -> Counts {
     let mut counts = Counts::default();
     let (mut xs, mut ys) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
+    // integers without a mask or threshold: every pixel is usable, nothing to check
+    let unchecked = walk.all_integer() && !walk.has_mask() && exclusion.hot_threshold.is_none();
     walk.for_each_block(&mut |b| {
-        if exclusion.all_usable(b) {
+        if unchecked || exclusion.all_usable(b) {
             counts.n_total += b.len;
             counts.n_used += b.len;
             f(&b.cols[0][..b.len], &b.cols[1][..b.len]);
