@@ -9,6 +9,7 @@ pub mod batch;
 pub mod error;
 pub mod fit;
 pub mod histogram;
+pub mod hot;
 pub mod mask;
 pub mod stats;
 pub mod sum;

@@ -24,6 +24,7 @@ from iuvs import exceptions
 from iuvs.batch import BatchResult, fit_batch
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
+from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
 
 try:
     __version__ = version("iuvs")
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> ModuleType:
 __all__ = [
     "BatchResult",
     "Fit",
+    "HotPixels",
     "ResidualStats",
     "__version__",
     "exceptions",
@@ -50,6 +52,8 @@ __all__ = [
     "fit_all",
     "fit_batch",
     "histogram",
+    "hot_pixels",
+    "hot_pixels_stack",
     "io",
     "model_name",
     "scaling",

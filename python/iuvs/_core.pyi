@@ -25,7 +25,7 @@ def fit_batch(
     swaps_out: list[bool],
     ranks: list[int],
     masks: list[npt.NDArray[np.bool_] | None] | None = None,
-    hot_threshold: float | None = None,
+    hot_threshold: float | list[float | None] | None = None,
     n_threads: int | None = None,
 ) -> dict[str, Any]:
     """Fit every pair; dense NaN-padded arrays and per-pair errors."""
@@ -34,3 +34,11 @@ def histogram(
     values: npt.NDArray[Any], swapped: bool, bins: int, lo: float, hi: float
 ) -> npt.NDArray[np.int64]:
     """Count values like ``numpy.histogram(values, bins, (lo, hi))``."""
+
+def hot_sigma_threshold(
+    dark: npt.NDArray[Any], swapped: bool, sigma: float, max_iter: int
+) -> dict[str, Any]:
+    """Iterate the ``median + sigma * MAD-std`` hot-pixel threshold of one frame."""
+
+def mask_above(dark: npt.NDArray[Any], swapped: bool, threshold: float) -> npt.NDArray[np.bool_]:
+    """Return the boolean mask of the pixels above ``threshold``."""

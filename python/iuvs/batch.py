@@ -37,6 +37,7 @@ from iuvs.fitting import (
     _as_core_mask,
     _check_ranks,
     _check_threshold,
+    _hot_threshold,
 )
 
 __all__ = ["BatchResult", "fit_batch"]
@@ -184,6 +185,7 @@ def fit_batch(
     *,
     mask: npt.ArrayLike | Sequence[npt.ArrayLike | None] | None = None,
     hot_threshold: float | None = None,
+    hot_sigma: float | None = None,
     n_threads: int | None = None,
     on_error: Literal["raise", "keep"] = "raise",
 ) -> BatchResult:
@@ -202,6 +204,9 @@ def fit_batch(
         sequence of per-pair masks (``None`` entries allowed).  True = excluded.
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value.
+    hot_sigma : float, optional
+        Per pair, exclude pixels above ``median + hot_sigma * MAD-std`` of that
+        pair's ``dark_in`` (see :func:`iuvs.hot_pixels`).
     n_threads : int, optional
         Threads to use; default: rayon's global pool (``RAYON_NUM_THREADS``
         or the number of cores).
@@ -250,7 +255,13 @@ def fit_batch(
     else:
         per_pair = list(mask)  # type: ignore[arg-type]
         masks = [None if m is None else _as_core_mask(m) for m in per_pair]
-    thr = _check_threshold(hot_threshold)
+    thr: float | list[float | None] | None
+    if hot_sigma is not None:
+        if hot_threshold is not None:
+            raise InvalidParameterError("give hot_threshold= or hot_sigma=, not both")
+        thr = [_hot_threshold(a, s, None, hot_sigma) for a, s in zip(xs, sx, strict=True)]
+    else:
+        thr = _check_threshold(hot_threshold)
     raw = _core.fit_batch(list(xs), list(sx), list(ys), list(sy), rank_list, masks, thr, n_threads)
     errors: list[IuvsError | None] = []
     for i, e in enumerate(raw["errors"]):

@@ -295,6 +295,20 @@ def _check_threshold(hot_threshold: float | None) -> float | None:
     return value
 
 
+def _hot_threshold(
+    x: np.ndarray[Any, Any], swapped: bool, hot_threshold: float | None, hot_sigma: float | None
+) -> float | None:
+    """Return the DN threshold from ``hot_threshold`` or ``hot_sigma`` on ``dark_in``."""
+    if hot_sigma is None:
+        return _check_threshold(hot_threshold)
+    if hot_threshold is not None:
+        raise InvalidParameterError("give hot_threshold= or hot_sigma=, not both")
+    sigma = float(hot_sigma)
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise InvalidParameterError(f"hot_sigma must be finite and positive, got {hot_sigma!r}")
+    return float(_core.hot_sigma_threshold(x, swapped, sigma, 10)["threshold"])
+
+
 def _check_ranks(ranks: Iterable[int]) -> list[int]:
     out: list[int] = []
     for r in ranks:
@@ -340,6 +354,7 @@ def fit_all(
     *,
     mask: npt.ArrayLike | None = None,
     hot_threshold: float | None = None,
+    hot_sigma: float | None = None,
 ) -> list[Fit]:
     """Fit several models of ``dark_out`` against ``dark_in`` in one pass over the pixels.
 
@@ -355,6 +370,10 @@ def fit_all(
         Pixels to exclude (True = excluded, as in :mod:`numpy.ma`).
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value (hot pixels).
+    hot_sigma : float, optional
+        Exclude pixels whose ``dark_in`` is above ``median + hot_sigma *
+        MAD-std`` of ``dark_in`` (see :func:`iuvs.hot_pixels`); not together
+        with ``hot_threshold``.
 
     Returns
     -------
@@ -384,7 +403,7 @@ def fit_all(
     x, swap_x = _as_core_array(dark_in, "dark_in")
     y, swap_y = _as_core_array(dark_out, "dark_out")
     m = _as_core_mask(mask)
-    thr = _check_threshold(hot_threshold)
+    thr = _hot_threshold(x, swap_x, hot_threshold, hot_sigma)
     results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr)
     return [_fit_from_core(d) for d in results]
 
@@ -396,6 +415,7 @@ def fit(
     *,
     mask: npt.ArrayLike | None = None,
     hot_threshold: float | None = None,
+    hot_sigma: float | None = None,
 ) -> Fit:
     """Fit one model of ``dark_out`` against ``dark_in``.
 
@@ -409,6 +429,8 @@ def fit(
         Pixels to exclude (True = excluded).
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value.
+    hot_sigma : float, optional
+        Exclude pixels above ``median + hot_sigma * MAD-std`` of ``dark_in``.
 
     Returns
     -------
@@ -424,4 +446,6 @@ def fit(
     >>> round(float(f.coeffs[0]), 12), f.stats.n_used
     (5.0, 10)
     """
-    return fit_all(dark_in, dark_out, [rank], mask=mask, hot_threshold=hot_threshold)[0]
+    return fit_all(
+        dark_in, dark_out, [rank], mask=mask, hot_threshold=hot_threshold, hot_sigma=hot_sigma
+    )[0]

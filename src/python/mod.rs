@@ -15,6 +15,7 @@ use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
 use crate::error::CoreError;
 use crate::fit::{fit_all as core_fit_all, FitResult, PairInput};
 use crate::histogram::{histogram as core_histogram, Bins};
+use crate::hot::{mask_above as core_mask_above, sigma_threshold};
 use crate::mask::Exclusion;
 use crate::view::{Frame, PixelArray};
 
@@ -208,7 +209,11 @@ fn error_class(err: &CoreError) -> &'static str {
 /// Fit every pair of two equally long lists of arrays; dense result arrays.
 #[pyfunction]
 #[pyo3(signature = (darks_in, swaps_in, darks_out, swaps_out, ranks, masks=None, hot_threshold=None, n_threads=None))]
-#[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
+#[allow(
+    clippy::needless_pass_by_value,
+    clippy::too_many_arguments,
+    clippy::too_many_lines
+)]
 fn fit_batch<'py>(
     py: Python<'py>,
     darks_in: Vec<Bound<'py, PyAny>>,
@@ -217,7 +222,7 @@ fn fit_batch<'py>(
     swaps_out: Vec<bool>,
     ranks: Vec<i64>,
     masks: Option<Vec<Option<Bound<'py, PyAny>>>>,
-    hot_threshold: Option<f64>,
+    hot_threshold: Option<Bound<'py, PyAny>>,
     n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n = darks_in.len();
@@ -255,13 +260,32 @@ fn fit_batch<'py>(
             &format!("{n} pairs but {} masks", ms.len()),
         ));
     }
-    let exclusion = Exclusion::new(hot_threshold).map_err(|e| core_error(py, e))?;
+    // one threshold for every pair, or one (or None) per pair
+    let thresholds: Vec<Option<f64>> = match &hot_threshold {
+        None => vec![None; n],
+        Some(t) if t.is_none() => vec![None; n],
+        Some(t) => match t.extract::<f64>() {
+            Ok(v) => vec![Some(v); n],
+            Err(_) => t.extract::<Vec<Option<f64>>>()?,
+        },
+    };
+    if thresholds.len() != n {
+        return Err(exception(
+            py,
+            "ShapeMismatchError",
+            &format!("{n} pairs but {} hot-pixel thresholds", thresholds.len()),
+        ));
+    }
+    let exclusions = thresholds
+        .into_iter()
+        .map(|t| Exclusion::new(t).map_err(|e| core_error(py, e)))
+        .collect::<PyResult<Vec<_>>>()?;
     let pairs: Vec<PairInput<'_>> = (0..n)
         .map(|i| PairInput {
             dark_in: xs[i].frame(swaps_in[i]),
             dark_out: ys[i].frame(swaps_out[i]),
             mask: ms[i].as_ref().map(PyReadonlyArrayDyn::as_array),
-            exclusion,
+            exclusion: exclusions[i],
         })
         .collect();
     let results = detach_core(py, || core_fit_batch(&pairs, &ranks, n_threads))?;
@@ -313,6 +337,43 @@ fn fit_batch<'py>(
     Ok(d)
 }
 
+/// Iterative `median + sigma * MAD-std` hot-pixel threshold of one frame.
+#[pyfunction]
+#[pyo3(signature = (dark, swapped, sigma, max_iter))]
+fn hot_sigma_threshold<'py>(
+    py: Python<'py>,
+    dark: &Bound<'py, PyAny>,
+    swapped: bool,
+    sigma: f64,
+    max_iter: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let v = intake(dark, "dark")?;
+    let frame = v.frame(swapped);
+    let est = detach_core(py, || sigma_threshold(&frame, sigma, max_iter))?;
+    let d = PyDict::new(py);
+    d.set_item("threshold", est.threshold)?;
+    d.set_item("median", est.median)?;
+    d.set_item("std", est.std)?;
+    d.set_item("n_iter", est.n_iter)?;
+    d.set_item("n_finite", est.n_finite)?;
+    Ok(d)
+}
+
+/// Boolean mask of the pixels above `threshold` (C order, the array's shape).
+#[pyfunction]
+#[pyo3(signature = (dark, swapped, threshold))]
+fn mask_above<'py>(
+    py: Python<'py>,
+    dark: &Bound<'py, PyAny>,
+    swapped: bool,
+    threshold: f64,
+) -> PyResult<Bound<'py, numpy::PyArrayDyn<bool>>> {
+    let v = intake(dark, "dark")?;
+    let frame = v.frame(swapped);
+    let mask = detach_core(py, || Ok(core_mask_above(&frame, threshold)))?;
+    Ok(mask.into_pyarray(py))
+}
+
 /// Histogram counts identical to `numpy.histogram(values, bins, (lo, hi))`.
 #[pyfunction]
 #[pyo3(signature = (values, swapped, bins, lo, hi))]
@@ -341,6 +402,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_all, m)?)?;
     m.add_function(wrap_pyfunction!(histogram, m)?)?;
     m.add_function(wrap_pyfunction!(fit_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(hot_sigma_threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(mask_above, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
