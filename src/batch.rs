@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use crate::clip::fit_clipped;
 use crate::error::{CoreError, CoreResult};
 use crate::fit::{fit_all, FitResult, PairInput, MAX_RANK};
 
@@ -24,13 +25,23 @@ pub fn fit_batch(
     pairs: &[PairInput<'_>],
     ranks: &[i64],
     n_threads: Option<usize>,
+    clip: Option<(f64, usize)>,
 ) -> CoreResult<Vec<CoreResult<Vec<FitResult>>>> {
     let total: usize = pairs.iter().map(|p| p.dark_in.len()).sum();
+    let one = |p: &PairInput<'_>| -> CoreResult<Vec<FitResult>> {
+        match clip {
+            None => fit_all(p, ranks),
+            Some((sigma, niter)) => ranks
+                .iter()
+                .map(|&r| fit_clipped(p, r, sigma, niter).map(|c| c.fit))
+                .collect(),
+        }
+    };
     let run = || -> Vec<CoreResult<Vec<FitResult>>> {
         if total < PARALLEL_MIN_PIXELS {
-            pairs.iter().map(|p| fit_all(p, ranks)).collect()
+            pairs.iter().map(one).collect()
         } else {
-            pairs.par_iter().map(|p| fit_all(p, ranks)).collect()
+            pairs.par_iter().map(one).collect()
         }
     };
     match n_threads {
@@ -85,12 +96,13 @@ const FLOAT_NAMES: [&str; 12] = [
     "condition",
     "rank",
 ];
-const COUNT_NAMES: [&str; 7] = [
+const COUNT_NAMES: [&str; 8] = [
     "n_used",
     "n_excluded",
     "n_nonfinite",
     "n_masked",
     "n_hot",
+    "n_clipped",
     "n_fractional",
     "n_zero_denominator",
 ];
@@ -160,6 +172,7 @@ pub fn to_arrays(results: &[CoreResult<Vec<FitResult>>], ranks: &[i64]) -> Batch
                 c.n_nonfinite,
                 c.n_masked,
                 c.n_hot,
+                c.n_clipped,
                 s.n_fractional,
                 s.n_zero_denominator,
             ];
@@ -196,7 +209,7 @@ mod tests {
             })
             .collect();
         for threads in [None, Some(1), Some(2)] {
-            let res = fit_batch(&pairs, &[0, 1], threads).unwrap();
+            let res = fit_batch(&pairs, &[0, 1], threads, None).unwrap();
             assert!(res[7].is_err());
             for (i, r) in res.iter().enumerate() {
                 if i == 7 {
@@ -209,6 +222,6 @@ mod tests {
             let base = 3 * 2 * MAX_COEFFS + MAX_COEFFS;
             assert!((arrays.coeffs[base] - 1.5).abs() < 1e-12 && arrays.coeffs[base + 2].is_nan());
         }
-        assert!(fit_batch(&pairs, &[0], Some(0)).is_err());
+        assert!(fit_batch(&pairs, &[0], Some(0), None).is_err());
     }
 }

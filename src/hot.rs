@@ -66,7 +66,7 @@ pub fn sigma_threshold(frame: &Frame<'_>, sigma: f64, max_iter: usize) -> CoreRe
     if !frame.is_empty() {
         let walk = Walk::new(std::slice::from_ref(frame), None)?;
         walk.for_each_block(&mut |b| {
-            values.extend(b.cols[0][..b.len].iter().copied().filter(|v| v.is_finite()))
+            values.extend(b.cols[0][..b.len].iter().copied().filter(|v| v.is_finite()));
         });
     }
     let n_finite = values.len();

@@ -6,6 +6,7 @@
 //! binding module that numpy arrays cross.
 
 pub mod batch;
+pub mod clip;
 pub mod error;
 pub mod fit;
 pub mod histogram;

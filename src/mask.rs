@@ -100,6 +100,8 @@ pub struct Counts {
     pub n_masked: usize,
     /// Excluded by the hot-pixel threshold (finite, not masked).
     pub n_hot: usize,
+    /// Excluded by sigma clipping (robust fits only).
+    pub n_clipped: usize,
 }
 
 impl Counts {
@@ -110,6 +112,7 @@ impl Counts {
         self.n_nonfinite += o.n_nonfinite;
         self.n_masked += o.n_masked;
         self.n_hot += o.n_hot;
+        self.n_clipped += o.n_clipped;
     }
 
     /// Every excluded pixel.
@@ -157,7 +160,8 @@ mod tests {
                 n_used: 2,
                 n_nonfinite: 2,
                 n_masked: 1,
-                n_hot: 1
+                n_hot: 1,
+                n_clipped: 0
             }
         );
         assert_eq!(c.n_excluded(), 4);

@@ -15,6 +15,8 @@ def fit_all(
     ranks: list[int],
     mask: npt.NDArray[np.bool_] | None = None,
     hot_threshold: float | None = None,
+    clip: float | None = None,
+    clip_iter: int = 3,
 ) -> list[dict[str, Any]]:
     """Fit every rank; one dict of coefficients, covariance and statistics per rank."""
 
@@ -27,6 +29,8 @@ def fit_batch(
     masks: list[npt.NDArray[np.bool_] | None] | None = None,
     hot_threshold: float | list[float | None] | None = None,
     n_threads: int | None = None,
+    clip: float | None = None,
+    clip_iter: int = 3,
 ) -> dict[str, Any]:
     """Fit every pair; dense NaN-padded arrays and per-pair errors."""
 

@@ -35,6 +35,7 @@ from iuvs.fitting import (
     ResidualStats,
     _as_core_array,
     _as_core_mask,
+    _check_clip,
     _check_ranks,
     _check_threshold,
     _hot_threshold,
@@ -48,6 +49,7 @@ _COUNT_FIELDS = (
     "n_nonfinite",
     "n_masked",
     "n_hot",
+    "n_clipped",
     "n_fractional",
     "n_zero_denominator",
 )
@@ -152,6 +154,7 @@ class BatchResult:
                 frac_std=float(col["frac_std"]),
                 n_fractional=int(col["n_fractional"]),
                 n_zero_denominator=int(col["n_zero_denominator"]),
+                n_clipped=int(col["n_clipped"]),
             )
             out.append(
                 Fit(
@@ -186,6 +189,8 @@ def fit_batch(
     mask: npt.ArrayLike | Sequence[npt.ArrayLike | None] | None = None,
     hot_threshold: float | None = None,
     hot_sigma: float | None = None,
+    clip: float | None = None,
+    clip_iter: int = 3,
     n_threads: int | None = None,
     on_error: Literal["raise", "keep"] = "raise",
 ) -> BatchResult:
@@ -207,6 +212,10 @@ def fit_batch(
     hot_sigma : float, optional
         Per pair, exclude pixels above ``median + hot_sigma * MAD-std`` of that
         pair's ``dark_in`` (see :func:`iuvs.hot_pixels`).
+    clip : float, optional
+        Sigma-clip every pair and rank as :func:`iuvs.fit_all` does.
+    clip_iter : int, optional
+        Most clip-and-refit iterations.
     n_threads : int, optional
         Threads to use; default: rayon's global pool (``RAYON_NUM_THREADS``
         or the number of cores).
@@ -262,7 +271,10 @@ def fit_batch(
         thr = [_hot_threshold(a, s, None, hot_sigma) for a, s in zip(xs, sx, strict=True)]
     else:
         thr = _check_threshold(hot_threshold)
-    raw = _core.fit_batch(list(xs), list(sx), list(ys), list(sy), rank_list, masks, thr, n_threads)
+    sigma, niter = _check_clip(clip, clip_iter)
+    raw = _core.fit_batch(
+        list(xs), list(sx), list(ys), list(sy), rank_list, masks, thr, n_threads, sigma, niter
+    )
     errors: list[IuvsError | None] = []
     for i, e in enumerate(raw["errors"]):
         if e is None:

@@ -91,6 +91,8 @@ class ResidualStats:
         Pixels that entered the fractional statistics.
     n_zero_denominator : int
         Used pixels left out of the fractional statistics because ``dark_out == 0``.
+    n_clipped : int
+        Of the excluded pixels, those rejected by sigma clipping (robust fits).
     """
 
     n_used: int
@@ -105,6 +107,7 @@ class ResidualStats:
     frac_std: float
     n_fractional: int
     n_zero_denominator: int
+    n_clipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,10 @@ class Fit:
     condition : float
         Estimated condition number of the normal matrix in the Chebyshev basis.
     mask : numpy.ndarray or None
-        Not stored by default (``None``); reserved for masks returned by robust fits.
+        For a sigma-clipped fit (``clip=``), the pixels rejected by clipping
+        (True = rejected, the shape of the input); ``None`` otherwise.
+    clip_iterations : int
+        Outer clip-and-refit iterations run (0 without clipping).
     """
 
     rank: int
@@ -151,6 +157,7 @@ class Fit:
     ssr: float = float("nan")
     condition: float = 1.0
     mask: npt.NDArray[np.bool_] | None = None
+    clip_iterations: int = 0
 
     @property
     def name(self) -> str:
@@ -309,6 +316,17 @@ def _hot_threshold(
     return float(_core.hot_sigma_threshold(x, swapped, sigma, 10)["threshold"])
 
 
+def _check_clip(clip: float | None, clip_iter: int) -> tuple[float | None, int]:
+    if isinstance(clip_iter, bool) or not isinstance(clip_iter, int | np.integer) or clip_iter < 1:
+        raise InvalidParameterError(f"clip_iter must be a positive integer, got {clip_iter!r}")
+    if clip is None:
+        return None, int(clip_iter)
+    value = float(clip)
+    if not (np.isfinite(value) and value > 0):
+        raise InvalidParameterError(f"clip must be finite and positive, got {clip!r}")
+    return value, int(clip_iter)
+
+
 def _check_ranks(ranks: Iterable[int]) -> list[int]:
     out: list[int] = []
     for r in ranks:
@@ -329,11 +347,19 @@ def _check_ranks(ranks: Iterable[int]) -> list[int]:
 _STAT_FIELDS = tuple(ResidualStats.__dataclass_fields__)
 
 
-def _fit_from_core(d: Mapping[str, Any]) -> Fit:
+def _fit_from_core(d: Mapping[str, Any], shape: tuple[int, ...] = ()) -> Fit:
     stats = ResidualStats(*[d[k] for k in _STAT_FIELDS])
     for key in ("coeffs", "cov", "perr", "cheb_coeffs"):
         d[key].flags.writeable = False
+    mask = None
+    if "clipped" in d:
+        mask = np.zeros(int(np.prod(shape)), dtype=bool)
+        mask[d["clipped"]] = True
+        mask = mask.reshape(shape)
+        mask.flags.writeable = False
     return Fit(
+        mask=mask,
+        clip_iterations=int(d.get("clip_iterations", 0)),
         rank=d["rank"],
         coeffs=d["coeffs"],
         cov=d["cov"],
@@ -355,6 +381,8 @@ def fit_all(
     mask: npt.ArrayLike | None = None,
     hot_threshold: float | None = None,
     hot_sigma: float | None = None,
+    clip: float | None = None,
+    clip_iter: int = 3,
 ) -> list[Fit]:
     """Fit several models of ``dark_out`` against ``dark_in`` in one pass over the pixels.
 
@@ -374,6 +402,14 @@ def fit_all(
         Exclude pixels whose ``dark_in`` is above ``median + hot_sigma *
         MAD-std`` of ``dark_in`` (see :func:`iuvs.hot_pixels`); not together
         with ``hot_threshold``.
+    clip : float, optional
+        Sigma clipping: fit, reject pixels whose residual lies more than
+        ``clip`` standard deviations from the median residual (as
+        :func:`astropy.stats.sigma_clip` does), refit on the rest, repeat;
+        each rank is clipped on its own.  The procedure and the rejected pixels
+        are those of astropy's ``FittingWithOutlierRemoval``.
+    clip_iter : int, optional
+        Most clip-and-refit iterations (stops early when nothing changes).
 
     Returns
     -------
@@ -404,8 +440,9 @@ def fit_all(
     y, swap_y = _as_core_array(dark_out, "dark_out")
     m = _as_core_mask(mask)
     thr = _hot_threshold(x, swap_x, hot_threshold, hot_sigma)
-    results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr)
-    return [_fit_from_core(d) for d in results]
+    sigma, niter = _check_clip(clip, clip_iter)
+    results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter)
+    return [_fit_from_core(d, x.shape) for d in results]
 
 
 def fit(
@@ -416,6 +453,8 @@ def fit(
     mask: npt.ArrayLike | None = None,
     hot_threshold: float | None = None,
     hot_sigma: float | None = None,
+    clip: float | None = None,
+    clip_iter: int = 3,
 ) -> Fit:
     """Fit one model of ``dark_out`` against ``dark_in``.
 
@@ -431,6 +470,11 @@ def fit(
         Exclude pixels whose ``dark_in`` is above this value.
     hot_sigma : float, optional
         Exclude pixels above ``median + hot_sigma * MAD-std`` of ``dark_in``.
+    clip : float, optional
+        Sigma-clip the residuals at ``clip`` standard deviations and refit
+        (see :func:`fit_all`); the rejected pixels are in ``Fit.mask``.
+    clip_iter : int, optional
+        Most clip-and-refit iterations.
 
     Returns
     -------
@@ -447,5 +491,12 @@ def fit(
     (5.0, 10)
     """
     return fit_all(
-        dark_in, dark_out, [rank], mask=mask, hot_threshold=hot_threshold, hot_sigma=hot_sigma
+        dark_in,
+        dark_out,
+        [rank],
+        mask=mask,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        clip_iter=clip_iter,
     )[0]

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
+use crate::clip::fit_clipped;
 use crate::error::CoreError;
 use crate::fit::{fit_all as core_fit_all, FitResult, PairInput};
 use crate::histogram::{histogram as core_histogram, Bins};
@@ -155,6 +156,7 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("n_nonfinite", r.counts.n_nonfinite)?;
     d.set_item("n_masked", r.counts.n_masked)?;
     d.set_item("n_hot", r.counts.n_hot)?;
+    d.set_item("n_clipped", r.counts.n_clipped)?;
     d.set_item("mean", r.stats.mean)?;
     d.set_item("std", r.stats.std)?;
     d.set_item("min", r.stats.min)?;
@@ -169,7 +171,7 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
 
 /// Fit every rank of `ranks` of `dark_out` against `dark_in`; one dict per rank.
 #[pyfunction]
-#[pyo3(signature = (dark_in, swap_in, dark_out, swap_out, ranks, mask=None, hot_threshold=None))]
+#[pyo3(signature = (dark_in, swap_in, dark_out, swap_out, ranks, mask=None, hot_threshold=None, clip=None, clip_iter=3))]
 #[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
 fn fit_all<'py>(
     py: Python<'py>,
@@ -180,6 +182,8 @@ fn fit_all<'py>(
     ranks: Vec<i64>,
     mask: Option<&Bound<'py, PyAny>>,
     hot_threshold: Option<f64>,
+    clip: Option<f64>,
+    clip_iter: usize,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let x = intake(dark_in, "dark_in")?;
     let y = intake(dark_out, "dark_out")?;
@@ -191,8 +195,30 @@ fn fit_all<'py>(
         mask: m.as_ref().map(PyReadonlyArrayDyn::as_array),
         exclusion,
     };
-    let results = detach_core(py, || core_fit_all(&input, &ranks))?;
-    results.into_iter().map(|r| result_dict(py, r)).collect()
+    let Some(sigma) = clip else {
+        let results = detach_core(py, || core_fit_all(&input, &ranks))?;
+        return results.into_iter().map(|r| result_dict(py, r)).collect();
+    };
+    let clipped = detach_core(py, || {
+        ranks
+            .iter()
+            .map(|&r| fit_clipped(&input, r, sigma, clip_iter))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    clipped
+        .into_iter()
+        .map(|c| {
+            let d = result_dict(py, c.fit)?;
+            d.set_item("clip_iterations", c.iterations)?;
+            let idx: Vec<i64> = c
+                .clipped
+                .iter()
+                .map(|&i| i64::try_from(i).unwrap_or(i64::MAX))
+                .collect();
+            d.set_item("clipped", idx.into_pyarray(py))?;
+            Ok(d)
+        })
+        .collect()
 }
 
 fn error_class(err: &CoreError) -> &'static str {
@@ -208,7 +234,7 @@ fn error_class(err: &CoreError) -> &'static str {
 
 /// Fit every pair of two equally long lists of arrays; dense result arrays.
 #[pyfunction]
-#[pyo3(signature = (darks_in, swaps_in, darks_out, swaps_out, ranks, masks=None, hot_threshold=None, n_threads=None))]
+#[pyo3(signature = (darks_in, swaps_in, darks_out, swaps_out, ranks, masks=None, hot_threshold=None, n_threads=None, clip=None, clip_iter=3))]
 #[allow(
     clippy::needless_pass_by_value,
     clippy::too_many_arguments,
@@ -224,6 +250,8 @@ fn fit_batch<'py>(
     masks: Option<Vec<Option<Bound<'py, PyAny>>>>,
     hot_threshold: Option<Bound<'py, PyAny>>,
     n_threads: Option<usize>,
+    clip: Option<f64>,
+    clip_iter: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n = darks_in.len();
     if darks_out.len() != n || swaps_in.len() != n || swaps_out.len() != n {
@@ -288,7 +316,17 @@ fn fit_batch<'py>(
             exclusion: exclusions[i],
         })
         .collect();
-    let results = detach_core(py, || core_fit_batch(&pairs, &ranks, n_threads))?;
+    if let Some(sigma) = clip {
+        if !(sigma.is_finite() && sigma > 0.0) || clip_iter == 0 {
+            return Err(exception(
+                py,
+                "InvalidParameterError",
+                &format!("clip must be finite and positive and clip_iter at least 1 (got {sigma}, {clip_iter})"),
+            ));
+        }
+    }
+    let clip_spec = clip.map(|s| (s, clip_iter));
+    let results = detach_core(py, || core_fit_batch(&pairs, &ranks, n_threads, clip_spec))?;
     let arrays = to_arrays(&results, &ranks);
     let (np_, nr) = (arrays.n_pairs, arrays.n_ranks);
     let shape3 = |v: Vec<f64>| Array3::from_shape_vec((np_, nr, MAX_COEFFS), v);

@@ -1,0 +1,294 @@
+//! Outlier-resistant fits: fit, sigma-clip the residuals, refit on the rest,
+//! repeat — the procedure of astropy's `FittingWithOutlierRemoval(fitter,
+//! sigma_clip, niter, sigma=k)`:
+//!
+//! * each outer iteration clips the residuals of the current model with
+//!   `sigma_clip` semantics (`cenfunc='median'`, `stdfunc='std'`, up to five
+//!   inner iterations on the shrinking set, and the final mask = the incoming
+//!   mask OR the residuals outside the final bounds);
+//! * the model is refitted on the pixels left; the loop stops after `niter`
+//!   iterations or when the number of clipped pixels stops changing.
+//!
+//! The usable pixels are gathered once (values and their logical indices), so
+//! this path copies the pixels it fits; the plain fits never do.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use crate::error::{CoreError, CoreResult};
+use crate::fit::kernels::eval_cheb;
+use crate::fit::{fit_all, FitResult, PairInput};
+use crate::hot::median_select;
+use crate::mask::{Counts, Exclusion};
+use crate::view::{Frame, PixelArray, Walk};
+
+/// Inner iterations of each `sigma_clip` call (astropy's default `maxiters=5`).
+pub const SIGMA_CLIP_MAXITERS: usize = 5;
+
+/// A clipped fit: the final model and the clipping it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClippedFit {
+    /// The model fitted on the pixels left after clipping.
+    pub fit: FitResult,
+    /// Outer iterations run.
+    pub iterations: usize,
+    /// Flat logical (C-order) indices of the clipped pixels, ascending.
+    pub clipped: Vec<usize>,
+}
+
+/// The usable pixels of a pair in walk order, with their flat logical indices.
+struct Gathered {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    index: Vec<usize>,
+    counts: Counts,
+}
+
+/// A frame re-borrowed for a shorter lifetime.
+fn shorten<'b>(f: &'b Frame<'_>) -> Frame<'b> {
+    let data = match &f.data {
+        PixelArray::I16(v) => PixelArray::I16(v.view()),
+        PixelArray::U16(v) => PixelArray::U16(v.view()),
+        PixelArray::I32(v) => PixelArray::I32(v.view()),
+        PixelArray::U32(v) => PixelArray::U32(v.view()),
+        PixelArray::I64(v) => PixelArray::I64(v.view()),
+        PixelArray::F32(v) => PixelArray::F32(v.view()),
+        PixelArray::F64(v) => PixelArray::F64(v.view()),
+    };
+    Frame {
+        data,
+        swapped: f.swapped,
+    }
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn gather(input: &PairInput<'_>) -> CoreResult<Gathered> {
+    input.walk()?; // shape and emptiness checks with the user's names
+    let shape = input.dark_in.shape().to_vec();
+    let n = input.dark_in.len();
+    let mut iota = ArrayD::from_elem(IxDyn(&shape), 0_i64);
+    for (k, v) in iota.iter_mut().enumerate() {
+        *v = i64::try_from(k).unwrap_or(i64::MAX);
+    }
+    let frames: [Frame<'_>; 3] = [
+        shorten(&input.dark_in),
+        shorten(&input.dark_out),
+        Frame::native(PixelArray::I64(iota.view())),
+    ];
+    let mask: Option<ArrayViewD<'_, bool>> = input.mask.as_ref().map(|m| m.view());
+    let walk = Walk::new(&frames, mask.as_ref())?;
+    let thr = input.exclusion.hot_threshold.unwrap_or(f64::INFINITY);
+    let mut g = Gathered {
+        x: Vec::with_capacity(n),
+        y: Vec::with_capacity(n),
+        index: Vec::with_capacity(n),
+        counts: Counts::default(),
+    };
+    walk.for_each_block(&mut |b| {
+        for i in 0..b.len {
+            let (x, y) = (b.cols[0][i], b.cols[1][i]);
+            g.counts.n_total += 1;
+            if !(x.is_finite() && y.is_finite()) {
+                g.counts.n_nonfinite += 1;
+            } else if b.mask[i] {
+                g.counts.n_masked += 1;
+            } else if x > thr {
+                g.counts.n_hot += 1;
+            } else {
+                g.x.push(x);
+                g.y.push(y);
+                g.index.push(b.cols[2][i] as usize);
+            }
+        }
+    });
+    g.counts.n_used = g.x.len();
+    Ok(g)
+}
+
+fn residuals(fit: &FitResult, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
+    out.clear();
+    out.resize(x.len(), 0.0);
+    match fit.rank {
+        -1 => {
+            for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+                *o = b - (a + fit.coeffs[0]);
+            }
+        }
+        0 => {
+            for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+                *o = b - fit.coeffs[0] * a;
+            }
+        }
+        _ => {
+            eval_cheb(x, &fit.cheb, fit.center, 1.0 / fit.half_width, out);
+            for (o, &b) in out.iter_mut().zip(y) {
+                *o = b - *o;
+            }
+        }
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// `sigma_clip` of `r` given the incoming mask: returns the new mask.
+fn sigma_clip(
+    r: &[f64],
+    mask: &[bool],
+    sigma: f64,
+    scratch: &mut Vec<f64>,
+    work: &mut Vec<f64>,
+) -> Vec<bool> {
+    scratch.clear();
+    scratch.extend(r.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
+    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    for _ in 0..SIGMA_CLIP_MAXITERS {
+        if scratch.is_empty() {
+            break;
+        }
+        work.clear();
+        work.extend_from_slice(scratch);
+        let center = median_select(work);
+        let (_, std) = mean_std(scratch);
+        lo = center - sigma * std;
+        hi = center + sigma * std;
+        let before = scratch.len();
+        scratch.retain(|&v| v >= lo && v <= hi);
+        if scratch.len() == before {
+            break;
+        }
+    }
+    r.iter()
+        .zip(mask)
+        .map(|(&v, &m)| m || v < lo || v > hi)
+        .collect()
+}
+
+/// Fit one rank with iterative sigma clipping (see the module docs).
+///
+/// # Errors
+/// Invalid `sigma` or `niter`, and every error of [`fit_all`] (for example
+/// too few pixels left after clipping).
+pub fn fit_clipped(
+    input: &PairInput<'_>,
+    rank: i64,
+    sigma: f64,
+    niter: usize,
+) -> CoreResult<ClippedFit> {
+    if !(sigma.is_finite() && sigma > 0.0) {
+        return Err(CoreError::InvalidParameter(format!(
+            "clip must be finite and positive, got {sigma}"
+        )));
+    }
+    if niter == 0 {
+        return Err(CoreError::InvalidParameter(
+            "clip_iter must be at least 1".into(),
+        ));
+    }
+    let g = gather(input)?;
+    let n = g.x.len();
+    let shape = [n];
+    let xv = ArrayViewD::from_shape(IxDyn(&shape), &g.x)
+        .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
+    let yv = ArrayViewD::from_shape(IxDyn(&shape), &g.y)
+        .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
+    let fit_on = |mask: &[bool]| -> CoreResult<FitResult> {
+        let mv = ArrayViewD::from_shape(IxDyn(&shape), mask)
+            .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
+        let sub = PairInput {
+            dark_in: Frame::from(xv.clone()),
+            dark_out: Frame::from(yv.clone()),
+            mask: Some(mv),
+            exclusion: Exclusion::default(),
+        };
+        Ok(fit_all(&sub, &[rank])?.remove(0))
+    };
+    let mut mask = vec![false; n];
+    let mut fit = fit_on(&mask)?;
+    let (mut r, mut scratch, mut work) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = 0;
+    let mut iterations = 0;
+    for it in 1..=niter {
+        iterations = it;
+        residuals(&fit, &g.x, &g.y, &mut r);
+        mask = sigma_clip(&r, &mask, sigma, &mut scratch, &mut work);
+        fit = fit_on(&mask)?;
+        let n_clipped = mask.iter().filter(|&&m| m).count();
+        if n_clipped == last {
+            break;
+        }
+        last = n_clipped;
+    }
+    let mut clipped: Vec<usize> = g
+        .index
+        .iter()
+        .zip(&mask)
+        .filter(|(_, &m)| m)
+        .map(|(&i, _)| i)
+        .collect();
+    clipped.sort_unstable();
+    let n_clipped = clipped.len();
+    fit.counts = Counts {
+        n_total: g.counts.n_total,
+        n_used: n - n_clipped,
+        n_nonfinite: g.counts.n_nonfinite,
+        n_masked: g.counts.n_masked,
+        n_hot: g.counts.n_hot,
+        n_clipped,
+    };
+    Ok(ClippedFit {
+        fit,
+        iterations,
+        clipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outliers_are_clipped_and_the_line_recovered() {
+        let xs: Vec<f64> = (0..400).map(f64::from).collect();
+        let mut ys: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 2.0 * x + 1.0 + if i % 2 == 0 { 0.5 } else { -0.5 })
+            .collect();
+        for &i in &[7_usize, 100, 333] {
+            ys[i] += 500.0;
+        }
+        let x = ArrayD::from_shape_vec(IxDyn(&[20, 20]), xs).unwrap();
+        let y = ArrayD::from_shape_vec(IxDyn(&[20, 20]), ys).unwrap();
+        let input = PairInput {
+            dark_in: Frame::from(x.view()),
+            dark_out: Frame::from(y.view()),
+            mask: None,
+            exclusion: Exclusion::default(),
+        };
+        let c = fit_clipped(&input, 1, 3.0, 3).unwrap();
+        assert_eq!(c.clipped, vec![7, 100, 333]);
+        assert!((c.fit.coeffs[0] - 2.0).abs() < 1e-3 && (c.fit.coeffs[1] - 1.0).abs() < 0.1);
+        assert_eq!(c.fit.counts.n_used, 397);
+        assert_eq!(c.fit.counts.n_excluded(), 3);
+        assert!(c.iterations >= 2);
+    }
+
+    #[test]
+    fn bad_parameters() {
+        let x = ArrayD::from_shape_vec(IxDyn(&[3]), vec![1.0, 2.0, 3.0]).unwrap();
+        let input = PairInput {
+            dark_in: Frame::from(x.view()),
+            dark_out: Frame::from(x.view()),
+            mask: None,
+            exclusion: Exclusion::default(),
+        };
+        assert!(fit_clipped(&input, 1, 0.0, 3).is_err());
+        assert!(fit_clipped(&input, 1, f64::NAN, 3).is_err());
+        assert!(fit_clipped(&input, 1, 3.0, 0).is_err());
+    }
+}

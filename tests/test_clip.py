@@ -1,0 +1,92 @@
+"""Sigma-clipped fits against astropy's FittingWithOutlierRemoval."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.modeling import fitting, models
+from astropy.stats import sigma_clip
+from conftest import make_darks
+
+import iuvs
+from iuvs import exceptions as ex
+
+
+def astropy_clipped(x, y, degree, sigma, niter):
+    xf = np.asarray(x, dtype=np.float64).ravel()
+    yf = np.asarray(y, dtype=np.float64).ravel()
+    model = models.Polynomial1D(degree, domain=(xf.min(), xf.max()), window=(-1, 1))
+    fitter = fitting.FittingWithOutlierRemoval(
+        fitting.LinearLSQFitter(), sigma_clip, niter=niter, sigma=sigma
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted, mask = fitter(model, xf, yf)
+    return fitted, np.asarray(mask).reshape(np.shape(x)), fitter.fit_info["niter"]
+
+
+@pytest.mark.parametrize("degree", [1, 2, 3])
+@pytest.mark.parametrize(("sigma", "niter"), [(3.0, 3), (2.5, 5), (4.0, 1)])
+def test_same_pixels_and_values_as_astropy(degree, sigma, niter):
+    x, y = make_darks(seed=31)
+    # asymmetric outliers, as in the notebook's residual histograms
+    rng = np.random.default_rng(2)
+    idx = rng.choice(y.size, 150, replace=False)
+    y = y.astype(np.float64)
+    y.flat[idx] -= rng.uniform(100, 600, idx.size)
+    fitted, mask, n_iter = astropy_clipped(x, y, degree, sigma, niter)
+    f = iuvs.fit(x, y, degree, clip=sigma, clip_iter=niter)
+    np.testing.assert_array_equal(f.mask, mask)
+    assert f.clip_iterations == n_iter
+    xf = x.astype(np.float64)
+    np.testing.assert_allclose(f.apply(xf), fitted(xf), rtol=1e-9)
+    assert f.stats.n_clipped == mask.sum()
+    assert f.stats.n_used == x.size - mask.sum()
+    res = (y - f.apply(xf))[~mask]
+    np.testing.assert_allclose(f.stats.std, res.std(), rtol=1e-10)
+
+
+def test_clipping_with_masks_thresholds_and_big_endian():
+    x, y = make_darks(seed=8)
+    y = y.astype(np.float64)
+    y[3, :20] += 900.0
+    hot = x > 2500
+    f = iuvs.fit(x.astype(">i4"), y.astype(">f8"), 2, clip=3.0, hot_threshold=2500)
+    fitted, mask, _ = astropy_clipped(x[~hot], y[~hot], 2, 3.0, 3)
+    np.testing.assert_array_equal(f.mask[~hot], mask)
+    assert not f.mask[hot].any()
+    np.testing.assert_allclose(f.apply(x[~hot]), fitted(x[~hot].astype(float)), rtol=1e-9)
+    assert f.stats.n_excluded == hot.sum() + f.mask.sum()
+
+
+def test_clip_in_fit_all_and_batch():
+    x, y = make_darks(seed=9)
+    y = y.astype(np.float64)
+    y[0, :30] -= 700.0
+    fits = iuvs.fit_all(x, y, [-1, 0, 1, 2], clip=3.0)
+    for f in fits:
+        assert f.mask is not None and f.mask.shape == x.shape
+    for f in fits[2:]:  # the polynomials fit well enough to reject every planted outlier
+        assert f.mask[0, :30].all()
+    res = iuvs.fit_batch(np.stack([x, x]), np.stack([y, y]), ranks=[-1, 0, 1, 2], clip=3.0)
+    for j, f in enumerate(fits):
+        np.testing.assert_allclose(res.coeffs[1, j, : f.coeffs.size], f.coeffs, rtol=1e-12)
+        assert res.columns["n_clipped"][1, j] == f.mask.sum()
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.nan, np.inf])
+def test_bad_clip_values(bad):
+    x, y = make_darks(seed=1)
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit(x, y, 1, clip=bad)
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit_batch(np.stack([x]), np.stack([y]), ranks=[1], clip=bad)
+
+
+def test_bad_clip_iter():
+    x, y = make_darks(seed=1)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ex.InvalidParameterError):
+            iuvs.fit(x, y, 1, clip=3.0, clip_iter=bad)  # type: ignore[arg-type]
