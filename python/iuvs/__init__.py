@@ -25,6 +25,7 @@ from iuvs.batch import BatchResult, fit_batch
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
 from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
+from iuvs.selection import RankChoice, choose_rank
 
 try:
     __version__ = version("iuvs")
@@ -45,8 +46,10 @@ __all__ = [
     "BatchResult",
     "Fit",
     "HotPixels",
+    "RankChoice",
     "ResidualStats",
     "__version__",
+    "choose_rank",
     "exceptions",
     "fit",
     "fit_all",
