@@ -1,0 +1,574 @@
+"""Synthetic MAVEN IUVS Level 1B files and dark pairs with known truth.
+
+The files follow ``shared/docs/l1b_format.md``: the v00 cruise and v13 HDU
+layouts (EXTNAMEs in their mixed case), big-endian data, whole-file gzip, the
+Binning table invariants, and the header quirks of real files (a duplicate
+``MIR_DEG``, repeated ``KERNEL`` cards, comment banners, ``//`` comments and
+free-format values).  Everything is seeded and deterministic.
+
+Examples
+--------
+>>> import tempfile, iuvs
+>>> with tempfile.TemporaryDirectory() as d:
+...     path = iuvs.synthetic.write_l1b(d, layout="v00", n_darks=3, seed=1)
+...     print(path.name)
+mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits.gz
+"""
+
+from __future__ import annotations
+
+import gzip as _gzip
+import io as _io
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+
+from iuvs.exceptions import InvalidParameterError, OutputExistsError
+
+__all__ = ["DarkPair", "make_dark_pair", "make_darks", "write_l1b"]
+
+_J2000 = datetime(2000, 1, 1, 11, 58, 55, 816000, tzinfo=timezone.utc)  # TDB epoch in UTC
+_EXTNAMES = {
+    n.upper(): n
+    for n in (
+        "Random_dn_unc",
+        "Random_phy_unc",
+        "Systematic_phy_unc",
+        "detector_raw",
+        "detector_dark_subtracted",
+        "detector_background_subtracted",
+        "quality_flag",
+        "background_dark",
+        "Dark_Integration",
+        "Dark_Engineering",
+        "Dark_Observation",
+        "DarkIntegration",
+        "DarkEngineering",
+        "detector_dark",
+        "Integration",
+        "Engineering",
+        "Binning",
+        "SpacecraftGeometry",
+        "PixelGeometry",
+        "Observation",
+    )
+}
+_KERNELS = ("naif0011.tls", "MVN_SCLKSCET_00000.TSC", "mvn_v06.tf", "de430s.bsp")
+
+
+@dataclass(frozen=True)
+class DarkPair:
+    """Two darks with known truth: ``dark_out = curvature*x**2 + gain*x + offset + noise``.
+
+    Attributes
+    ----------
+    dark_in, dark_out : numpy.ndarray
+        The two frames.
+    hot_mask : numpy.ndarray of bool
+        The planted hot pixels (elevated in both frames).
+    gain, offset, curvature : float
+        The truth of the map from ``dark_in`` to ``dark_out``.
+    """
+
+    dark_in: npt.NDArray[np.generic]
+    dark_out: npt.NDArray[np.generic]
+    hot_mask: npt.NDArray[np.bool_]
+    gain: float
+    offset: float
+    curvature: float
+
+
+def _background(
+    rng: np.random.Generator, shape: tuple[int, ...], mean: float, hot_fraction: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    base = np.clip(rng.lognormal(np.log(0.82 * mean), 0.6, shape), 0.15 * mean, None)
+    hot = rng.random(shape) < hot_fraction
+    base[hot] = rng.uniform(2500.0, 5000.0, int(hot.sum()))
+    return base, hot
+
+
+def make_dark_pair(
+    shape: tuple[int, ...] = (62, 341),
+    *,
+    gain: float = 1.45,
+    offset: float = 0.0,
+    curvature: float = 0.0,
+    noise: bool = True,
+    hot_fraction: float = 0.002,
+    mean: float = 428.0,
+    dtype: str = "int32",
+    seed: int = 0,
+) -> DarkPair:
+    """Make two darks with a known map between them.
+
+    Parameters
+    ----------
+    shape : tuple of int, optional
+        Frame shape ``(spatial, spectral)``.
+    gain, offset, curvature : float, optional
+        ``dark_out = curvature * x**2 + gain * x + offset`` (+ noise).
+    noise : bool, optional
+        Add Poisson-like noise (normal with variance equal to the DN).
+    hot_fraction : float, optional
+        Fraction of pixels that are hot (2500-5000 DN) in both frames.
+    mean : float, optional
+        Mean background DN of ``dark_in``.
+    dtype : str, optional
+        Output dtype (rounded for integer types).
+    seed : int, optional
+        Random seed.
+
+    Returns
+    -------
+    DarkPair
+        The frames, the hot-pixel mask and the truth.
+
+    Examples
+    --------
+    >>> import iuvs
+    >>> pair = iuvs.synthetic.make_dark_pair((62, 341), gain=1.5, noise=False, seed=3)
+    >>> pair.dark_in.shape, pair.dark_in.dtype.name
+    ((62, 341), 'int32')
+    """
+    rng = np.random.default_rng(seed)
+    x, hot = _background(rng, tuple(shape), mean, hot_fraction)
+    y = curvature * x**2 + gain * x + offset
+    if noise:
+        x = x + rng.normal(0.0, np.sqrt(x))
+        y = y + rng.normal(0.0, np.sqrt(np.abs(y)))
+    out_dtype = np.dtype(dtype)
+    if out_dtype.kind in "iu":
+        info = np.iinfo(out_dtype)
+        x = np.clip(np.round(x), info.min, info.max)
+        y = np.clip(np.round(y), info.min, info.max)
+    return DarkPair(x.astype(out_dtype), y.astype(out_dtype), hot, gain, offset, curvature)
+
+
+def make_darks(
+    n_darks: int,
+    shape: tuple[int, int],
+    *,
+    int_time: float = 60.0,
+    scales: tuple[float, ...] | None = None,
+    seed: int = 0,
+) -> npt.NDArray[np.int32]:
+    """Make a stack of realistic int32 darks that drift multiplicatively.
+
+    Parameters
+    ----------
+    n_darks : int
+        Number of darks.
+    shape : tuple of int
+        ``(spatial, spectral)``.
+    int_time : float, optional
+        Integration time in seconds (the background scales with it).
+    scales : tuple of float, optional
+        Gain of each dark relative to the first; default ``1.0, 0.985, 1.45``
+        (the v00 cruisecal2 darks: the third, taken 47 min later, is brighter).
+    seed : int, optional
+        Random seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_darks, spatial, spectral)`` int32.
+
+    Examples
+    --------
+    >>> import iuvs
+    >>> iuvs.synthetic.make_darks(3, (7, 256), seed=1).shape
+    (3, 7, 256)
+    """
+    if scales is None:
+        scales = (1.0, 0.985, 1.45, 1.5, 1.55, 1.6)[:n_darks]
+    if len(scales) != n_darks:
+        raise InvalidParameterError(f"{n_darks} darks need {n_darks} scales, got {len(scales)}")
+    rng = np.random.default_rng(seed)
+    mean = 428.0 * max(int_time, 0.1) / 60.0
+    base, hot = _background(rng, shape, max(mean, 20.0), 0.002)
+    darks = np.empty((n_darks, *shape), dtype=np.int32)
+    for k, s in enumerate(scales):
+        v = np.where(hot, base * (1.0 + 0.02 * k), s * base + 8.0 * k)
+        v = v + rng.normal(0.0, np.sqrt(np.abs(v)))
+        darks[k] = np.clip(np.round(v), 0, 2**31 - 1).astype(np.int32)
+    return darks
+
+
+def _bin_widths(n: int, nonlinear: bool, offset: int) -> tuple[npt.NDArray[np.int16], ...]:
+    """Binning-table arrays for ``n`` transmitted bins starting at pixel ``offset``."""
+    if n < 1 or n > 1024:
+        raise InvalidParameterError(f"a detector axis holds 1..1024 bins, got {n}")
+    width = max(1, (1024 - offset) // n)
+    widths = np.full(n, width, dtype=np.int64)
+    if nonlinear and width > 1:
+        widths[::3] -= 1
+        widths[1::4] += 1
+        while widths.sum() + offset > 1024:
+            widths[np.argmax(widths)] -= 1
+    used = int(widths.sum())
+    offset = min(offset, 1024 - used)
+    tail = 1024 - offset - used
+    all_w = ([offset] if offset else []) + widths.tolist() + ([tail] if tail else [])
+    transmit = ([0] if offset else []) + [1] * n + ([0] if tail else [])
+    lo = offset + np.concatenate([[0], np.cumsum(widths)[:-1]])
+    hi = lo + widths - 1
+    return (
+        np.asarray(all_w, dtype=np.int16),
+        np.asarray(transmit, dtype=np.int16),
+        lo.astype(np.int16),
+        hi.astype(np.int16),
+        np.asarray(offset, dtype=np.int16),
+    )
+
+
+def _utc(t: datetime) -> str:
+    doy = t.timetuple().tm_yday
+    return f"{t:%Y}/{doy:03d} {t:%b %d %H:%M:%S}.{t.microsecond // 10:05d}UTC"
+
+
+def _et(t: datetime) -> float:
+    return (t - _J2000).total_seconds() + 69.184
+
+
+def _integration_table(
+    name: str, times: list[datetime], rng: np.random.Generator, temps: bool
+) -> fits.BinTableHDU:
+    n = len(times)
+    cols = [
+        fits.Column(
+            "TIMESTAMP", "D", array=np.array([4.5e8 + _et(t) - _et(times[0]) for t in times])
+        ),
+        fits.Column("ET", "D", array=np.array([_et(t) for t in times])),
+        fits.Column("UTC", "32A", array=np.array([_utc(t) for t in times])),
+        fits.Column("MIRROR_DN", "D", array=np.full(n, 17392.0)),
+        fits.Column("MIRROR_DEG", "E", array=np.full(n, 60.2, dtype=np.float32)),
+        fits.Column("FOV_DEG", "E", array=np.full(n, 120.4, dtype=np.float32)),
+        fits.Column("LYA_CENTROID", "J", array=np.full(n, -1, dtype=np.int32)),
+    ]
+    if temps:
+        cols.append(
+            fits.Column("DET_TEMP_C", "E", array=rng.normal(-17.0, 0.3, n).astype(np.float32))
+        )
+        cols.append(
+            fits.Column("CASE_TEMP_C", "E", array=rng.normal(-15.0, 0.3, n).astype(np.float32))
+        )
+    return fits.BinTableHDU.from_columns(cols, name=name)
+
+
+def _engineering_table(
+    name: str, n: int, int_time: float, rng: np.random.Generator
+) -> fits.BinTableHDU:
+    cols = [
+        fits.Column("NUMBER", "J", array=np.arange(n, dtype=np.int32) % 3 + 1),
+        fits.Column("INT_TIME", "J", array=np.full(n, int(round(int_time * 1000)), dtype=np.int32)),
+        fits.Column("BIN_TYPE", "12A", array=np.array(["LINEAR"] * n)),
+        fits.Column("DET_TEMP", "J", array=rng.integers(2570, 2577, n).astype(np.int32)),
+        fits.Column("CASE_TEMP", "J", array=rng.integers(15930, 15951, n).astype(np.int32)),
+        fits.Column("MCP_GAIN", "J", array=np.full(n, 3471, dtype=np.int32)),
+    ]
+    return fits.BinTableHDU.from_columns(cols, name=name)
+
+
+def _binning_table(n_spa: int, n_spe: int, nonlinear: bool) -> tuple[fits.BinTableHDU, int, int]:
+    spa = _bin_widths(n_spa, nonlinear, 89 if n_spa * 8 <= 1024 - 89 else 0)
+    spe = _bin_widths(n_spe, nonlinear, 0)
+    label = ("NON LINEAR " if nonlinear else "LINEAR ") + "15,16 linear_0006"
+    cols = [
+        fits.Column("SPABINWIDTH", f"{spa[0].size}I", array=spa[0][None, :]),
+        fits.Column("SPABINTRANSMIT", f"{spa[1].size}I", array=spa[1][None, :]),
+        fits.Column("SPEBINWIDTH", f"{spe[0].size}I", array=spe[0][None, :]),
+        fits.Column("SPEBINTRANSMIT", f"{spe[1].size}I", array=spe[1][None, :]),
+        fits.Column("SPAPIXLO", f"{n_spa}I", array=spa[2][None, :]),
+        fits.Column("SPAPIXHI", f"{n_spa}I", array=spa[3][None, :]),
+        fits.Column("SPEPIXLO", f"{n_spe}I", array=spe[2][None, :]),
+        fits.Column("SPEPIXHI", f"{n_spe}I", array=spe[3][None, :]),
+        fits.Column("BINTABLENAME", f"{len(label)}A", array=np.array([label])),
+    ]
+    return fits.BinTableHDU.from_columns(cols, name="Binning"), int(spa[4]), int(spe[4])
+
+
+def _observation_table(
+    name: str, n_spa: int, n_spe: int, int_time: float, channel: str, product_id: str
+) -> fits.BinTableHDU:
+    lo, step = (180.0, 0.163 * 3) if channel == "MUV" else (110.0, 0.081 * 3)
+    wl = lo + step * np.arange(n_spe)[None, :] + 0.01 * np.arange(n_spa)[:, None]
+    cols = [
+        fits.Column("PRODUCT_ID", "64A", array=np.array([product_id])),
+        fits.Column("COLLECTION_ID", "16A", array=np.array(["cruise"])),
+        fits.Column("CHANNEL", "3A", array=np.array([channel])),
+        fits.Column("INT_TIME", "D", array=np.array([int_time])),
+        fits.Column("MCP_VOLT", "D", array=np.array([-1.83])),
+        fits.Column(
+            "WAVELENGTH", f"{n_spa * n_spe}D", dim=f"({n_spe},{n_spa})", array=wl[None, :, :]
+        ),
+        fits.Column(
+            "WAVELENGTH_WIDTH",
+            f"{n_spa * n_spe}D",
+            dim=f"({n_spe},{n_spa})",
+            array=np.full((1, n_spa, n_spe), step),
+        ),
+    ]
+    return fits.BinTableHDU.from_columns(cols, name=name)
+
+
+def _primary_header(
+    fname: str,
+    capture: datetime,
+    int_time: float,
+    channel: str,
+    spa_ofs: int,
+    spe_ofs: int,
+    spa_size: int,
+    spe_size: int,
+    nonlinear: bool,
+) -> list[fits.Card]:
+    """Return the primary cards of a real L1B file, quirks included (l1b_format.md, 3)."""
+    raw = [
+        "COMMENT  MAVEN IUVS Level 1B Data Product",
+        "COMMENT  PI: Nick Schneider, LASP, University of Colorado, Boulder CO 80303",
+        "COMMENT  See the data usage and acknowledgement policy before publication.",
+        "COMMENT  Floating point Not-a-Number (NaN) used for fill data",
+        f"FILENAME= '{fname}'",
+        f"CAPTURE = '{_utc(capture)}'",
+        f"PROCESS = '{_utc(capture + timedelta(days=30))}'",
+        "SW_VER  = '-1      '",
+        f"XUV     = '{channel}     '",
+        "OBS_ID  =                   80",
+        "MIR_DN  =                17392 // mirror position in DN",
+        "MIR_DEG =              60.2000 / mirror angle in degrees",
+        "FOV_DEG =              120.400",
+        "LYA_CENT=                   -1",
+        f"INT_TIME=  {int_time:.3f}  / integration time in seconds",
+        "MCP_VOLT=             -1.83000",
+        "MIR_DEG =              60.2000 / mirror angle again (a real duplicate)",
+        "N_FILL  =                    0",
+        f"BIN_TBL = '{'NON LINEAR' if nonlinear else 'LINEAR'} 15,16 linear_0006'",
+        f"SPA_OFS =                 {spa_ofs:4d}",
+        f"SPA_SIZE=                 {spa_size:4d}",
+        f"SPE_OFS =                 {spe_ofs:4d}",
+        f"SPE_SIZE=                 {spe_size:4d}",
+    ]
+    raw += [f"KERNEL  = '{k}'" for k in _KERNELS]
+    raw += ["BUNIT   = 'kR/nm   '", "COMMENT Calibrated data for this observation (units: kR/nm)"]
+    return [fits.Card.fromstring(r.ljust(80)) for r in raw]
+
+
+def _name(description: str, timestamp: str, version: int, revision: str, gz: bool) -> str:
+    return f"mvn_iuv_l1b_{description}_{timestamp}_v{version:02d}_{revision}.fits" + (
+        ".gz" if gz else ""
+    )
+
+
+def write_l1b(
+    path: str | os.PathLike[str],
+    *,
+    layout: Literal["v13", "v00"] = "v13",
+    n_spa: int = 62,
+    n_spe: int = 341,
+    n_int: int = 3,
+    n_darks: int = 2,
+    gzip: bool = True,
+    seed: int = 0,
+    with_darks: bool = True,
+    description: str = "cruisecal2-mode080-muv",
+    timestamp: str = "20140521T120029",
+    version: int | None = None,
+    revision: str = "r00",
+    int_time: float = 60.0,
+    nonlinear_binning: bool = False,
+    dark_scales: tuple[float, ...] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a synthetic IUVS Level 1B file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A directory (the file is named by the IUVS grammar) or a file path.
+    layout : {'v13', 'v00'}, optional
+        ``'v13'``: the 18 HDUs of modern files; ``'v00'``: the cruise layout
+        (``DarkIntegration``, ``DarkEngineering``, ``detector_background_subtracted``).
+    n_spa, n_spe : int, optional
+        Spatial and spectral bins.
+    n_int : int, optional
+        Integrations (light frames); 1 makes 2-D cubes, as real files do.
+    n_darks : int, optional
+        Dark frames (1 makes ``detector_dark`` 2-D).
+    gzip : bool, optional
+        Gzip the whole file (``.fits.gz``).
+    seed : int, optional
+        Random seed.
+    with_darks : bool, optional
+        False writes a file without ``detector_dark`` (as some real ones are).
+    description, timestamp : str, optional
+        Filename fields.
+    version : int, optional
+        Default 0 for v00 and 13 for v13.
+    revision : str, optional
+        ``'rNN'`` (production) or ``'sNN'`` (stage).
+    int_time : float, optional
+        Integration time in seconds.
+    nonlinear_binning : bool, optional
+        Unequal bin widths ('NON LINEAR' bin table).
+    dark_scales : tuple of float, optional
+        Gain of each dark relative to the first (see :func:`make_darks`).
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    iuvs.exceptions.OutputExistsError
+        The file exists and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> from astropy.io import fits
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = iuvs.synthetic.write_l1b(d, n_darks=2, n_spa=7, n_spe=256, seed=2)
+    ...     with fits.open(p) as hdul:
+    ...         print(hdul["detector_dark"].data.shape, hdul["detector_dark"].data.dtype)
+    (2, 7, 256) >i4
+    """
+    if layout not in ("v13", "v00"):
+        raise InvalidParameterError(f"layout must be 'v13' or 'v00', got {layout!r}")
+    for label, value in (
+        ("n_spa", n_spa),
+        ("n_spe", n_spe),
+        ("n_int", n_int),
+        ("n_darks", n_darks),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise InvalidParameterError(f"{label} must be a positive integer, got {value!r}")
+    if version is None:
+        version = 0 if layout == "v00" else 13
+    target = Path(path)
+    if target.is_dir():
+        target = target / _name(description, timestamp, version, revision, gzip)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target} exists; pass overwrite=True to replace it")
+    rng = np.random.default_rng(seed)
+    channel = "FUV" if "fuv" in description.lower() else "MUV"
+    capture = datetime.strptime(timestamp.upper(), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+
+    darks = make_darks(n_darks, (n_spa, n_spe), int_time=int_time, scales=dark_scales, seed=seed)
+    dark_times = [
+        capture - timedelta(minutes=2) + timedelta(seconds=70 * k) for k in range(n_darks)
+    ]
+    if n_darks >= 3:
+        dark_times[-1] = capture + timedelta(minutes=47)
+    light_times = [capture + timedelta(seconds=(int_time + 1.0) * k) for k in range(n_int)]
+    t0, t1 = _et(dark_times[0]), _et(dark_times[-1])
+    w = np.array([0.0 if t1 == t0 else (_et(t) - t0) / (t1 - t0) for t in light_times])
+    background = (1 - w)[:, None, None] * darks[0] + w[:, None, None] * darks[-1]
+    signal = rng.gamma(2.0, 20.0, (n_int, n_spa, n_spe))
+    raw = np.round(background + signal + rng.normal(0, np.sqrt(background + signal))).astype(
+        np.int32
+    )
+    dds = (raw - background).astype(np.float32)
+    calibrated = (dds / 3.2e3).astype(np.float32)
+    calibrated[:, 0, :2] = np.nan  # fill bins
+
+    def cube(a: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+        return a[0] if n_int == 1 else a
+
+    binning, spa_ofs, spe_ofs = _binning_table(n_spa, n_spe, nonlinear_binning)
+    fname = _name(description, timestamp, version, revision, False)
+    spa_size = int(binning.data["SPABINWIDTH"][0][binning.data["SPABINTRANSMIT"][0] == 1][0])
+    spe_size = int(binning.data["SPEBINWIDTH"][0][binning.data["SPEBINTRANSMIT"][0] == 1][0])
+    primary = fits.PrimaryHDU(cube(calibrated))
+    for card in _primary_header(
+        fname, capture, int_time, channel, spa_ofs, spe_ofs, spa_size, spe_size, nonlinear_binning
+    ):
+        primary.header.append(card, useblanks=False, bottom=True)
+    dark_hdu = fits.ImageHDU(darks[0] if n_darks == 1 else darks, name="detector_dark")
+    dark_hdu.header["BUNIT"] = "DN"
+    product_id = fname[: -len(".fits")]
+    sub_name = "detector_background_subtracted" if layout == "v00" else "detector_dark_subtracted"
+    hdus: list[fits.hdu.base.ExtensionHDU] = []
+    if layout == "v13":
+        for nm in ("Random_dn_unc", "Random_phy_unc", "Systematic_phy_unc"):
+            hdus.append(fits.ImageHDU(cube(np.abs(calibrated) * 0.05 + 0.01), name=nm))
+    hdus.append(fits.ImageHDU(cube(raw), name="detector_raw"))
+    hdus.append(fits.ImageHDU(cube(dds), name=sub_name))
+    if layout == "v13":
+        hdus.append(fits.ImageHDU(cube(np.zeros(raw.shape, dtype=np.int16)), name="quality_flag"))
+    hdus.append(fits.ImageHDU(cube(background.astype(np.float32)), name="background_dark"))
+    if layout == "v13":
+        hdus.append(_integration_table("Dark_Integration", dark_times, rng, temps=True))
+        hdus.append(_engineering_table("Dark_Engineering", n_darks, int_time, rng))
+        hdus.append(
+            _observation_table("Dark_Observation", n_spa, n_spe, int_time, channel, product_id)
+        )
+    else:
+        hdus.append(_integration_table("DarkIntegration", dark_times, rng, temps=False))
+        hdus.append(_engineering_table("DarkEngineering", n_darks, int_time, rng))
+    if with_darks:
+        hdus.append(dark_hdu)
+    hdus.append(_integration_table("Integration", light_times, rng, temps=layout == "v13"))
+    hdus.append(_engineering_table("Engineering", n_int, int_time, rng))
+    hdus.append(binning)
+    if layout == "v13":
+        hdus.append(_geometry_table("SpacecraftGeometry", n_int, n_spa, spacecraft=True))
+        hdus.append(_geometry_table("PixelGeometry", n_int, n_spa, spacecraft=False))
+    hdus.append(_observation_table("Observation", n_spa, n_spe, int_time, channel, product_id))
+    for hdu in hdus:
+        # astropy upper-cases names given to the constructor; real files keep their case
+        hdu.header["EXTNAME"] = _EXTNAMES.get(hdu.name, hdu.name)
+    hdul = fits.HDUList([primary, *hdus])
+    buffer = _io.BytesIO()
+    hdul.writeto(buffer, output_verify="ignore")
+    data = buffer.getvalue()
+    if gzip:
+        data = _gzip.compress(data, mtime=0)
+    _atomic_write(target, data)
+    return target
+
+
+def _geometry_table(name: str, n_int: int, n_spa: int, *, spacecraft: bool) -> fits.BinTableHDU:
+    if spacecraft:
+        cols = [
+            fits.Column(c, "D", array=np.full(n_int, np.nan))
+            for c in ("SUB_SPACECRAFT_LAT", "SUB_SPACECRAFT_LON", "SPACECRAFT_ALT")
+        ]
+        cols.append(fits.Column("V_SPACECRAFT", "3D", array=np.full((n_int, 3), np.nan)))
+    else:
+        cols = [
+            fits.Column(
+                c, f"{n_spa * 5}D", dim=f"(5,{n_spa})", array=np.full((n_int, n_spa, 5), np.nan)
+            )
+            for c in ("PIXEL_CORNER_LAT", "PIXEL_CORNER_LON")
+        ]
+        cols.append(
+            fits.Column(
+                "PIXEL_SOLAR_ZENITH_ANGLE", f"{n_spa}D", array=np.full((n_int, n_spa), np.nan)
+            )
+        )
+    return fits.BinTableHDU.from_columns(cols, name=name)
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
