@@ -1,0 +1,228 @@
+"""Finding IUVS Level 1B files: the filename grammar and the newest revision of each observation.
+
+File names follow ``mvn_iuv_<level>_<description>_<YYYYMMDD>T<HHMMSS>_v<NN>_<r|s><NN>.fits[.gz]``
+(``shared/docs/l1b_format.md`` section 4).
+
+Examples
+--------
+>>> from iuvs.io import parse_l1b_filename
+>>> f = parse_l1b_filename("mvn_iuv_l1b_apoapse-orbit07287-muv_20180611T010203_v13_r01.fits.gz")
+>>> f.segment, f.orbit, f.channel, f.version, f.revision_kind
+('apoapse', 7287, 'muv', 13, 'r')
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from iuvs.exceptions import FileFormatError, InvalidParameterError
+
+__all__ = ["L1BFilename", "l1b_filenames", "parse_l1b_filename"]
+
+_STEM = re.compile(
+    r"^mvn_iuv_(?P<level>l[0-3][a-c]*)_(?P<desc>.+)_(?P<ts>\d{8}[Tt]\d{6})"
+    r"_v(?P<version>\d{2})_(?P<rkind>[rs])(?P<rev>\d{2})$"
+)
+
+
+@dataclass(frozen=True)
+class L1BFilename:
+    """The fields of an IUVS product file name.
+
+    Attributes
+    ----------
+    name : str
+        The base name as given.
+    level : str
+        ``'l1b'``, ``'l1a'``, ...
+    description : str
+        The ``-``-joined description, e.g. ``'apoapse-orbit07287-muv'``.
+    segment : str
+        Its first part (``'apoapse'``, ``'IPH2'``, ``'relay-echelle'``, ...).
+    orbit, cycle, mode : int or None
+        The numbers of ``orbitNNNNN``, ``cycleNNN`` and ``modeNNN`` where present.
+    channel : str
+        The last part: ``'fuv'``, ``'muv'``, ``'ech'``, ``'muvdark'``, ...
+    timestamp : datetime.datetime
+        Observation start (UTC, naive).
+    version, revision : int
+        ``vNN`` and the number of ``rNN`` / ``sNN``.
+    revision_kind : str
+        ``'r'`` (production) or ``'s'`` (stage).
+    obs_id : str
+        ``mvn_iuv_<level>_<description>_<timestamp>``: the observation, any version.
+    """
+
+    name: str
+    level: str
+    description: str
+    segment: str
+    orbit: int | None
+    cycle: int | None
+    mode: int | None
+    channel: str
+    timestamp: datetime
+    version: int
+    revision_kind: str
+    revision: int
+    obs_id: str
+
+    @property
+    def rank_key(self) -> tuple[int, int, int]:
+        """Order of versions: higher version, then production over stage, then revision."""
+        return (self.version, 1 if self.revision_kind == "r" else 0, self.revision)
+
+
+def parse_l1b_filename(name: str | os.PathLike[str]) -> L1BFilename:
+    """Parse an IUVS product file name.
+
+    Parameters
+    ----------
+    name : str or path-like
+        File name or path (``.fits``, ``.fits.gz`` or no extension).
+
+    Returns
+    -------
+    L1BFilename
+        The fields.
+
+    Raises
+    ------
+    iuvs.exceptions.InvalidParameterError
+        If the name does not follow the grammar.
+
+    Examples
+    --------
+    >>> f = parse_l1b_filename("mvn_iuv_l1b_IPH2-cycle00044-mode031-fuv_20140503T082457_v01_r01")
+    >>> f.segment, f.cycle, f.mode, f.channel
+    ('IPH2', 44, 31, 'fuv')
+    """
+    base = Path(name).name
+    stem = re.sub(r"\.fits(\.gz)?$", "", base)
+    m = _STEM.match(stem)
+    if m is None:
+        raise InvalidParameterError(
+            f"{base!r} is not an IUVS product name "
+            "(mvn_iuv_<level>_<description>_<YYYYMMDD>T<HHMMSS>_v<NN>_<r|s><NN>.fits[.gz])"
+        )
+    desc = m["desc"]
+    parts = desc.split("-")
+    channel = parts[-1]
+    numbers: dict[str, int] = {}
+    rest: list[str] = []
+    for p in parts[:-1]:
+        nm = re.fullmatch(r"(orbit|cycle|mode)(\d+)", p)
+        if nm:
+            numbers[nm[1]] = int(nm[2])
+        else:
+            rest.append(p)
+    segment = "-".join(rest) if rest else channel
+    ts = m["ts"].upper()
+    return L1BFilename(
+        name=base,
+        level=m["level"],
+        description=desc,
+        segment=segment,
+        orbit=numbers.get("orbit"),
+        cycle=numbers.get("cycle"),
+        mode=numbers.get("mode"),
+        channel=channel,
+        timestamp=datetime.strptime(ts, "%Y%m%dT%H%M%S"),
+        version=int(m["version"]),
+        revision_kind=m["rkind"],
+        revision=int(m["rev"]),
+        obs_id=f"mvn_iuv_{m['level']}_{desc}_{m['ts']}",
+    )
+
+
+def _root(root: str | os.PathLike[str] | None) -> Path:
+    if root is None:
+        env = os.environ.get("IUVS_DATA_ROOT")
+        if not env:
+            raise FileFormatError(
+                "no IUVS data folder: pass root=... or set the environment variable "
+                "IUVS_DATA_ROOT (for example `export IUVS_DATA_ROOT=/maven_iuvs`)"
+            )
+        root = env
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileFormatError(
+            f"IUVS data folder {str(path)!r} does not exist or is not a folder; pass root=... or "
+            "set IUVS_DATA_ROOT to the folder holding the L1B files"
+        )
+    return path
+
+
+def l1b_filenames(
+    pattern: str | None = None,
+    stage: bool = False,
+    root: str | os.PathLike[str] | None = None,
+    newest: bool = True,
+) -> list[str]:
+    """Find Level 1B files whose name contains ``pattern``.
+
+    Parameters
+    ----------
+    pattern : str, optional
+        Wrapped in ``*...*`` as in the 2015 package; ``None`` matches every file.
+    stage : bool, optional
+        Search ``<root>/stage/products/level1b`` instead of the production tree.
+    root : str or path-like, optional
+        The data folder; default the environment variable ``IUVS_DATA_ROOT``.
+        If ``<root>/production/products/level1b`` (or the stage tree) exists it
+        is searched (the team server's layout), otherwise ``root`` recursively.
+    newest : bool, optional
+        Keep only the newest version and revision of each observation (higher
+        version first; at equal version production ``r`` beats stage ``s``;
+        then the higher revision).
+
+    Returns
+    -------
+    list of str
+        Sorted absolute paths of ``.fits`` and ``.fits.gz`` files.
+
+    Raises
+    ------
+    iuvs.exceptions.FileFormatError
+        If no root is given or it does not exist (the message says how to set it).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from iuvs.io import l1b_filenames
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for v in ("v01_r01", "v02_s01", "v02_r01"):
+    ...     _ = (d / f"mvn_iuv_l1b_periapse-orbit00108-muv_20141018T112844_{v}.fits.gz").touch()
+    >>> [pathlib.Path(p).name[-18:] for p in l1b_filenames("periapse", root=d)]
+    ['v02_r01.fits.gz']
+    """
+    base = _root(root)
+    tree = base / ("stage" if stage else "production") / "products" / "level1b"
+    search = tree if tree.is_dir() else base
+    glob = f"*{pattern}*" if pattern else "*"
+    found: list[Path] = []
+    for dirpath, _dirs, files in os.walk(search):
+        for f in files:
+            if not f.startswith("mvn_iuv_l1b_"):
+                continue
+            if not (f.endswith(".fits") or f.endswith(".fits.gz")):
+                continue
+            if fnmatch.fnmatchcase(f, glob):
+                found.append(Path(dirpath, f).resolve())
+    if newest:
+        best: dict[str, tuple[tuple[int, int, int], Path]] = {}
+        for p in found:
+            try:
+                parsed = parse_l1b_filename(p.name)
+            except InvalidParameterError:
+                continue
+            key = parsed.rank_key
+            if parsed.obs_id not in best or key > best[parsed.obs_id][0]:
+                best[parsed.obs_id] = (key, p)
+        found = [p for _, p in best.values()]
+    return sorted(str(p) for p in found)

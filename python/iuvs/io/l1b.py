@@ -1,0 +1,430 @@
+"""Reading IUVS Level 1B files: :class:`L1BReader`.
+
+HDUs are found by name, case-insensitively, never by position, so the v00
+cruise and v13 layouts both work.  Files are opened read-only; everything the
+reader offers is read at once and the file is closed before the constructor
+returns (gzipped files cannot be memory-mapped anyway), so no handle is left
+open.  Pixel arrays keep their FITS byte order (big-endian): the iuvs core
+reads them in place.
+
+Examples
+--------
+>>> import tempfile, iuvs
+>>> from iuvs.io import L1BReader
+>>> with tempfile.TemporaryDirectory() as d:
+...     path = iuvs.synthetic.write_l1b(d, layout="v00", n_darks=3, seed=1)
+...     with L1BReader(path) as l1b:
+...         print(l1b.detector_dark.shape, l1b.n_integrations, l1b.int_time)
+(3, 62, 341) 3 60.0
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zlib
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+
+from iuvs.exceptions import (
+    DarkIndexError,
+    FileFormatError,
+    InvalidParameterError,
+    MissingExtensionError,
+)
+
+__all__ = ["L1BReader"]
+
+_SUBTRACTED = ("detector_dark_subtracted", "detector_background_subtracted")
+_DARK_INTEGRATION = ("Dark_Integration", "DarkIntegration")
+_FRAMES = {
+    "raw": "detector_raw",
+    "dark": "detector_dark",
+    "dds": "detector_dark_subtracted",
+    "background": "background_dark",
+    "primary": "primary",
+}
+
+
+def _as_path(path: Any) -> str:
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            raise InvalidParameterError(
+                f"L1BReader reads one file; got a sequence of {len(path)} paths"
+            )
+        path = path[0]
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidParameterError(f"expected a file path, got {type(path).__name__}")
+    return os.fspath(path)
+
+
+def _stack(a: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
+    if a is None:
+        return None
+    return a[np.newaxis] if a.ndim == 2 else a
+
+
+def _parse_utc(s: str) -> datetime | None:
+    try:
+        day, _mon, _dd, clock = s.strip().replace("UTC", "").split()[:4]
+        year, doy = day.split("/")
+        whole, _, frac = clock.partition(".")
+        t = datetime.strptime(f"{year} {doy} {whole}", "%Y %j %H:%M:%S")
+        return t.replace(microsecond=int((frac + "000000")[:6]) if frac else 0)
+    except ValueError:
+        return None
+
+
+class L1BReader:
+    """An IUVS Level 1B file, read once and closed.
+
+    Parameters
+    ----------
+    path : str, path-like, or a one-element list of them
+        The ``.fits`` or ``.fits.gz`` file (the notebook passes the list that
+        :func:`~iuvs.io.l1b_filenames` returns).
+    strict : bool, optional
+        Verify the ``CHECKSUM``/``DATASUM`` cards and raise on a mismatch.
+
+    Attributes
+    ----------
+    fname : str
+        The file.
+    header : astropy.io.fits.Header
+        The primary header.
+    extensions : list of str
+        The EXTNAMEs present, in file order.
+    detector_dark : numpy.ndarray
+        Dark frames, always ``(n_darks, spatial, spectral)``.
+    detector_raw, background_dark, detector_dark_subtracted : numpy.ndarray or None
+        Light-frame cubes ``(n_integrations, spatial, spectral)``; the
+        subtracted cube is ``detector_dark_subtracted`` (v02+) or
+        ``detector_background_subtracted`` (v00/v01).
+
+    Raises
+    ------
+    iuvs.exceptions.FileFormatError
+        A missing path, a folder, an empty, truncated, corrupt or non-FITS
+        file (the file is named and the underlying error chained).
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     l1b = iuvs.io.L1BReader([iuvs.synthetic.write_l1b(d, n_darks=1, seed=3)])
+    >>> l1b.detector_dark.shape, l1b.n_darks
+    ((1, 62, 341), 1)
+    """
+
+    def __init__(self, path: Any, *, strict: bool = False) -> None:
+        self.fname = _as_path(path)
+        p = Path(self.fname)
+        if not p.exists():
+            raise FileFormatError(f"{self.fname}: no such file") from FileNotFoundError(self.fname)
+        if p.is_dir():
+            raise FileFormatError(f"{self.fname} is a folder, not an L1B file") from (
+                IsADirectoryError(self.fname)
+            )
+        if p.stat().st_size == 0:
+            raise FileFormatError(f"{self.fname} is empty (0 bytes), not a FITS file")
+        self._images: dict[str, npt.NDArray[Any] | None] = {}
+        self._tables: dict[str, Any] = {}
+        self._read(strict)
+
+    # ------------------------------------------------------------------ reading
+    def _read(self, strict: bool) -> None:
+        current = "the primary header"
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with fits.open(self.fname, mode="readonly", memmap=False, checksum=strict) as hdul:
+                    hdul.readall()
+                    self._problems(caught, strict)
+                    self.header = hdul[0].header.copy()
+                    self.extensions = [str(h.header.get("EXTNAME", "PRIMARY")) for h in hdul]
+                    index = {name.upper(): i for i, name in enumerate(self.extensions)}
+                    index.setdefault("PRIMARY", 0)
+                    self._index = index
+                    for i, h in enumerate(hdul):
+                        current = f"extension {self.extensions[i]!r} (HDU {i})"
+                        if isinstance(h, fits.BinTableHDU):
+                            self._tables[self.extensions[i].upper()] = h.data.copy()
+                        elif h.data is not None:
+                            self._images[self.extensions[i].upper()] = np.asarray(h.data)
+                    self._problems(caught, strict)
+        except FileFormatError:
+            raise
+        except (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError, KeyError) as err:
+            raise FileFormatError(
+                f"{self.fname}: cannot read {current}: {err} (is it a complete L1B FITS file?)"
+            ) from err
+        if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
+            self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
+
+    def _problems(self, caught: list[warnings.WarningMessage], strict: bool) -> None:
+        for w in caught:
+            text = str(w.message)
+            if "truncated" in text:
+                raise FileFormatError(f"{self.fname} is truncated: {text}") from OSError(text)
+            if strict and "hecksum" in text:
+                raise FileFormatError(f"{self.fname}: checksum mismatch: {text}") from OSError(text)
+
+    def _image(self, *names: str, required: bool = False) -> npt.NDArray[Any] | None:
+        for n in names:
+            if n.upper() in self._images:
+                return self._images[n.upper()]
+        if required:
+            raise MissingExtensionError(
+                f"{self.fname} has no {' or '.join(names)} extension; it has: "
+                + ", ".join(self.extensions)
+            )
+        return None
+
+    def _table(self, *names: str) -> Any:
+        for n in names:
+            if n.upper() in self._tables:
+                return self._tables[n.upper()]
+        return None
+
+    # --------------------------------------------------------------- the cubes
+    @property
+    def detector_dark(self) -> npt.NDArray[Any]:
+        """Dark frames ``(n_darks, spatial, spectral)``, DN, FITS byte order."""
+        dark = _stack(self._image("detector_dark", required=True))
+        assert dark is not None
+        return dark
+
+    @property
+    def detector_raw(self) -> npt.NDArray[Any] | None:
+        """Raw light frames ``(n_integrations, spatial, spectral)``, DN."""
+        return _stack(self._image("detector_raw"))
+
+    @property
+    def background_dark(self) -> npt.NDArray[Any] | None:
+        """The dark subtracted from each light frame ``(n_integrations, ...)``, DN."""
+        return _stack(self._image("background_dark"))
+
+    @property
+    def detector_dark_subtracted(self) -> npt.NDArray[Any] | None:
+        """Raw minus background dark, from either HDU name, DN."""
+        return _stack(self._image(*_SUBTRACTED))
+
+    @property
+    def primary(self) -> npt.NDArray[Any] | None:
+        """Calibrated radiance (kR/nm) ``(n_integrations, spatial, spectral)``."""
+        return _stack(self._images.get("PRIMARY"))
+
+    # ------------------------------------------------------------------- sizes
+    @property
+    def n_darks(self) -> int:
+        """Number of dark frames (0 when the file has none)."""
+        d = self._image("detector_dark")
+        return 0 if d is None else (1 if d.ndim == 2 else int(d.shape[0]))
+
+    @property
+    def n_integrations(self) -> int:
+        """Number of light integrations (NAXIS3 of the primary, or 1 when it is 2-D)."""
+        naxis = int(self.header.get("NAXIS", 0))
+        if naxis >= 3:
+            return int(self.header["NAXIS3"])
+        if naxis == 2:
+            return 1
+        raw = self.detector_raw
+        return 0 if raw is None else int(raw.shape[0])
+
+    @property
+    def spatial_size(self) -> int:
+        """Spatial bins (NAXIS2)."""
+        return int(self._frame_shape()[0])
+
+    @property
+    def spectral_size(self) -> int:
+        """Spectral bins (NAXIS1)."""
+        return int(self._frame_shape()[1])
+
+    def _frame_shape(self) -> tuple[int, ...]:
+        for name in ("PRIMARY", "DETECTOR_RAW", "DETECTOR_DARK"):
+            a = self._images.get(name)
+            if a is not None and a.ndim >= 2:
+                return tuple(a.shape[-2:])
+        raise MissingExtensionError(f"{self.fname} has no image to take a frame shape from")
+
+    @property
+    def int_time(self) -> float:
+        """Integration time in seconds (primary ``INT_TIME``)."""
+        if "INT_TIME" not in self.header:
+            raise MissingExtensionError(f"{self.fname}: primary header has no INT_TIME")
+        return float(self.header["INT_TIME"])
+
+    # --------------------------------------------------------------- metadata
+    @property
+    def wavelengths(self) -> npt.NDArray[np.float64] | None:
+        """Bin-centre wavelengths (nm), ``(spatial, spectral)``, from the Observation table."""
+        obs = self._table("Observation")
+        if obs is None or "WAVELENGTH" not in obs.names:
+            return None
+        return np.asarray(obs["WAVELENGTH"][0], dtype=np.float64)
+
+    @property
+    def scaling_factor(self) -> npt.NDArray[np.float64]:
+        """DN to DN/s divisor ``(spatial, spectral)``: transmitted bin widths times INT_TIME.
+
+        Computed as the 2015 reader did: the widths of the transmitted
+        spatial and spectral bins of the Binning table, multiplied, times the
+        primary ``INT_TIME`` (s).
+        """
+        binning = self._table("Binning")
+        if binning is None:
+            raise MissingExtensionError(
+                f"{self.fname} has no Binning extension; it has: " + ", ".join(self.extensions)
+            )
+        row = binning[0]
+        w_spa = np.asarray(row["SPABINWIDTH"])[np.asarray(row["SPABINTRANSMIT"]) == 1]
+        w_spe = np.asarray(row["SPEBINWIDTH"])[np.asarray(row["SPEBINTRANSMIT"]) == 1]
+        return np.outer(w_spa.astype(np.float64), w_spe.astype(np.float64)) * self.int_time
+
+    def _dn_s(self, cube: npt.NDArray[Any] | None) -> npt.NDArray[np.float64] | None:
+        if cube is None:
+            return None
+        return np.asarray(cube, dtype=np.float64) / self.scaling_factor + 0.001
+
+    @property
+    def dark_dn_s(self) -> npt.NDArray[np.float64] | None:
+        """Darks in DN/s per pixel, ``detector_dark / scaling_factor + 0.001`` (the 2015 rule)."""
+        return self._dn_s(self.detector_dark)
+
+    @property
+    def raw_dn_s(self) -> npt.NDArray[np.float64] | None:
+        """Raw frames in DN/s per pixel (``+ 0.001`` as in the 2015 reader)."""
+        return self._dn_s(self.detector_raw)
+
+    @property
+    def dds_dn_s(self) -> npt.NDArray[np.float64] | None:
+        """Dark-subtracted frames in DN/s per pixel (``+ 0.001`` as in the 2015 reader)."""
+        return self._dn_s(self.detector_dark_subtracted)
+
+    @property
+    def dark_det_temps(self) -> npt.NDArray[np.float64] | None:
+        """Detector temperature of each dark in deg C (``DET_TEMP_C``, v02+), else None.
+
+        v00/v01 files carry only raw DN (``DarkEngineering.DET_TEMP``), which
+        is not converted here; those files give None.
+        """
+        table = self._table(*_DARK_INTEGRATION)
+        if table is None or "DET_TEMP_C" not in table.names:
+            return None
+        return np.asarray(table["DET_TEMP_C"], dtype=np.float64)
+
+    @property
+    def dark_times(self) -> list[datetime] | None:
+        """UTC time of each dark (from the dark integration table), or None."""
+        table = self._table(*_DARK_INTEGRATION)
+        if table is None or "UTC" not in table.names:
+            return None
+        times = [_parse_utc(str(s)) for s in table["UTC"]]
+        return None if any(t is None for t in times) else [t for t in times if t is not None]
+
+    # ------------------------------------------------------------------ access
+    def dark(self, index: int) -> npt.NDArray[Any]:
+        """Return dark frame ``index`` (negative counts from the end).
+
+        Parameters
+        ----------
+        index : int
+            Dark index.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(spatial, spectral)``.
+
+        Raises
+        ------
+        iuvs.exceptions.DarkIndexError
+            If the file has fewer darks.
+
+        Examples
+        --------
+        >>> import tempfile, iuvs
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     l1b = iuvs.io.L1BReader(iuvs.synthetic.write_l1b(d, n_darks=2, seed=1))
+        >>> l1b.dark(1).shape
+        (62, 341)
+        """
+        return self.get_integration("dark", index)
+
+    def get_integration(self, name: str, index: int) -> npt.NDArray[Any]:
+        """Return one frame of a cube.
+
+        Parameters
+        ----------
+        name : {'raw', 'dark', 'dds', 'background', 'primary'}
+            The cube (``'dds'``: dark-subtracted).
+        index : int
+            Frame index (negative counts from the end).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(spatial, spectral)``.
+
+        Examples
+        --------
+        >>> import tempfile, iuvs
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     l1b = iuvs.io.L1BReader(iuvs.synthetic.write_l1b(d, n_int=4, seed=1))
+        >>> l1b.get_integration("raw", -1).shape
+        (62, 341)
+        """
+        if name not in _FRAMES:
+            raise InvalidParameterError(f"name must be one of {sorted(_FRAMES)}, got {name!r}")
+        cube: npt.NDArray[Any] | None
+        if name == "raw":
+            cube = self.detector_raw
+        elif name == "dark":
+            cube = self.detector_dark
+        elif name == "dds":
+            cube = self.detector_dark_subtracted
+        elif name == "background":
+            cube = self.background_dark
+        else:
+            cube = self.primary
+        if cube is None:
+            raise MissingExtensionError(
+                f"{self.fname} has no {_FRAMES[name]} extension; it has: "
+                + ", ".join(self.extensions)
+            )
+        n = cube.shape[0]
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int | np.integer)
+            or not -n <= index < n
+        ):
+            raise DarkIndexError(
+                f"{self.fname}: {name} frame {index!r} requested but the file has {n} "
+                f"({_FRAMES[name]} has shape {cube.shape})"
+            )
+        return np.asarray(cube[int(index)])
+
+    def close(self) -> None:
+        """Release the arrays' file (the file itself was closed after reading)."""
+
+    def __enter__(self) -> L1BReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"L1BReader({self.fname!r}, n_darks={self.n_darks})"
