@@ -471,7 +471,8 @@ def write_l1b(
         dark_times[-1] = capture + timedelta(minutes=47)
     light_times = [capture + timedelta(seconds=(int_time + 1.0) * k) for k in range(n_int)]
     t0, t1 = _et(dark_times[0]), _et(dark_times[-1])
-    w = np.array([0.0 if t1 == t0 else (_et(t) - t0) / (t1 - t0) for t in light_times])
+    # interpolate between the first and last dark; outside them hold the nearest
+    w = np.array([0.0 if t1 == t0 else (_et(t) - t0) / (t1 - t0) for t in light_times]).clip(0, 1)
     background = (1 - w)[:, None, None] * darks[0] + w[:, None, None] * darks[-1]
     signal = rng.gamma(2.0, 20.0, (n_int, n_spa, n_spe))
     raw = np.round(background + signal + rng.normal(0, np.sqrt(background + signal))).astype(
