@@ -1,12 +1,23 @@
 """The 2015 notebook's scaling API on top of :mod:`iuvs.fitting`.
 
-:class:`AddScaler` (rank -1, ``x + a``), :class:`MultScaler` (rank 0,
-``a * x``), :class:`PolyScaler` (degree ``rank``) and
-:class:`PolyScalerManager` (a range of degrees) keep the attribute names of the
-2015 ``iuvs.scaling`` module (``do_fit``, ``p``, ``pcov``, ``perr``, ``scaled``,
-``residual``, ``fractional``, ``apply_fit``, ``poly``, ``p_dict``) and add
-masks, hot-pixel cuts and sigma clipping.  Coefficients are listed highest
-power first.
+:class:`AddScaler` (rank -1, ``dark_out = dark_in + a``), :class:`MultScaler`
+(rank 0, ``dark_out = a * dark_in``), :class:`PolyScaler` (a polynomial of
+degree ``rank``) and :class:`PolyScalerManager` (a range of ranks, fitted in
+one pass) keep the attribute names of the 2015 ``iuvs.scaling`` module:
+``do_fit()``, ``p``, ``pcov``, ``perr``, ``rank``, ``name``, ``scaled``,
+``residual``, ``fractional``, ``apply_fit()``, ``poly`` and ``p_dict``.  They
+add ``fit`` (the underlying :class:`~iuvs.fitting.Fit`), ``stats``, pixel
+masks (``mask=``) and hot-pixel cuts (``hot_threshold=``).
+
+Every fit runs in the Rust core through :func:`iuvs.fitting.fit` /
+:func:`iuvs.fitting.fit_all`; this module only keeps the 2015 names.
+Coefficients are listed **highest power first**, like :func:`numpy.polyfit`.
+
+A scaler fits when :meth:`DarkScaler.do_fit` is called, or on first use of a
+fitted attribute (``p``, ``residual``, ...) if ``do_fit`` was not called, so the
+notebook's ``PolyScalerManager(...).scalers`` can be written without calling
+``do_fit`` on each.  Attributes are computed from the inputs as they are when
+read; call ``do_fit()`` again after changing the input arrays in place.
 
 Examples
 --------
@@ -16,26 +27,311 @@ Examples
 >>> mult = scaling.MultScaler(pair.dark_in, pair.dark_out).do_fit()
 >>> round(float(mult.p[0]), 2)
 1.45
+>>> manager = scaling.PolyScalerManager(pair.dark_in, pair.dark_out, 1, 4)
+>>> [s.name for s in manager.scalers]
+['Poly1', 'Poly2', 'Poly3', 'Poly4']
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from iuvs.exceptions import InvalidParameterError
-from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
-from iuvs.selection import choose_rank
+from iuvs.exceptions import RankError, ShapeMismatchError
+from iuvs.fitting import MAX_RANK, MIN_RANK, Fit, ResidualStats, fit_all
 
-__all__ = ["AddScaler", "MultScaler", "PolyScaler", "PolyScalerManager"]
+__all__ = [
+    "AddScaler",
+    "DarkScaler",
+    "MultScaler",
+    "PolyScaler",
+    "PolyScalerManager",
+    "fit_scalers",
+]
 
 
-class _Scaler:
-    """A model of ``dark_out`` against ``dark_in`` with the 2015 attributes."""
+def _as_array(a: npt.ArrayLike) -> np.ndarray:  # type: ignore[type-arg]
+    """Return ``a`` as an ndarray without copying (masked arrays stay masked)."""
+    return a if isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def _exclusion(
+    dark_in: np.ndarray,  # type: ignore[type-arg]
+    dark_out: np.ndarray,  # type: ignore[type-arg]
+    mask: npt.ArrayLike | None,
+) -> npt.ArrayLike | None:
+    """Return ``mask`` OR-ed with the masks of masked-array inputs (no copy if there are none)."""
+    masked = [a for a in (dark_in, dark_out) if isinstance(a, np.ma.MaskedArray)]
+    if not masked:
+        return mask
+    out = np.zeros(dark_in.shape, dtype=bool) if mask is None else np.array(mask, dtype=bool)
+    for a in masked:
+        out |= np.ma.getmaskarray(a)
+    return out
+
+
+def _check_shapes(dark_in: np.ndarray, dark_out: np.ndarray) -> None:  # type: ignore[type-arg]
+    if dark_in.shape != dark_out.shape:
+        raise ShapeMismatchError(
+            f"dark_in has shape {dark_in.shape} but dark_out has shape {dark_out.shape}; "
+            "a scaler maps one frame onto another of the same shape"
+        )
+
+
+def _check_rank(rank: object, lowest: int) -> int:
+    if isinstance(rank, bool) or not isinstance(rank, int | np.integer):
+        raise RankError(f"rank must be an integer, got {rank!r}")
+    value = int(rank)
+    if not lowest <= value <= MAX_RANK:
+        raise RankError(
+            f"rank {value} is outside {lowest}..{MAX_RANK} "
+            "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
+        )
+    return value
+
+
+class DarkScaler:
+    """A model of ``dark_out`` against ``dark_in`` with the 2015 attributes (base class).
+
+    Use :class:`AddScaler`, :class:`MultScaler` or :class:`PolyScaler`, or
+    :func:`fit_scalers` for several ranks at once.
+
+    Parameters
+    ----------
+    dark_in, dark_out : array_like
+        Frames of the same shape (any shape), of any dtype :func:`iuvs.fit`
+        accepts (int16 ... float64, either byte order, any layout).  They are
+        kept without copying.  Masked arrays: their masks are honoured.
+    rank : int
+        -1 additive, 0 multiplicative, 1..12 polynomial degree.
+    mask : array_like of bool, optional
+        Pixels to exclude from the fit (True = excluded, as in :mod:`numpy.ma`).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value (DN), as the
+        notebook's ``data_in > 2500`` cut.
+    hot_sigma : float, optional
+        Exclude pixels above ``median + hot_sigma * MAD-std`` of ``dark_in``
+        (see :func:`iuvs.hot_pixels`); not together with ``hot_threshold``.
+    clip : float, optional
+        Sigma-clip the residuals and refit (see :func:`iuvs.fit_all`).
+    clip_iter : int, optional
+        Most clip-and-refit iterations.
+
+    Attributes
+    ----------
+    dark_in, dark_out : numpy.ndarray
+        The inputs, as given.
+    rank : int
+        The model rank.
+    mask, hot_threshold, hot_sigma, clip, clip_iter
+        The exclusion options, as given (``mask`` includes masked-array masks).
+
+    Raises
+    ------
+    iuvs.exceptions.ShapeMismatchError
+        If the two frames differ in shape.
+    iuvs.exceptions.RankError
+        If ``rank`` is not an integer in -1..12.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iuvs.scaling import DarkScaler
+    >>> x = np.arange(1.0, 21.0)
+    >>> s = DarkScaler(x, 2 * x + 1, rank=1).do_fit()
+    >>> np.round(s.p, 12).tolist(), s.name
+    ([2.0, 1.0], 'Poly1')
+    """
 
     rank: int
+
+    def __init__(
+        self,
+        dark_in: npt.ArrayLike,
+        dark_out: npt.ArrayLike,
+        rank: int,
+        *,
+        mask: npt.ArrayLike | None = None,
+        hot_threshold: float | None = None,
+        hot_sigma: float | None = None,
+        clip: float | None = None,
+        clip_iter: int = 3,
+    ) -> None:
+        self.dark_in = _as_array(dark_in)
+        self.dark_out = _as_array(dark_out)
+        _check_shapes(self.dark_in, self.dark_out)
+        self.rank = _check_rank(rank, MIN_RANK)
+        self.mask = _exclusion(self.dark_in, self.dark_out, mask)
+        self.hot_threshold = hot_threshold
+        self.hot_sigma = hot_sigma
+        self.clip = clip
+        self.clip_iter = clip_iter
+        self._fit: Fit | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def do_fit(self) -> DarkScaler:
+        """Fit the model through :func:`iuvs.fitting.fit_all` (refits on every call).
+
+        Returns
+        -------
+        DarkScaler
+            ``self``, for chaining.
+
+        Raises
+        ------
+        iuvs.exceptions.InsufficientDataError
+            If too few usable pixels remain after exclusion.
+        iuvs.exceptions.DegenerateFitError
+            If ``dark_in`` has too few distinct values for the rank.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from iuvs.scaling import AddScaler
+        >>> x = np.arange(1.0, 11.0)
+        >>> round(float(AddScaler(x, x + 3).do_fit().p[0]), 12)
+        3.0
+        """
+        self._fit = fit_all(
+            self.dark_in,
+            self.dark_out,
+            [self.rank],
+            mask=self.mask,
+            hot_threshold=self.hot_threshold,
+            hot_sigma=self.hot_sigma,
+            clip=self.clip,
+            clip_iter=self.clip_iter,
+        )[0]
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once the model has been fitted."""
+        return self._fit is not None
+
+    @property
+    def fit(self) -> Fit:
+        """The underlying :class:`~iuvs.fitting.Fit` (fitted on first use)."""
+        if self._fit is None:
+            self.do_fit()
+        assert self._fit is not None
+        return self._fit
+
+    @property
+    def stats(self) -> ResidualStats:
+        """Residual statistics over the pixels used in the fit (``fit.stats``)."""
+        return self.fit.stats
+
+    # --------------------------------------------------------- 2015 attributes
+    @property
+    def name(self) -> str:
+        """The 2015 name: ``'AddScaler'``, ``'MultScaler'`` or ``'Poly<n>'``."""
+        if self.rank == -1:
+            return "AddScaler"
+        if self.rank == 0:
+            return "MultScaler"
+        return f"Poly{self.rank}"
+
+    @property
+    def p(self) -> npt.NDArray[np.float64]:
+        """Coefficients, highest power first (``[a]`` for ranks -1 and 0); read-only."""
+        return self.fit.coeffs
+
+    @property
+    def pcov(self) -> npt.NDArray[np.float64]:
+        """Parameter covariance, scaled by ``SSR / (N - p)`` as ``curve_fit`` reports it."""
+        return self.fit.cov
+
+    @property
+    def perr(self) -> npt.NDArray[np.float64]:
+        """Standard errors of the coefficients, ``sqrt(diag(pcov))``."""
+        return self.fit.perr
+
+    @property
+    def poly(self) -> np.poly1d:
+        """The model as a :class:`numpy.poly1d` (``x + a`` is ``poly1d([1, a])``)."""
+        return self.fit.poly
+
+    @property
+    def p_dict(self) -> dict[str, float]:
+        """Coefficients by name.
+
+        ``{'a': a}`` for ranks -1 and 0; for polynomials ``{'c0': ..., 'c1':
+        ..., 'cN': ...}`` in the order of ``p``: ``c0`` multiplies the highest
+        power ``x**rank`` and ``c<rank>`` is the constant term.
+        """
+        if self.rank <= 0:
+            return {"a": float(self.p[0])}
+        return {f"c{i}": float(c) for i, c in enumerate(self.p)}
+
+    @property
+    def scaled(self) -> npt.NDArray[np.float64]:
+        """``model(dark_in)`` as float64, the shape of ``dark_in``."""
+        return self.fit.apply(self.dark_in)
+
+    @property
+    def residual(self) -> npt.NDArray[np.float64]:
+        """``dark_out - scaled`` as float64, over every pixel (excluded ones too)."""
+        return self.fit.residual(self.dark_in, self.dark_out)
+
+    @property
+    def fractional(self) -> npt.NDArray[np.float64]:
+        """``residual / dark_out``; NaN where ``dark_out == 0`` (no constant is added)."""
+        return self.fit.fractional(self.dark_in, self.dark_out)
+
+    def apply_fit(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Apply the fitted model to other data, for example a full frame.
+
+        Parameters
+        ----------
+        x : array_like
+            Values to scale (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``model(x)`` as float64, the shape of ``x``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from iuvs.scaling import MultScaler
+        >>> x = np.arange(1.0, 11.0)
+        >>> MultScaler(x, 2 * x).apply_fit([1.0, 5.0]).round(12).tolist()
+        [2.0, 10.0]
+        """
+        return self.fit.apply(x)
+
+    def __repr__(self) -> str:
+        state = f"p={self.p.tolist()}" if self._fit is not None else "not fitted"
+        return f"{type(self).__name__}(rank={self.rank}, {state})"
+
+
+class AddScaler(DarkScaler):
+    """Additive model ``dark_out = dark_in + a`` (rank -1).
+
+    Parameters
+    ----------
+    dark_in, dark_out : array_like
+        Frames of the same shape.
+    mask : array_like of bool, optional
+        Pixels to exclude (True = excluded).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value (DN).
+    hot_sigma, clip, clip_iter : optional
+        As for :class:`DarkScaler`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iuvs.scaling import AddScaler
+    >>> s = AddScaler(np.arange(10.0), np.arange(10.0) + 2)
+    >>> s.do_fit().name, round(float(s.p[0]), 12), s.p_dict == {"a": float(s.p[0])}
+    ('AddScaler', 2.0, True)
+    """
 
     def __init__(
         self,
@@ -48,249 +344,247 @@ class _Scaler:
         clip: float | None = None,
         clip_iter: int = 3,
     ) -> None:
-        self.dark_in = np.asarray(dark_in) if not isinstance(dark_in, np.ndarray) else dark_in
-        self.dark_out = np.asarray(dark_out) if not isinstance(dark_out, np.ndarray) else dark_out
-        self.mask = None if mask is None else np.asarray(mask)
-        self.hot_threshold = hot_threshold
-        self.hot_sigma = hot_sigma
-        self.clip = clip
-        self.clip_iter = clip_iter
-        self._fit: Fit | None = None
-
-    def _options(self) -> dict[str, Any]:
-        return {
-            "mask": self.mask,
-            "hot_threshold": self.hot_threshold,
-            "hot_sigma": self.hot_sigma,
-            "clip": self.clip,
-            "clip_iter": self.clip_iter,
-        }
-
-    def do_fit(self) -> _Scaler:
-        """Fit the model (runs once; later calls return at once).
-
-        Returns
-        -------
-        self
-            For chaining.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from iuvs.scaling import AddScaler
-        >>> x = np.arange(1.0, 11.0)
-        >>> round(float(AddScaler(x, x + 3).do_fit().p[0]), 12)
-        3.0
-        """
-        if self._fit is None:
-            self._fit = fit(self.dark_in, self.dark_out, self.rank, **self._options())
-        return self
-
-    @property
-    def fit(self) -> Fit:
-        """The underlying :class:`~iuvs.fitting.Fit` (fitted on first use)."""
-        self.do_fit()
-        assert self._fit is not None
-        return self._fit
-
-    @property
-    def name(self) -> str:
-        """``'additive'``, ``'multiplicative'`` or ``'poly<n>'``."""
-        return model_name(self.rank)
-
-    @property
-    def p(self) -> npt.NDArray[np.float64]:
-        """Coefficients, highest power first."""
-        return self.fit.coeffs
-
-    @property
-    def pcov(self) -> npt.NDArray[np.float64]:
-        """Parameter covariance (as ``curve_fit`` / ``numpy.polyfit(cov=True)``)."""
-        return self.fit.cov
-
-    @property
-    def perr(self) -> npt.NDArray[np.float64]:
-        """Standard errors ``sqrt(diag(pcov))``."""
-        return self.fit.perr
-
-    @property
-    def stats(self) -> ResidualStats:
-        """Residual statistics over the pixels used in the fit."""
-        return self.fit.stats
-
-    @property
-    def poly(self) -> np.poly1d:
-        """The model as a :class:`numpy.poly1d`."""
-        return self.fit.poly
-
-    @property
-    def p_dict(self) -> dict[str, float]:
-        """Coefficients by name: ``{'a': a}`` (ranks -1, 0), else ``{'c<k>': ...}`` for x**k."""
-        if self.rank <= 0:
-            return {"a": float(self.p[0])}
-        return {f"c{k}": float(c) for k, c in enumerate(self.p[::-1])}
-
-    def apply_fit(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Apply the model to ``x``.
-
-        Parameters
-        ----------
-        x : array_like
-            Values (for example a dark to scale).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``model(x)``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from iuvs.scaling import MultScaler
-        >>> x = np.arange(1.0, 11.0)
-        >>> MultScaler(x, 2 * x).apply_fit([1.0, 5.0]).round(12).tolist()
-        [2.0, 10.0]
-        """
-        return self.fit.apply(x)
-
-    @property
-    def scaled(self) -> npt.NDArray[np.float64]:
-        """``dark_in`` scaled by the model (same shape)."""
-        return self.fit.apply(self.dark_in)
-
-    @property
-    def residual(self) -> npt.NDArray[np.float64]:
-        """``dark_out - scaled``."""
-        return np.asarray(self.dark_out, dtype=np.float64) - self.scaled
-
-    @property
-    def fractional(self) -> npt.NDArray[np.float64]:
-        """``residual / dark_out``; NaN where ``dark_out == 0`` (nothing is added)."""
-        return self.fit.fractional(self.dark_in, self.dark_out)
-
-    @property
-    def exclusion_mask(self) -> npt.NDArray[np.bool_] | None:
-        """Pixels left out of the fit (mask, hot pixels, non-finite, clipped), or None."""
-        x = np.asarray(self.dark_in, dtype=np.float64)
-        y = np.asarray(self.dark_out, dtype=np.float64)
-        out = ~(np.isfinite(x) & np.isfinite(y))
-        if self.mask is not None:
-            out |= self.mask.astype(bool)
-        thr = self.hot_threshold
-        if self.hot_sigma is not None:
-            from iuvs.hot import hot_pixels
-
-            thr = float(hot_pixels(self.dark_in, sigma=self.hot_sigma).threshold)
-        if thr is not None:
-            out |= x > thr
-        if self.fit.mask is not None:
-            out |= self.fit.mask
-        return out if out.any() else None
-
-    def __repr__(self) -> str:
-        state = f"p={self.p.tolist()}" if self._fit is not None else "not fitted"
-        return f"{type(self).__name__}(rank={self.rank}, {state})"
+        super().__init__(
+            dark_in,
+            dark_out,
+            -1,
+            mask=mask,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+        )
 
 
-class AddScaler(_Scaler):
-    """Additive model ``dark_out = dark_in + a`` (rank -1).
-
-    Parameters
-    ----------
-    dark_in, dark_out : array_like
-        The darks.
-    mask : array_like of bool, optional
-        Pixels to exclude (True = excluded).
-    hot_threshold, hot_sigma : float, optional
-        Hot-pixel cut on ``dark_in`` (DN, or sigmas of :func:`iuvs.hot_pixels`).
-    clip : float, optional
-        Sigma clipping of the residuals (see :func:`iuvs.fit_all`).
-    clip_iter : int, optional
-        Most clip-and-refit iterations.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from iuvs.scaling import AddScaler
-    >>> s = AddScaler(np.arange(10.0), np.arange(10.0) + 2).do_fit()
-    >>> s.name, round(float(s.p[0]), 12)
-    ('additive', 2.0)
-    """
-
-    rank = -1
-
-
-class MultScaler(_Scaler):
+class MultScaler(DarkScaler):
     """Multiplicative model ``dark_out = a * dark_in`` (rank 0, through the origin).
 
     Parameters
     ----------
     dark_in, dark_out : array_like
-        The darks.
-    mask, hot_threshold, hot_sigma, clip, clip_iter
-        As for :class:`AddScaler`.
+        Frames of the same shape.
+    mask : array_like of bool, optional
+        Pixels to exclude (True = excluded).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value (DN).
+    hot_sigma, clip, clip_iter : optional
+        As for :class:`DarkScaler`.
 
     Examples
     --------
     >>> import numpy as np
     >>> from iuvs.scaling import MultScaler
-    >>> round(float(MultScaler(np.arange(1.0, 9.0), 4 * np.arange(1.0, 9.0)).p[0]), 12)
+    >>> x = np.arange(1.0, 9.0)
+    >>> round(float(MultScaler(x, 4 * x).do_fit().p[0]), 12)
     4.0
     """
 
-    rank = 0
+    def __init__(
+        self,
+        dark_in: npt.ArrayLike,
+        dark_out: npt.ArrayLike,
+        *,
+        mask: npt.ArrayLike | None = None,
+        hot_threshold: float | None = None,
+        hot_sigma: float | None = None,
+        clip: float | None = None,
+        clip_iter: int = 3,
+    ) -> None:
+        super().__init__(
+            dark_in,
+            dark_out,
+            0,
+            mask=mask,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+        )
 
 
-class PolyScaler(_Scaler):
-    """Polynomial model of degree ``rank`` (1..12).
+class PolyScaler(DarkScaler):
+    """Polynomial model of degree ``rank`` (1..12), ``numpy.polyfit``'s least squares.
 
     Parameters
     ----------
     dark_in, dark_out : array_like
-        The darks.
+        Frames of the same shape.
     rank : int, optional
-        Polynomial degree.
-    mask, hot_threshold, hot_sigma, clip, clip_iter
-        As for :class:`AddScaler`.
+        Polynomial degree, 1..12 (default 2, as in 2015).
+    mask : array_like of bool, optional
+        Pixels to exclude (True = excluded).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value (DN).
+    hot_sigma, clip, clip_iter : optional
+        As for :class:`DarkScaler`.
+
+    Raises
+    ------
+    iuvs.exceptions.RankError
+        If ``rank`` is not an integer in 1..12.
 
     Examples
     --------
     >>> import numpy as np
     >>> from iuvs.scaling import PolyScaler
     >>> x = np.linspace(1.0, 100.0, 50)
-    >>> np.round(PolyScaler(x, 0.5 * x**2 + 1, rank=2).p, 9).tolist()
-    [0.5, 0.0, 1.0]
+    >>> s = PolyScaler(x, 0.5 * x**2 + 1, rank=2)
+    >>> np.round(s.p, 9).tolist(), s.name
+    ([0.5, 0.0, 1.0], 'Poly2')
     """
 
-    def __init__(self, dark_in: npt.ArrayLike, dark_out: npt.ArrayLike, rank: int = 2, **kw: Any):
-        super().__init__(dark_in, dark_out, **kw)
-        if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or not 1 <= rank <= 12:
-            raise InvalidParameterError(f"PolyScaler rank must be 1..12, got {rank!r}")
-        self.rank = int(rank)
+    def __init__(
+        self,
+        dark_in: npt.ArrayLike,
+        dark_out: npt.ArrayLike,
+        rank: int = 2,
+        *,
+        mask: npt.ArrayLike | None = None,
+        hot_threshold: float | None = None,
+        hot_sigma: float | None = None,
+        clip: float | None = None,
+        clip_iter: int = 3,
+    ) -> None:
+        super().__init__(
+            dark_in,
+            dark_out,
+            _check_rank(rank, 1),
+            mask=mask,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+        )
 
 
-class PolyScalerManager:
-    """Polynomials of degrees ``rankstart..rankend`` (inclusive), fitted together.
+def _scaler_for(
+    dark_in: npt.ArrayLike,
+    dark_out: npt.ArrayLike,
+    rank: int,
+    *,
+    mask: npt.ArrayLike | None,
+    hot_threshold: float | None,
+    hot_sigma: float | None,
+    clip: float | None,
+    clip_iter: int,
+) -> DarkScaler:
+    options = {"hot_sigma": hot_sigma, "clip": clip, "clip_iter": clip_iter}
+    if rank == -1:
+        return AddScaler(dark_in, dark_out, mask=mask, hot_threshold=hot_threshold, **options)
+    if rank == 0:
+        return MultScaler(dark_in, dark_out, mask=mask, hot_threshold=hot_threshold, **options)
+    return PolyScaler(dark_in, dark_out, rank, mask=mask, hot_threshold=hot_threshold, **options)
+
+
+def fit_scalers(
+    dark_in: npt.ArrayLike,
+    dark_out: npt.ArrayLike,
+    ranks: Iterable[int] = range(-1, 5),
+    *,
+    mask: npt.ArrayLike | None = None,
+    hot_threshold: float | None = None,
+    hot_sigma: float | None = None,
+    clip: float | None = None,
+    clip_iter: int = 3,
+) -> list[DarkScaler]:
+    """Fit several ranks in one pass (:func:`iuvs.fitting.fit_all`) and wrap each in its scaler.
 
     Parameters
     ----------
     dark_in, dark_out : array_like
-        The darks.
+        Frames of the same shape.
+    ranks : iterable of int, optional
+        Ranks to fit (default -1..4, the notebook's set): -1 gives an
+        :class:`AddScaler`, 0 a :class:`MultScaler`, ``n >= 1`` a
+        :class:`PolyScaler`.
+    mask : array_like of bool, optional
+        Pixels to exclude (True = excluded).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value (DN).
+    hot_sigma, clip, clip_iter : optional
+        As for :class:`DarkScaler`.
+
+    Returns
+    -------
+    list of DarkScaler
+        Fitted scalers in the order of ``ranks``.
+
+    Examples
+    --------
+    >>> import iuvs
+    >>> from iuvs.scaling import fit_scalers
+    >>> pair = iuvs.synthetic.make_dark_pair((20, 40), seed=2)
+    >>> [type(s).__name__ for s in fit_scalers(pair.dark_in, pair.dark_out, [-1, 0, 2])]
+    ['AddScaler', 'MultScaler', 'PolyScaler']
+    """
+    x, y = _as_array(dark_in), _as_array(dark_out)
+    _check_shapes(x, y)
+    rank_list = [_check_rank(r, MIN_RANK) for r in ranks]
+    if not rank_list:
+        raise RankError("no rank requested; give at least one of -1..12")
+    combined = _exclusion(x, y, mask)
+    fits = fit_all(
+        x,
+        y,
+        rank_list,
+        mask=combined,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        clip_iter=clip_iter,
+    )
+    scalers = []
+    for f in fits:
+        s = _scaler_for(
+            x,
+            y,
+            f.rank,
+            mask=combined,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+        )
+        s._fit = f
+        scalers.append(s)
+    return scalers
+
+
+class PolyScalerManager:
+    """Models of ranks ``rankstart..rankend`` (inclusive), fitted together on construction.
+
+    All ranks are fitted in one :func:`iuvs.fitting.fit_all` pass, so the
+    scalers in :attr:`scalers` are ready to use (the notebook appends them to
+    a :class:`~iuvs.io.DarkWriter` without calling ``do_fit``).
+
+    Parameters
+    ----------
+    dark_in, dark_out : array_like
+        Frames of the same shape.
     rankstart, rankend : int
-        First and last degree.
-    **kw
-        ``mask``, ``hot_threshold``, ``hot_sigma``, ``clip``, ``clip_iter``.
+        First and last rank, ``-1 <= rankstart <= rankend <= 12``; the 2015
+        use is polynomial degrees (``1, 4``); ranks -1 and 0 give an
+        :class:`AddScaler` and a :class:`MultScaler`.
+    mask : array_like of bool, optional
+        Pixels to exclude (True = excluded).
+    hot_threshold : float, optional
+        Exclude pixels whose ``dark_in`` is above this value (DN).
+    hot_sigma, clip, clip_iter : optional
+        As for :class:`DarkScaler`.
 
     Attributes
     ----------
-    scalers : list of PolyScaler
-        One fitted scaler per degree.
-    fractionals : list of float
-        Mean fractional residual of each.
-    coeffs : list of numpy.ndarray
-        Coefficients of each (highest power first).
-    polynoms : list of numpy.poly1d
-        Each model as a polynomial.
+    rankstart, rankend : int
+        The range of ranks.
+    dark_in, dark_out : numpy.ndarray
+        The inputs.
+    scalers : list of DarkScaler
+        One fitted scaler per rank, ascending.
+
+    Raises
+    ------
+    iuvs.exceptions.RankError
+        If the ranks are not integers with ``-1 <= rankstart <= rankend <= 12``.
 
     Examples
     --------
@@ -298,8 +592,8 @@ class PolyScalerManager:
     >>> from iuvs.scaling import PolyScalerManager
     >>> pair = iuvs.synthetic.make_dark_pair((20, 40), curvature=2e-5, seed=2)
     >>> m = PolyScalerManager(pair.dark_in, pair.dark_out, 1, 4)
-    >>> [s.rank for s in m.scalers]
-    [1, 2, 3, 4]
+    >>> [s.rank for s in m.scalers], len(m.fractionals), len(m.coeffs[3])
+    ([1, 2, 3, 4], 4, 5)
     """
 
     def __init__(
@@ -308,29 +602,68 @@ class PolyScalerManager:
         dark_out: npt.ArrayLike,
         rankstart: int,
         rankend: int,
-        **kw: Any,
+        *,
+        mask: npt.ArrayLike | None = None,
+        hot_threshold: float | None = None,
+        hot_sigma: float | None = None,
+        clip: float | None = None,
+        clip_iter: int = 3,
     ) -> None:
-        if not (isinstance(rankstart, int) and isinstance(rankend, int)) or rankstart > rankend:
-            raise InvalidParameterError(
-                f"need integer degrees rankstart <= rankend, got {rankstart!r}, {rankend!r}"
+        self.rankstart = _check_rank(rankstart, MIN_RANK)
+        self.rankend = _check_rank(rankend, MIN_RANK)
+        if self.rankstart > self.rankend:
+            raise RankError(
+                f"rankstart ({self.rankstart}) must not exceed rankend ({self.rankend})"
             )
-        self.dark_in = dark_in
-        self.dark_out = dark_out
-        self.ranks = list(range(rankstart, rankend + 1))
-        fits = fit_all(dark_in, dark_out, self.ranks, **kw)
-        self.scalers: list[PolyScaler] = []
-        for f in fits:
-            s = PolyScaler(dark_in, dark_out, rank=f.rank, **kw)
-            s._fit = f
-            self.scalers.append(s)
+        self.dark_in = _as_array(dark_in)
+        self.dark_out = _as_array(dark_out)
+        self.scalers: list[DarkScaler] = fit_scalers(
+            self.dark_in,
+            self.dark_out,
+            range(self.rankstart, self.rankend + 1),
+            mask=mask,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+        )
 
     def do_fit(self) -> PolyScalerManager:
-        """Return self (the models are fitted on construction)."""
+        """Return ``self``: the models are fitted on construction.
+
+        Returns
+        -------
+        PolyScalerManager
+            ``self``.
+
+        Examples
+        --------
+        >>> import iuvs
+        >>> from iuvs.scaling import PolyScalerManager
+        >>> pair = iuvs.synthetic.make_dark_pair((10, 20), seed=1)
+        >>> m = PolyScalerManager(pair.dark_in, pair.dark_out, 1, 2)
+        >>> m.do_fit() is m
+        True
+        """
         return self
 
     @property
+    def ranks(self) -> list[int]:
+        """The ranks, ``rankstart..rankend``."""
+        return [s.rank for s in self.scalers]
+
+    @property
+    def fits(self) -> list[Fit]:
+        """The underlying :class:`~iuvs.fitting.Fit` of each scaler."""
+        return [s.fit for s in self.scalers]
+
+    @property
     def fractionals(self) -> list[float]:
-        """Mean fractional residual of each model."""
+        """Mean fractional residual of each model.
+
+        The mean of ``residual / dark_out`` over the pixels used in the fit
+        whose ``dark_out != 0`` (``fit.stats.frac_mean``; NaN if none).
+        """
         return [s.stats.frac_mean for s in self.scalers]
 
     @property
@@ -343,19 +676,21 @@ class PolyScalerManager:
         """Each model as a :class:`numpy.poly1d`."""
         return [s.poly for s in self.scalers]
 
-    def best(self, criterion: Literal["aic", "bic", "plateau"] = "bic", **kw: Any) -> PolyScaler:
-        """Return the scaler :func:`iuvs.choose_rank` picks.
+    def best(
+        self, criterion: Literal["aic", "bic", "plateau"] = "bic", *, tolerance: float = 1e-4
+    ) -> DarkScaler:
+        """Return the scaler :func:`iuvs.choose_rank` picks among these models.
 
         Parameters
         ----------
         criterion : {'bic', 'aic', 'plateau'}, optional
             See :func:`iuvs.choose_rank`.
-        **kw
-            Passed on (``tolerance`` for ``'plateau'``).
+        tolerance : float, optional
+            Absolute improvement of ``|frac_mean|`` that still counts (plateau).
 
         Returns
         -------
-        PolyScaler
+        DarkScaler
             The chosen model.
 
         Examples
@@ -368,5 +703,10 @@ class PolyScalerManager:
         >>> PolyScalerManager(x, y, 1, 5).best("bic").rank
         2
         """
-        choice = choose_rank([s.fit for s in self.scalers], criterion, **kw)
+        from iuvs.selection import choose_rank
+
+        choice = choose_rank(self.fits, criterion, tolerance=tolerance)
         return next(s for s in self.scalers if s.rank == choice.rank)
+
+    def __repr__(self) -> str:
+        return f"PolyScalerManager(rankstart={self.rankstart}, rankend={self.rankend})"

@@ -246,7 +246,7 @@ def _integration_table(
             "TIMESTAMP", "D", array=np.array([4.5e8 + _et(t) - _et(times[0]) for t in times])
         ),
         fits.Column("ET", "D", array=np.array([_et(t) for t in times])),
-        fits.Column("UTC", "32A", array=np.array([_utc(t) for t in times])),
+        fits.Column("UTC", "40A", array=np.array([_utc(t) for t in times])),
         fits.Column("MIRROR_DN", "D", array=np.full(n, 17392.0)),
         fits.Column("MIRROR_DEG", "E", array=np.full(n, 60.2, dtype=np.float32)),
         fits.Column("FOV_DEG", "E", array=np.full(n, 120.4, dtype=np.float32)),
@@ -335,7 +335,6 @@ def _primary_header(
         "COMMENT  PI: Nick Schneider, LASP, University of Colorado, Boulder CO 80303",
         "COMMENT  See the data usage and acknowledgement policy before publication.",
         "COMMENT  Floating point Not-a-Number (NaN) used for fill data",
-        f"FILENAME= '{fname}'",
         f"CAPTURE = '{_utc(capture)}'",
         f"PROCESS = '{_utc(capture + timedelta(days=30))}'",
         "SW_VER  = '-1      '",
@@ -357,7 +356,10 @@ def _primary_header(
     ]
     raw += [f"KERNEL  = '{k}'" for k in _KERNELS]
     raw += ["BUNIT   = 'kR/nm   '", "COMMENT Calibrated data for this observation (units: kR/nm)"]
-    return [fits.Card.fromstring(r.ljust(80)) for r in raw]
+    cards = [fits.Card.fromstring(r.ljust(80)) for r in raw]
+    # long names need astropy's CONTINUE convention, so this card is built, not parsed
+    cards.insert(4, fits.Card("FILENAME", fname))
+    return cards
 
 
 def _name(description: str, timestamp: str, version: int, revision: str, gz: bool) -> str:

@@ -20,6 +20,8 @@ Examples
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import warnings
 import zlib
@@ -72,7 +74,7 @@ def _stack(a: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
 
 def _parse_utc(s: str) -> datetime | None:
     try:
-        day, _mon, _dd, clock = s.strip().replace("UTC", "").split()[:4]
+        day, _mon, _dd, clock = s.strip().removesuffix("UTC").removesuffix("UT").split()[:4]
         year, doy = day.split("/")
         whole, _, frac = clock.partition(".")
         t = datetime.strptime(f"{year} {doy} {whole}", "%Y %j %H:%M:%S")
@@ -143,7 +145,9 @@ class L1BReader:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                with fits.open(self.fname, mode="readonly", memmap=False, checksum=strict) as hdul:
+                with fits.open(
+                    self._source(), mode="readonly", memmap=False, checksum=strict
+                ) as hdul:
                     hdul.readall()
                     self._problems(caught, strict)
                     self.header = hdul[0].header.copy()
@@ -166,6 +170,19 @@ class L1BReader:
             ) from err
         if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
+
+    def _source(self) -> str | io.BytesIO:
+        """Return the file, or for gzip data the whole stream decompressed first.
+
+        Gzip is recognised by its magic bytes; decompressing the whole stream
+        checks its CRC, so damage anywhere in the file is found.
+        """
+        with open(self.fname, "rb") as fh:
+            magic = fh.read(2)
+        if magic != b"\x1f\x8b":
+            return self.fname
+        with gzip.open(self.fname, "rb") as gz:
+            return io.BytesIO(gz.read())
 
     def _problems(self, caught: list[warnings.WarningMessage], strict: bool) -> None:
         for w in caught:

@@ -1,41 +1,66 @@
-"""The dark-fitting FITS product: :class:`DarkWriter` and :func:`read_product`.
+"""The dark-fitting FITS product of the 2015 notebook: :class:`DarkWriter` and :func:`read_product`.
 
-Layout (the 2015 notebook's product, plus what makes it trustworthy):
+Layout (the notebook's ``fits.info('dark_fitting.fits')``)::
 
-* ``PRIMARY``: dark1 (int32); ``DARK2``: dark2 (int32);
-* one float64 image ``RANK<n>`` per model holding ``dark2 - model(dark1)``
-  with the cards ``KIND = 'fitted dark'``, ``RANK``, ``COEFFS`` (highest power
-  first), ``STDDEV`` and the notebook's COMMENT cards, then ``C0..Cn`` (lowest
-  power first, said in a COMMENT);
-* ``MASK<n>`` (uint8) after a model whose fit excluded pixels by a mask, a
-  hot-pixel cut or clipping;
-* ``MODELS``: a binary table with every model's coefficients, covariance,
-  Chebyshev form and residual statistics, so a product reads back into
-  :class:`~iuvs.fitting.Fit` objects.
+    No.  Name     Type        Dimensions  Format
+    0    PRIMARY  PrimaryHDU  (341, 62)   int32     dark1
+    1    DARK2    ImageHDU    (341, 62)   int32     dark2
+    2    RANK-1   ImageHDU    (341, 62)   float64   dark2 - (dark1 + a)
+    3    RANK0    ImageHDU    (341, 62)   float64   dark2 - a * dark1
+    4    RANK1    ImageHDU    (341, 62)   float64   dark2 - poly1(dark1)
+    ...                                             one per model, in the order appended
 
-Every HDU carries ``CHECKSUM``/``DATASUM``, ``DATE``, ``CREATOR`` and ``HISTORY``.
-Writes go to a temporary file in the destination folder, which is re-opened
-and verified before it is renamed into place.
+Cards, the notebook's first and in its order:
+
+* PRIMARY: ``KIND = 'original dark'``, ``NAME = 'dark1'``; DARK2: ``KIND``.
+* ``RANK<n>``: ``KIND = 'fitted dark'``, ``RANK``, ``COEFFS`` (a string
+  ``str(list)`` of Python floats, highest power first, e.g.
+  ``'[1.4510501785354721]'``; long lists use astropy's ``CONTINUE``
+  convention), ``STDDEV`` (``numpy.std`` of the residual image over **all**
+  its pixels, as the notebook's ``scaler.residual.std()``; omitted when that is
+  not finite), ``EXTNAME`` and the notebook's two COMMENTs.
+
+Then cards the notebook did not write: ``C0..Cn`` (the coefficients again as
+numbers, in the order of ``COEFFS``: ``C0`` multiplies the highest power),
+``NUSED``/``NEXCL`` (pixels used in / excluded from the fit), ``FITSTD`` and
+``FRACMEAN`` (residual standard deviation and mean fractional residual over
+the pixels used in the fit, when finite), ``HOTTHR``/``HOTSIGMA``/``CLIPSIG``
+(exclusion options, when given), ``DATE`` (UTC), ``CREATOR = 'iuvs
+<version>'``, ``HISTORY`` (inputs, primary only) and ``CHECKSUM``/``DATASUM``
+in every HDU.
+
+Writing is safe: an existing file is kept unless ``clobber=True`` or
+``overwrite=True``; the product goes to a temporary file in the destination
+folder, is flushed, fsynced and re-opened with checksum verification (warnings
+as errors) before :func:`os.replace` moves it into place.  On any failure the
+temporary file is removed and an old file is left untouched.  A name ending in
+``.gz`` is gzip-compressed.
 
 Examples
 --------
->>> import tempfile, pathlib, numpy as np, iuvs
+>>> import tempfile, pathlib, iuvs
 >>> from iuvs.io import DarkWriter, read_product
 >>> pair = iuvs.synthetic.make_dark_pair((20, 30), seed=1)
 >>> out = pathlib.Path(tempfile.mkdtemp()) / "dark_fitting.fits"
 >>> w = DarkWriter(out, pair.dark_in, pair.dark_out)
->>> w.append_polyfitted(iuvs.fit(pair.dark_in, pair.dark_out, 0))
->>> w.write()
->>> [f.rank for f in read_product(out).fits]
-[0]
+>>> w.append_polyfitted(iuvs.scaling.MultScaler(pair.dark_in, pair.dark_out))
+>>> w.write().name
+'dark_fitting.fits'
+>>> [(m.extname, m.rank) for m in read_product(out).models]
+[('RANK0', 0)]
 """
 
 from __future__ import annotations
 
+import gzip
+import logging
 import os
+import re
 import tempfile
 import warnings
-from dataclasses import dataclass, fields
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -45,18 +70,34 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
-from iuvs.exceptions import FileFormatError, InvalidParameterError, OutputExistsError
-from iuvs.fitting import Fit, ResidualStats
+from iuvs.exceptions import (
+    FileFormatError,
+    InvalidParameterError,
+    MissingExtensionError,
+    OutputExistsError,
+    ShapeMismatchError,
+    UnsupportedDtypeError,
+)
+from iuvs.fitting import Fit
 
-__all__ = ["DarkWriter", "Product", "read_product"]
+__all__ = [
+    "DarkWriter",
+    "Product",
+    "ProductModel",
+    "check_output_path",
+    "read_product",
+]
 
-_MAXP = 13
-_RANK_COMMENTS = (
+log = logging.getLogger(__name__)
+
+RANK_COMMENT = (
     "The rank is '-1' for 'Additive' fitting, '0' is for 'Multiplicative' fitting without "
     "additive offset. For all ranks larger than 0 it is equivalent to the degree of the "
-    "polynomial fit.",
-    "The coefficients are listed highest rank first.",
+    "polynomial fit."
 )
+COEFFS_COMMENT = "The coefficients are listed highest rank first."
+_C_COMMENT = "C0..Cn repeat COEFFS as numbers in the same order: C0 multiplies the highest power."
+_EXTNAME = re.compile(r"^RANK(-?\d+)$")
 
 
 def _creator() -> str:
@@ -66,70 +107,161 @@ def _creator() -> str:
         return "iuvs unknown"
 
 
-def _extname(rank: int) -> str:
-    return f"RANK{rank}"
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:  # pragma: no cover - unreadable path: fall back to names
+        pass
+    return a.resolve() == b.resolve()
 
 
-@dataclass(frozen=True)
-class Product:
-    """A dark-fitting product read back.
-
-    Attributes
-    ----------
-    dark1, dark2 : numpy.ndarray
-        The two darks (int32).
-    fits : list of Fit
-        The models in file order (with their masks where one was written).
-    residuals : list of numpy.ndarray
-        The ``RANK<n>`` images, in the same order.
-    stddev : list of float
-        Their ``STDDEV`` cards (NaN where the card is absent).
-    """
-
-    dark1: npt.NDArray[Any]
-    dark2: npt.NDArray[Any]
-    fits: list[Fit]
-    residuals: list[npt.NDArray[np.float64]]
-    stddev: list[float]
-
-
-@dataclass
-class _Entry:
-    fit: Fit
-    residual: npt.NDArray[np.float64]
-    mask: npt.NDArray[np.bool_] | None
-
-
-class DarkWriter:
-    """Write the notebook's dark-fitting product, safely.
+def check_output_path(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> Path:
+    """Check that a product may be written to ``path``, before any work is done.
 
     Parameters
     ----------
-    fname : str or path-like
-        Output file.
-    dark1, dark2 : array_like
-        The darks the models map between (written as int32).
-    clobber : bool, optional
-        Replace an existing file (the 2015 name of ``overwrite``).
+    path : str or path-like
+        The output file.
     overwrite : bool, optional
-        Replace an existing file.
-    inputs : sequence of str, optional
-        Input files, for ``HISTORY`` cards; the output may not be one of them.
-    darks_used : tuple of int, optional
-        Indices of the darks in the input file, for ``HISTORY``.
+        Whether an existing file may be replaced.
+    inputs : sequence of str or path-like, optional
+        Input files; the output may not be one of them.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a :class:`~pathlib.Path`.
 
     Raises
     ------
     iuvs.exceptions.OutputExistsError
-        The file exists and neither ``clobber`` nor ``overwrite`` is true.
+        If the file exists and ``overwrite`` is false.
+    iuvs.exceptions.InvalidParameterError
+        If the output is one of the inputs.
+    iuvs.exceptions.FileFormatError
+        If the destination folder does not exist or the path is a folder.
 
     Examples
     --------
-    >>> import tempfile, pathlib, numpy as np
+    >>> import tempfile, pathlib
+    >>> from iuvs.io.product import check_output_path
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output_path(d / "p.fits").name
+    'p.fits'
+    >>> (d / "p.fits").touch()
+    >>> check_output_path(d / "p.fits")
+    Traceback (most recent call last):
+    ...
+    iuvs.exceptions.OutputExistsError: ...p.fits exists; pass clobber=True or overwrite=True to replace it
+    """
+    target = Path(path)
+    for p in inputs:
+        if _same_file(Path(p), target):
+            raise InvalidParameterError(
+                f"the output {target} is one of the inputs; choose another output name"
+            )
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileFormatError(
+            f"cannot write {target}: the folder {folder} does not exist"
+        ) from FileNotFoundError(str(folder))
+    if target.is_dir():
+        raise FileFormatError(f"cannot write {target}: it is a folder") from IsADirectoryError(
+            str(target)
+        )
+    if target.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{target} exists; pass clobber=True or overwrite=True to replace it"
+        )
+    return target
+
+
+def _frame(a: npt.ArrayLike, label: str) -> npt.NDArray[Any]:
+    """Return a dark as int32 when its values are whole numbers in int32 range, else as floats."""
+    arr = np.asarray(a)
+    if isinstance(arr, np.ma.MaskedArray):
+        arr = arr.data
+    kind = arr.dtype.kind
+    if kind not in "iuf":
+        raise UnsupportedDtypeError(
+            f"{label} has dtype {arr.dtype}; a product holds integer or floating-point darks"
+        )
+    if arr.ndim == 0:
+        raise InvalidParameterError(f"{label} is a scalar; a dark is an image")
+    info = np.iinfo(np.int32)
+    if arr.size == 0:
+        return arr.astype(np.int32)
+    if kind in "iu":
+        if arr.min() >= info.min and arr.max() <= info.max:
+            return arr.astype(np.int32)
+        return arr.astype(arr.dtype.newbyteorder("="))
+    finite = bool(np.isfinite(arr).all())
+    if finite and np.array_equal(arr, np.round(arr)) and info.min <= arr.min() <= arr.max() <= info.max:
+        return arr.astype(np.int32)
+    return arr.astype(np.float64 if arr.dtype.itemsize > 4 else np.float32)
+
+
+@dataclass(frozen=True)
+class _Model:
+    fit: Fit
+    residual: npt.NDArray[np.float64]
+    options: tuple[tuple[str, str, float], ...]
+
+
+class DarkWriter:
+    """Write the notebook's dark-fitting product (one residual image per model), safely.
+
+    Parameters
+    ----------
+    fname : str or path-like
+        Output file (``.fits``, or ``.fits.gz`` for a gzipped file).
+    dark1, dark2 : array_like
+        The darks the models map between (``dark2 ~ model(dark1)``), same
+        shape.  Written as int32 when their values are whole numbers within
+        int32 range (L1B darks always are), otherwise as floats.
+    clobber : bool, optional
+        Replace an existing file (the 2015 name, kept for the notebook).
+    overwrite : bool, optional
+        Replace an existing file (the astropy name); either true allows it.
+    inputs : sequence of str or path-like, optional
+        Input files, recorded as ``HISTORY``; the output may not be one of them.
+    darks_used : tuple of int, optional
+        Indices of dark1 and dark2 in the input file, recorded as ``HISTORY``.
+
+    Attributes
+    ----------
+    fname : pathlib.Path
+        The output file.
+    dark1, dark2 : numpy.ndarray
+        The darks as they will be written.
+    overwrite : bool
+        Whether an existing file is replaced (``clobber`` or ``overwrite``).
+
+    Raises
+    ------
+    iuvs.exceptions.OutputExistsError
+        If the file exists and neither ``clobber`` nor ``overwrite`` is true
+        (checked here, before any work, and again when writing).
+    iuvs.exceptions.InvalidParameterError
+        If the output is one of ``inputs``.
+    iuvs.exceptions.ShapeMismatchError
+        If the darks differ in shape.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, iuvs
     >>> from iuvs.io import DarkWriter
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "p.fits"
-    >>> DarkWriter(out, np.ones((2, 2)), np.ones((2, 2))).write()
-    >>> out.exists()
+    >>> x = np.arange(1, 13).reshape(3, 4)
+    >>> w = DarkWriter(out, x, 2 * x, clobber=True)
+    >>> w.append_polyfitted(iuvs.fit(x, 2 * x, rank=0))
+    >>> w.write() == out
     True
     """
 
@@ -141,290 +273,457 @@ class DarkWriter:
         clobber: bool = False,
         *,
         overwrite: bool | None = None,
-        inputs: list[str] | tuple[str, ...] = (),
-        darks_used: tuple[int, ...] | None = None,
+        inputs: Sequence[str | os.PathLike[str]] = (),
+        darks_used: tuple[int, int] | None = None,
     ) -> None:
-        self.fname = Path(fname)
-        self.replace = bool(clobber) or bool(overwrite)
-        self.dark1 = np.asarray(dark1)
-        self.dark2 = np.asarray(dark2)
+        self.overwrite = bool(clobber) or bool(overwrite)
+        self.inputs = tuple(os.fspath(p) for p in inputs)
+        self.darks_used = darks_used
+        self.fname = check_output_path(fname, overwrite=self.overwrite, inputs=self.inputs)
+        self.dark1 = _frame(dark1, "dark1")
+        self.dark2 = _frame(dark2, "dark2")
         if self.dark1.shape != self.dark2.shape:
-            raise InvalidParameterError(
+            raise ShapeMismatchError(
                 f"dark1 has shape {self.dark1.shape} but dark2 has shape {self.dark2.shape}"
             )
-        self.inputs = [str(p) for p in inputs]
-        self.darks_used = darks_used
-        self._entries: list[_Entry] = []
-        self._check_target()
+        self._models: list[_Model] = []
 
-    def _check_target(self) -> None:
-        target = self.fname.resolve()
-        for p in self.inputs:
-            if Path(p).resolve() == target:
-                raise InvalidParameterError(f"the output {self.fname} is one of the inputs")
-        if self.fname.exists() and not self.replace:
-            raise OutputExistsError(
-                f"{self.fname} exists; pass clobber=True or overwrite=True to replace it"
-            )
+    @property
+    def clobber(self) -> bool:
+        """The 2015 name of :attr:`overwrite`."""
+        return self.overwrite
 
-    def append_polyfitted(self, scaler_or_fit: Any) -> None:
-        """Add one model: a scaler of :mod:`iuvs.scaling` or an :class:`~iuvs.fitting.Fit`.
+    @property
+    def fits(self) -> list[Fit]:
+        """The models appended so far, in order."""
+        return [m.fit for m in self._models]
+
+    def append_polyfitted(
+        self,
+        scaler_or_fit: Any,
+        dark_in: npt.ArrayLike | None = None,
+        dark_out: npt.ArrayLike | None = None,
+    ) -> None:
+        """Add one model as a ``RANK<n>`` residual image.
 
         Parameters
         ----------
-        scaler_or_fit : scaler or Fit
-            For a scaler its residual is used; for a ``Fit`` the residual is
-            ``dark2 - fit.apply(dark1)`` of this writer's darks.
+        scaler_or_fit : iuvs.scaling.DarkScaler or iuvs.fitting.Fit
+            A scaler (fitted now if it was not) or a fit.
+        dark_in, dark_out : array_like, optional
+            The frames the residual ``dark_out - model(dark_in)`` is computed
+            from; give both or neither.  Default: the scaler's own frames, or
+            this writer's ``dark1`` and ``dark2`` for a ``Fit``.
+
+        Raises
+        ------
+        TypeError
+            If ``scaler_or_fit`` is neither a scaler nor a ``Fit``.
+        iuvs.exceptions.InvalidParameterError
+            If only one of ``dark_in`` and ``dark_out`` is given.
+        iuvs.exceptions.ShapeMismatchError
+            If ``dark_in`` and ``dark_out`` differ in shape.
 
         Examples
         --------
         >>> import tempfile, pathlib, numpy as np, iuvs
         >>> from iuvs.io import DarkWriter
         >>> x = np.arange(1.0, 13.0).reshape(3, 4)
-        >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, 2 * x)
-        >>> w.append_polyfitted(iuvs.fit(x, 2 * x, 1))
-        >>> len(w.models)
-        1
+        >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, 2 * x + 1)
+        >>> w.append_polyfitted(iuvs.fit(x, 2 * x + 1, 1))
+        >>> [f.rank for f in w.fits]
+        [1]
         """
-        fit = getattr(scaler_or_fit, "fit", scaler_or_fit)
-        if not isinstance(fit, Fit):
-            raise InvalidParameterError(
-                f"expected a scaler or a Fit, got {type(scaler_or_fit).__name__}"
+        from iuvs.scaling import DarkScaler
+
+        if (dark_in is None) != (dark_out is None):
+            raise InvalidParameterError("give both dark_in and dark_out, or neither")
+        options: list[tuple[str, str, float]] = []
+        if isinstance(scaler_or_fit, DarkScaler):
+            fit = scaler_or_fit.fit
+            x: npt.ArrayLike = scaler_or_fit.dark_in
+            y: npt.ArrayLike = scaler_or_fit.dark_out
+            for key, value, comment in (
+                ("HOTTHR", scaler_or_fit.hot_threshold, "dark_in above this (DN) not fitted"),
+                ("HOTSIGMA", scaler_or_fit.hot_sigma, "hot-pixel cut in MAD-sigmas of dark_in"),
+                ("CLIPSIG", scaler_or_fit.clip, "residuals sigma-clipped at this level"),
+            ):
+                if value is not None:
+                    options.append((key, comment, float(value)))
+        elif isinstance(scaler_or_fit, Fit):
+            fit = scaler_or_fit
+            x, y = self.dark1, self.dark2
+        else:
+            raise TypeError(
+                "append_polyfitted takes a scaler of iuvs.scaling or an iuvs.fitting.Fit, "
+                f"not {type(scaler_or_fit).__name__}"
             )
-        residual = np.asarray(self.dark2, dtype=np.float64) - fit.apply(self.dark1)
-        mask = getattr(scaler_or_fit, "exclusion_mask", None)
-        if mask is None:
-            mask = fit.mask
-        self._entries.append(_Entry(fit, residual, None if mask is None else np.asarray(mask)))
+        if dark_in is not None and dark_out is not None:
+            x, y = dark_in, dark_out
+        if np.shape(x) != np.shape(y):
+            raise ShapeMismatchError(
+                f"dark_in has shape {np.shape(x)} but dark_out has shape {np.shape(y)}"
+            )
+        residual = fit.residual(x, y)
+        self._models.append(_Model(fit, residual, tuple(options)))
 
-    @property
-    def models(self) -> list[Fit]:
-        """The models added so far."""
-        return [e.fit for e in self._entries]
+    # ------------------------------------------------------------- building
+    def _stamp(self, header: fits.Header, date: str) -> None:
+        header.append(fits.Card("DATE", date, "file creation date (UTC)"), bottom=True)
+        header.append(fits.Card("CREATOR", _creator(), "software that wrote this file"), bottom=True)
 
-    def _history(self) -> list[str]:
-        lines = [f"Written by {_creator()} on {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S}"]
-        lines += [f"Input file: {p}" for p in self.inputs]
+    def _rank_hdu(self, model: _Model, ver: int, date: str) -> fits.ImageHDU:
+        f = model.fit
+        coeffs = [float(c) for c in f.coeffs]
+        h = fits.Header()
+        h.set("KIND", "fitted dark", "The kind of image")
+        h.set("RANK", f.rank, "The degree of polynom used for the scaling.")
+        h.set("COEFFS", str(coeffs))
+        std = float(np.std(model.residual)) if model.residual.size else float("nan")
+        if np.isfinite(std):
+            h.set("STDDEV", std, "Standard deviation of residual")
+        h.add_comment(RANK_COMMENT)
+        h.add_comment(COEFFS_COMMENT)
+        hdu = fits.ImageHDU(model.residual, header=h, name=f"RANK{f.rank}")
+        out = hdu.header
+        if ver > 1:
+            out.append(fits.Card("EXTVER", ver, "extension version"), bottom=True)
+        for i, c in enumerate(coeffs):
+            if np.isfinite(c):
+                out.append(fits.Card(f"C{i}", c, f"coefficient {i} of COEFFS"), bottom=True)
+        out.add_comment(_C_COMMENT)
+        s = f.stats
+        out.append(fits.Card("NUSED", int(s.n_used), "pixels used in the fit"), bottom=True)
+        out.append(fits.Card("NEXCL", int(s.n_excluded), "pixels excluded from the fit"), bottom=True)
+        for key, value, comment in (
+            ("FITSTD", s.std, "residual std over the pixels used in the fit"),
+            ("FRACMEAN", s.frac_mean, "mean residual/dark_out over used pixels"),
+        ):
+            if np.isfinite(value):
+                out.append(fits.Card(key, float(value), comment), bottom=True)
+        for key, comment, value in model.options:
+            out.append(fits.Card(key, value, comment), bottom=True)
+        self._stamp(out, date)
+        return hdu
+
+    def to_hdulist(self) -> fits.HDUList:
+        """Build the product in memory (without CHECKSUM/DATASUM, added by :meth:`write`).
+
+        Returns
+        -------
+        astropy.io.fits.HDUList
+            PRIMARY, DARK2 and one ``RANK<n>`` image per appended model.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, numpy as np, iuvs
+        >>> from iuvs.io import DarkWriter
+        >>> x = np.arange(1, 13).reshape(3, 4)
+        >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, x + 2)
+        >>> w.append_polyfitted(iuvs.fit(x, x + 2, -1))
+        >>> [h.name for h in w.to_hdulist()]
+        ['PRIMARY', 'DARK2', 'RANK-1']
+        """
+        date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        primary = fits.PrimaryHDU(self.dark1)
+        primary.header.set("KIND", "original dark", "The kind of image")
+        primary.header.set("NAME", "dark1")
+        self._stamp(primary.header, date)
+        for p in self.inputs:
+            primary.header.add_history(f"Input file: {p}")
         if self.darks_used is not None:
-            lines.append("Darks used (dark1, dark2): " + ", ".join(map(str, self.darks_used)))
-        return lines
-
-    def _common(self, header: fits.Header) -> None:
-        header["DATE"] = (
-            datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-            "file creation date (UTC)",
-        )
-        header["CREATOR"] = (_creator(), "software that wrote this file")
-        for line in self._history():
-            header.add_history(line)
-
-    def _hdus(self) -> fits.HDUList:
-        primary = fits.PrimaryHDU(np.asarray(self.dark1).astype(np.int32))
-        dark2 = fits.ImageHDU(np.asarray(self.dark2).astype(np.int32), name="DARK2")
+            primary.header.add_history(
+                "dark1, dark2 are detector_dark[{}], detector_dark[{}]".format(*self.darks_used)
+            )
+        primary.header.add_history(f"Residuals: dark2 - model(dark1), {len(self._models)} models")
+        dark2_header = fits.Header()
+        dark2_header.set("KIND", "original dark", "The kind of image")
+        dark2 = fits.ImageHDU(self.dark2, header=dark2_header, name="DARK2")
+        self._stamp(dark2.header, date)
         hdus: list[Any] = [primary, dark2]
-        rows = []
-        for e in self._entries:
-            f = e.fit
-            h = fits.Header()
-            h["KIND"] = ("fitted dark", "The kind of image")
-            h["RANK"] = (f.rank, "The degree of polynom used for the scaling.")
-            h["COEFFS"] = str([float(c) for c in f.coeffs])
-            finite = e.residual[np.isfinite(e.residual)]
-            std = float(np.std(finite)) if finite.size else float("nan")
-            if np.isfinite(std):
-                h["STDDEV"] = (std, "Standard deviation of residual")
-            for text in _RANK_COMMENTS:
-                h.add_comment(text)
-            for k, c in enumerate(f.coeffs[::-1]):
-                if np.isfinite(c):
-                    h[f"C{k}"] = (float(c), f"coefficient of x**{k}")
-            h.add_comment("C0..Cn: the same coefficients, lowest power first.")
-            self._common(h)
-            hdus.append(fits.ImageHDU(e.residual, header=h, name=_extname(f.rank)))
-            if e.mask is not None:
-                mh = fits.Header()
-                mh["RANK"] = (f.rank, "model whose fit excluded these pixels")
-                mh.add_comment("1 = pixel excluded from the fit (mask, hot pixel or clipped).")
-                self._common(mh)
-                hdus.append(fits.ImageHDU(e.mask.astype(np.uint8), header=mh, name=f"MASK{f.rank}"))
-            rows.append(f)
-        for h in (primary.header, dark2.header):
-            self._common(h)
-        if rows:
-            hdus.append(_models_table(rows, self._common))
+        seen: dict[int, int] = {}
+        for model in self._models:
+            seen[model.fit.rank] = seen.get(model.fit.rank, 0) + 1
+            hdus.append(self._rank_hdu(model, seen[model.fit.rank], date))
         return fits.HDUList(hdus)
 
-    def write(self) -> None:
-        """Write the product atomically (temporary file, verify, rename).
+    # -------------------------------------------------------------- writing
+    def write(self) -> Path:
+        """Write the product atomically: temporary file, fsync, verify, rename.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
 
         Raises
         ------
         iuvs.exceptions.OutputExistsError
-            The file appeared meanwhile and replacing was not allowed.
+            If the file exists (or appeared meanwhile) and replacing is not allowed.
+        iuvs.exceptions.FileFormatError
+            If the destination folder is missing or the written file does not
+            verify (the old file, if any, is kept).
+        OSError
+            If the disk is full or the folder is not writable (nothing is left behind).
 
         Examples
         --------
         >>> import tempfile, pathlib, numpy as np
+        >>> from astropy.io import fits
         >>> from iuvs.io import DarkWriter
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "p.fits"
-        >>> DarkWriter(out, np.zeros((2, 3)), np.ones((2, 3))).write()
-        >>> from astropy.io import fits
+        >>> DarkWriter(out, np.zeros((2, 3)), np.ones((2, 3))).write().exists()
+        True
         >>> fits.getheader(out)["CREATOR"].startswith("iuvs")
         True
         """
-        self._check_target()
-        folder = self.fname.parent if str(self.fname.parent) else Path(".")
-        if not folder.is_dir():
-            raise FileFormatError(f"cannot write {self.fname}: folder {folder} does not exist")
-        hdul = self._hdus()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.fname.name}.", suffix=".tmp")
+        target = check_output_path(self.fname, overwrite=self.overwrite, inputs=self.inputs)
+        hdul = self.to_hdulist()
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                hdul.writeto(fh, checksum=True)
+                if target.name.endswith(".gz"):
+                    with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+                        hdul.writeto(gz, checksum=True, output_verify="exception")
+                else:
+                    hdul.writeto(fh, checksum=True, output_verify="exception")
                 fh.flush()
                 os.fsync(fh.fileno())
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                with fits.open(tmp, checksum=True) as check:
-                    check.verify("exception")
-                    for hdu in check:
-                        _ = hdu.data
-            if self.fname.exists() and not self.replace:
+            _verify(tmp, target, hdul)
+            if target.exists() and not self.overwrite:
                 raise OutputExistsError(
-                    f"{self.fname} exists; pass clobber=True or overwrite=True to replace it"
+                    f"{target} appeared while writing; pass clobber=True or overwrite=True "
+                    "to replace it"
                 )
-            os.replace(tmp, self.fname)
+            os.replace(tmp, target)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        _fsync_folder(target.parent)
+        log.info("wrote %s (%d models)", target, len(self._models))
+        return target
 
 
-_STAT_COLS = [f.name for f in fields(ResidualStats)]
+def _verify(tmp: str, target: Path, expected: fits.HDUList) -> None:
+    """Re-open the temporary file with checksums and warnings as errors; compare the data."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with fits.open(tmp, mode="readonly", memmap=False, checksum=True) as check:
+                check.verify("exception")
+                if len(check) != len(expected):
+                    raise ValueError(f"{len(check)} HDUs written, {len(expected)} expected")
+                for got, want in zip(check, expected, strict=True):
+                    if got.name != want.name or not np.array_equal(
+                        got.data, want.data, equal_nan=want.data.dtype.kind == "f"
+                    ):
+                        raise ValueError(f"HDU {want.name} does not read back as written")
+    except (OSError, ValueError, TypeError, EOFError, zlib.error, Warning) as err:
+        raise FileFormatError(
+            f"{target}: the written product did not verify ({err}); nothing was replaced"
+        ) from err
 
 
-def _models_table(rows: list[Fit], common: Any) -> fits.BinTableHDU:
-    n = len(rows)
-
-    def padded(getter: Any, width: int) -> npt.NDArray[np.float64]:
-        out = np.full((n, width), np.nan)
-        for i, f in enumerate(rows):
-            v = np.asarray(getter(f), dtype=np.float64).ravel()
-            out[i, : v.size] = v
-        return out
-
-    cols = [
-        fits.Column("RANK", "J", array=np.array([f.rank for f in rows], dtype=np.int32)),
-        fits.Column("COEFFS", f"{_MAXP}D", array=padded(lambda f: f.coeffs, _MAXP)),
-        fits.Column("COV", f"{_MAXP * _MAXP}D", array=padded(lambda f: _pad_cov(f.cov), _MAXP**2)),
-        fits.Column("CHEB", f"{_MAXP}D", array=padded(lambda f: f.cheb_coeffs, _MAXP)),
-        fits.Column("CENTER", "D", array=np.array([f.center for f in rows])),
-        fits.Column("HALFWID", "D", array=np.array([f.half_width for f in rows])),
-        fits.Column("SSR", "D", array=np.array([f.ssr for f in rows])),
-        fits.Column("CONDITION", "D", array=np.array([f.condition for f in rows])),
-        fits.Column("CLIPITER", "J", array=np.array([f.clip_iterations for f in rows])),
-    ]
-    for name in _STAT_COLS:
-        values = np.array([getattr(f.stats, name) for f in rows])
-        fmt = "K" if values.dtype.kind in "iu" else "D"
-        cols.append(fits.Column(name.upper(), fmt, array=values))
-    hdu = fits.BinTableHDU.from_columns(cols, name="MODELS")
-    hdu.header.add_comment("COEFFS: highest power first, NaN padded; COV: 13x13 row-major.")
-    common(hdu.header)
-    return hdu
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable (best effort; not possible on every platform)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
-def _pad_cov(cov: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    out = np.full((_MAXP, _MAXP), np.nan)
-    p = cov.shape[0]
-    out[:p, :p] = cov
-    return out
+# ----------------------------------------------------------------- reading
 
 
-def read_product(path: str | os.PathLike[str]) -> Product:
-    """Read a product written by :class:`DarkWriter` back into darks and fits.
+@dataclass(frozen=True)
+class ProductModel:
+    """One ``RANK<n>`` extension of a product.
+
+    Attributes
+    ----------
+    extname : str
+        ``'RANK-1'``, ``'RANK0'``, ...
+    rank : int
+        -1 additive, 0 multiplicative, ``n >= 1`` polynomial degree.
+    coeffs : numpy.ndarray
+        Coefficients from ``COEFFS``, highest power first.
+    stddev : float
+        The ``STDDEV`` card (NaN when absent).
+    residual : numpy.ndarray
+        The residual image ``dark2 - model(dark1)`` (float64).
+    header : astropy.io.fits.Header
+        The extension's header.
+    """
+
+    extname: str
+    rank: int
+    coeffs: npt.NDArray[np.float64]
+    stddev: float
+    residual: npt.NDArray[np.float64]
+    header: fits.Header
+
+
+@dataclass(frozen=True)
+class Product:
+    """A dark-fitting product read back by :func:`read_product`.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    dark1, dark2 : numpy.ndarray
+        The two darks (PRIMARY and DARK2).
+    models : tuple of ProductModel
+        The ``RANK<n>`` extensions in file order.
+    header : astropy.io.fits.Header
+        The primary header.
+    """
+
+    path: str
+    dark1: npt.NDArray[Any]
+    dark2: npt.NDArray[Any]
+    models: tuple[ProductModel, ...]
+    header: fits.Header
+
+    @property
+    def ranks(self) -> list[int]:
+        """The rank of each model, in file order."""
+        return [m.rank for m in self.models]
+
+    def model(self, rank: int) -> ProductModel:
+        """Return the first model of a rank.
+
+        Parameters
+        ----------
+        rank : int
+            -1, 0 or a polynomial degree.
+
+        Returns
+        -------
+        ProductModel
+            The model.
+
+        Raises
+        ------
+        iuvs.exceptions.MissingExtensionError
+            If the product has no model of that rank.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, numpy as np, iuvs
+        >>> from iuvs.io import DarkWriter, read_product
+        >>> x = np.arange(1, 13).reshape(3, 4)
+        >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, 3 * x)
+        >>> w.append_polyfitted(iuvs.fit(x, 3 * x, 0))
+        >>> round(float(read_product(w.write()).model(0).coeffs[0]), 12)
+        3.0
+        """
+        for m in self.models:
+            if m.rank == rank:
+                return m
+        raise MissingExtensionError(
+            f"{self.path} has no RANK{rank} extension; it has: "
+            + ", ".join(m.extname for m in self.models)
+        )
+
+
+def _parse_coeffs(text: Any, where: str) -> npt.NDArray[np.float64]:
+    s = str(text).strip()
+    if not (s.startswith("[") and s.endswith("]")) or not s[1:-1].strip():
+        raise ValueError(f"{where}: COEFFS {s!r} is not a list of numbers")
+    return np.array([float(v) for v in s[1:-1].split(",")], dtype=np.float64)
+
+
+def read_product(path: str | os.PathLike[str], *, verify: bool = True) -> Product:
+    """Read a dark-fitting product (written by :class:`DarkWriter` or the 2015 package).
 
     Parameters
     ----------
     path : str or path-like
-        The product.
+        The product file (``.fits`` or ``.fits.gz``).
+    verify : bool, optional
+        Verify ``CHECKSUM``/``DATASUM`` where present and fail on a mismatch.
 
     Returns
     -------
     Product
-        The darks, the :class:`~iuvs.fitting.Fit` objects, residuals and STDDEVs.
+        The darks and, per ``RANK<n>`` extension, rank, coefficients
+        (highest power first), ``STDDEV`` and residual image.
 
     Raises
     ------
     iuvs.exceptions.FileFormatError
-        A missing, damaged or foreign file (named, cause chained).
+        If the file is missing, truncated, damaged, fails its checksum, or is
+        not a product (no ``DARK2``, a ``RANK`` extension without ``RANK`` or
+        ``COEFFS``); the file is named and the cause chained.
 
     Examples
     --------
     >>> import tempfile, pathlib, numpy as np, iuvs
     >>> from iuvs.io import DarkWriter, read_product
-    >>> x = np.arange(1.0, 13.0).reshape(3, 4)
-    >>> out = pathlib.Path(tempfile.mkdtemp()) / "p.fits"
-    >>> w = DarkWriter(out, x, 3 * x)
-    >>> w.append_polyfitted(iuvs.fit(x, 3 * x, 0))
-    >>> w.write()
-    >>> round(float(read_product(out).fits[0].coeffs[0]), 12)
-    3.0
+    >>> x = np.arange(1, 13).reshape(3, 4)
+    >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, 2 * x + 5)
+    >>> w.append_polyfitted(iuvs.fit(x, 2 * x + 5, 1))
+    >>> p = read_product(w.write())
+    >>> p.ranks, np.round(p.models[0].coeffs, 9).tolist(), p.dark1.dtype.name
+    ([1], [2.0, 5.0], 'int32')
     """
+    name = os.fspath(path)
+    p = Path(name)
+    if not p.exists():
+        raise FileFormatError(f"{name}: no such file") from FileNotFoundError(name)
+    if p.is_dir():
+        raise FileFormatError(f"{name} is a folder, not a product file") from IsADirectoryError(
+            name
+        )
+    current = "the primary HDU"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path, mode="readonly", memmap=False) as hdul:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with fits.open(name, mode="readonly", memmap=False, checksum=verify) as hdul:
+                hdul.readall()
+                for w in caught:
+                    text = str(w.message)
+                    if "truncated" in text or (verify and "hecksum" in text):
+                        raise OSError(text)
+                names = [h.name for h in hdul]
+                if "DARK2" not in names:
+                    raise MissingExtensionError(
+                        f"{name} is not a dark-fitting product: no DARK2 extension; it has: "
+                        + ", ".join(names)
+                    )
                 dark1 = np.asarray(hdul[0].data)
                 dark2 = np.asarray(hdul["DARK2"].data)
-                table = hdul["MODELS"].data if "MODELS" in hdul else None
-                images = {h.name: h for h in hdul[1:]}
-                fit_list: list[Fit] = []
-                residuals: list[npt.NDArray[np.float64]] = []
-                stddev: list[float] = []
-                n_models = 0 if table is None else len(table)
-                for i in range(n_models):
-                    assert table is not None
-                    row = table[i]
-                    rank = int(row["RANK"])
-                    p = 1 if rank <= 0 else rank + 1
-                    values: dict[str, Any] = {}
-                    for name in _STAT_COLS:
-                        v = row[name.upper()]
-                        values[name] = int(v) if name.startswith("n_") else float(v)
-                    stats = ResidualStats(**values)
-                    mask_hdu = images.get(f"MASK{rank}")
-                    fit_list.append(
-                        Fit(
-                            rank=rank,
-                            coeffs=np.array(row["COEFFS"][:p], dtype=np.float64),
-                            cov=np.array(row["COV"], dtype=np.float64).reshape(_MAXP, _MAXP)[
-                                :p, :p
-                            ],
-                            perr=np.sqrt(
-                                np.diag(
-                                    np.array(row["COV"], dtype=np.float64).reshape(_MAXP, _MAXP)[
-                                        :p, :p
-                                    ]
-                                )
-                            ),
-                            stats=stats,
-                            center=float(row["CENTER"]),
-                            half_width=float(row["HALFWID"]),
-                            cheb_coeffs=np.array(
-                                row["CHEB"][: p if rank > 0 else 0], dtype=np.float64
-                            ),
-                            ssr=float(row["SSR"]),
-                            condition=float(row["CONDITION"]),
-                            mask=None
-                            if mask_hdu is None
-                            else np.asarray(mask_hdu.data).astype(bool),
-                            clip_iterations=int(row["CLIPITER"]),
+                models = []
+                for i, hdu in enumerate(hdul):
+                    if not _EXTNAME.match(hdu.name):
+                        continue
+                    current = f"extension {hdu.name} (HDU {i})"
+                    header = hdu.header
+                    if "RANK" not in header or "COEFFS" not in header:
+                        raise ValueError(f"{current} has no RANK or COEFFS card")
+                    models.append(
+                        ProductModel(
+                            extname=hdu.name,
+                            rank=int(header["RANK"]),
+                            coeffs=_parse_coeffs(header["COEFFS"], current),
+                            stddev=float(header.get("STDDEV", np.nan)),
+                            residual=np.asarray(hdu.data, dtype=np.float64),
+                            header=header.copy(),
                         )
                     )
-                    img = images[_extname(rank)]
-                    residuals.append(np.asarray(img.data, dtype=np.float64))
-                    stddev.append(float(img.header.get("STDDEV", np.nan)))
-    except (OSError, KeyError, ValueError, TypeError, EOFError, IndexError) as err:
-        raise FileFormatError(f"{path}: not a readable iuvs dark-fitting product: {err}") from err
-    return Product(dark1, dark2, fit_list, residuals, stddev)
+                primary = hdul[0].header.copy()
+    except FileFormatError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError, KeyError) as err:
+        raise FileFormatError(
+            f"{name}: cannot read {current} as a dark-fitting product: {err}"
+        ) from err
+    return Product(name, dark1, dark2, tuple(models), primary)
