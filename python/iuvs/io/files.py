@@ -198,8 +198,8 @@ def l1b_filenames(
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> for v in ("v01_r01", "v02_s01", "v02_r01"):
     ...     _ = (d / f"mvn_iuv_l1b_periapse-orbit00108-muv_20141018T112844_{v}.fits.gz").touch()
-    >>> [pathlib.Path(p).name[-18:] for p in l1b_filenames("periapse", root=d)]
-    ['v02_r01.fits.gz']
+    >>> [p.endswith("_v02_r01.fits.gz") for p in l1b_filenames("periapse", root=d)]
+    [True]
     """
     base = _root(root)
     tree = base / ("stage" if stage else "production") / "products" / "level1b"
