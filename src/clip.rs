@@ -136,13 +136,7 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 }
 
 /// `sigma_clip` of `r` given the incoming mask: returns the new mask.
-fn sigma_clip(
-    r: &[f64],
-    mask: &[bool],
-    sigma: f64,
-    scratch: &mut Vec<f64>,
-    work: &mut Vec<f64>,
-) -> Vec<bool> {
+fn sigma_clip(r: &[f64], mask: &[bool], sigma: f64, scratch: &mut Vec<f64>) -> Vec<bool> {
     scratch.clear();
     scratch.extend(r.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
     let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
@@ -150,9 +144,8 @@ fn sigma_clip(
         if scratch.is_empty() {
             break;
         }
-        work.clear();
-        work.extend_from_slice(scratch);
-        let center = median_select(work);
+        // the order of the kept values does not matter: select in place
+        let center = median_select(scratch);
         let (_, std) = mean_std(scratch);
         lo = center - sigma * std;
         hi = center + sigma * std;
@@ -166,6 +159,11 @@ fn sigma_clip(
         .zip(mask)
         .map(|(&v, &m)| m || v < lo || v > hi)
         .collect()
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(shape_err)`
+fn shape_err(e: ndarray::ShapeError) -> CoreError {
+    CoreError::InvalidParameter(e.to_string())
 }
 
 /// Fit one rank with iterative sigma clipping (see the module docs).
@@ -191,31 +189,47 @@ pub fn fit_clipped(
     }
     let g = gather(input)?;
     let n = g.x.len();
-    let shape = [n];
-    let xv = ArrayViewD::from_shape(IxDyn(&shape), &g.x)
-        .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
-    let yv = ArrayViewD::from_shape(IxDyn(&shape), &g.y)
-        .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
-    let fit_on = |mask: &[bool]| -> CoreResult<FitResult> {
-        let mv = ArrayViewD::from_shape(IxDyn(&shape), mask)
-            .map_err(|e| CoreError::InvalidParameter(e.to_string()))?;
+    let (mut kx, mut ky) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut fit_on = |mask: &[bool]| -> CoreResult<FitResult> {
+        // refit on the kept pixels, gathered contiguously and known to be usable
+        kx.clear();
+        ky.clear();
+        for ((&a, &b), &m) in g.x.iter().zip(&g.y).zip(mask) {
+            if !m {
+                kx.push(a);
+                ky.push(b);
+            }
+        }
+        if kx.is_empty() {
+            return Err(CoreError::TooFewPixels {
+                model: crate::fit::model_name(rank),
+                needed: 1,
+                n_used: 0,
+                n_excluded: g.counts.n_total,
+                n_nonfinite: g.counts.n_nonfinite,
+            });
+        }
+        let k = [kx.len()];
         let sub = PairInput {
-            dark_in: Frame::from(xv.clone()),
-            dark_out: Frame::from(yv.clone()),
-            mask: Some(mv),
-            exclusion: Exclusion::default(),
+            dark_in: Frame::from(ArrayViewD::from_shape(IxDyn(&k), &kx[..]).map_err(shape_err)?),
+            dark_out: Frame::from(ArrayViewD::from_shape(IxDyn(&k), &ky[..]).map_err(shape_err)?),
+            mask: None,
+            exclusion: Exclusion {
+                hot_threshold: None,
+                all_usable: true,
+            },
         };
         Ok(fit_all(&sub, &[rank])?.remove(0))
     };
     let mut mask = vec![false; n];
     let mut fit = fit_on(&mask)?;
-    let (mut r, mut scratch, mut work) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut r, mut scratch) = (Vec::new(), Vec::new());
     let mut last = 0;
     let mut iterations = 0;
     for it in 1..=niter {
         iterations = it;
         residuals(&fit, &g.x, &g.y, &mut r);
-        mask = sigma_clip(&r, &mask, sigma, &mut scratch, &mut work);
+        mask = sigma_clip(&r, &mask, sigma, &mut scratch);
         fit = fit_on(&mask)?;
         let n_clipped = mask.iter().filter(|&&m| m).count();
         if n_clipped == last {

@@ -12,6 +12,8 @@ use crate::view::Block;
 pub struct Exclusion {
     /// Pixels whose `dark_in` is above this value are excluded.
     pub hot_threshold: Option<f64>,
+    /// The caller guarantees every pixel is finite (internal refits), so no check is needed.
+    pub all_usable: bool,
 }
 
 impl Exclusion {
@@ -27,7 +29,10 @@ impl Exclusion {
                 )));
             }
         }
-        Ok(Exclusion { hot_threshold })
+        Ok(Exclusion {
+            hot_threshold,
+            all_usable: false,
+        })
     }
 
     /// True when every pixel of a two-column block is usable (checked without branches).

@@ -132,7 +132,9 @@ fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64]
     let mut counts = Counts::default();
     let (mut xs, mut ys) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
     // integers without a mask or threshold: every pixel is usable, nothing to check
-    let unchecked = walk.all_integer() && !walk.has_mask() && exclusion.hot_threshold.is_none();
+    let unchecked = (walk.all_integer() || exclusion.all_usable)
+        && !walk.has_mask()
+        && exclusion.hot_threshold.is_none();
     walk.for_each_block(&mut |b| {
         if unchecked || exclusion.all_usable(b) {
             counts.n_total += b.len;
