@@ -1,5 +1,6 @@
-"""``python -m iuvs``: the command line."""
+"""``python -m iuvs``: the command line (see :mod:`iuvs.cli`)."""
 
 from iuvs.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,191 +1,386 @@
-"""The ``iuvs`` command line.
+"""The ``iuvs`` command line (also ``python -m iuvs``).
 
 Subcommands:
 
-* ``iuvs demo [--out DIR]``: write a synthetic v00 cruise L1B file, run the
-  2015 notebook's workflow on its darks 1 and 2 (additive, multiplicative,
-  polynomials 1..4, without and with the 2500 DN hot-pixel cut), write
-  ``dark_fitting.fits`` and print a table.
-* ``iuvs fit FILE [--ranks ...] [--darks I J] [--hot-threshold X | --hot-sigma S]
-  [--clip K] [--out PRODUCT] [--overwrite]``: the same on any L1B file.
+``iuvs demo [--out DIR]``
+    Write a synthetic v00 cruise L1B file
+    (``mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits.gz``,
+    3 darks of 62 x 341) into ``DIR`` (default ``./iuvs_demo``, created if
+    needed), find it with :func:`iuvs.io.l1b_filenames`, read it with
+    :class:`iuvs.io.L1BReader` and run the 2015 notebook's workflow on darks 1
+    and 2: additive, multiplicative and polynomials 1..4, once on all pixels
+    and once with the notebook's 2500 DN hot-pixel cut.  Writes
+    ``dark_fitting.fits`` (the notebook's product) and
+    ``dark_fitting_hot2500.fits`` into ``DIR`` and prints a table per run.
+    The demo marks ``DIR`` as its own (a ``.iuvs-demo`` file) and replaces its
+    own three files on later runs; it refuses to replace files of those names
+    in a folder it did not create them in.
 
-Exit codes: 0 success, 1 an input or output failed (the reason is printed,
-no traceback), 2 usage error.
+``iuvs fit FILE [--ranks R ...] [--darks IN OUT] [--hot-threshold DN | --hot-sigma S]
+[--clip K] [--out PRODUCT] [--overwrite]``
+    The same models on any L1B file (default ranks -1..4, darks 1 and 2);
+    prints the table and, with ``--out``, writes the product (an existing file
+    is kept unless ``--overwrite``).
+
+Options ``--version``, ``-v`` (more log output, repeatable) and ``-q`` (errors
+only, no table).  Exit codes: 0 success, 1 failure (the reason is printed
+without a traceback), 2 usage error.
 
 Examples
 --------
+>>> import tempfile
 >>> from iuvs.cli import main
->>> main(["--version"])  # doctest: +SKIP
+>>> main(["-q", "demo", "--out", tempfile.mkdtemp()])
+0
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 import iuvs
-from iuvs.exceptions import IuvsError
-from iuvs.fitting import Fit
+from iuvs.exceptions import FileFormatError, IuvsError, OutputExistsError
+from iuvs.fitting import MAX_RANK, MIN_RANK
 
-__all__ = ["main"]
+__all__ = ["DEMO_FILE", "main"]
 
-log = logging.getLogger("iuvs")
+log = logging.getLogger("iuvs.cli")
 
-DEMO_NAME = "mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits.gz"
-
-
-def _table(title: str, fits: Sequence[Fit]) -> str:
-    lines = [
-        title,
-        f"{'model':15s} {'coefficients (highest power first)':60s} {'resid std':>10s} "
-        f"{'frac mean':>11s} {'pixels used':>11s}",
-    ]
-    for f in fits:
-        coeffs = ", ".join(f"{c:.6g}" for c in f.coeffs)
-        lines.append(
-            f"{f.name:15s} {coeffs:60.60s} {f.stats.std:10.3f} {f.stats.frac_mean:11.3e} "
-            f"{f.stats.n_used:11d}"
-        )
-    return "\n".join(lines)
+DEMO_FILE = "mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits.gz"
+_DEMO_MARKER = ".iuvs-demo"
+_DEMO_PRODUCTS = ("dark_fitting.fits", "dark_fitting_hot2500.fits")
+_NOTEBOOK_RANKS = (-1, 0, 1, 2, 3, 4)
+_NOTEBOOK_HOT = 2500.0
 
 
-def _run(
-    path: Path,
-    darks: tuple[int, int],
-    ranks: list[int],
-    out: Path,
-    overwrite: bool,
-    hot_threshold: float | None,
-    hot_sigma: float | None,
-    clip: float | None,
-    with_plain: bool,
-) -> int:
-    from iuvs.io import DarkWriter, L1BReader
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write log records to the current ``sys.stderr`` (which tests and shells may swap)."""
 
-    l1b = L1BReader(path)
-    need = max(darks) + 1 if min(darks) >= 0 else max(-min(darks), max(darks) + 1)
-    if l1b.n_darks < need:
-        raise iuvs.exceptions.DarkIndexError(
-            f"{path}: darks {darks[0]} and {darks[1]} requested but the file has {l1b.n_darks}"
-        )
-    dark1, dark2 = l1b.dark(darks[0]), l1b.dark(darks[1])
-    print(
-        f"{path.name}: {l1b.n_darks} darks of {l1b.spatial_size} x {l1b.spectral_size}, "
-        f"INT_TIME {l1b.int_time:g} s; fitting dark{darks[1]} against dark{darks[0]}"
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream: TextIO = sys.stderr
+        super().emit(record)
+
+
+_HANDLER = _StderrHandler()
+_HANDLER.setFormatter(logging.Formatter("iuvs: %(levelname)s: %(message)s"))
+
+
+def _configure_logging(verbosity: int) -> int:
+    """Send the ``iuvs`` loggers to stderr at the chosen level; return the previous level."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-1, min(verbosity, 2)), logging.DEBUG
     )
-    writer = DarkWriter(
-        out, dark1, dark2, overwrite=overwrite, inputs=[str(path)], darks_used=darks
-    )
-    if with_plain:
-        plain = iuvs.fit_all(dark1, dark2, ranks)
-        print(_table("\nall pixels:", plain))
-    cut = hot_threshold is not None or hot_sigma is not None or clip is not None
-    fits = (
-        iuvs.fit_all(
-            dark1, dark2, ranks, hot_threshold=hot_threshold, hot_sigma=hot_sigma, clip=clip
+    logger = logging.getLogger("iuvs")
+    previous = logger.level
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
+    logger.setLevel(level)
+    return previous
+
+
+def _restore_logging(previous: int) -> None:
+    logger = logging.getLogger("iuvs")
+    logger.removeHandler(_HANDLER)
+    logger.setLevel(previous)
+
+
+# ------------------------------------------------------------------ argument types
+def _rank(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rank must be an integer, got {text!r}") from None
+    if not MIN_RANK <= value <= MAX_RANK:
+        raise argparse.ArgumentTypeError(
+            f"rank {value} is outside {MIN_RANK}..{MAX_RANK} "
+            "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
         )
-        if cut
-        else plain
-    )
-    if cut:
-        label = []
-        if hot_threshold is not None:
-            label.append(f"dark{darks[0]} > {hot_threshold:g} DN excluded")
-        if hot_sigma is not None:
-            label.append(f"hot pixels above {hot_sigma:g} sigma excluded")
-        if clip is not None:
-            label.append(f"residuals clipped at {clip:g} sigma")
-        print(_table("\n" + "; ".join(label) + ":", fits))
-    for f in fits:
-        writer.append_polyfitted(f)
-    writer.write()
-    print(f"\nwrote {out} ({len(fits)} models)")
-    return 0
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="iuvs", description="Dark-frame scaling analysis for IUVS.")
-    p.add_argument("--version", action="version", version=f"iuvs {iuvs.__version__}")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    sub = p.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="the notebook's workflow on a synthetic L1B file")
-    demo.add_argument("--out", type=Path, default=Path("iuvs_demo"), help="output folder")
-    fit = sub.add_parser("fit", help="fit the darks of an L1B file and write a product")
-    fit.add_argument("file", type=Path)
-    fit.add_argument("--ranks", type=int, nargs="+", default=list(range(-1, 5)))
-    fit.add_argument("--darks", type=int, nargs=2, default=(1, 2), metavar=("IN", "OUT"))
-    group = fit.add_mutually_exclusive_group()
-    group.add_argument("--hot-threshold", type=float, default=None)
-    group.add_argument("--hot-sigma", type=float, default=None)
-    fit.add_argument("--clip", type=float, default=None, help="sigma-clip the residuals")
-    fit.add_argument("--out", type=Path, default=Path("dark_fitting.fits"))
+    parser = argparse.ArgumentParser(
+        prog="iuvs",
+        description="Dark-frame scaling analysis for MAVEN IUVS (the 2015 notebook's workflow).",
+        epilog="Exit codes: 0 success, 1 failure, 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"iuvs {iuvs.__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)"
+    )
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="errors only; no table")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the notebook's workflow on a synthetic cruise L1B file",
+        description=(
+            "Write a synthetic v00 cruisecal2 L1B file into DIR, fit its darks 1 and 2 "
+            "(ranks -1..4, without and with the 2500 DN hot-pixel cut), write "
+            "dark_fitting.fits and dark_fitting_hot2500.fits into DIR and print the results. "
+            "Files the demo wrote before in DIR are replaced; others are never replaced."
+        ),
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("iuvs_demo"),
+        metavar="DIR",
+        help="folder for the demo's files (default: ./iuvs_demo, created if needed)",
+    )
+    demo.set_defaults(run=_demo)
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit one dark of an L1B file against another",
+        description="Fit dark OUT against dark IN of an L1B file with the notebook's models.",
+    )
+    fit.add_argument("file", type=Path, metavar="FILE", help="L1B file (.fits or .fits.gz)")
+    fit.add_argument(
+        "--ranks",
+        type=_rank,
+        nargs="+",
+        default=list(_NOTEBOOK_RANKS),
+        metavar="R",
+        help="model ranks: -1 additive, 0 multiplicative, 1..12 degree (default: -1 0 1 2 3 4)",
+    )
+    fit.add_argument(
+        "--darks",
+        type=int,
+        nargs=2,
+        default=(1, 2),
+        metavar=("IN", "OUT"),
+        help="indices of the darks mapped from and to (default: 1 2, as the notebook)",
+    )
+    cut = fit.add_mutually_exclusive_group()
+    cut.add_argument(
+        "--hot-threshold",
+        type=_finite,
+        default=None,
+        metavar="DN",
+        help="exclude pixels whose dark IN is above DN (the notebook used 2500)",
+    )
+    cut.add_argument(
+        "--hot-sigma",
+        type=_positive,
+        default=None,
+        metavar="S",
+        help="exclude pixels above median + S * MAD-std of dark IN",
+    )
+    fit.add_argument(
+        "--clip", type=_positive, default=None, metavar="K", help="sigma-clip residuals at K"
+    )
+    fit.add_argument(
+        "--out", type=Path, default=None, metavar="PRODUCT", help="write the FITS product here"
+    )
     fit.add_argument("--overwrite", action="store_true", help="replace an existing product")
-    return p
+    fit.set_defaults(run=_fit)
+    return parser
+
+
+# ------------------------------------------------------------------------- output
+def _table(title: str, scalers: Sequence[Any]) -> str:
+    """Format one run: model, coefficients, residual std, fractional mean, pixels used."""
+    rows = []
+    for s in scalers:
+        f = s.fit
+        st = f.stats
+        rows.append(
+            (
+                f.name,
+                ", ".join(f"{c:.6g}" for c in f.coeffs),
+                f"{st.std:.3f}",
+                f"{st.frac_mean:.4e}",
+                f"{st.n_used}/{st.n_used + st.n_excluded}",
+            )
+        )
+    head = ("model", "coefficients (highest power first)", "resid std", "frac mean", "pixels used")
+    widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head))]
+    align = ["<", "<", ">", ">", ">"]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True))
+
+    out = [title, line(head), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def _run_file(
+    path: Path,
+    darks: tuple[int, int],
+    ranks: Sequence[int],
+    runs: Sequence[tuple[str, dict[str, float | None]]],
+    products: Sequence[Path | None],
+    overwrite: bool,
+    show: Callable[[str], None],
+) -> None:
+    """Read ``path``, fit each run's models, print its table, write its product (if any)."""
+    from iuvs.io import DarkWriter, L1BReader
+    from iuvs.scaling import fit_scalers
+
+    l1b = L1BReader(path)
+    i, j = darks
+    dark_in, dark_out = l1b.dark(i), l1b.dark(j)
+    show(
+        f"{path.name}: {l1b.n_darks} darks of {dark_in.shape[0]} x {dark_in.shape[1]}; "
+        f"fitting detector_dark[{j}] against detector_dark[{i}]"
+    )
+    for (label, options), product in zip(runs, products, strict=True):
+        scalers = fit_scalers(
+            dark_in,
+            dark_out,
+            ranks,
+            hot_threshold=options.get("hot_threshold"),
+            hot_sigma=options.get("hot_sigma"),
+            clip=options.get("clip"),
+        )
+        show("")
+        show(_table(label, scalers))
+        if product is None:
+            continue
+        writer = DarkWriter(
+            product, dark_in, dark_out, overwrite=overwrite, inputs=[path], darks_used=(i, j)
+        )
+        for s in scalers:
+            writer.append_polyfitted(s)
+        written = writer.write()
+        show(f"wrote {written}")
+
+
+def _demo(args: argparse.Namespace, show: Callable[[str], None]) -> int:
+    from iuvs.io import l1b_filenames
+    from iuvs.synthetic import write_l1b
+
+    folder: Path = args.out
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / _DEMO_MARKER
+    ours = [folder / DEMO_FILE, *(folder / p for p in _DEMO_PRODUCTS)]
+    if not marker.exists():
+        foreign = [str(p) for p in ours if p.exists()]
+        if foreign:
+            raise OutputExistsError(
+                f"{', '.join(foreign)} exist(s) but were not written by `iuvs demo`; "
+                "choose another --out folder or remove them"
+            )
+        marker.write_text("Files here were written by `iuvs demo`, which replaces them.\n")
+    written = write_l1b(folder, layout="v00", n_darks=3, seed=2014, overwrite=True)
+    log.info("wrote synthetic L1B file %s", written)
+    found = [Path(f) for f in l1b_filenames("cruisecal2-mode080-muv", root=folder)]
+    path = next((f for f in found if f.name == written.name), None)
+    if path is None:
+        raise FileFormatError(
+            f"l1b_filenames did not find {written.name} in {folder} (found: {found})"
+        )
+    runs: list[tuple[str, dict[str, float | None]]] = [
+        ("All pixels:", {}),
+        (
+            f"Hot pixels excluded (dark_in > {_NOTEBOOK_HOT:g} DN):",
+            {"hot_threshold": _NOTEBOOK_HOT},
+        ),
+    ]
+    products: list[Path | None] = [folder / p for p in _DEMO_PRODUCTS]
+    _run_file(path, (1, 2), _NOTEBOOK_RANKS, runs, products, True, show)
+    return 0
+
+
+def _fit(args: argparse.Namespace, show: Callable[[str], None]) -> int:
+    from iuvs.io.product import check_output_path
+
+    path: Path = args.file
+    if args.out is not None:  # refuse before any work
+        check_output_path(args.out, overwrite=args.overwrite, inputs=[path])
+    options: dict[str, float | None] = {
+        "hot_threshold": args.hot_threshold,
+        "hot_sigma": args.hot_sigma,
+        "clip": args.clip,
+    }
+    label = []
+    if args.hot_threshold is not None:
+        label.append(f"dark_in > {args.hot_threshold:g} DN excluded")
+    if args.hot_sigma is not None:
+        label.append(f"hot pixels above {args.hot_sigma:g} sigma excluded")
+    if args.clip is not None:
+        label.append(f"residuals clipped at {args.clip:g} sigma")
+    title = ("; ".join(label) if label else "All pixels") + ":"
+    _run_file(
+        path, tuple(args.darks), args.ranks, [(title, options)], [args.out], args.overwrite, show
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line.
+    """Run the ``iuvs`` command line.
 
     Parameters
     ----------
     argv : sequence of str, optional
-        Arguments (default ``sys.argv[1:]``).
+        Arguments without the program name (default ``sys.argv[1:]``).
 
     Returns
     -------
     int
-        0 on success, 1 when an input or output failed, 2 for a usage error.
+        0 on success, 1 when the work failed (the error is printed on stderr,
+        without a traceback), 2 for a usage error (and 0 for ``--help`` and
+        ``--version``).
 
     Examples
     --------
-    >>> import tempfile
     >>> from iuvs.cli import main
-    >>> main(["demo", "--out", tempfile.mkdtemp()])  # doctest: +ELLIPSIS
-    mvn_iuv_l1b_cruisecal2-mode080-muv_...
-    0
+    >>> main(["fit", "--ranks", "13", "x.fits"])  # rank 13 does not exist: usage error
+    2
     """
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else 2
-    level = logging.ERROR if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.command == "demo":
-            from iuvs.io import l1b_filenames
-            from iuvs.synthetic import write_l1b
+        args = parser.parse_args(None if argv is None else list(argv))
+        if args.command == "fit":
+            if args.darks[0] == args.darks[1]:
+                parser.error(f"--darks needs two different darks, got {args.darks[0]} twice")
+            if len(set(args.ranks)) != len(args.ranks):
+                parser.error(f"--ranks lists a rank twice: {args.ranks}")
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    previous = _configure_logging(args.verbose - args.quiet)
 
-            folder: Path = args.out
-            folder.mkdir(parents=True, exist_ok=True)
-            write_l1b(folder, layout="v00", n_darks=3, n_int=3, seed=2014, overwrite=True)
-            (path,) = l1b_filenames("cruisecal2-mode080-muv", root=folder)
-            # the demo owns its folder: its product is replaced on every run
-            return _run(
-                Path(path),
-                (1, 2),
-                list(range(-1, 5)),
-                folder / "dark_fitting.fits",
-                True,
-                2500.0,
-                None,
-                None,
-                True,
-            )
-        return _run(
-            args.file,
-            tuple(args.darks),
-            args.ranks,
-            args.out,
-            args.overwrite,
-            args.hot_threshold,
-            args.hot_sigma,
-            args.clip,
-            True,
-        )
-    except IuvsError as err:
-        print(f"iuvs: error: {err}", file=sys.stderr)
-        return 1
+    def show(text: str) -> None:
+        if not args.quiet:
+            print(text)
+
+    source = getattr(args, "file", None) or args.out
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                status: int = args.run(args, show)
+            except (IuvsError, OSError) as err:
+                print(f"iuvs: error: {err}", file=sys.stderr)
+                status = 1
+        for w in caught:  # warnings go to the log, with the input they concern
+            log.warning("%s: %s (%s)", source, w.message, w.category.__name__)
+        return status
+    finally:
+        _restore_logging(previous)

@@ -35,7 +35,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -53,14 +53,14 @@ __all__ = [
 ]
 
 
-def _as_array(a: npt.ArrayLike) -> np.ndarray:  # type: ignore[type-arg]
+def _as_array(a: npt.ArrayLike) -> npt.NDArray[Any]:
     """Return ``a`` as an ndarray without copying (masked arrays stay masked)."""
     return a if isinstance(a, np.ndarray) else np.asarray(a)
 
 
 def _exclusion(
-    dark_in: np.ndarray,  # type: ignore[type-arg]
-    dark_out: np.ndarray,  # type: ignore[type-arg]
+    dark_in: npt.NDArray[Any],
+    dark_out: npt.NDArray[Any],
     mask: npt.ArrayLike | None,
 ) -> npt.ArrayLike | None:
     """Return ``mask`` OR-ed with the masks of masked-array inputs (no copy if there are none)."""
@@ -73,7 +73,7 @@ def _exclusion(
     return out
 
 
-def _check_shapes(dark_in: np.ndarray, dark_out: np.ndarray) -> None:  # type: ignore[type-arg]
+def _check_shapes(dark_in: npt.NDArray[Any], dark_out: npt.NDArray[Any]) -> None:
     if dark_in.shape != dark_out.shape:
         raise ShapeMismatchError(
             f"dark_in has shape {dark_in.shape} but dark_out has shape {dark_out.shape}; "
@@ -468,12 +468,36 @@ def _scaler_for(
     clip: float | None,
     clip_iter: int,
 ) -> DarkScaler:
-    options = {"hot_sigma": hot_sigma, "clip": clip, "clip_iter": clip_iter}
     if rank == -1:
-        return AddScaler(dark_in, dark_out, mask=mask, hot_threshold=hot_threshold, **options)
+        return AddScaler(
+            dark_in,
+            dark_out,
+            mask=mask,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+        )
     if rank == 0:
-        return MultScaler(dark_in, dark_out, mask=mask, hot_threshold=hot_threshold, **options)
-    return PolyScaler(dark_in, dark_out, rank, mask=mask, hot_threshold=hot_threshold, **options)
+        return MultScaler(
+            dark_in,
+            dark_out,
+            mask=mask,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+        )
+    return PolyScaler(
+        dark_in,
+        dark_out,
+        rank,
+        mask=mask,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        clip_iter=clip_iter,
+    )
 
 
 def fit_scalers(

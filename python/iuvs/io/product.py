@@ -21,7 +21,7 @@ Cards, the notebook's first and in its order:
   not finite), ``EXTNAME`` and the notebook's two COMMENTs.
 
 Then cards the notebook did not write: ``C0..Cn`` (the coefficients again as
-numbers, in the order of ``COEFFS``: ``C0`` multiplies the highest power),
+numbers, lowest power first: ``C<k>`` multiplies ``x**k``),
 ``NUSED``/``NEXCL`` (pixels used in / excluded from the fit), ``FITSTD`` and
 ``FRACMEAN`` (residual standard deviation and mean fractional residual over
 the pixels used in the fit, when finite), ``HOTTHR``/``HOTSIGMA``/``CLIPSIG``
@@ -96,7 +96,7 @@ RANK_COMMENT = (
     "polynomial fit."
 )
 COEFFS_COMMENT = "The coefficients are listed highest rank first."
-_C_COMMENT = "C0..Cn repeat COEFFS as numbers in the same order: C0 multiplies the highest power."
+_C_COMMENT = "C0..Cn repeat COEFFS as numbers, lowest power first: C<k> multiplies x**k."
 _EXTNAME = re.compile(r"^RANK(-?\d+)$")
 
 
@@ -155,10 +155,13 @@ def check_output_path(
     >>> check_output_path(d / "p.fits").name
     'p.fits'
     >>> (d / "p.fits").touch()
-    >>> check_output_path(d / "p.fits")
-    Traceback (most recent call last):
-    ...
-    iuvs.exceptions.OutputExistsError: ...p.fits exists; pass clobber=True or overwrite=True to replace it
+    >>> try:
+    ...     check_output_path(d / "p.fits")
+    ... except FileExistsError as err:
+    ...     print(type(err).__name__)
+    OutputExistsError
+    >>> check_output_path(d / "p.fits", overwrite=True).name
+    'p.fits'
     """
     target = Path(path)
     for p in inputs:
@@ -177,16 +180,15 @@ def check_output_path(
         )
     if target.exists() and not overwrite:
         raise OutputExistsError(
-            f"{target} exists; pass clobber=True or overwrite=True to replace it"
+            f"{target} exists; pass overwrite=True or clobber=True (on the command line: "
+            "--overwrite) to replace it"
         )
     return target
 
 
 def _frame(a: npt.ArrayLike, label: str) -> npt.NDArray[Any]:
     """Return a dark as int32 when its values are whole numbers in int32 range, else as floats."""
-    arr = np.asarray(a)
-    if isinstance(arr, np.ma.MaskedArray):
-        arr = arr.data
+    arr = np.asarray(a)  # a masked array gives its data
     kind = arr.dtype.kind
     if kind not in "iuf":
         raise UnsupportedDtypeError(
@@ -202,7 +204,11 @@ def _frame(a: npt.ArrayLike, label: str) -> npt.NDArray[Any]:
             return arr.astype(np.int32)
         return arr.astype(arr.dtype.newbyteorder("="))
     finite = bool(np.isfinite(arr).all())
-    if finite and np.array_equal(arr, np.round(arr)) and info.min <= arr.min() <= arr.max() <= info.max:
+    if (
+        finite
+        and np.array_equal(arr, np.round(arr))
+        and info.min <= arr.min() <= arr.max() <= info.max
+    ):
         return arr.astype(np.int32)
     return arr.astype(np.float64 if arr.dtype.itemsize > 4 else np.float32)
 
@@ -294,8 +300,8 @@ class DarkWriter:
         return self.overwrite
 
     @property
-    def fits(self) -> list[Fit]:
-        """The models appended so far, in order."""
+    def models(self) -> list[Fit]:
+        """The fits of the models appended so far, in order."""
         return [m.fit for m in self._models]
 
     def append_polyfitted(
@@ -331,7 +337,7 @@ class DarkWriter:
         >>> x = np.arange(1.0, 13.0).reshape(3, 4)
         >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, 2 * x + 1)
         >>> w.append_polyfitted(iuvs.fit(x, 2 * x + 1, 1))
-        >>> [f.rank for f in w.fits]
+        >>> [f.rank for f in w.models]
         [1]
         """
         from iuvs.scaling import DarkScaler
@@ -370,7 +376,9 @@ class DarkWriter:
     # ------------------------------------------------------------- building
     def _stamp(self, header: fits.Header, date: str) -> None:
         header.append(fits.Card("DATE", date, "file creation date (UTC)"), bottom=True)
-        header.append(fits.Card("CREATOR", _creator(), "software that wrote this file"), bottom=True)
+        header.append(
+            fits.Card("CREATOR", _creator(), "software that wrote this file"), bottom=True
+        )
 
     def _rank_hdu(self, model: _Model, ver: int, date: str) -> fits.ImageHDU:
         f = model.fit
@@ -388,13 +396,16 @@ class DarkWriter:
         out = hdu.header
         if ver > 1:
             out.append(fits.Card("EXTVER", ver, "extension version"), bottom=True)
-        for i, c in enumerate(coeffs):
+        # C<k> multiplies x**k: lowest power first (issue "Robust fits ...", field notes 3.4)
+        for k, c in enumerate(reversed(coeffs)):
             if np.isfinite(c):
-                out.append(fits.Card(f"C{i}", c, f"coefficient {i} of COEFFS"), bottom=True)
+                out.append(fits.Card(f"C{k}", c, f"coefficient of x**{k}"), bottom=True)
         out.add_comment(_C_COMMENT)
         s = f.stats
         out.append(fits.Card("NUSED", int(s.n_used), "pixels used in the fit"), bottom=True)
-        out.append(fits.Card("NEXCL", int(s.n_excluded), "pixels excluded from the fit"), bottom=True)
+        out.append(
+            fits.Card("NEXCL", int(s.n_excluded), "pixels excluded from the fit"), bottom=True
+        )
         for key, value, comment in (
             ("FITSTD", s.std, "residual std over the pixels used in the fit"),
             ("FRACMEAN", s.frac_mean, "mean residual/dark_out over used pixels"),
@@ -510,7 +521,8 @@ def _verify(tmp: str, target: Path, expected: fits.HDUList) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            with fits.open(tmp, mode="readonly", memmap=False, checksum=True) as check:
+            # our own handle, so that it is closed even when astropy fails while opening
+            with open(tmp, "rb") as fh, fits.open(fh, memmap=False, checksum=True) as check:
                 check.verify("exception")
                 if len(check) != len(expected):
                     raise ValueError(f"{len(check)} HDUs written, {len(expected)} expected")
@@ -560,6 +572,17 @@ class ProductModel:
         The residual image ``dark2 - model(dark1)`` (float64).
     header : astropy.io.fits.Header
         The extension's header.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, iuvs
+    >>> from iuvs.io import DarkWriter, read_product
+    >>> x = np.arange(1, 13).reshape(3, 4)
+    >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, x + 4)
+    >>> w.append_polyfitted(iuvs.fit(x, x + 4, -1))
+    >>> m = read_product(w.write()).models[0]
+    >>> m.extname, m.rank, np.round(m.coeffs, 9).tolist(), m.residual.shape
+    ('RANK-1', -1, [4.0], (3, 4))
     """
 
     extname: str
@@ -584,6 +607,18 @@ class Product:
         The ``RANK<n>`` extensions in file order.
     header : astropy.io.fits.Header
         The primary header.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, iuvs
+    >>> from iuvs.io import DarkWriter, read_product
+    >>> x = np.arange(1, 13).reshape(3, 4)
+    >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", x, 2 * x)
+    >>> for rank in (0, 1):
+    ...     w.append_polyfitted(iuvs.fit(x, 2 * x, rank))
+    >>> p = read_product(w.write())
+    >>> p.ranks, p.dark1.shape, p.header["NAME"]
+    ([0, 1], (3, 4), 'dark1')
     """
 
     path: str
@@ -687,7 +722,7 @@ def read_product(path: str | os.PathLike[str], *, verify: bool = True) -> Produc
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with fits.open(name, mode="readonly", memmap=False, checksum=verify) as hdul:
+            with open(name, "rb") as fh, fits.open(fh, memmap=False, checksum=verify) as hdul:
                 hdul.readall()
                 for w in caught:
                     text = str(w.message)
