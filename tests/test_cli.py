@@ -152,7 +152,7 @@ def test_fit_writes_a_product(l1b, tmp_path, capsys):
         h = hdul["RANK2"].header
         assert h["HOTTHR"] == 2500 and h["NUSED"] == int(keep.sum())
         np.testing.assert_allclose(
-            [h["C0"], h["C1"], h["C2"]],
+            [h["C2"], h["C1"], h["C0"]],  # C<k> multiplies x**k
             np.polyfit(darks[0][keep], darks[2][keep], 2),
             rtol=1e-7,
         )
