@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from astropy.io import fits
 import iuvs
 from iuvs import exceptions as ex
 from iuvs.io import L1BReader
+
+A_UTC = "%Y/%j %b %d %H:%M:%S.%f"  # the 2015 reader's format, after dropping 'UTC' and adding '0'
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +160,16 @@ def test_header_without_end(tmp_path):
     assert "END" in str(err.__cause__)
 
 
-def test_truncated_uncompressed_file_is_an_error(files, tmp_path):
+@pytest.mark.parametrize(
+    ("where", "match"),
+    [("half", "truncated"), ("last byte", "truncated"), ("mid header", "cannot read")],
+)
+def test_truncated_uncompressed_file_is_an_error(files, tmp_path, where, match):
     data = files["plain"].read_bytes()
+    cut = {"half": len(data) // 2, "last byte": len(data) - 1, "mid header": 2880 + 400}[where]
     p = tmp_path / files["plain"].name
-    p.write_bytes(data[: len(data) // 2])
-    err = check_bad(p, "truncated|cannot read")
+    p.write_bytes(data[:cut])
+    err = check_bad(p, match)
     assert err.__cause__ is not None
 
 
@@ -201,3 +210,160 @@ def test_gzip_magic_is_not_needed_in_the_name(files, tmp_path):
     p = tmp_path / "renamed.fits"
     p.write_bytes(gzip.decompress(files["v00"].read_bytes()))
     assert L1BReader(p).n_darks == 3
+
+
+# ----------------------------------------------------------------------------- more detail
+
+
+def open_files_named(path):
+    fd_dir = "/proc/self/fd"
+    out = []
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if os.path.basename(target) == os.path.basename(str(path)):
+            out.append(target)
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("kind", ["plain", "v00"])
+def test_file_closed_after_the_context_manager(files, kind):
+    path = files[kind]
+    with L1BReader(path) as l1b:
+        dark = l1b.detector_dark
+        assert not l1b.closed
+    assert l1b.closed
+    assert open_files_named(path) == []
+    with open("/proc/self/maps") as fh:
+        assert path.name not in fh.read()  # no memory map left either
+    assert dark.sum() == l1b.detector_dark.sum()  # arrays stay valid
+
+
+def test_arrays_are_copies_not_views_of_the_file(files, tmp_path):
+    p = tmp_path / files["plain"].name
+    p.write_bytes(files["plain"].read_bytes())
+    with fits.open(p) as hdul:
+        want = hdul["detector_dark"].data.copy()
+    l1b = L1BReader(p)
+    p.write_bytes(b"\0" * len(p.read_bytes()))  # clobber the file under the reader
+    p.unlink()
+    np.testing.assert_array_equal(l1b.detector_dark, want)
+    assert l1b.detector_dark.flags.owndata or l1b.detector_dark.base is not None
+
+
+def test_dark_times_and_temperatures_by_hand(files):
+    with fits.open(files["v13"]) as hdul:
+        table = hdul["Dark_Integration"].data
+        utc = [datetime.strptime(s.removesuffix("UTC") + "0", A_UTC) for s in table["UTC"]]
+        temps = np.asarray(table["DET_TEMP_C"], dtype=float)
+        et = np.asarray(table["ET"], dtype=float)
+    l1b = L1BReader(files["v13"])
+    assert l1b.dark_times == utc
+    np.testing.assert_array_equal(l1b.dark_det_temps, temps)
+    np.testing.assert_array_equal(l1b.dark_et, et)
+    v00 = L1BReader(files["v00"])
+    assert v00.dark_det_temps is None  # only raw DN in DarkEngineering; documented
+    assert len(v00.dark_times) == 3
+    assert "DarkIntegration" in v00.extensions
+
+
+def test_dark_times_from_et_when_utc_is_absent(files, tmp_path):
+    from astropy.time import Time, TimeDelta
+    from astropy.utils import iers
+
+    with fits.open(files["v00"]) as hdul:
+        hdus = [h.copy() for h in hdul]
+    i = [h.header.get("EXTNAME") for h in hdus].index("DarkIntegration")
+    table = hdus[i]
+    cols = [c for c in table.columns if c.name != "UTC"]
+    new = fits.BinTableHDU.from_columns(cols)
+    new.header["EXTNAME"] = "DarkIntegration"
+    hdus[i] = new
+    out = tmp_path / "no_utc.fits"
+    fits.HDUList(hdus).writeto(out)
+    et = np.asarray(new.data["ET"], dtype=float)
+    with iers.conf.set_temp("auto_max_age", None), iers.conf.set_temp("auto_download", False):
+        want = (Time("J2000", scale="tdb") + TimeDelta(et, format="sec")).utc.datetime
+    got = L1BReader(out).dark_times
+    assert len(got) == 3
+    for g, w in zip(got, want, strict=True):
+        assert abs((g - w).total_seconds()) < 5e-3
+
+
+def test_quirky_header_is_fixed_silently(files, tmp_path):
+    raw = bytearray(files["plain"].read_bytes())
+    i = raw.index(b"SW_VER  =")
+    raw[i : i + 80] = b"MCP_GN  =  846.558V / not a FITS value".ljust(80)
+    j = raw.index(b"N_FILL  =")
+    raw[j : j + 80] = b"n_fill  = 0 / lowercase keyword".ljust(80)
+    p = tmp_path / "quirky.fits"
+    p.write_bytes(bytes(raw))
+    # pytest turns every warning into an error here: nothing may leak out of the reader
+    l1b = L1BReader(p)
+    text = repr(l1b.header)
+    assert "MIR_DEG" in text and l1b.header["N_FILL"] == 0
+    assert [k for k in l1b.header if k == "MIR_DEG"] == ["MIR_DEG", "MIR_DEG"]
+    assert l1b.header.count("KERNEL") >= 2
+
+
+def test_duplicate_extension_names_take_the_first(files, tmp_path):
+    with fits.open(files["plain"]) as hdul:
+        hdus = [h.copy() for h in hdul]
+    extra = fits.ImageHDU(np.zeros((2, 62, 341), dtype=">i4"))
+    extra.header["EXTNAME"] = "DETECTOR_DARK"
+    out = tmp_path / "dup.fits"
+    fits.HDUList([*hdus, extra]).writeto(out)
+    with fits.open(out) as hdul:
+        want = hdul["detector_dark"].data.copy()  # astropy also takes the first
+    np.testing.assert_array_equal(L1BReader(out).detector_dark, want)
+    assert want.any()
+
+
+def test_missing_int_time_is_a_file_format_error(files, tmp_path):
+    with fits.open(files["plain"]) as hdul:
+        hdus = [h.copy() for h in hdul]
+    del hdus[0].header["INT_TIME"]
+    out = tmp_path / "noint.fits"
+    fits.HDUList(hdus).writeto(out, output_verify="ignore")
+    l1b = L1BReader(out)
+    with pytest.raises(ex.FileFormatError, match="INT_TIME") as info:
+        _ = l1b.scaling_factor
+    assert str(out) in str(info.value)
+
+
+def test_non_linear_binning_scaling_factor(tmp_path):
+    path = iuvs.synthetic.write_l1b(
+        tmp_path, n_spa=7, n_spe=40, nonlinear_binning=True, gzip=False, int_time=14.4, seed=8
+    )
+    with fits.open(path) as hdul:
+        row = hdul["Binning"].data[0]
+        lo_spa, hi_spa = np.asarray(row["SPAPIXLO"]), np.asarray(row["SPAPIXHI"])
+        lo_spe, hi_spe = np.asarray(row["SPEPIXLO"]), np.asarray(row["SPEPIXHI"])
+    # widths from the pixel ranges, not from the width column the reader uses
+    want = np.outer(hi_spa - lo_spa + 1, hi_spe - lo_spe + 1) * 14.4
+    l1b = L1BReader(path)
+    np.testing.assert_allclose(l1b.scaling_factor, want)
+    assert len(set((hi_spe - lo_spe + 1).tolist())) > 1
+
+
+def test_zero_byte_cause_and_empty_list(tmp_path):
+    empty = tmp_path / "empty.fits.gz"
+    empty.touch()
+    assert check_bad(empty, "empty").__cause__ is not None
+    with pytest.raises(ex.InvalidParameterError):
+        L1BReader([])
+    with pytest.raises(ex.InvalidParameterError):
+        L1BReader(42)
+
+
+def test_not_gzip_but_gz_name_and_garbage_after_gzip_magic(files, tmp_path):
+    plain = tmp_path / "plain.fits.gz"
+    plain.write_bytes(files["plain"].read_bytes())  # a .gz name on an uncompressed file
+    assert L1BReader(plain).n_darks == 2
+    junk = tmp_path / "junk.fits.gz"
+    junk.write_bytes(b"\x1f\x8b" + b"\x00" * 5000)
+    err = check_bad(junk, "cannot read")
+    assert err.__cause__ is not None

@@ -34,7 +34,18 @@ from iuvs.exceptions import InvalidParameterError, OutputExistsError
 
 __all__ = ["DarkPair", "make_dark_pair", "make_darks", "write_l1b"]
 
-_J2000 = datetime(2000, 1, 1, 11, 58, 55, 816000, tzinfo=timezone.utc)  # TDB epoch in UTC
+_J2000_TT = datetime(2000, 1, 1, 12, 0, 0, tzinfo=timezone.utc)  # J2000 epoch on a TT clock
+# TAI - UTC (leap seconds) from these UTC dates on; ET = TT + a periodic term below 2 ms
+_LEAP_SECONDS = (
+    (datetime(1999, 1, 1, tzinfo=timezone.utc), 32),
+    (datetime(2006, 1, 1, tzinfo=timezone.utc), 33),
+    (datetime(2009, 1, 1, tzinfo=timezone.utc), 34),
+    (datetime(2012, 7, 1, tzinfo=timezone.utc), 35),
+    (datetime(2015, 7, 1, tzinfo=timezone.utc), 36),
+    (datetime(2017, 1, 1, tzinfo=timezone.utc), 37),
+)
+_MIRROR_DN = 17392  # MIRROR_DEG = (DN - 12939) / 364.0889 (l1b_format.md, section 2)
+_MIRROR_DEG = (_MIRROR_DN - 12939) / 364.0889
 _EXTNAMES = {
     n.upper(): n
     for n in (
@@ -67,6 +78,8 @@ _KERNELS = ("naif0011.tls", "MVN_SCLKSCET_00000.TSC", "mvn_v06.tf", "de430s.bsp"
 class DarkPair:
     """Two darks with known truth: ``dark_out = curvature*x**2 + gain*x + offset + noise``.
 
+    Made by :func:`make_dark_pair`.
+
     Attributes
     ----------
     dark_in, dark_out : numpy.ndarray
@@ -75,6 +88,15 @@ class DarkPair:
         The planted hot pixels (elevated in both frames).
     gain, offset, curvature : float
         The truth of the map from ``dark_in`` to ``dark_out``.
+
+    Examples
+    --------
+    >>> import iuvs
+    >>> pair = iuvs.synthetic.make_dark_pair((10, 20), gain=1.2, offset=3.0, seed=1)
+    >>> pair.gain, pair.offset, pair.curvature
+    (1.2, 3.0, 0.0)
+    >>> pair.hot_mask.shape == pair.dark_in.shape == pair.dark_out.shape
+    True
     """
 
     dark_in: npt.NDArray[np.generic]
@@ -157,6 +179,7 @@ def make_darks(
     *,
     int_time: float = 60.0,
     scales: tuple[float, ...] | None = None,
+    curvature: float = 0.0,
     seed: int = 0,
 ) -> npt.NDArray[np.int32]:
     """Make a stack of realistic int32 darks that drift multiplicatively.
@@ -172,6 +195,10 @@ def make_darks(
     scales : tuple of float, optional
         Gain of each dark relative to the first; default ``1.0, 0.985, 1.45``
         (the v00 cruisecal2 darks: the third, taken 47 min later, is brighter).
+        Dark ``k`` is ``curvature * b**2 + scales[k] * b + 8 * k`` DN for the
+        background ``b`` of the first dark, plus Poisson-like noise.
+    curvature : float, optional
+        Quadratic term (per DN) added to every dark after the first.
     seed : int, optional
         Random seed.
 
@@ -195,7 +222,8 @@ def make_darks(
     base, hot = _background(rng, shape, max(mean, 20.0), 0.002)
     darks = np.empty((n_darks, *shape), dtype=np.int32)
     for k, s in enumerate(scales):
-        v = np.where(hot, base * (1.0 + 0.02 * k), s * base + 8.0 * k)
+        c = curvature if k else 0.0
+        v = np.where(hot, base * (1.0 + 0.02 * k), c * base**2 + s * base + 8.0 * k)
         v = v + rng.normal(0.0, np.sqrt(np.abs(v)))
         darks[k] = np.clip(np.round(v), 0, 2**31 - 1).astype(np.int32)
     return darks
@@ -234,7 +262,9 @@ def _utc(t: datetime) -> str:
 
 
 def _et(t: datetime) -> float:
-    return (t - _J2000).total_seconds() + 69.184
+    """Ephemeris seconds past J2000 of the UTC time ``t`` (TT = TAI + 32.184 s)."""
+    leap = max((n for start, n in _LEAP_SECONDS if start <= t), default=_LEAP_SECONDS[0][1])
+    return (t - _J2000_TT).total_seconds() + leap + 32.184
 
 
 def _integration_table(
@@ -247,10 +277,11 @@ def _integration_table(
         ),
         fits.Column("ET", "D", array=np.array([_et(t) for t in times])),
         fits.Column("UTC", "40A", array=np.array([_utc(t) for t in times])),
-        fits.Column("MIRROR_DN", "D", array=np.full(n, 17392.0)),
-        fits.Column("MIRROR_DEG", "E", array=np.full(n, 60.2, dtype=np.float32)),
-        fits.Column("FOV_DEG", "E", array=np.full(n, 120.4, dtype=np.float32)),
-        fits.Column("LYA_CENTROID", "J", array=np.full(n, -1, dtype=np.int32)),
+        fits.Column("MIRROR_DN", "J", array=np.full(n, _MIRROR_DN, dtype=np.int32)),
+        fits.Column("MIRROR_DEG", "E", array=np.full(n, _MIRROR_DEG, dtype=np.float32)),
+        fits.Column("FOV_DEG", "E", array=np.full(n, 2 * _MIRROR_DEG, dtype=np.float32)),
+        # 65535 is the fill value, so the 16-bit telemetry is stored wider
+        fits.Column("LYA_CENTROID", "J", array=np.full(n, 65535, dtype=np.int32)),
     ]
     if temps:
         cols.append(
@@ -295,10 +326,21 @@ def _binning_table(n_spa: int, n_spe: int, nonlinear: bool) -> tuple[fits.BinTab
 
 
 def _observation_table(
-    name: str, n_spa: int, n_spe: int, int_time: float, channel: str, product_id: str
+    name: str,
+    n_spa: int,
+    binning: fits.BinTableHDU,
+    int_time: float,
+    channel: str,
+    product_id: str,
 ) -> fits.BinTableHDU:
-    lo, step = (180.0, 0.163 * 3) if channel == "MUV" else (110.0, 0.081 * 3)
-    wl = lo + step * np.arange(n_spe)[None, :] + 0.01 * np.arange(n_spa)[:, None]
+    """Observation-style table; wavelengths at the centres of the spectral bins (nm)."""
+    lo, dispersion = (180.0, 0.163) if channel == "MUV" else (110.0, 0.081)  # nm, nm/pixel
+    pix_lo = np.asarray(binning.data["SPEPIXLO"][0], dtype=np.float64)
+    pix_hi = np.asarray(binning.data["SPEPIXHI"][0], dtype=np.float64)
+    n_spe = pix_lo.size
+    centre = lo + dispersion * 0.5 * (pix_lo + pix_hi)
+    wl = centre[None, :] + 0.01 * np.arange(n_spa)[:, None]  # rows shifted slightly
+    step = np.broadcast_to(dispersion * (pix_hi - pix_lo + 1.0), (n_spa, n_spe))
     cols = [
         fits.Column("PRODUCT_ID", "64A", array=np.array([product_id])),
         fits.Column("COLLECTION_ID", "16A", array=np.array(["cruise"])),
@@ -312,7 +354,7 @@ def _observation_table(
             "WAVELENGTH_WIDTH",
             f"{n_spa * n_spe}D",
             dim=f"({n_spe},{n_spa})",
-            array=np.full((1, n_spa, n_spe), step),
+            array=step[None, :, :],
         ),
     ]
     return fits.BinTableHDU.from_columns(cols, name=name)
@@ -340,13 +382,13 @@ def _primary_header(
         "SW_VER  = '-1      '",
         f"XUV     = '{channel}     '",
         "OBS_ID  =                   80",
-        "MIR_DN  =                17392 // mirror position in DN",
-        "MIR_DEG =              60.2000 / mirror angle in degrees",
-        "FOV_DEG =              120.400",
-        "LYA_CENT=                   -1",
+        f"MIR_DN  =                {_MIRROR_DN} // mirror position in DN",
+        f"MIR_DEG =              {_MIRROR_DEG:.4f} / mirror angle in degrees",
+        f"FOV_DEG =              {2 * _MIRROR_DEG:.3f}",
+        "LYA_CENT=                65535",
         f"INT_TIME=  {int_time:.3f}  / integration time in seconds",
         "MCP_VOLT=             -1.83000",
-        "MIR_DEG =              60.2000 / mirror angle again (a real duplicate)",
+        f"MIR_DEG =              {_MIRROR_DEG:.4f} / mirror angle again (a real duplicate)",
         "N_FILL  =                    0",
         f"BIN_TBL = '{'NON LINEAR' if nonlinear else 'LINEAR'} 15,16 linear_0006'",
         f"SPA_OFS =                 {spa_ofs:4d}",
@@ -386,6 +428,7 @@ def write_l1b(
     int_time: float = 60.0,
     nonlinear_binning: bool = False,
     dark_scales: tuple[float, ...] | None = None,
+    dark_curvature: float = 0.0,
     overwrite: bool = False,
 ) -> Path:
     """Write a synthetic IUVS Level 1B file.
@@ -421,6 +464,8 @@ def write_l1b(
         Unequal bin widths ('NON LINEAR' bin table).
     dark_scales : tuple of float, optional
         Gain of each dark relative to the first (see :func:`make_darks`).
+    dark_curvature : float, optional
+        Quadratic term of the later darks against the first (see :func:`make_darks`).
     overwrite : bool, optional
         Replace an existing file.
 
@@ -465,17 +510,24 @@ def write_l1b(
     channel = "FUV" if "fuv" in description.lower() else "MUV"
     capture = datetime.strptime(timestamp.upper(), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
 
-    darks = make_darks(n_darks, (n_spa, n_spe), int_time=int_time, scales=dark_scales, seed=seed)
+    darks = make_darks(
+        n_darks,
+        (n_spa, n_spe),
+        int_time=int_time,
+        scales=dark_scales,
+        curvature=dark_curvature,
+        seed=seed,
+    )
+    light_times = [capture + timedelta(seconds=(int_time + 1.0) * k) for k in range(n_int)]
+    # darks before the lights, 70 s apart, and the last one well after them (the v00
+    # cruisecal2 file took its third dark 47 min after the first two)
     dark_times = [
         capture - timedelta(minutes=2) + timedelta(seconds=70 * k) for k in range(n_darks)
     ]
-    if n_darks >= 3:
-        dark_times[-1] = capture + timedelta(minutes=47)
-    light_times = [capture + timedelta(seconds=(int_time + 1.0) * k) for k in range(n_int)]
-    t0, t1 = _et(dark_times[0]), _et(dark_times[-1])
-    # interpolate between the first and last dark; outside them hold the nearest
-    w = np.array([0.0 if t1 == t0 else (_et(t) - t0) / (t1 - t0) for t in light_times]).clip(0, 1)
-    background = (1 - w)[:, None, None] * darks[0] + w[:, None, None] * darks[-1]
+    if n_darks >= 2:
+        end = light_times[-1] + timedelta(seconds=int_time + 60.0)
+        dark_times[-1] = max(capture + timedelta(minutes=47), end)
+    background = _interpolate_darks(darks, dark_times, light_times)
     signal = rng.gamma(2.0, 20.0, (n_int, n_spa, n_spe))
     raw = np.round(background + signal + rng.normal(0, np.sqrt(background + signal))).astype(
         np.int32
@@ -513,7 +565,7 @@ def write_l1b(
         hdus.append(_integration_table("Dark_Integration", dark_times, rng, temps=True))
         hdus.append(_engineering_table("Dark_Engineering", n_darks, int_time, rng))
         hdus.append(
-            _observation_table("Dark_Observation", n_spa, n_spe, int_time, channel, product_id)
+            _observation_table("Dark_Observation", n_spa, binning, int_time, channel, product_id)
         )
     else:
         hdus.append(_integration_table("DarkIntegration", dark_times, rng, temps=False))
@@ -526,7 +578,7 @@ def write_l1b(
     if layout == "v13":
         hdus.append(_geometry_table("SpacecraftGeometry", n_int, n_spa, spacecraft=True))
         hdus.append(_geometry_table("PixelGeometry", n_int, n_spa, spacecraft=False))
-    hdus.append(_observation_table("Observation", n_spa, n_spe, int_time, channel, product_id))
+    hdus.append(_observation_table("Observation", n_spa, binning, int_time, channel, product_id))
     for hdu in hdus:
         # astropy upper-cases names given to the constructor; real files keep their case
         hdu.header["EXTNAME"] = _EXTNAMES.get(hdu.name, hdu.name)
@@ -535,9 +587,28 @@ def write_l1b(
     hdul.writeto(buffer, output_verify="ignore")
     data = buffer.getvalue()
     if gzip:
-        data = _gzip.compress(data, mtime=0)
+        data = _gzip.compress(data, compresslevel=6, mtime=0)  # gzip(1) default
     _atomic_write(target, data)
     return target
+
+
+def _interpolate_darks(
+    darks: npt.NDArray[np.int32], dark_times: list[datetime], light_times: list[datetime]
+) -> npt.NDArray[np.float64]:
+    """Dark under each light frame: linear in ET between the two darks around it.
+
+    Before the first dark and after the last the nearest dark is held.
+    """
+    dark_et = np.array([_et(t) for t in dark_times])
+    light_et = np.array([_et(t) for t in light_times])
+    stack = darks.astype(np.float64)
+    if len(dark_et) == 1:
+        return np.repeat(stack, len(light_et), axis=0)
+    left = np.clip(np.searchsorted(dark_et, light_et, side="right") - 1, 0, len(dark_et) - 2)
+    span = dark_et[left + 1] - dark_et[left]
+    w = np.clip((light_et - dark_et[left]) / span, 0.0, 1.0)[:, None, None]
+    result: npt.NDArray[np.float64] = (1.0 - w) * stack[left] + w * stack[left + 1]
+    return result
 
 
 def _geometry_table(name: str, n_int: int, n_spa: int, *, spacecraft: bool) -> fits.BinTableHDU:

@@ -25,7 +25,7 @@ from iuvs.exceptions import FileFormatError, InvalidParameterError
 __all__ = ["L1BFilename", "l1b_filenames", "parse_l1b_filename"]
 
 _STEM = re.compile(
-    r"^mvn_iuv_(?P<level>l[0-3][a-c]*)_(?P<desc>.+)_(?P<ts>\d{8}[Tt]\d{6})"
+    r"^mvn_iuv_(?P<level>l[0-3][a-c]*)_(?P<desc>[^_]+)_(?P<ts>\d{8}[Tt]\d{6})"
     r"_v(?P<version>\d{2})_(?P<rkind>[rs])(?P<rev>\d{2})$"
 )
 
@@ -56,6 +56,15 @@ class L1BFilename:
         ``'r'`` (production) or ``'s'`` (stage).
     obs_id : str
         ``mvn_iuv_<level>_<description>_<timestamp>``: the observation, any version.
+
+    Examples
+    --------
+    >>> from iuvs.io import parse_l1b_filename
+    >>> f = parse_l1b_filename("mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits")
+    >>> f.segment, f.orbit, f.cycle, f.mode, f.channel
+    ('cruisecal2', None, None, 80, 'muv')
+    >>> f.timestamp.isoformat(), f.obs_id
+    ('2014-05-21T12:00:29', 'mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029')
     """
 
     name: str
@@ -74,7 +83,17 @@ class L1BFilename:
 
     @property
     def rank_key(self) -> tuple[int, int, int]:
-        """Order of versions: higher version, then production over stage, then revision."""
+        """Order of versions: higher version, then production over stage, then revision.
+
+        Examples
+        --------
+        >>> from iuvs.io import parse_l1b_filename
+        >>> obs = "mvn_iuv_l1b_periapse-orbit00108-muv_20141018T112844"
+        >>> stage = parse_l1b_filename(obs + "_v02_s10.fits.gz")
+        >>> production = parse_l1b_filename(obs + "_v02_r01.fits.gz")
+        >>> production.rank_key > stage.rank_key
+        True
+        """
         return (self.version, 1 if self.revision_kind == "r" else 0, self.revision)
 
 
@@ -113,6 +132,11 @@ def parse_l1b_filename(name: str | os.PathLike[str]) -> L1BFilename:
     desc = m["desc"]
     parts = desc.split("-")
     channel = parts[-1]
+    if not channel or re.fullmatch(r"(orbit|cycle|mode)\d+", channel):
+        raise InvalidParameterError(
+            f"{base!r}: the description {desc!r} does not end with a channel "
+            "('fuv', 'muv', 'ech', 'muvdark', ...)"
+        )
     numbers: dict[str, int] = {}
     rest: list[str] = []
     for p in parts[:-1]:
@@ -123,6 +147,10 @@ def parse_l1b_filename(name: str | os.PathLike[str]) -> L1BFilename:
             rest.append(p)
     segment = "-".join(rest) if rest else channel
     ts = m["ts"].upper()
+    try:
+        timestamp = datetime.strptime(ts, "%Y%m%dT%H%M%S")
+    except ValueError as err:
+        raise InvalidParameterError(f"{base!r}: {m['ts']!r} is not a valid timestamp") from err
     return L1BFilename(
         name=base,
         level=m["level"],
@@ -132,7 +160,7 @@ def parse_l1b_filename(name: str | os.PathLike[str]) -> L1BFilename:
         cycle=numbers.get("cycle"),
         mode=numbers.get("mode"),
         channel=channel,
-        timestamp=datetime.strptime(ts, "%Y%m%dT%H%M%S"),
+        timestamp=timestamp,
         version=int(m["version"]),
         revision_kind=m["rkind"],
         revision=int(m["rev"]),
@@ -152,8 +180,9 @@ def _root(root: str | os.PathLike[str] | None) -> Path:
     path = Path(root).expanduser()
     if not path.is_dir():
         raise FileFormatError(
-            f"IUVS data folder {str(path)!r} does not exist or is not a folder; pass root=... or "
-            "set IUVS_DATA_ROOT to the folder holding the L1B files"
+            f"IUVS data folder {str(path)!r} does not exist or is not a folder; pass root=... "
+            "or set the environment variable to the folder holding the L1B files "
+            "(`export IUVS_DATA_ROOT=/path/to/iuvs/data`)"
         )
     return path
 
@@ -179,12 +208,15 @@ def l1b_filenames(
     newest : bool, optional
         Keep only the newest version and revision of each observation (higher
         version first; at equal version production ``r`` beats stage ``s``;
-        then the higher revision).
+        then the higher revision).  An observation is
+        ``mvn_iuv_l1b_<description>_<timestamp>``; ``mvn_iuv_l1b_`` files whose
+        names do not follow the grammar cannot be grouped and are kept as they are.
 
     Returns
     -------
     list of str
-        Sorted absolute paths of ``.fits`` and ``.fits.gz`` files.
+        Sorted absolute paths (not symlink-resolved) of ``.fits`` and
+        ``.fits.gz`` files whose name starts with ``mvn_iuv_l1b_``.
 
     Raises
     ------
@@ -195,17 +227,19 @@ def l1b_filenames(
     --------
     >>> import tempfile, pathlib
     >>> from iuvs.io import l1b_filenames
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for v in ("v01_r01", "v02_s01", "v02_r01"):
-    ...     _ = (d / f"mvn_iuv_l1b_periapse-orbit00108-muv_20141018T112844_{v}.fits.gz").touch()
-    >>> [p.endswith("_v02_r01.fits.gz") for p in l1b_filenames("periapse", root=d)]
-    [True]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     d = pathlib.Path(tmp)
+    ...     for v in ("v01_r01", "v02_s01", "v02_r01"):
+    ...         (d / f"mvn_iuv_l1b_periapse-orbit00108-muv_20141018T112844_{v}.fits.gz").touch()
+    ...     found = l1b_filenames("periapse", root=d)
+    >>> [pathlib.Path(p).name for p in found]
+    ['mvn_iuv_l1b_periapse-orbit00108-muv_20141018T112844_v02_r01.fits.gz']
     """
     base = _root(root)
     tree = base / ("stage" if stage else "production") / "products" / "level1b"
     search = tree if tree.is_dir() else base
     glob = f"*{pattern}*" if pattern else "*"
-    found: list[Path] = []
+    found: list[str] = []
     for dirpath, _dirs, files in os.walk(search):
         for f in files:
             if not f.startswith("mvn_iuv_l1b_"):
@@ -213,16 +247,18 @@ def l1b_filenames(
             if not (f.endswith(".fits") or f.endswith(".fits.gz")):
                 continue
             if fnmatch.fnmatchcase(f, glob):
-                found.append(Path(dirpath, f).resolve())
+                found.append(os.path.abspath(os.path.join(dirpath, f)))
     if newest:
-        best: dict[str, tuple[tuple[int, int, int], Path]] = {}
+        best: dict[str, tuple[tuple[int, int, int], str]] = {}
+        ungrouped: list[str] = []
         for p in found:
             try:
-                parsed = parse_l1b_filename(p.name)
+                parsed = parse_l1b_filename(p)
             except InvalidParameterError:
+                ungrouped.append(p)
                 continue
             key = parsed.rank_key
             if parsed.obs_id not in best or key > best[parsed.obs_id][0]:
                 best[parsed.obs_id] = (key, p)
-        found = [p for _, p in best.values()]
-    return sorted(str(p) for p in found)
+        found = [p for _, p in best.values()] + ungrouped
+    return sorted(found)

@@ -4,8 +4,13 @@ HDUs are found by name, case-insensitively, never by position, so the v00
 cruise and v13 layouts both work.  Files are opened read-only; everything the
 reader offers is read at once and the file is closed before the constructor
 returns (gzipped files cannot be memory-mapped anyway), so no handle is left
-open.  Pixel arrays keep their FITS byte order (big-endian): the iuvs core
-reads them in place.
+open and no array refers to a closed memory map.  Pixel arrays keep their FITS
+byte order (big-endian): the iuvs core reads them in place.
+
+The header quirks of real files (a duplicate ``MIR_DEG``, repeated ``KERNEL``
+cards, non-standard values) are fixed silently, as ``verify('silentfix')``
+does, and astropy's warnings stay inside the reader, so it works under
+``python -W error``.  A truncated file is an error, not a warning.
 
 Examples
 --------
@@ -25,7 +30,7 @@ import io
 import os
 import warnings
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -70,6 +75,28 @@ def _stack(a: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
     if a is None:
         return None
     return a[np.newaxis] if a.ndim == 2 else a
+
+
+# TAI - UTC (leap seconds) from these UTC dates on, for ET -> UTC
+_LEAP_SECONDS = (
+    (datetime(1999, 1, 1), 32),
+    (datetime(2006, 1, 1), 33),
+    (datetime(2009, 1, 1), 34),
+    (datetime(2012, 7, 1), 35),
+    (datetime(2015, 7, 1), 36),
+    (datetime(2017, 1, 1), 37),
+)
+_J2000_TT = datetime(2000, 1, 1, 12, 0, 0)
+
+
+def _et_to_utc(et: float) -> datetime:
+    """UTC (naive) of ephemeris seconds past J2000, to about 2 ms (TDB - TT is ignored)."""
+    tt = _J2000_TT + timedelta(seconds=float(et))
+    leap = _LEAP_SECONDS[0][1]
+    for start, n in _LEAP_SECONDS:
+        if tt - timedelta(seconds=n + 32.184) >= start:
+            leap = n
+    return tt - timedelta(seconds=leap + 32.184)
 
 
 def _parse_utc(s: str) -> datetime | None:
@@ -134,7 +161,10 @@ class L1BReader:
                 IsADirectoryError(self.fname)
             )
         if p.stat().st_size == 0:
-            raise FileFormatError(f"{self.fname} is empty (0 bytes), not a FITS file")
+            raise FileFormatError(f"{self.fname} is empty (0 bytes), not a FITS file") from (
+                EOFError(f"{self.fname}: 0 bytes")
+            )
+        self.closed = False
         self._images: dict[str, npt.NDArray[Any] | None] = {}
         self._tables: dict[str, Any] = {}
         self._read(strict)
@@ -145,26 +175,44 @@ class L1BReader:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                with fits.open(
-                    self._source(), mode="readonly", memmap=False, checksum=strict
-                ) as hdul:
+                source = self._source()
+                # plain files are memory-mapped and each array copied out once;
+                # gzip data is already in memory
+                memmap = isinstance(source, str)
+                with fits.open(source, mode="readonly", memmap=memmap, checksum=strict) as hdul:
                     hdul.readall()
                     self._problems(caught, strict)
+                    # what verify('silentfix') does for A's reader, without warnings
+                    hdul.verify("silentfix+ignore")
                     self.header = hdul[0].header.copy()
                     self.extensions = [str(h.header.get("EXTNAME", "PRIMARY")) for h in hdul]
-                    index = {name.upper(): i for i, name in enumerate(self.extensions)}
+                    index: dict[str, int] = {}
+                    for i, name in enumerate(self.extensions):
+                        index.setdefault(name.upper(), i)  # the first of duplicates, as astropy
                     index.setdefault("PRIMARY", 0)
                     self._index = index
                     for i, h in enumerate(hdul):
                         current = f"extension {self.extensions[i]!r} (HDU {i})"
+                        key = self.extensions[i].upper()
+                        if index[key] != i:
+                            continue
                         if isinstance(h, fits.BinTableHDU):
-                            self._tables[self.extensions[i].upper()] = h.data.copy()
+                            self._tables[key] = h.data.copy()
                         elif h.data is not None:
-                            self._images[self.extensions[i].upper()] = np.asarray(h.data)
+                            self._images[key] = np.array(h.data, copy=True)
                     self._problems(caught, strict)
         except FileFormatError:
             raise
-        except (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError, KeyError) as err:
+        except (
+            OSError,
+            EOFError,
+            zlib.error,
+            ValueError,
+            TypeError,
+            IndexError,
+            KeyError,
+            fits.VerifyError,
+        ) as err:
             raise FileFormatError(
                 f"{self.fname}: cannot read {current}: {err} (is it a complete L1B FITS file?)"
             ) from err
@@ -276,8 +324,15 @@ class L1BReader:
     def int_time(self) -> float:
         """Integration time in seconds (primary ``INT_TIME``)."""
         if "INT_TIME" not in self.header:
-            raise MissingExtensionError(f"{self.fname}: primary header has no INT_TIME")
-        return float(self.header["INT_TIME"])
+            raise FileFormatError(
+                f"{self.fname}: the primary header has no INT_TIME keyword (seconds)"
+            )
+        try:
+            return float(self.header["INT_TIME"])
+        except (TypeError, ValueError) as err:
+            raise FileFormatError(
+                f"{self.fname}: INT_TIME {self.header['INT_TIME']!r} is not a number"
+            ) from err
 
     # --------------------------------------------------------------- metadata
     @property
@@ -339,13 +394,31 @@ class L1BReader:
         return np.asarray(table["DET_TEMP_C"], dtype=np.float64)
 
     @property
-    def dark_times(self) -> list[datetime] | None:
-        """UTC time of each dark (from the dark integration table), or None."""
+    def dark_et(self) -> npt.NDArray[np.float64] | None:
+        """Ephemeris time (s past J2000) of each dark, from the dark integration table, or None."""
         table = self._table(*_DARK_INTEGRATION)
-        if table is None or "UTC" not in table.names:
+        if table is None or "ET" not in table.names:
             return None
-        times = [_parse_utc(str(s)) for s in table["UTC"]]
-        return None if any(t is None for t in times) else [t for t in times if t is not None]
+        return np.asarray(table["ET"], dtype=np.float64)
+
+    @property
+    def dark_times(self) -> list[datetime] | None:
+        """UTC time (naive datetimes) of each dark, or None.
+
+        Parsed from the ``UTC`` column of ``Dark_Integration`` /
+        ``DarkIntegration`` (format ``2014/291 Oct 18 11:28:44.36433UTC``);
+        where that column is absent or unreadable, converted from ``ET``
+        with the leap-second table (good to a few ms).
+        """
+        table = self._table(*_DARK_INTEGRATION)
+        if table is None:
+            return None
+        if "UTC" in table.names:
+            times = [_parse_utc(str(s)) for s in table["UTC"]]
+            if all(t is not None for t in times):
+                return [t for t in times if t is not None]
+        et = self.dark_et
+        return None if et is None else [_et_to_utc(float(e)) for e in et]
 
     # ------------------------------------------------------------------ access
     def dark(self, index: int) -> npt.NDArray[Any]:
@@ -430,7 +503,22 @@ class L1BReader:
         return np.asarray(cube[int(index)])
 
     def close(self) -> None:
-        """Release the arrays' file (the file itself was closed after reading)."""
+        """Close the reader.
+
+        The file itself was closed when the constructor returned and every
+        array was copied out of it, so this only marks the reader closed; the
+        arrays stay valid.
+
+        Examples
+        --------
+        >>> import tempfile, iuvs
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     with iuvs.io.L1BReader(iuvs.synthetic.write_l1b(d, seed=1)) as l1b:
+        ...         pass
+        >>> l1b.closed, l1b.detector_dark.shape
+        (True, (2, 62, 341))
+        """
+        self.closed = True
 
     def __enter__(self) -> L1BReader:
         return self
