@@ -56,11 +56,19 @@ def test_demo_writes_the_product_and_prints_the_tables(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / DEMO_FILE).exists()
-    for name in ("dark_fitting.fits", "dark_fitting_hot2500.fits"):
-        info = fits.info(tmp_path / name, output=False)
-        assert [r[1] for r in info] == ["PRIMARY", "DARK2", *RANK_NAMES]
-        assert [r[6] for r in info] == ["int32"] * 2 + ["float64"] * 6
-        assert all(r[5] == (341, 62) for r in info)
+    # all pixels: exactly the notebook's product
+    info = fits.info(tmp_path / "dark_fitting.fits", output=False)
+    assert [r[1] for r in info] == ["PRIMARY", "DARK2", *RANK_NAMES]
+    assert [r[6] for r in info] == ["int32"] * 2 + ["float64"] * 6
+    assert all(r[5] == (341, 62) for r in info)
+    # with the hot-pixel cut every model is followed by the uint8 mask it used
+    info = fits.info(tmp_path / "dark_fitting_hot2500.fits", output=False)
+    names = [r[1] for r in info]
+    assert names[:2] == ["PRIMARY", "DARK2"]
+    assert names[2::2] == RANK_NAMES
+    assert names[3::2] == [n.replace("RANK", "MASK") for n in RANK_NAMES]
+    assert [r[6] for r in info][3::2] == ["uint8"] * 6
+    assert all(r[5] == (341, 62) for r in info)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
     darks = _darks(tmp_path / DEMO_FILE)
@@ -146,7 +154,8 @@ def test_fit_writes_a_product(l1b, tmp_path, capsys):
     darks = _darks(l1b)
     keep = darks[0] <= 2500
     with fits.open(out) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "DARK2", "RANK1", "RANK2"]
+        assert [h.name for h in hdul] == ["PRIMARY", "DARK2", "RANK1", "MASK1", "RANK2", "MASK2"]
+        np.testing.assert_array_equal(hdul["MASK2"].data, (~keep).astype(np.uint8))
         np.testing.assert_array_equal(hdul[0].data, darks[0])
         np.testing.assert_array_equal(hdul[1].data, darks[2])
         h = hdul["RANK2"].header
@@ -164,7 +173,7 @@ def test_fit_writes_a_product(l1b, tmp_path, capsys):
     assert out.read_bytes() == stamp
     assert main([*args, "--out", str(out), "--overwrite", "--ranks", "0"]) == 0
     with fits.open(out) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "DARK2", "RANK0"]
+        assert [h.name for h in hdul] == ["PRIMARY", "DARK2", "RANK0", "MASK0"]
 
 
 def test_fit_with_clip_and_hot_sigma(l1b, capsys):

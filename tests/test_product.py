@@ -511,3 +511,37 @@ def test_a_rank_twice_gets_a_second_extver(tmp_path, darks62):
         assert "HOTTHR" not in hdul["RANK1", 1].header
         assert hdul["RANK1", 2].header["HOTTHR"] == 2500
     assert read_product(tmp_path / "p.fits").ranks == [1, 1]
+
+
+def test_mask_extensions_follow_the_models_that_left_pixels_out(tmp_path):
+    from iuvs.scaling import PolyScaler
+
+    pair = iuvs.synthetic.make_dark_pair((30, 40), gain=1.4, seed=11)
+    x, y = pair.dark_in, pair.dark_out.astype(np.float64)
+    y[2, :10] -= 900.0
+    clipped = iuvs.fit(x, y, 1, clip=3.0)
+    hot = PolyScaler(x, y, rank=2, hot_threshold=2500)
+    plain = iuvs.fit(x, y, 0)
+    out = tmp_path / "masked.fits"
+    w = DarkWriter(out, x, y)
+    for model in (clipped, hot, plain):
+        w.append_polyfitted(model)
+    w.write()
+    with fits.open(out, checksum=True) as hdul:
+        assert [h.name for h in hdul] == [
+            "PRIMARY",
+            "DARK2",
+            "RANK1",
+            "MASK1",
+            "RANK2",
+            "MASK2",
+            "RANK0",
+        ]
+        np.testing.assert_array_equal(hdul["MASK1"].data, clipped.mask.astype(np.uint8))
+        np.testing.assert_array_equal(hdul["MASK2"].data, (x > 2500).astype(np.uint8))
+        assert hdul["MASK1"].header["NMASKED"] == clipped.mask.sum()
+        assert hdul["MASK2"].data.dtype == np.uint8
+    back = read_product(out)
+    np.testing.assert_array_equal(back.model(1).mask, clipped.mask)
+    np.testing.assert_array_equal(back.model(2).mask, x > 2500)
+    assert back.model(0).mask is None

@@ -218,6 +218,27 @@ class _Model:
     fit: Fit
     residual: npt.NDArray[np.float64]
     options: tuple[tuple[str, str, float], ...]
+    mask: npt.NDArray[np.bool_] | None = None
+
+
+def _excluded(
+    fit: Fit, x: npt.ArrayLike, y: npt.ArrayLike, scaler: Any | None
+) -> npt.NDArray[np.bool_] | None:
+    """Pixels the fit left out (mask, hot pixels, non-finite, clipped), or None if none."""
+    xa = np.asarray(x, dtype=np.float64)
+    out = ~(np.isfinite(xa) & np.isfinite(np.asarray(y, dtype=np.float64)))
+    if fit.mask is not None and fit.mask.shape == out.shape:
+        out |= fit.mask
+    if scaler is not None:
+        if getattr(scaler, "mask", None) is not None:
+            out |= np.asarray(scaler.mask, dtype=bool)
+        if scaler.hot_threshold is not None:
+            out |= xa > float(scaler.hot_threshold)
+        if scaler.hot_sigma is not None:
+            from iuvs.hot import hot_pixels
+
+            out |= hot_pixels(x, sigma=float(scaler.hot_sigma)).mask
+    return out if out.any() else None
 
 
 class DarkWriter:
@@ -371,7 +392,9 @@ class DarkWriter:
                 f"dark_in has shape {np.shape(x)} but dark_out has shape {np.shape(y)}"
             )
         residual = fit.residual(x, y)
-        self._models.append(_Model(fit, residual, tuple(options)))
+        scaler = scaler_or_fit if isinstance(scaler_or_fit, DarkScaler) else None
+        mask = _excluded(fit, x, y, scaler)
+        self._models.append(_Model(fit, residual, tuple(options), mask))
 
     # ------------------------------------------------------------- building
     def _stamp(self, header: fits.Header, date: str) -> None:
@@ -456,7 +479,22 @@ class DarkWriter:
         for model in self._models:
             seen[model.fit.rank] = seen.get(model.fit.rank, 0) + 1
             hdus.append(self._rank_hdu(model, seen[model.fit.rank], date))
+            if model.mask is not None:
+                hdus.append(self._mask_hdu(model, seen[model.fit.rank], date))
         return fits.HDUList(hdus)
+
+    def _mask_hdu(self, model: _Model, ver: int, date: str) -> fits.ImageHDU:
+        assert model.mask is not None
+        h = fits.Header()
+        h.set("KIND", "fit mask", "The kind of image")
+        h.set("RANK", model.fit.rank, "The model whose fit left these pixels out")
+        h.set("NMASKED", int(model.mask.sum()), "pixels left out of the fit")
+        h.add_comment("1 = pixel left out of the fit (mask, hot pixel, non-finite or clipped).")
+        hdu = fits.ImageHDU(model.mask.astype(np.uint8), header=h, name=f"MASK{model.fit.rank}")
+        if ver > 1:
+            hdu.header.set("EXTVER", ver, "extension version")
+        self._stamp(hdu.header, date)
+        return hdu
 
     # -------------------------------------------------------------- writing
     def write(self) -> Path:
@@ -572,6 +610,9 @@ class ProductModel:
         The residual image ``dark2 - model(dark1)`` (float64).
     header : astropy.io.fits.Header
         The extension's header.
+    mask : numpy.ndarray of bool or None
+        The ``MASK<n>`` image written after it: pixels the fit left out
+        (mask, hot pixels, non-finite values, clipping); None if there was none.
 
     Examples
     --------
@@ -591,6 +632,7 @@ class ProductModel:
     stddev: float
     residual: npt.NDArray[np.float64]
     header: fits.Header
+    mask: npt.NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)
@@ -737,6 +779,11 @@ def read_product(path: str | os.PathLike[str], *, verify: bool = True) -> Produc
                 dark1 = np.asarray(hdul[0].data)
                 dark2 = np.asarray(hdul["DARK2"].data)
                 models = []
+                masks = {
+                    (h.name[4:], int(h.header.get("EXTVER", 1))): np.asarray(h.data) != 0
+                    for h in hdul
+                    if h.name.startswith("MASK")
+                }
                 for i, hdu in enumerate(hdul):
                     if not _EXTNAME.match(hdu.name):
                         continue
@@ -752,6 +799,7 @@ def read_product(path: str | os.PathLike[str], *, verify: bool = True) -> Produc
                             stddev=float(header.get("STDDEV", np.nan)),
                             residual=np.asarray(hdu.data, dtype=np.float64),
                             header=header.copy(),
+                            mask=masks.get((hdu.name[4:], int(header.get("EXTVER", 1)))),
                         )
                     )
                 primary = hdul[0].header.copy()
