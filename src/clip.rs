@@ -35,12 +35,14 @@ pub struct ClippedFit {
     pub clipped: Vec<usize>,
 }
 
-/// The usable pixels of a pair in walk order, with their flat logical indices.
-struct Gathered {
-    x: Vec<f64>,
-    y: Vec<f64>,
-    index: Vec<usize>,
-    counts: Counts,
+/// The usable pixels of a pair in walk order, with their flat logical indices
+/// (and their weights, when weights were given).
+pub(crate) struct Gathered {
+    pub(crate) x: Vec<f64>,
+    pub(crate) y: Vec<f64>,
+    pub(crate) w: Vec<f64>,
+    pub(crate) index: Vec<usize>,
+    pub(crate) counts: Counts,
 }
 
 /// A frame re-borrowed for a shorter lifetime.
@@ -61,7 +63,7 @@ fn shorten<'b>(f: &'b Frame<'_>) -> Frame<'b> {
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn gather(input: &PairInput<'_>) -> CoreResult<Gathered> {
+pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> CoreResult<Gathered> {
     input.walk()?; // shape and emptiness checks with the user's names
     let shape = input.dark_in.shape().to_vec();
     let n = input.dark_in.len();
@@ -69,25 +71,39 @@ fn gather(input: &PairInput<'_>) -> CoreResult<Gathered> {
     for (k, v) in iota.iter_mut().enumerate() {
         *v = i64::try_from(k).unwrap_or(i64::MAX);
     }
-    let frames: [Frame<'_>; 3] = [
+    let mut frames: Vec<Frame<'_>> = vec![
         shorten(&input.dark_in),
         shorten(&input.dark_out),
         Frame::native(PixelArray::I64(iota.view())),
     ];
+    if let Some(w) = weights {
+        if w.shape() != shape.as_slice() {
+            return Err(CoreError::ShapeMismatch {
+                what_a: "dark_in",
+                a: shape.clone(),
+                what_b: "weights",
+                b: w.shape().to_vec(),
+            });
+        }
+        frames.push(shorten(w));
+    }
+    let weighted = weights.is_some();
     let mask: Option<ArrayViewD<'_, bool>> = input.mask.as_ref().map(|m| m.view());
     let walk = Walk::new(&frames, mask.as_ref())?;
     let thr = input.exclusion.hot_threshold.unwrap_or(f64::INFINITY);
     let mut g = Gathered {
         x: Vec::with_capacity(n),
         y: Vec::with_capacity(n),
+        w: Vec::with_capacity(if weighted { n } else { 0 }),
         index: Vec::with_capacity(n),
         counts: Counts::default(),
     };
     walk.for_each_block(&mut |b| {
         for i in 0..b.len {
             let (x, y) = (b.cols[0][i], b.cols[1][i]);
+            let w = if weighted { b.cols[3][i] } else { 1.0 };
             g.counts.n_total += 1;
-            if !(x.is_finite() && y.is_finite()) {
+            if !(x.is_finite() && y.is_finite() && w.is_finite()) {
                 g.counts.n_nonfinite += 1;
             } else if b.mask[i] {
                 g.counts.n_masked += 1;
@@ -96,6 +112,9 @@ fn gather(input: &PairInput<'_>) -> CoreResult<Gathered> {
             } else {
                 g.x.push(x);
                 g.y.push(y);
+                if weighted {
+                    g.w.push(w);
+                }
                 g.index.push(b.cols[2][i] as usize);
             }
         }
@@ -187,7 +206,7 @@ pub fn fit_clipped(
             "clip_iter must be at least 1".into(),
         ));
     }
-    let g = gather(input)?;
+    let g = gather(input, None)?;
     let n = g.x.len();
     let (mut kx, mut ky) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut fit_on = |mask: &[bool]| -> CoreResult<FitResult> {

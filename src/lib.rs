@@ -15,6 +15,7 @@ pub mod mask;
 pub mod stats;
 pub mod sum;
 pub mod view;
+pub mod weighted;
 
 #[cfg(feature = "python")]
 mod python;

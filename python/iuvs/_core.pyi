@@ -17,6 +17,8 @@ def fit_all(
     hot_threshold: float | None = None,
     clip: float | None = None,
     clip_iter: int = 3,
+    weights: npt.NDArray[Any] | None = None,
+    swap_w: bool = False,
 ) -> list[dict[str, Any]]:
     """Fit every rank; one dict of coefficients, covariance and statistics per rank."""
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -383,6 +383,7 @@ def fit_all(
     hot_sigma: float | None = None,
     clip: float | None = None,
     clip_iter: int = 3,
+    weights: npt.ArrayLike | Literal["poisson"] | None = None,
 ) -> list[Fit]:
     """Fit several models of ``dark_out`` against ``dark_in`` in one pass over the pixels.
 
@@ -410,6 +411,15 @@ def fit_all(
         are those of astropy's ``FittingWithOutlierRemoval``.
     clip_iter : int, optional
         Most clip-and-refit iterations (stops early when nothing changes).
+    weights : array_like or 'poisson', optional
+        Per-pixel weights ``1 / sigma`` like ``numpy.polyfit``'s ``w`` (any
+        supported dtype, the shape of the darks; pixels with a non-finite
+        weight are excluded).  ``'poisson'``: counting noise, ``sigma =
+        sqrt(model(dark_in))`` from an unweighted fit of the same rank, then
+        refitted once (pixels where the model is not positive get weight 0).
+        The covariance then uses the weighted sum of squares; the residual
+        statistics stay those of the plain residuals.  Not together with
+        ``clip`` yet.
 
     Returns
     -------
@@ -441,7 +451,27 @@ def fit_all(
     m = _as_core_mask(mask)
     thr = _hot_threshold(x, swap_x, hot_threshold, hot_sigma)
     sigma, niter = _check_clip(clip, clip_iter)
-    results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter)
+    if weights is None:
+        results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter)
+        return [_fit_from_core(d, x.shape) for d in results]
+    if sigma is not None:
+        raise InvalidParameterError("weights= and clip= cannot be combined yet")
+    if isinstance(weights, str):
+        if weights != "poisson":
+            raise InvalidParameterError(f"weights must be an array or 'poisson', got {weights!r}")
+        out = []
+        for rank in rank_list:
+            first = _fit_from_core(
+                _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, None, niter)[0], x.shape
+            )
+            model = first.apply(dark_in)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = np.where(model > 0, 1.0 / np.sqrt(np.where(model > 0, model, 1.0)), 0.0)
+            d = _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, None, niter, w, False)[0]
+            out.append(_fit_from_core(d, x.shape))
+        return out
+    w_arr, swap_w = _as_core_array(weights, "weights")
+    results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, None, niter, w_arr, swap_w)
     return [_fit_from_core(d, x.shape) for d in results]
 
 
@@ -455,6 +485,7 @@ def fit(
     hot_sigma: float | None = None,
     clip: float | None = None,
     clip_iter: int = 3,
+    weights: npt.ArrayLike | Literal["poisson"] | None = None,
 ) -> Fit:
     """Fit one model of ``dark_out`` against ``dark_in``.
 
@@ -475,6 +506,8 @@ def fit(
         (see :func:`fit_all`); the rejected pixels are in ``Fit.mask``.
     clip_iter : int, optional
         Most clip-and-refit iterations.
+    weights : array_like or 'poisson', optional
+        Weights ``1 / sigma`` (see :func:`fit_all`).
 
     Returns
     -------
@@ -499,4 +532,5 @@ def fit(
         hot_sigma=hot_sigma,
         clip=clip,
         clip_iter=clip_iter,
+        weights=weights,
     )[0]

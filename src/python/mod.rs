@@ -19,6 +19,7 @@ use crate::histogram::{histogram as core_histogram, Bins};
 use crate::hot::{mask_above as core_mask_above, sigma_threshold};
 use crate::mask::Exclusion;
 use crate::view::{Frame, PixelArray};
+use crate::weighted::fit_weighted;
 
 /// A read-only borrow of a numpy array of one supported dtype.
 enum Readonly<'py> {
@@ -171,7 +172,7 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
 
 /// Fit every rank of `ranks` of `dark_out` against `dark_in`; one dict per rank.
 #[pyfunction]
-#[pyo3(signature = (dark_in, swap_in, dark_out, swap_out, ranks, mask=None, hot_threshold=None, clip=None, clip_iter=3))]
+#[pyo3(signature = (dark_in, swap_in, dark_out, swap_out, ranks, mask=None, hot_threshold=None, clip=None, clip_iter=3, weights=None, swap_w=false))]
 #[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
 fn fit_all<'py>(
     py: Python<'py>,
@@ -184,6 +185,8 @@ fn fit_all<'py>(
     hot_threshold: Option<f64>,
     clip: Option<f64>,
     clip_iter: usize,
+    weights: Option<&Bound<'py, PyAny>>,
+    swap_w: bool,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let x = intake(dark_in, "dark_in")?;
     let y = intake(dark_out, "dark_out")?;
@@ -195,6 +198,19 @@ fn fit_all<'py>(
         mask: m.as_ref().map(PyReadonlyArrayDyn::as_array),
         exclusion,
     };
+    if let Some(w) = weights.filter(|w| !w.is_none()) {
+        if clip.is_some() {
+            return Err(exception(
+                py,
+                "InvalidParameterError",
+                "weights= and clip= cannot be combined yet",
+            ));
+        }
+        let wr = intake(w, "weights")?;
+        let wf = wr.frame(swap_w);
+        let results = detach_core(py, || fit_weighted(&input, &wf, &ranks))?;
+        return results.into_iter().map(|r| result_dict(py, r)).collect();
+    }
     let Some(sigma) = clip else {
         let results = detach_core(py, || core_fit_all(&input, &ranks))?;
         return results.into_iter().map(|r| result_dict(py, r)).collect();

@@ -1,0 +1,79 @@
+"""Weighted fits against numpy.polyfit(w=...) and scipy.optimize.curve_fit(sigma=1/w)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_darks
+from scipy.optimize import curve_fit
+
+import iuvs
+from iuvs import exceptions as ex
+
+
+@pytest.fixture(scope="module")
+def weighted():
+    x, y = make_darks(seed=41)
+    w = 1.0 / np.sqrt(np.maximum(y.astype(float), 1.0))
+    return x, y, w
+
+
+@pytest.mark.parametrize("deg", [1, 2, 3, 5])
+def test_polynomials_match_numpy_polyfit_w(weighted, deg):
+    x, y, w = weighted
+    xf, yf = x.ravel().astype(float), y.ravel().astype(float)
+    p, cov = np.polyfit(xf, yf, deg, w=w.ravel(), cov=True)
+    f = iuvs.fit(x, y, deg, weights=w)
+    np.testing.assert_allclose(f.apply(xf), np.polyval(p, xf), rtol=1e-10)
+    np.testing.assert_allclose(f.cov, cov, rtol=1e-6)
+    res = yf - f.apply(xf)
+    np.testing.assert_allclose(f.stats.std, res.std(), rtol=1e-10)  # plain residual statistics
+    np.testing.assert_allclose(f.ssr, np.sum((w.ravel() * res) ** 2), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("rank", "model"), [(-1, lambda v, a: v + a), (0, lambda v, a: a * v)])
+def test_additive_and_multiplicative_match_curve_fit_sigma(weighted, rank, model):
+    x, y, w = weighted
+    xf, yf = x.ravel().astype(float), y.ravel().astype(float)
+    p, pcov = curve_fit(model, xf, yf, sigma=1.0 / w.ravel())
+    f = iuvs.fit(x, y, rank, weights=w.astype(">f4").astype(np.float64))
+    np.testing.assert_allclose(f.coeffs, p, rtol=1e-7)
+    np.testing.assert_allclose(f.perr, np.sqrt(np.diag(pcov)), rtol=1e-6)
+
+
+def test_weight_layouts_and_non_finite_weights(weighted):
+    x, y, w = weighted
+    a = iuvs.fit(x, y, 2, weights=w)
+    b = iuvs.fit(x, y, 2, weights=np.asfortranarray(w.astype(">f8")))
+    np.testing.assert_allclose(a.coeffs, b.coeffs, rtol=1e-12)
+    w2 = w.copy()
+    w2[0, :7] = np.nan
+    c = iuvs.fit(x, y, 2, weights=w2)
+    assert c.stats.n_nonfinite == 7 and c.stats.n_used == x.size - 7
+    keep = np.isfinite(w2)
+    p = np.polyfit(x[keep].astype(float), y[keep].astype(float), 2, w=w2[keep])
+    np.testing.assert_allclose(c.apply(x[keep]), np.polyval(p, x[keep]), rtol=1e-10)
+
+
+def test_poisson_weights_are_one_refit_with_sigma_sqrt_model():
+    x, y = make_darks(seed=42)
+    xf, yf = x.ravel().astype(float), y.ravel().astype(float)
+    first = np.polyval(np.polyfit(xf, yf, 2), xf)
+    w = np.where(first > 0, 1.0 / np.sqrt(np.clip(first, 1e-300, None)), 0.0)
+    p = np.polyfit(xf, yf, 2, w=w)
+    f = iuvs.fit(x, y, 2, weights="poisson")
+    np.testing.assert_allclose(f.apply(xf), np.polyval(p, xf), rtol=1e-9)
+
+
+def test_bad_weights(weighted):
+    x, y, w = weighted
+    with pytest.raises(ex.ShapeMismatchError, match="weights"):
+        iuvs.fit(x, y, 1, weights=w[:, :10])
+    with pytest.raises(ex.DegenerateFitError, match="weight 0"):
+        iuvs.fit(x, y, 1, weights=np.zeros_like(w))
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit(x, y, 1, weights="gaussian")  # type: ignore[arg-type]
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit(x, y, 1, weights=w, clip=3.0)
+    with pytest.raises(ex.UnsupportedDtypeError):
+        iuvs.fit(x, y, 1, weights=w.astype(complex))
