@@ -229,9 +229,10 @@ pub struct BlockStats {
     pub frac_sumsq: f64,
 }
 
-/// Residual statistics of one block: `r = y - fitted`, fractions `r * inv_y`
+/// Reference (tests only): residual statistics of one block, `r = y - fitted`, fractions `r * inv_y`
 /// where `inv_y` is `1 / y` (0 where `y == 0`, those pixels counted by the caller).
 #[must_use]
+#[cfg(test)]
 pub fn block_stats(ys: &[f64], fitted: &[f64], inv_y: &[f64], n_frac: usize) -> BlockStats {
     let n = ys.len();
     let mut s = [0.0; L];
