@@ -545,3 +545,25 @@ def test_mask_extensions_follow_the_models_that_left_pixels_out(tmp_path):
     np.testing.assert_array_equal(back.model(1).mask, clipped.mask)
     np.testing.assert_array_equal(back.model(2).mask, x > 2500)
     assert back.model(0).mask is None
+
+
+def test_every_hdu_carries_date_creator_checksum_and_provenance(tmp_path):
+    pair = iuvs.synthetic.make_dark_pair((10, 12), seed=3)
+    src = tmp_path / "mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits.gz"
+    src.write_bytes(b"")  # only its name is recorded
+    out = tmp_path / "prov.fits"
+    w = DarkWriter(out, pair.dark_in, pair.dark_out, inputs=[str(src)], darks_used=(1, 2))
+    w.append_polyfitted(iuvs.fit(pair.dark_in, pair.dark_out, 1, clip=3.0))
+    w.append_polyfitted(iuvs.fit(pair.dark_in, pair.dark_out, 0))
+    w.write()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with fits.open(out, checksum=True) as hdul:
+            assert len(hdul) >= 4
+            for hdu in hdul:
+                h = hdu.header
+                assert "CHECKSUM" in h and "DATASUM" in h, hdu.name
+                assert h["CREATOR"] == f"iuvs {version('iuvs')}"
+                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", h["DATE"])
+                history = "".join(str(c) for c in h["HISTORY"])
+                assert str(src) in history and "detector_dark[1], detector_dark[2]" in history

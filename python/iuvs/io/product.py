@@ -26,8 +26,9 @@ numbers, lowest power first: ``C<k>`` multiplies ``x**k``),
 ``FRACMEAN`` (residual standard deviation and mean fractional residual over
 the pixels used in the fit, when finite), ``HOTTHR``/``HOTSIGMA``/``CLIPSIG``
 (exclusion options, when given), ``DATE`` (UTC), ``CREATOR = 'iuvs
-<version>'``, ``HISTORY`` (inputs, primary only) and ``CHECKSUM``/``DATASUM``
-in every HDU.
+<version>'``, ``HISTORY`` (input files and darks used) and ``CHECKSUM``/``DATASUM``
+in every HDU.  A model whose fit left pixels out (mask, hot pixels, non-finite
+values, clipping) is followed by a uint8 ``MASK<n>`` image of those pixels.
 
 Writing is safe: an existing file is kept unless ``clobber=True`` or
 ``overwrite=True``; the product goes to a temporary file in the destination
@@ -398,10 +399,17 @@ class DarkWriter:
 
     # ------------------------------------------------------------- building
     def _stamp(self, header: fits.Header, date: str) -> None:
+        """DATE, CREATOR and the provenance HISTORY that every HDU carries."""
         header.append(fits.Card("DATE", date, "file creation date (UTC)"), bottom=True)
         header.append(
             fits.Card("CREATOR", _creator(), "software that wrote this file"), bottom=True
         )
+        for p in self.inputs:
+            header.add_history(f"Input file: {p}")
+        if self.darks_used is not None:
+            header.add_history(
+                "dark1, dark2 are detector_dark[{}], detector_dark[{}]".format(*self.darks_used)
+            )
 
     def _rank_hdu(self, model: _Model, ver: int, date: str) -> fits.ImageHDU:
         f = model.fit
@@ -463,12 +471,6 @@ class DarkWriter:
         primary.header.set("KIND", "original dark", "The kind of image")
         primary.header.set("NAME", "dark1")
         self._stamp(primary.header, date)
-        for p in self.inputs:
-            primary.header.add_history(f"Input file: {p}")
-        if self.darks_used is not None:
-            primary.header.add_history(
-                "dark1, dark2 are detector_dark[{}], detector_dark[{}]".format(*self.darks_used)
-            )
         primary.header.add_history(f"Residuals: dark2 - model(dark1), {len(self._models)} models")
         dark2_header = fits.Header()
         dark2_header.set("KIND", "original dark", "The kind of image")
