@@ -45,23 +45,6 @@ pub(crate) struct Gathered {
     pub(crate) counts: Counts,
 }
 
-/// A frame re-borrowed for a shorter lifetime.
-fn shorten<'b>(f: &'b Frame<'_>) -> Frame<'b> {
-    let data = match &f.data {
-        PixelArray::I16(v) => PixelArray::I16(v.view()),
-        PixelArray::U16(v) => PixelArray::U16(v.view()),
-        PixelArray::I32(v) => PixelArray::I32(v.view()),
-        PixelArray::U32(v) => PixelArray::U32(v.view()),
-        PixelArray::I64(v) => PixelArray::I64(v.view()),
-        PixelArray::F32(v) => PixelArray::F32(v.view()),
-        PixelArray::F64(v) => PixelArray::F64(v.view()),
-    };
-    Frame {
-        data,
-        swapped: f.swapped,
-    }
-}
-
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> CoreResult<Gathered> {
     input.walk()?; // shape and emptiness checks with the user's names
@@ -72,8 +55,8 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
         *v = i64::try_from(k).unwrap_or(i64::MAX);
     }
     let mut frames: Vec<Frame<'_>> = vec![
-        shorten(&input.dark_in),
-        shorten(&input.dark_out),
+        input.dark_in.reborrow(),
+        input.dark_out.reborrow(),
         Frame::native(PixelArray::I64(iota.view())),
     ];
     if let Some(w) = weights {
@@ -85,7 +68,7 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
                 b: w.shape().to_vec(),
             });
         }
-        frames.push(shorten(w));
+        frames.push(w.reborrow());
     }
     let weighted = weights.is_some();
     let mask: Option<ArrayViewD<'_, bool>> = input.mask.as_ref().map(|m| m.view());

@@ -153,6 +153,25 @@ impl<'a> Frame<'a> {
         self.data.shape()
     }
 
+    /// The same frame re-borrowed for a shorter lifetime (to sit beside local arrays).
+    #[must_use]
+    pub fn reborrow(&self) -> Frame<'_> {
+        // ndarray views are invariant in their lifetime, so each variant re-views explicitly
+        let data = match &self.data {
+            PixelArray::I16(v) => PixelArray::I16(v.view()),
+            PixelArray::U16(v) => PixelArray::U16(v.view()),
+            PixelArray::I32(v) => PixelArray::I32(v.view()),
+            PixelArray::U32(v) => PixelArray::U32(v.view()),
+            PixelArray::I64(v) => PixelArray::I64(v.view()),
+            PixelArray::F32(v) => PixelArray::F32(v.view()),
+            PixelArray::F64(v) => PixelArray::F64(v.view()),
+        };
+        Frame {
+            data,
+            swapped: self.swapped,
+        }
+    }
+
     /// Number of pixels.
     #[must_use]
     pub fn len(&self) -> usize {
