@@ -11,7 +11,7 @@
 
 use crate::clip::gather;
 use crate::error::{CoreError, CoreResult};
-use crate::fit::chebyshev::cheb_to_power;
+use crate::fit::chebyshev::{power_coeffs, power_covariance};
 use crate::fit::kernels::eval_cheb;
 use crate::fit::solve::solve_spd;
 use crate::fit::{model_name, FitResult, PairInput, MAX_RANK, MIN_RANK};
@@ -20,17 +20,8 @@ use crate::sum::Neumaier;
 use crate::view::Frame;
 
 /// A solved model: coefficients (highest first), Chebyshev coefficients,
-/// centre, half width, inverse normal matrix, condition number, and the map
-/// from the Chebyshev to the power basis (polynomials only).
-type Solved = (
-    Vec<f64>,
-    Vec<f64>,
-    f64,
-    f64,
-    Vec<f64>,
-    f64,
-    Option<Vec<Vec<f64>>>,
-);
+/// centre, half width, inverse normal matrix and condition number.
+type Solved = (Vec<f64>, Vec<f64>, f64, f64, Vec<f64>, f64);
 
 fn sum(v: impl Iterator<Item = f64>) -> f64 {
     let mut acc = Neumaier::default();
@@ -88,8 +79,8 @@ pub fn fit_weighted(
                 n_nonfinite: g.counts.n_nonfinite,
             });
         }
-        // (coefficients highest first, inverse normal matrix in the solved basis, map to power basis)
-        let (coeffs, cheb, center, half_width, inverse, condition, basis): Solved = match rank {
+        let polynomial = rank > 0;
+        let (coeffs, cheb, center, half_width, inverse, condition): Solved = match rank {
             -1 => {
                 let sw = sum(w2.iter().copied());
                 let a = sum(w2
@@ -97,7 +88,7 @@ pub fn fit_weighted(
                     .zip(g.x.iter().zip(&g.y))
                     .map(|(w, (x, y))| w * (y - x)))
                     / sw;
-                (vec![a], Vec::new(), 0.0, 1.0, vec![1.0 / sw], 1.0, None)
+                (vec![a], Vec::new(), 0.0, 1.0, vec![1.0 / sw], 1.0)
             }
             0 => {
                 let sxx = sum(w2.iter().zip(&g.x).map(|(w, x)| w * x * x));
@@ -111,15 +102,7 @@ pub fn fit_weighted(
                     .iter()
                     .zip(g.x.iter().zip(&g.y))
                     .map(|(w, (x, y))| w * x * y));
-                (
-                    vec![sxy / sxx],
-                    Vec::new(),
-                    0.0,
-                    1.0,
-                    vec![1.0 / sxx],
-                    1.0,
-                    None,
-                )
+                (vec![sxy / sxx], Vec::new(), 0.0, 1.0, vec![1.0 / sxx], 1.0)
             }
             _ => {
                 if hi <= lo {
@@ -187,18 +170,13 @@ pub fn fit_weighted(
                 for j in 0..p {
                     beta[j] += (0..p).map(|k| sol.inverse[j * p + k] * gv[k]).sum::<f64>();
                 }
-                let mm = cheb_to_power(p - 1, c, h);
-                let low: Vec<f64> = (0..p)
-                    .map(|j| (0..p).map(|k| mm[j][k] * beta[k]).sum())
-                    .collect();
                 (
-                    low.into_iter().rev().collect(),
+                    power_coeffs(&beta, c, h),
                     beta,
                     c,
                     h,
                     sol.inverse,
                     sol.condition,
-                    Some(mm),
                 )
             }
         };
@@ -228,24 +206,10 @@ pub fn fit_weighted(
         } else {
             ssr_w / dof as f64
         };
-        let cov = match &basis {
-            None => vec![inverse[0] * s2],
-            Some(mm) => {
-                let mut mi = vec![0.0; p * p];
-                for j in 0..p {
-                    for k in 0..p {
-                        mi[j * p + k] = (0..p).map(|l| mm[j][l] * inverse[l * p + k]).sum();
-                    }
-                }
-                let mut cov = vec![0.0; p * p];
-                for j in 0..p {
-                    for k in 0..p {
-                        let v: f64 = (0..p).map(|l| mi[j * p + l] * mm[k][l]).sum();
-                        cov[(p - 1 - j) * p + (p - 1 - k)] = v * s2;
-                    }
-                }
-                cov
-            }
+        let cov = if polynomial {
+            power_covariance(&inverse, p, center, half_width, s2)
+        } else {
+            vec![inverse[0] * s2]
         };
         let mut stats = stats;
         stats.ssr = ssr_w;

@@ -26,7 +26,7 @@ use crate::mask::{Counts, Exclusion};
 use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::Neumaier;
 use crate::view::{Frame, Walk, BLOCK};
-use chebyshev::cheb_to_power;
+use chebyshev::{power_coeffs, power_covariance};
 use kernels::{add_mult_sums, inverse_or_zero, model_stats, Eval, MomentSums};
 
 /// Lowest accepted rank (additive).
@@ -494,29 +494,11 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
                 inverse,
                 condition,
             } => {
-                let mm = cheb_to_power(p - 1, center, half_width);
-                // power coefficients, lowest first
-                let low: Vec<f64> = (0..p)
-                    .map(|j| (0..p).map(|k| mm[j][k] * cheb[k]).sum())
-                    .collect();
-                // cov_low = M inv(G) M^T s2
-                let mut mi = vec![0.0; p * p];
-                for j in 0..p {
-                    for k in 0..p {
-                        mi[j * p + k] = (0..p).map(|l| mm[j][l] * inverse[l * p + k]).sum();
-                    }
-                }
-                let mut cov = vec![0.0; p * p];
-                for j in 0..p {
-                    for k in 0..p {
-                        let v: f64 = (0..p).map(|l| mi[j * p + l] * mm[k][l]).sum();
-                        // reverse both axes: highest power first
-                        cov[(p - 1 - j) * p + (p - 1 - k)] = v * s2;
-                    }
-                }
+                let coeffs = power_coeffs(&cheb, center, half_width);
+                let cov = power_covariance(&inverse, p, center, half_width, s2);
                 FitResult {
                     rank,
-                    coeffs: low.into_iter().rev().collect(),
+                    coeffs,
                     cov,
                     cheb,
                     center,
