@@ -77,3 +77,17 @@ def test_bad_weights(weighted):
         iuvs.fit(x, y, 1, weights=w, clip=3.0)
     with pytest.raises(ex.UnsupportedDtypeError):
         iuvs.fit(x, y, 1, weights=w.astype(complex))
+
+
+def test_scalers_pass_weights_through(weighted):
+    from iuvs import scaling
+
+    x, y, w = weighted
+    xf, yf = x.ravel().astype(float), y.ravel().astype(float)
+    s = scaling.PolyScaler(x, y, rank=2, weights=w).do_fit()
+    np.testing.assert_allclose(s.p, np.polyfit(xf, yf, 2, w=w.ravel()), rtol=1e-9)
+    m = scaling.PolyScalerManager(x, y, 1, 3, weights=w)
+    for sc in m.scalers:
+        np.testing.assert_allclose(sc.p, np.polyfit(xf, yf, sc.rank, w=w.ravel()), rtol=1e-8)
+    p, _ = curve_fit(lambda v, a: a * v, xf, yf, sigma=1.0 / w.ravel())
+    np.testing.assert_allclose(scaling.MultScaler(x, y, weights=w).p, p, rtol=1e-7)

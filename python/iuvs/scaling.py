@@ -119,6 +119,8 @@ class DarkScaler:
         Sigma-clip the residuals and refit (see :func:`iuvs.fit_all`).
     clip_iter : int, optional
         Most clip-and-refit iterations.
+    weights : array_like or "poisson", optional
+        Per-pixel weights ``1 / sigma`` (see :func:`iuvs.fit_all`).
 
     Attributes
     ----------
@@ -159,6 +161,7 @@ class DarkScaler:
         hot_sigma: float | None = None,
         clip: float | None = None,
         clip_iter: int = 3,
+        weights: npt.ArrayLike | Literal["poisson"] | None = None,
     ) -> None:
         self.dark_in = _as_array(dark_in)
         self.dark_out = _as_array(dark_out)
@@ -169,6 +172,7 @@ class DarkScaler:
         self.hot_sigma = hot_sigma
         self.clip = clip
         self.clip_iter = clip_iter
+        self.weights = weights
         self._fit: Fit | None = None
 
     # ------------------------------------------------------------------ fitting
@@ -204,6 +208,7 @@ class DarkScaler:
             hot_sigma=self.hot_sigma,
             clip=self.clip,
             clip_iter=self.clip_iter,
+            weights=self.weights,
         )[0]
         return self
 
@@ -321,7 +326,7 @@ class AddScaler(DarkScaler):
         Pixels to exclude (True = excluded).
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value (DN).
-    hot_sigma, clip, clip_iter : optional
+    hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
 
     Examples
@@ -343,6 +348,7 @@ class AddScaler(DarkScaler):
         hot_sigma: float | None = None,
         clip: float | None = None,
         clip_iter: int = 3,
+        weights: npt.ArrayLike | Literal["poisson"] | None = None,
     ) -> None:
         super().__init__(
             dark_in,
@@ -353,6 +359,7 @@ class AddScaler(DarkScaler):
             hot_sigma=hot_sigma,
             clip=clip,
             clip_iter=clip_iter,
+            weights=weights,
         )
 
 
@@ -367,7 +374,7 @@ class MultScaler(DarkScaler):
         Pixels to exclude (True = excluded).
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value (DN).
-    hot_sigma, clip, clip_iter : optional
+    hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
 
     Examples
@@ -389,6 +396,7 @@ class MultScaler(DarkScaler):
         hot_sigma: float | None = None,
         clip: float | None = None,
         clip_iter: int = 3,
+        weights: npt.ArrayLike | Literal["poisson"] | None = None,
     ) -> None:
         super().__init__(
             dark_in,
@@ -399,6 +407,7 @@ class MultScaler(DarkScaler):
             hot_sigma=hot_sigma,
             clip=clip,
             clip_iter=clip_iter,
+            weights=weights,
         )
 
 
@@ -415,7 +424,7 @@ class PolyScaler(DarkScaler):
         Pixels to exclude (True = excluded).
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value (DN).
-    hot_sigma, clip, clip_iter : optional
+    hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
 
     Raises
@@ -444,6 +453,7 @@ class PolyScaler(DarkScaler):
         hot_sigma: float | None = None,
         clip: float | None = None,
         clip_iter: int = 3,
+        weights: npt.ArrayLike | Literal["poisson"] | None = None,
     ) -> None:
         super().__init__(
             dark_in,
@@ -454,6 +464,7 @@ class PolyScaler(DarkScaler):
             hot_sigma=hot_sigma,
             clip=clip,
             clip_iter=clip_iter,
+            weights=weights,
         )
 
 
@@ -467,6 +478,7 @@ def _scaler_for(
     hot_sigma: float | None,
     clip: float | None,
     clip_iter: int,
+    weights: npt.ArrayLike | Literal["poisson"] | None,
 ) -> DarkScaler:
     if rank == -1:
         return AddScaler(
@@ -477,6 +489,7 @@ def _scaler_for(
             hot_sigma=hot_sigma,
             clip=clip,
             clip_iter=clip_iter,
+            weights=weights,
         )
     if rank == 0:
         return MultScaler(
@@ -487,6 +500,7 @@ def _scaler_for(
             hot_sigma=hot_sigma,
             clip=clip,
             clip_iter=clip_iter,
+            weights=weights,
         )
     return PolyScaler(
         dark_in,
@@ -497,6 +511,7 @@ def _scaler_for(
         hot_sigma=hot_sigma,
         clip=clip,
         clip_iter=clip_iter,
+        weights=weights,
     )
 
 
@@ -510,6 +525,7 @@ def fit_scalers(
     hot_sigma: float | None = None,
     clip: float | None = None,
     clip_iter: int = 3,
+    weights: npt.ArrayLike | Literal["poisson"] | None = None,
 ) -> list[DarkScaler]:
     """Fit several ranks in one pass (:func:`iuvs.fitting.fit_all`) and wrap each in its scaler.
 
@@ -525,7 +541,7 @@ def fit_scalers(
         Pixels to exclude (True = excluded).
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value (DN).
-    hot_sigma, clip, clip_iter : optional
+    hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
 
     Returns
@@ -556,6 +572,7 @@ def fit_scalers(
         hot_sigma=hot_sigma,
         clip=clip,
         clip_iter=clip_iter,
+        weights=weights,
     )
     scalers = []
     for f in fits:
@@ -568,6 +585,7 @@ def fit_scalers(
             hot_sigma=hot_sigma,
             clip=clip,
             clip_iter=clip_iter,
+            weights=weights,
         )
         s._fit = f
         scalers.append(s)
@@ -593,7 +611,7 @@ class PolyScalerManager:
         Pixels to exclude (True = excluded).
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value (DN).
-    hot_sigma, clip, clip_iter : optional
+    hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
 
     Attributes
@@ -632,6 +650,7 @@ class PolyScalerManager:
         hot_sigma: float | None = None,
         clip: float | None = None,
         clip_iter: int = 3,
+        weights: npt.ArrayLike | Literal["poisson"] | None = None,
     ) -> None:
         self.rankstart = _check_rank(rankstart, MIN_RANK)
         self.rankend = _check_rank(rankend, MIN_RANK)
@@ -650,6 +669,7 @@ class PolyScalerManager:
             hot_sigma=hot_sigma,
             clip=clip,
             clip_iter=clip_iter,
+            weights=weights,
         )
 
     def do_fit(self) -> PolyScalerManager:
