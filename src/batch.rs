@@ -7,6 +7,8 @@ use rayon::prelude::*;
 use crate::clip::fit_clipped;
 use crate::error::{CoreError, CoreResult};
 use crate::fit::{fit_all, FitResult, PairInput, MAX_RANK};
+use crate::view::Frame;
+use crate::weighted::fit_weighted;
 
 /// Below this many pixels in all, pairs are fitted one after another.
 pub const PARALLEL_MIN_PIXELS: usize = 1 << 16;
@@ -26,9 +28,26 @@ pub fn fit_batch(
     ranks: &[i64],
     n_threads: Option<usize>,
     clip: Option<(f64, usize)>,
+    weights: &[Option<Frame<'_>>],
 ) -> CoreResult<Vec<CoreResult<Vec<FitResult>>>> {
+    if !weights.is_empty() && weights.len() != pairs.len() {
+        return Err(CoreError::InvalidParameter(format!(
+            "{} pairs but {} weight arrays",
+            pairs.len(),
+            weights.len()
+        )));
+    }
     let total: usize = pairs.iter().map(|p| p.dark_in.len()).sum();
-    let one = |p: &PairInput<'_>| -> CoreResult<Vec<FitResult>> {
+    let one = |i: usize| -> CoreResult<Vec<FitResult>> {
+        let p = &pairs[i];
+        if let Some(w) = weights.get(i).and_then(Option::as_ref) {
+            if clip.is_some() {
+                return Err(CoreError::InvalidParameter(
+                    "weights and clip cannot be combined yet".into(),
+                ));
+            }
+            return fit_weighted(p, w, ranks);
+        }
         match clip {
             None => fit_all(p, ranks),
             Some((sigma, niter)) => ranks
@@ -39,9 +58,9 @@ pub fn fit_batch(
     };
     let run = || -> Vec<CoreResult<Vec<FitResult>>> {
         if total < PARALLEL_MIN_PIXELS {
-            pairs.iter().map(one).collect()
+            (0..pairs.len()).map(one).collect()
         } else {
-            pairs.par_iter().map(one).collect()
+            (0..pairs.len()).into_par_iter().map(one).collect()
         }
     };
     match n_threads {
@@ -209,7 +228,7 @@ mod tests {
             })
             .collect();
         for threads in [None, Some(1), Some(2)] {
-            let res = fit_batch(&pairs, &[0, 1], threads, None).unwrap();
+            let res = fit_batch(&pairs, &[0, 1], threads, None, &[]).unwrap();
             assert!(res[7].is_err());
             for (i, r) in res.iter().enumerate() {
                 if i == 7 {
@@ -222,6 +241,6 @@ mod tests {
             let base = 3 * 2 * MAX_COEFFS + MAX_COEFFS;
             assert!((arrays.coeffs[base] - 1.5).abs() < 1e-12 && arrays.coeffs[base + 2].is_nan());
         }
-        assert!(fit_batch(&pairs, &[0], Some(0), None).is_err());
+        assert!(fit_batch(&pairs, &[0], Some(0), None, &[]).is_err());
     }
 }

@@ -91,3 +91,19 @@ def test_scalers_pass_weights_through(weighted):
         np.testing.assert_allclose(sc.p, np.polyfit(xf, yf, sc.rank, w=w.ravel()), rtol=1e-8)
     p, _ = curve_fit(lambda v, a: a * v, xf, yf, sigma=1.0 / w.ravel())
     np.testing.assert_allclose(scaling.MultScaler(x, y, weights=w).p, p, rtol=1e-7)
+
+
+def test_fit_batch_weights_per_pair(weighted):
+    x, y, w = weighted
+    xs, ys = np.stack([x, x[::-1]]), np.stack([y, y[::-1]])
+    ws = np.stack([w, w[::-1]])
+    res = iuvs.fit_batch(xs, ys, ranks=[0, 2], weights=ws)
+    for i in range(2):
+        for j, f in enumerate(iuvs.fit_all(xs[i], ys[i], [0, 2], weights=ws[i])):
+            np.testing.assert_allclose(res.coeffs[i, j, : f.coeffs.size], f.coeffs, rtol=1e-12)
+    mixed = iuvs.fit_batch(list(xs), list(ys), ranks=[1], weights=[None, ws[1]])
+    np.testing.assert_allclose(mixed.coeffs[0, 0, :2], iuvs.fit(xs[0], ys[0], 1).coeffs, rtol=1e-12)
+    with pytest.raises(ex.ShapeMismatchError):
+        iuvs.fit_batch(xs, ys, ranks=[1], weights=[ws[0]])
+    with pytest.raises(ex.InvalidParameterError):
+        iuvs.fit_batch(xs, ys, ranks=[1], weights=ws, clip=3.0)

@@ -33,6 +33,8 @@ def fit_batch(
     n_threads: int | None = None,
     clip: float | None = None,
     clip_iter: int = 3,
+    weights: list[npt.NDArray[Any] | None] | None = None,
+    swaps_w: list[bool] | None = None,
 ) -> dict[str, Any]:
     """Fit every pair; dense NaN-padded arrays and per-pair errors."""
 

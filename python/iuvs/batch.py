@@ -191,6 +191,7 @@ def fit_batch(
     hot_sigma: float | None = None,
     clip: float | None = None,
     clip_iter: int = 3,
+    weights: npt.ArrayLike | Sequence[npt.ArrayLike | None] | None = None,
     n_threads: int | None = None,
     on_error: Literal["raise", "keep"] = "raise",
 ) -> BatchResult:
@@ -216,6 +217,10 @@ def fit_batch(
         Sigma-clip every pair and rank as :func:`iuvs.fit_all` does.
     clip_iter : int, optional
         Most clip-and-refit iterations.
+    weights : array_like or sequence, optional
+        Per-pixel weights ``1 / sigma`` (as ``numpy.polyfit``'s ``w``): a stack
+        like the darks, or a sequence of per-pair arrays (``None`` entries
+        allowed).  Not together with ``clip`` yet.
     n_threads : int, optional
         Threads to use; default: rayon's global pool (``RAYON_NUM_THREADS``
         or the number of cores).
@@ -272,8 +277,36 @@ def fit_batch(
     else:
         thr = _check_threshold(hot_threshold)
     sigma, niter = _check_clip(clip, clip_iter)
+    w_list: list[Any] | None = None
+    w_swaps: list[bool] | None = None
+    if weights is not None:
+        if sigma is not None:
+            raise InvalidParameterError("weights= and clip= cannot be combined yet")
+        per_pair = list(weights)  # type: ignore[arg-type]
+        if len(per_pair) != len(ins):
+            raise ShapeMismatchError(f"{len(ins)} pairs but {len(per_pair)} weight arrays")
+        w_list, w_swaps = [], []
+        for i, w in enumerate(per_pair):
+            if w is None:
+                w_list.append(None)
+                w_swaps.append(False)
+            else:
+                arr, sw = _as_core_array(w, f"weights[{i}]")
+                w_list.append(arr)
+                w_swaps.append(sw)
     raw = _core.fit_batch(
-        list(xs), list(sx), list(ys), list(sy), rank_list, masks, thr, n_threads, sigma, niter
+        list(xs),
+        list(sx),
+        list(ys),
+        list(sy),
+        rank_list,
+        masks,
+        thr,
+        n_threads,
+        sigma,
+        niter,
+        w_list,
+        w_swaps,
     )
     errors: list[IuvsError | None] = []
     for i, e in enumerate(raw["errors"]):

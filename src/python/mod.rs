@@ -250,7 +250,7 @@ fn error_class(err: &CoreError) -> &'static str {
 
 /// Fit every pair of two equally long lists of arrays; dense result arrays.
 #[pyfunction]
-#[pyo3(signature = (darks_in, swaps_in, darks_out, swaps_out, ranks, masks=None, hot_threshold=None, n_threads=None, clip=None, clip_iter=3))]
+#[pyo3(signature = (darks_in, swaps_in, darks_out, swaps_out, ranks, masks=None, hot_threshold=None, n_threads=None, clip=None, clip_iter=3, weights=None, swaps_w=None))]
 #[allow(
     clippy::needless_pass_by_value,
     clippy::too_many_arguments,
@@ -268,6 +268,8 @@ fn fit_batch<'py>(
     n_threads: Option<usize>,
     clip: Option<f64>,
     clip_iter: usize,
+    weights: Option<Vec<Option<Bound<'py, PyAny>>>>,
+    swaps_w: Option<Vec<bool>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n = darks_in.len();
     if darks_out.len() != n || swaps_in.len() != n || swaps_out.len() != n {
@@ -342,7 +344,29 @@ fn fit_batch<'py>(
         }
     }
     let clip_spec = clip.map(|s| (s, clip_iter));
-    let results = detach_core(py, || core_fit_batch(&pairs, &ranks, n_threads, clip_spec))?;
+    let ws = match &weights {
+        None => Vec::new(),
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, w)| match w {
+                Some(a) if !a.is_none() => intake(a, &format!("weights[{i}]")).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<PyResult<Vec<_>>>()?,
+    };
+    let sw = swaps_w.unwrap_or_default();
+    let wframes: Vec<Option<Frame<'_>>> = ws
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            w.as_ref()
+                .map(|r| r.frame(sw.get(i).copied().unwrap_or(false)))
+        })
+        .collect();
+    let results = detach_core(py, || {
+        core_fit_batch(&pairs, &ranks, n_threads, clip_spec, &wframes)
+    })?;
     let arrays = to_arrays(&results, &ranks);
     let (np_, nr) = (arrays.n_pairs, arrays.n_ranks);
     let shape3 = |v: Vec<f64>| Array3::from_shape_vec((np_, nr, MAX_COEFFS), v);
