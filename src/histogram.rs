@@ -179,11 +179,32 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
         }
         counts
     };
-    let parts = walk.split(PARALLEL_CHUNK);
-    let partial: Vec<Vec<[u64; 4]>> = if parts.len() == 1 {
-        vec![count_part(&parts[0])]
+    // native contiguous float64 (residual images): bin the memory itself, no copy
+    let direct: Option<&[f64]> = match &values.data {
+        PixelArray::F64(v) if !values.swapped => v.as_slice_memory_order(),
+        _ => None,
+    };
+    let partial: Vec<Vec<[u64; 4]>> = if let Some(all) = direct {
+        let count_slice = |chunk: &[f64]| {
+            let mut counts = vec![[0_u64; 4]; bins.n];
+            let mut idx = vec![0_u32; BLOCK];
+            for block in chunk.chunks(BLOCK) {
+                bin_f64(block, bins, &edges, &mut counts, &mut idx);
+            }
+            counts
+        };
+        if all.len() <= PARALLEL_CHUNK {
+            vec![count_slice(all)]
+        } else {
+            all.par_chunks(PARALLEL_CHUNK).map(count_slice).collect()
+        }
     } else {
-        parts.par_iter().map(count_part).collect()
+        let parts = walk.split(PARALLEL_CHUNK);
+        if parts.len() == 1 {
+            vec![count_part(&parts[0])]
+        } else {
+            parts.par_iter().map(count_part).collect()
+        }
     };
     let mut total = vec![0_u64; bins.n];
     for part in &partial {
