@@ -91,7 +91,7 @@ macro_rules! bin_fn {
                 *o = if !inside {
                     OUTSIDE
                 } else if clear {
-                    fl as u32
+                    fl as i32 as u32
                 } else {
                     NEAR_EDGE
                 };
@@ -114,7 +114,13 @@ macro_rules! bin_fn {
             let scale = n as f64 / (bins.last - bins.first);
             let idx = &mut idx[..v.len()];
             $guess(v, first, last, scale, n, idx);
+            let n_u32 = n as u32;
             for (lane, (&i, &raw)) in idx.iter().zip(v).enumerate() {
+                if i < n_u32 {
+                    // the common case first: a clear bin
+                    counts[i as usize][lane & 3] += 1;
+                    continue;
+                }
                 let bin = match i {
                     OUTSIDE => continue,
                     NEAR_EDGE => {
