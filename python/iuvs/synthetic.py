@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip as _gzip
 import io as _io
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
+from iuvs._atomic import atomic_file
 from iuvs.exceptions import InvalidParameterError, OutputExistsError
 
 __all__ = ["DarkPair", "make_dark_pair", "make_darks", "write_l1b"]
@@ -635,14 +635,5 @@ def _geometry_table(name: str, n_int: int, n_spa: int, *, spacecraft: bool) -> f
 
 def _atomic_write(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(target) as fh:
+        fh.write(data)

@@ -57,7 +57,6 @@ import gzip
 import logging
 import os
 import re
-import tempfile
 import warnings
 import zlib
 from collections.abc import Sequence
@@ -71,6 +70,7 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
+from iuvs._atomic import atomic_file
 from iuvs.exceptions import (
     FileFormatError,
     InvalidParameterError,
@@ -530,27 +530,21 @@ class DarkWriter:
         """
         target = check_output_path(self.fname, overwrite=self.overwrite, inputs=self.inputs)
         hdul = self.to_hdulist()
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                if target.name.endswith(".gz"):
-                    with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
-                        hdul.writeto(gz, checksum=True, output_verify="exception")
-                else:
-                    hdul.writeto(fh, checksum=True, output_verify="exception")
-                fh.flush()
-                os.fsync(fh.fileno())
+
+        def check(tmp: str) -> None:
             _verify(tmp, target, hdul)
             if target.exists() and not self.overwrite:
                 raise OutputExistsError(
                     f"{target} appeared while writing; pass clobber=True or overwrite=True "
                     "to replace it"
                 )
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        with atomic_file(target, check) as fh:
+            if target.name.endswith(".gz"):
+                with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+                    hdul.writeto(gz, checksum=True, output_verify="exception")
+            else:
+                hdul.writeto(fh, checksum=True, output_verify="exception")
         _fsync_folder(target.parent)
         log.info("wrote %s (%d models)", target, len(self._models))
         return target
