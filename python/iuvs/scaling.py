@@ -200,17 +200,19 @@ class DarkScaler:
         3.0
         """
         self._fit = fit_all(
-            self.dark_in,
-            self.dark_out,
-            [self.rank],
-            mask=self.mask,
-            hot_threshold=self.hot_threshold,
-            hot_sigma=self.hot_sigma,
-            clip=self.clip,
-            clip_iter=self.clip_iter,
-            weights=self.weights,
+            self.dark_in, self.dark_out, [self.rank], mask=self.mask, **self._options()
         )[0]
         return self
+
+    def _options(self) -> dict[str, Any]:
+        """Return the options other than the mask, as fit_all keywords."""
+        return {
+            "hot_threshold": self.hot_threshold,
+            "hot_sigma": self.hot_sigma,
+            "clip": self.clip,
+            "clip_iter": self.clip_iter,
+            "weights": self.weights,
+        }
 
     @property
     def is_fitted(self) -> bool:
@@ -469,50 +471,14 @@ class PolyScaler(DarkScaler):
 
 
 def _scaler_for(
-    dark_in: npt.ArrayLike,
-    dark_out: npt.ArrayLike,
-    rank: int,
-    *,
-    mask: npt.ArrayLike | None,
-    hot_threshold: float | None,
-    hot_sigma: float | None,
-    clip: float | None,
-    clip_iter: int,
-    weights: npt.ArrayLike | Literal["poisson"] | None,
+    dark_in: npt.ArrayLike, dark_out: npt.ArrayLike, rank: int, **options: Any
 ) -> DarkScaler:
+    """Build the scaler class of a rank with the given options."""
     if rank == -1:
-        return AddScaler(
-            dark_in,
-            dark_out,
-            mask=mask,
-            hot_threshold=hot_threshold,
-            hot_sigma=hot_sigma,
-            clip=clip,
-            clip_iter=clip_iter,
-            weights=weights,
-        )
+        return AddScaler(dark_in, dark_out, **options)
     if rank == 0:
-        return MultScaler(
-            dark_in,
-            dark_out,
-            mask=mask,
-            hot_threshold=hot_threshold,
-            hot_sigma=hot_sigma,
-            clip=clip,
-            clip_iter=clip_iter,
-            weights=weights,
-        )
-    return PolyScaler(
-        dark_in,
-        dark_out,
-        rank,
-        mask=mask,
-        hot_threshold=hot_threshold,
-        hot_sigma=hot_sigma,
-        clip=clip,
-        clip_iter=clip_iter,
-        weights=weights,
-    )
+        return MultScaler(dark_in, dark_out, **options)
+    return PolyScaler(dark_in, dark_out, rank, **options)
 
 
 def fit_scalers(
@@ -562,31 +528,17 @@ def fit_scalers(
     rank_list = [_check_rank(r, MIN_RANK) for r in ranks]
     if not rank_list:
         raise RankError("no rank requested; give at least one of -1..12")
-    combined = _exclusion(x, y, mask)
-    fits = fit_all(
-        x,
-        y,
-        rank_list,
-        mask=combined,
-        hot_threshold=hot_threshold,
-        hot_sigma=hot_sigma,
-        clip=clip,
-        clip_iter=clip_iter,
-        weights=weights,
-    )
+    options: dict[str, Any] = {
+        "mask": _exclusion(x, y, mask),
+        "hot_threshold": hot_threshold,
+        "hot_sigma": hot_sigma,
+        "clip": clip,
+        "clip_iter": clip_iter,
+        "weights": weights,
+    }
     scalers = []
-    for f in fits:
-        s = _scaler_for(
-            x,
-            y,
-            f.rank,
-            mask=combined,
-            hot_threshold=hot_threshold,
-            hot_sigma=hot_sigma,
-            clip=clip,
-            clip_iter=clip_iter,
-            weights=weights,
-        )
+    for f in fit_all(x, y, rank_list, **options):
+        s = _scaler_for(x, y, f.rank, **options)
         s._fit = f
         scalers.append(s)
     return scalers
