@@ -5,6 +5,7 @@ with astropy."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -112,7 +113,7 @@ def test_demo_reruns_in_its_own_folder(tmp_path, capsys):
     assert main(["-q", "demo", "--out", str(tmp_path / "d")]) == 0
     assert capsys.readouterr().out == ""  # -q: no table
     assert sorted(os.listdir(tmp_path / "d")) == sorted(
-        [".iuvs-demo", DEMO_FILE, "dark_fitting.fits", "dark_fitting_hot2500.fits"]
+        [".iuvs-demo", DEMO_FILE, "dark_fitting.fits", "dark_fitting_hot2500.fits", "report.html"]
     )
 
 
@@ -285,3 +286,145 @@ def test_logging_is_restored_after_main(tmp_path):
     assert main(["-v", "-q", "demo", "--out", str(tmp_path)]) == 0
     assert main(["fit", str(tmp_path / "missing.fits")]) == 1
     assert logger.handlers == handlers and logger.level == level
+
+
+# ------------------------------------------------------------- ranks, json, report, info
+
+
+@pytest.mark.parametrize(
+    ("spec", "ranks"),
+    [
+        (["--ranks", "-1:4"], [-1, 0, 1, 2, 3, 4]),
+        (["--ranks=-1:1"], [-1, 0, 1]),
+        (["--ranks", "-1,0,2"], [-1, 0, 2]),
+        (["--ranks", "0", "3"], [0, 3]),
+        (["--ranks", "2:3", "5"], [2, 3, 5]),
+    ],
+)
+def test_rank_specifications(l1b, spec, ranks, capsys):
+    assert main(["fit", str(l1b), *spec, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [m["rank"] for m in doc["models"]] == ranks
+
+
+@pytest.mark.parametrize("spec", ["4:1", "-1:13", "a:b", "-3:1"])
+def test_bad_rank_ranges_exit_2(l1b, spec, capsys):
+    assert main(["fit", str(l1b), f"--ranks={spec}"]) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_fit_json_matches_numpy(l1b, capsys):
+    assert main(["fit", str(l1b), "--json", "--hot-threshold", "2500", "--criterion", "aic"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    darks = _darks(l1b)
+    x, y = darks[1].ravel(), darks[2].ravel()
+    keep = x <= 2500
+    models = {m["name"]: m for m in doc["models"]}
+    for deg in (1, 2, 3, 4):
+        p, cov = np.polyfit(x[keep], y[keep], deg, cov=True)
+        m = models[f"poly{deg}"]
+        np.testing.assert_allclose(m["coeffs"], p, rtol=1e-8)
+        np.testing.assert_allclose(m["perr"], np.sqrt(np.diag(cov)), rtol=1e-6)
+        res = y[keep] - np.polyval(p, x[keep])
+        assert m["stats"]["std"] == pytest.approx(np.std(res), rel=1e-8)
+        assert m["stats"]["n_used"] == int(keep.sum())
+        assert m["stats"]["n_excluded"] == int((~keep).sum())
+    assert models["multiplicative"]["coeffs"][0] == pytest.approx(
+        x[keep] @ y[keep] / (x[keep] @ x[keep]), rel=1e-10
+    )
+    # the chosen rank is the lowest AIC, computed here independently
+    n = keep.sum()
+    aic = {}
+    for m in doc["models"]:
+        k = 1 if m["rank"] <= 0 else m["rank"] + 1
+        ssr = m["stats"]["rms"] ** 2 * n
+        aic[m["rank"]] = n * np.log(ssr / n) + 2 * k
+    assert doc["chosen_rank"] == min(aic, key=aic.get)
+    assert sum(m["chosen"] for m in doc["models"]) == 1
+    assert doc["metadata"]["n_darks"] == 3 and doc["metadata"]["channel"] == "MUV"
+    assert doc["darks"] == [1, 2] and doc["product"] is None
+
+
+def test_fit_report(l1b, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["fit", str(l1b), "--ranks", "-1:2", "--report", str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["dark_fitting.fits", "report.html"]
+    page = (out / "report.html").read_text()
+    assert l1b.name in page and "poly2" in page and "<table>" in page
+    with fits.open(out / "dark_fitting.fits", checksum=True) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "DARK2", "RANK-1", "RANK0", "RANK1", "RANK2"]
+    # a second run refuses to replace the report without --overwrite
+    stamp = (out / "report.html").read_bytes()
+    assert main(["fit", str(l1b), "--report", str(out)]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert (out / "report.html").read_bytes() == stamp
+    assert main(["-q", "fit", str(l1b), "--report", str(out), "--overwrite"]) == 0
+
+
+def test_info_text_and_json(tmp_path, capsys):
+    v13 = iuvs.synthetic.write_l1b(tmp_path, layout="v13", n_darks=2, seed=3)
+    v00 = iuvs.synthetic.write_l1b(tmp_path, layout="v00", n_darks=3, seed=4)
+    assert main(["info", str(v13), str(v00)]) == 0
+    text = capsys.readouterr().out
+    assert v13.name in text and v00.name in text and "detector_dark" in text
+    assert main(["info", "--json", str(v13), str(v00)]) == 0
+    docs = json.loads(capsys.readouterr().out)
+    for doc, path in zip(docs, (v13, v00), strict=True):
+        with fits.open(path) as hdul:
+            names = [h.name.upper() for h in hdul]
+            dark = hdul["DETECTOR_DARK"].data
+            temps = (
+                hdul["DARK_INTEGRATION"].data["DET_TEMP_C"].tolist()
+                if "DARK_INTEGRATION" in names
+                else None
+            )
+            exts = {e["name"].upper(): e for e in doc["extensions"]}
+            assert list(exts) == names
+            assert exts["DETECTOR_DARK"]["shape"] == list(dark.shape)
+            assert exts["DETECTOR_DARK"]["dtype"] == dark.dtype.str
+            assert doc["n_darks"] == dark.shape[0]
+            assert doc["dark_shape"] == list(dark.shape[1:])
+            assert doc["int_time"] == hdul[0].header["INT_TIME"]
+            assert doc["channel"] == hdul[0].header["XUV"]
+        if temps is None:
+            assert doc["dark_temps"] is None
+        else:
+            np.testing.assert_allclose(doc["dark_temps"], temps, rtol=1e-6)
+        assert len(doc["dark_times"]) == doc["n_darks"]
+
+
+def test_info_corrupt_file_among_good_ones(tmp_path, capsys):
+    good = iuvs.synthetic.write_l1b(tmp_path, seed=5)
+    bad = tmp_path / "mvn_iuv_l1b_broken-muv_20140521T120029_v13_r01.fits.gz"
+    bad.write_bytes(good.read_bytes()[:5000])  # truncated gzip
+    assert main(["info", "--json", str(good), str(bad), str(good)]) == 1
+    captured = capsys.readouterr()
+    docs = json.loads(captured.out)
+    assert [("error" in d) for d in docs] == [False, True, False]
+    assert bad.name in captured.err and "Traceback" not in captured.err
+    # -v adds the traceback
+    assert main(["-v", "info", str(bad)]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_cli_subprocess_every_subcommand(tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "iuvs", *args], capture_output=True, text=True, env=env
+        )
+
+    done = run("-q", "demo", "--out", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 6  # the notebook's figures
+    l1b_file = tmp_path / "demo" / DEMO_FILE
+    done = run("info", "--json", str(l1b_file))
+    assert done.returncode == 0 and json.loads(done.stdout)[0]["n_darks"] == 3
+    done = run("fit", str(l1b_file), "--ranks", "-1:1", "--json")
+    assert done.returncode == 0 and len(json.loads(done.stdout)["models"]) == 3
+    done = run("fit", str(tmp_path / "nothing.fits"))
+    assert done.returncode == 1 and "nothing.fits" in done.stderr and "Traceback" not in done.stderr
+    done = run("fit", str(l1b_file), "--ranks", "99")
+    assert done.returncode == 2 and "usage:" in done.stderr

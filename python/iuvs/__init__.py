@@ -25,6 +25,7 @@ from iuvs.batch import BatchResult, fit_batch
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
 from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
+from iuvs.reporting import report
 from iuvs.selection import RankChoice, choose_rank
 
 try:
@@ -32,7 +33,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "unknown"
 
-_LAZY_SUBMODULES = ("io", "scaling", "synthetic", "plotting", "cli")
+_LAZY_SUBMODULES = ("io", "scaling", "synthetic", "plotting", "cli", "survey")
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -59,6 +60,7 @@ __all__ = [
     "hot_pixels_stack",
     "io",
     "model_name",
+    "report",
     "scaling",
     "synthetic",
 ]

@@ -16,15 +16,27 @@ Subcommands:
     own three files on later runs; it refuses to replace files of those names
     in a folder it did not create them in.
 
-``iuvs fit FILE [--ranks R ...] [--darks IN OUT] [--hot-threshold DN | --hot-sigma S]
-[--clip K] [--out PRODUCT] [--overwrite]``
+``iuvs fit FILE [--darks I J] [--ranks -1:4] [--hot-threshold DN | --hot-sigma K]
+[--clip K] [--criterion bic|aic|plateau] [-o PRODUCT] [--overwrite] [--report DIR] [--json]``
     The same models on any L1B file (default ranks -1..4, darks 1 and 2);
-    prints the table and, with ``--out``, writes the product (an existing file
-    is kept unless ``--overwrite``).
+    prints the table (or, with ``--json``, the whole analysis as JSON) and,
+    with ``-o``, writes the product (an existing file is kept unless
+    ``--overwrite``); ``--report DIR`` writes ``report.html`` and its product
+    into ``DIR``.  Ranks are given as a range ``A:B`` (inclusive), a list
+    ``-1,0,2`` or separate numbers.
 
-Options ``--version``, ``-v`` (more log output, repeatable) and ``-q`` (errors
-only, no table).  Exit codes: 0 success, 1 failure (the reason is printed
-without a traceback), 2 usage error.
+``iuvs info FILE... [--json]``
+    The extensions (names, shapes, dtypes), the darks (count, shape, times,
+    temperatures), integration time, binning and channel of each file.
+
+``iuvs survey ROOT_OR_FILES... -o survey.parquet [...]``
+    Every dark pair of many files (see :mod:`iuvs.survey`).
+
+Options ``--version``, ``-v`` (more log output, and tracebacks; repeatable) and
+``-q`` (errors only, no table).  Exit codes: 0 success, 1 a file failed (the
+reason, naming the file, on stderr, without a traceback unless ``-v``), 2 usage
+error.  With several files a progress bar is drawn on stderr when it is a
+terminal.
 
 Examples
 --------
@@ -37,13 +49,16 @@ Examples
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
+import re
 import sys
+import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import iuvs
 from iuvs.exceptions import FileFormatError, IuvsError, OutputExistsError
@@ -55,7 +70,7 @@ log = logging.getLogger("iuvs.cli")
 
 DEMO_FILE = "mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits.gz"
 _DEMO_MARKER = ".iuvs-demo"
-_DEMO_PRODUCTS = ("dark_fitting.fits", "dark_fitting_hot2500.fits")
+_DEMO_PRODUCTS = ("dark_fitting.fits", "dark_fitting_hot2500.fits", "report.html")
 _NOTEBOOK_RANKS = (-1, 0, 1, 2, 3, 4)
 _NOTEBOOK_HOT = 2500.0
 
@@ -92,7 +107,11 @@ def _restore_logging(previous: int) -> None:
 
 
 # ------------------------------------------------------------------ argument types
-def _rank(text: str) -> int:
+_RANK_ARG = re.compile(r"^-\d+[:,]")
+T = TypeVar("T")
+
+
+def _one_rank(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -103,6 +122,39 @@ def _rank(text: str) -> int:
             "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
         )
     return value
+
+
+def parse_ranks(text: str) -> list[int]:
+    """Parse a rank specification: ``'-1:4'`` (inclusive range), ``'-1,0,2'`` or ``'3'``.
+
+    Parameters
+    ----------
+    text : str
+        The specification.
+
+    Returns
+    -------
+    list of int
+        The ranks, in the order given.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        A rank outside -1..12, a malformed or an empty range.
+
+    Examples
+    --------
+    >>> parse_ranks("-1:4"), parse_ranks("0,2"), parse_ranks("3")
+    ([-1, 0, 1, 2, 3, 4], [0, 2], [3])
+    """
+    text = text.strip()
+    if ":" in text:
+        lo, sep, hi = text.partition(":")
+        a, b = _one_rank(lo), _one_rank(hi)
+        if b < a:
+            raise argparse.ArgumentTypeError(f"empty rank range {text!r} (write low:high)")
+        return list(range(a, b + 1))
+    return [_one_rank(t) for t in text.split(",") if t.strip()] or [_one_rank(text)]
 
 
 def _finite(text: str) -> float:
@@ -122,15 +174,81 @@ def _positive(text: str) -> float:
     return value
 
 
+def _glue_ranks(argv: Sequence[str]) -> list[str]:
+    """Turn ``--ranks -1:4`` into ``--ranks=-1:4`` (argparse reads ``-1:4`` as an option)."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--ranks":
+            nxt = next(it, None)
+            if nxt is not None and _RANK_ARG.match(nxt):
+                out.append(f"--ranks={nxt}")
+                continue
+            out.append(arg)
+            if nxt is not None:
+                out.append(nxt)
+            continue
+        out.append(arg)
+    return out
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ranks",
+        type=parse_ranks,
+        nargs="+",
+        default=[list(_NOTEBOOK_RANKS)],
+        metavar="R",
+        help="model ranks: -1 additive, 0 multiplicative, 1..12 degree; a range -1:4, "
+        "a list -1,0,2 or separate numbers (default: -1:4)",
+    )
+    p.add_argument(
+        "--darks",
+        type=int,
+        nargs=2,
+        default=(1, 2),
+        metavar=("I", "J"),
+        help="fit dark J against dark I (default: 1 2, as the notebook)",
+    )
+    cut = p.add_mutually_exclusive_group()
+    cut.add_argument(
+        "--hot-threshold",
+        type=_finite,
+        default=None,
+        metavar="DN",
+        help="exclude pixels whose dark I is above DN (the notebook used 2500)",
+    )
+    cut.add_argument(
+        "--hot-sigma",
+        type=_positive,
+        default=None,
+        metavar="K",
+        help="exclude pixels above median + K * MAD-std of dark I",
+    )
+    p.add_argument(
+        "--clip", type=_positive, default=None, metavar="K", help="sigma-clip residuals at K"
+    )
+    p.add_argument(
+        "--criterion",
+        choices=("bic", "aic", "plateau"),
+        default="bic",
+        help="how the best rank is chosen (default: bic)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iuvs",
         description="Dark-frame scaling analysis for MAVEN IUVS (the 2015 notebook's workflow).",
-        epilog="Exit codes: 0 success, 1 failure, 2 usage error.",
+        epilog="Exit codes: 0 success, 1 a file failed, 2 usage error.",
     )
     parser.add_argument("--version", action="version", version=f"iuvs {iuvs.__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output and tracebacks (repeat for debug)",
     )
     parser.add_argument("-q", "--quiet", action="count", default=0, help="errors only; no table")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -141,8 +259,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Write a synthetic v00 cruisecal2 L1B file into DIR, fit its darks 1 and 2 "
             "(ranks -1..4, without and with the 2500 DN hot-pixel cut), write "
-            "dark_fitting.fits and dark_fitting_hot2500.fits into DIR and print the results. "
-            "Files the demo wrote before in DIR are replaced; others are never replaced."
+            "dark_fitting.fits, dark_fitting_hot2500.fits and report.html into DIR and print "
+            "the results. Files the demo wrote before in DIR are replaced; others never are."
         ),
     )
     demo.add_argument(
@@ -157,57 +275,57 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit",
         help="fit one dark of an L1B file against another",
-        description="Fit dark OUT against dark IN of an L1B file with the notebook's models.",
+        description="Fit dark J against dark I of an L1B file with the notebook's models.",
     )
     fit.add_argument("file", type=Path, metavar="FILE", help="L1B file (.fits or .fits.gz)")
+    _add_fit_options(fit)
     fit.add_argument(
-        "--ranks",
-        type=_rank,
-        nargs="+",
-        default=list(_NOTEBOOK_RANKS),
-        metavar="R",
-        help="model ranks: -1 additive, 0 multiplicative, 1..12 degree (default: -1 0 1 2 3 4)",
-    )
-    fit.add_argument(
-        "--darks",
-        type=int,
-        nargs=2,
-        default=(1, 2),
-        metavar=("IN", "OUT"),
-        help="indices of the darks mapped from and to (default: 1 2, as the notebook)",
-    )
-    cut = fit.add_mutually_exclusive_group()
-    cut.add_argument(
-        "--hot-threshold",
-        type=_finite,
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        type=Path,
         default=None,
-        metavar="DN",
-        help="exclude pixels whose dark IN is above DN (the notebook used 2500)",
+        metavar="PRODUCT",
+        help="write the FITS product here",
     )
-    cut.add_argument(
-        "--hot-sigma",
-        type=_positive,
+    fit.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    fit.add_argument(
+        "--report",
+        type=Path,
         default=None,
-        metavar="S",
-        help="exclude pixels above median + S * MAD-std of dark IN",
+        metavar="DIR",
+        help="write report.html and its product (dark_fitting.fits) into DIR",
     )
-    fit.add_argument(
-        "--clip", type=_positive, default=None, metavar="K", help="sigma-clip residuals at K"
-    )
-    fit.add_argument(
-        "--out", type=Path, default=None, metavar="PRODUCT", help="write the FITS product here"
-    )
-    fit.add_argument("--overwrite", action="store_true", help="replace an existing product")
+    fit.add_argument("--json", action="store_true", help="print the results as JSON")
     fit.set_defaults(run=_fit)
+
+    info = sub.add_parser(
+        "info",
+        help="describe L1B files: extensions, darks, times, temperatures",
+        description="Print the extensions, darks, integration time, binning and channel of "
+        "each file.",
+    )
+    info.add_argument("files", type=Path, nargs="+", metavar="FILE", help="L1B files")
+    info.add_argument("--json", action="store_true", help="print JSON (a list, one per file)")
+    info.set_defaults(run=_info)
+
+    import importlib
+
+    try:
+        survey: Any = importlib.import_module("iuvs.survey")
+    except ImportError:  # pragma: no cover - the module is part of the package
+        survey = None
+    if survey is not None and hasattr(survey, "add_parser"):
+        survey.add_parser(sub)
     return parser
 
 
 # ------------------------------------------------------------------------- output
-def _table(title: str, scalers: Sequence[Any]) -> str:
+def _table(title: str, fits: Sequence[Any], chosen: int | None = None) -> str:
     """Format one run: model, coefficients, residual std, fractional mean, pixels used."""
     rows = []
-    for s in scalers:
-        f = s.fit
+    for f in fits:
         st = f.stats
         rows.append(
             (
@@ -216,64 +334,80 @@ def _table(title: str, scalers: Sequence[Any]) -> str:
                 f"{st.std:.3f}",
                 f"{st.frac_mean:.4e}",
                 f"{st.n_used}/{st.n_used + st.n_excluded}",
+                "*" if f.rank == chosen else "",
             )
         )
-    head = ("model", "coefficients (highest power first)", "resid std", "frac mean", "pixels used")
+    head = (
+        "model",
+        "coefficients (highest power first)",
+        "resid std",
+        "frac mean",
+        "pixels used",
+        "best",
+    )
     widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head))]
-    align = ["<", "<", ">", ">", ">"]
+    align = ["<", "<", ">", ">", ">", "^"]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True))
+        text = "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True))
+        return text.rstrip()
 
     out = [title, line(head), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     return "\n".join(out)
 
 
+def _progress(items: Sequence[T], quiet: bool, desc: str) -> Iterable[T]:
+    """Wrap ``items`` in a tqdm bar on stderr when there are several and stderr is a terminal."""
+    if quiet or len(items) < 2 or not sys.stderr.isatty():
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit="file", file=sys.stderr, leave=False)  # type: ignore[no-any-return]
+
+
 def _run_file(
     path: Path,
     darks: tuple[int, int],
     ranks: Sequence[int],
-    runs: Sequence[tuple[str, dict[str, float | None]]],
+    runs: Sequence[tuple[str, dict[str, Any]]],
     products: Sequence[Path | None],
     overwrite: bool,
     show: Callable[[str], None],
-) -> None:
+) -> list[Any]:
     """Read ``path``, fit each run's models, print its table, write its product (if any)."""
-    from iuvs.io import DarkWriter, L1BReader
-    from iuvs.scaling import fit_scalers
+    from iuvs.io import DarkWriter
+    from iuvs.reporting import analyse
 
-    l1b = L1BReader(path)
-    i, j = darks
-    dark_in, dark_out = l1b.dark(i), l1b.dark(j)
-    show(
-        f"{path.name}: {l1b.n_darks} darks of {dark_in.shape[0]} x {dark_in.shape[1]}; "
-        f"fitting detector_dark[{j}] against detector_dark[{i}]"
-    )
-    for (label, options), product in zip(runs, products, strict=True):
-        scalers = fit_scalers(
-            dark_in,
-            dark_out,
-            ranks,
-            hot_threshold=options.get("hot_threshold"),
-            hot_sigma=options.get("hot_sigma"),
-            clip=options.get("clip"),
-        )
+    analyses = []
+    for n, ((label, options), product) in enumerate(zip(runs, products, strict=True)):
+        a = analyse(path, darks=darks, ranks=ranks, **options)
+        analyses.append(a)
+        if n == 0:
+            shape = a.dark_in.shape
+            show(
+                f"{path.name}: {a.metadata['n_darks']} darks of {shape[0]} x {shape[1]}; "
+                f"fitting detector_dark[{a.darks[1]}] against detector_dark[{a.darks[0]}]"
+            )
         show("")
-        show(_table(label, scalers))
+        show(_table(label, a.fits, None if a.choice is None else a.choice.rank))
         if product is None:
             continue
         writer = DarkWriter(
-            product, dark_in, dark_out, overwrite=overwrite, inputs=[path], darks_used=(i, j)
+            product, a.dark_in, a.dark_out, overwrite=overwrite, inputs=[path], darks_used=a.darks
         )
-        for s in scalers:
+        for s in a.scalers:
             writer.append_polyfitted(s)
         written = writer.write()
         show(f"wrote {written}")
+    return analyses
 
 
 def _demo(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     from iuvs.io import l1b_filenames
+    from iuvs.reporting import write_report
     from iuvs.synthetic import write_l1b
 
     folder: Path = args.out
@@ -296,28 +430,38 @@ def _demo(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         raise FileFormatError(
             f"l1b_filenames did not find {written.name} in {folder} (found: {found})"
         )
-    runs: list[tuple[str, dict[str, float | None]]] = [
+    runs: list[tuple[str, dict[str, Any]]] = [
         ("All pixels:", {}),
         (
             f"Hot pixels excluded (dark_in > {_NOTEBOOK_HOT:g} DN):",
             {"hot_threshold": _NOTEBOOK_HOT},
         ),
     ]
-    products: list[Path | None] = [folder / p for p in _DEMO_PRODUCTS]
-    _run_file(path, (1, 2), _NOTEBOOK_RANKS, runs, products, True, show)
+    products: list[Path | None] = [folder / p for p in _DEMO_PRODUCTS[:2]]
+    analyses = _run_file(path, (1, 2), _NOTEBOOK_RANKS, runs, products, True, show)
+    result = write_report(analyses[1], folder, product=None, overwrite=True)
+    log.info("wrote %s with %d figures", result.html, result.figures)
+    show(f"wrote {result.html} (for the hot-pixel run, {result.figures} figures)")
     return 0
 
 
 def _fit(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     from iuvs.io.product import check_output_path
+    from iuvs.reporting import PRODUCT_NAME, REPORT_NAME, write_report
 
     path: Path = args.file
     if args.out is not None:  # refuse before any work
         check_output_path(args.out, overwrite=args.overwrite, inputs=[path])
-    options: dict[str, float | None] = {
+    if args.report is not None:
+        for name in (REPORT_NAME, PRODUCT_NAME):
+            target = args.report / name
+            if target.exists() and not args.overwrite:
+                raise OutputExistsError(f"{target} exists; pass --overwrite to replace it")
+    options: dict[str, Any] = {
         "hot_threshold": args.hot_threshold,
         "hot_sigma": args.hot_sigma,
         "clip": args.clip,
+        "criterion": args.criterion,
     }
     label = []
     if args.hot_threshold is not None:
@@ -327,10 +471,111 @@ def _fit(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     if args.clip is not None:
         label.append(f"residuals clipped at {args.clip:g} sigma")
     title = ("; ".join(label) if label else "All pixels") + ":"
-    _run_file(
-        path, tuple(args.darks), args.ranks, [(title, options)], [args.out], args.overwrite, show
+    table_show = (lambda text: None) if args.json else show
+    (a,) = _run_file(
+        path,
+        tuple(args.darks),
+        args.ranks,
+        [(title, options)],
+        [args.out],
+        args.overwrite,
+        table_show,
     )
+    report_path = None
+    if args.report is not None:
+        result = write_report(a, args.report, overwrite=args.overwrite)
+        report_path = result.html
+        table_show(f"wrote {result.html} and {result.product}")
+    if args.json:
+        doc = a.to_dict()
+        doc["product"] = None if args.out is None else str(args.out)
+        doc["report"] = None if report_path is None else str(report_path)
+        print(json.dumps(doc, indent=2))
     return 0
+
+
+def _describe(path: Path) -> dict[str, Any]:
+    from iuvs.io import L1BReader
+    from iuvs.reporting import file_metadata
+
+    with L1BReader(path) as l1b:
+        meta = file_metadata(l1b)
+        meta["extensions"] = [
+            {
+                "index": h.index,
+                "name": h.name,
+                "kind": h.kind,
+                "shape": list(h.shape),
+                "dtype": h.dtype,
+            }
+            for h in l1b.hdus
+        ]
+    return meta
+
+
+def _info_text(meta: dict[str, Any]) -> str:
+    lines = [meta["file"]]
+    fields = [
+        ("observation", meta.get("observation")),
+        ("channel", meta.get("channel")),
+        ("segment", meta.get("segment")),
+        ("orbit", meta.get("orbit")),
+        (
+            "version",
+            None if meta.get("version") is None else f"v{meta['version']:02d}_{meta['revision']}",
+        ),
+        ("capture", meta.get("capture")),
+        ("integration time", None if meta.get("int_time") is None else f"{meta['int_time']:g} s"),
+        ("integrations", meta.get("n_integrations")),
+        ("binning", ", ".join(f"{k}={v}" for k, v in (meta.get("binning") or {}).items())),
+    ]
+    shape = meta.get("dark_shape")
+    darks = f"{meta['n_darks']}" + (f" of {shape[0]} x {shape[1]}" if shape else "")
+    fields.append(("darks", darks if meta["n_darks"] else "none (no detector_dark)"))
+    for label, value in fields:
+        if value not in (None, ""):
+            lines.append(f"  {label + ':':<18}{value}")
+    times, temps = meta.get("dark_times") or [], meta.get("dark_temps") or []
+    for k in range(max(len(times), len(temps))):
+        t = times[k] if k < len(times) else "?"
+        c = f", {temps[k]:.2f} degC" if k < len(temps) else ""
+        lines.append(f"    dark {k}: {t}{c}")
+    lines.append("  extensions:")
+    width = max(len(e["name"]) for e in meta["extensions"])
+    for e in meta["extensions"]:
+        shape_text = " x ".join(map(str, e["shape"])) if e["shape"] else "-"
+        lines.append(
+            f"    {e['index']:>2}  {e['name']:<{width}}  {e['kind']:<5}  {shape_text:<16}  "
+            f"{e['dtype']}"
+        )
+    return "\n".join(lines)
+
+
+def _info(args: argparse.Namespace, show: Callable[[str], None]) -> int:
+    docs: list[dict[str, Any]] = []
+    failed = 0
+    for path in _progress(args.files, bool(args.quiet), "info"):
+        try:
+            meta = _describe(path)
+        except (IuvsError, OSError) as err:
+            failed += 1
+            _report_error(err, args.verbose)
+            docs.append(
+                {"file": path.name, "path": str(path), "error": f"{type(err).__name__}: {err}"}
+            )
+            continue
+        docs.append(meta)
+        if not args.json:
+            show(_info_text(meta))
+    if args.json:
+        print(json.dumps(docs, indent=2))
+    return 1 if failed else 0
+
+
+def _report_error(err: BaseException, verbose: int) -> None:
+    print(f"iuvs: error: {err}", file=sys.stderr)
+    if verbose > 0:
+        traceback.print_exception(err, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -344,9 +589,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when the work failed (the error is printed on stderr,
-        without a traceback), 2 for a usage error (and 0 for ``--help`` and
-        ``--version``).
+        0 on success, 1 when a file failed (the error is printed on stderr,
+        without a traceback unless ``-v``), 2 for a usage error (and 0 for
+        ``--help`` and ``--version``).
 
     Examples
     --------
@@ -356,12 +601,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     try:
-        args = parser.parse_args(None if argv is None else list(argv))
-        if args.command == "fit":
-            if args.darks[0] == args.darks[1]:
-                parser.error(f"--darks needs two different darks, got {args.darks[0]} twice")
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(_glue_ranks(raw))
+        if hasattr(args, "ranks") and args.command in ("fit",):
+            args.ranks = [r for group in args.ranks for r in group]
             if len(set(args.ranks)) != len(args.ranks):
                 parser.error(f"--ranks lists a rank twice: {args.ranks}")
+        if args.command == "fit" and args.darks[0] == args.darks[1]:
+            parser.error(f"--darks needs two different darks, got {args.darks[0]} twice")
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     previous = _configure_logging(args.verbose - args.quiet)
@@ -370,14 +617,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             print(text)
 
-    source = getattr(args, "file", None) or args.out
+    source = getattr(args, "file", None) or getattr(args, "out", None) or ""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 status: int = args.run(args, show)
             except (IuvsError, OSError) as err:
-                print(f"iuvs: error: {err}", file=sys.stderr)
+                _report_error(err, args.verbose)
                 status = 1
         for w in caught:  # warnings go to the log, with the input they concern
             log.warning("%s: %s (%s)", source, w.message, w.category.__name__)

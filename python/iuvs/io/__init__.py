@@ -10,11 +10,12 @@ True
 from __future__ import annotations
 
 from iuvs.io.files import L1BFilename, l1b_filenames, parse_l1b_filename
-from iuvs.io.l1b import L1BReader
+from iuvs.io.l1b import HDUInfo, L1BReader
 from iuvs.io.product import DarkWriter, Product, read_product
 
 __all__ = [
     "DarkWriter",
+    "HDUInfo",
     "L1BFilename",
     "L1BReader",
     "Product",

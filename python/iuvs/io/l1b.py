@@ -30,6 +30,7 @@ import io
 import os
 import warnings
 import zlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -46,7 +47,37 @@ from iuvs.exceptions import (
     MissingExtensionError,
 )
 
-__all__ = ["L1BReader"]
+__all__ = ["HDUInfo", "L1BReader"]
+
+
+@dataclass(frozen=True)
+class HDUInfo:
+    """One extension of an L1B file, as :attr:`L1BReader.hdus` lists it.
+
+    Attributes
+    ----------
+    index : int
+        Position in the file (0 = primary); for display only, never used to find data.
+    name : str
+        EXTNAME as written (``'PRIMARY'`` for the primary HDU without one).
+    kind : str
+        ``'image'`` or ``'table'``.
+    shape : tuple of int
+        numpy shape of an image, ``(rows,)`` of a table, ``()`` when there is no data.
+    dtype : str
+        numpy dtype of an image (e.g. ``'>i4'``), ``'<n> columns'`` for a table.
+
+    Examples
+    --------
+    >>> HDUInfo(11, "detector_dark", "image", (2, 62, 341), ">i4").shape
+    (2, 62, 341)
+    """
+
+    index: int
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    dtype: str
 
 _SUBTRACTED = ("detector_dark_subtracted", "detector_background_subtracted")
 _DARK_INTEGRATION = ("Dark_Integration", "DarkIntegration")
@@ -69,6 +100,21 @@ def _as_path(path: Any) -> str:
     if not isinstance(path, str | os.PathLike):
         raise InvalidParameterError(f"expected a file path, got {type(path).__name__}")
     return os.fspath(path)
+
+
+def _hdu_info(index: int, name: str, hdu: Any) -> HDUInfo:
+    """Describe one HDU from its header (no data is read for this)."""
+    header = hdu.header
+    naxis = int(header.get("NAXIS", 0))
+    if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+        rows = int(header.get("NAXIS2", 0))
+        return HDUInfo(index, name, "table", (rows,), f"{int(header.get('TFIELDS', 0))} columns")
+    shape = tuple(int(header.get(f"NAXIS{k}", 0)) for k in range(naxis, 0, -1))
+    bitpix = int(header.get("BITPIX", 8))
+    scaled = "BSCALE" in header or "BZERO" in header
+    codes = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+    dtype = codes.get(bitpix, str(bitpix)) + (" (scaled)" if scaled else "")
+    return HDUInfo(index, name, "image", shape if naxis else (), dtype)
 
 
 def _stack(a: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
@@ -191,8 +237,10 @@ class L1BReader:
                         index.setdefault(name.upper(), i)  # the first of duplicates, as astropy
                     index.setdefault("PRIMARY", 0)
                     self._index = index
+                    self.hdus: list[HDUInfo] = []
                     for i, h in enumerate(hdul):
                         current = f"extension {self.extensions[i]!r} (HDU {i})"
+                        self.hdus.append(_hdu_info(i, self.extensions[i], h))
                         key = self.extensions[i].upper()
                         if index[key] != i:
                             continue
@@ -218,6 +266,22 @@ class L1BReader:
             ) from err
         if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
+
+    @property
+    def channel(self) -> str | None:
+        """Channel (``'MUV'``, ``'FUV'``, ...) from the primary ``XUV`` keyword, or None."""
+        value = self.header.get("XUV")
+        return None if value is None else str(value).strip().upper() or None
+
+    @property
+    def binning(self) -> dict[str, Any]:
+        """Binning keywords of the primary header that are present.
+
+        ``BIN_TBL``, ``SPA_OFS``, ``SPA_SIZE``, ``SPE_OFS``, ``SPE_SIZE``
+        (uniform bins; see :attr:`scaling_factor` for per-bin widths).
+        """
+        keys = ("BIN_TBL", "SPA_OFS", "SPA_SIZE", "SPE_OFS", "SPE_SIZE")
+        return {k: self.header[k] for k in keys if k in self.header}
 
     def _source(self) -> str | io.BytesIO:
         """Return the file, or for gzip data the whole stream decompressed first.

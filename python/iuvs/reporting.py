@@ -1,0 +1,771 @@
+"""The analysis of one L1B file and its one-page HTML report.
+
+:func:`analyse` reads an L1B file, takes two of its darks and fits every
+requested model of the second against the first (with the chosen hot-pixel
+exclusion and sigma clipping), then picks the best rank.  :func:`report` does
+that, writes the FITS product and a single self-contained ``report.html``
+beside it: the file's metadata, a table of every model (coefficients with
+their errors, residual statistics, pixels used, the chosen rank) and the
+notebook's figures embedded as PNG (when matplotlib, the ``plot`` extra, is
+installed; without it the report holds the tables and says how to get the
+figures).
+
+Examples
+--------
+>>> import tempfile, pathlib, iuvs
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> l1b = iuvs.synthetic.write_l1b(d, layout="v00", n_darks=3, seed=1)
+>>> result = iuvs.report(l1b, d / "report", ranks=[-1, 0, 1, 2])
+>>> sorted(p.name for p in (d / "report").iterdir())
+['dark_fitting.fits', 'report.html']
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from iuvs._atomic import atomic_file
+from iuvs.exceptions import (
+    InsufficientDataError,
+    InvalidParameterError,
+    IuvsError,
+    OutputExistsError,
+)
+from iuvs.fitting import Fit
+from iuvs.selection import RankChoice, choose_rank
+
+__all__ = [
+    "Analysis",
+    "ReportResult",
+    "analyse",
+    "file_metadata",
+    "render_html",
+    "report",
+    "write_report",
+]
+
+log = logging.getLogger("iuvs.report")
+
+PRODUCT_NAME = "dark_fitting.fits"
+REPORT_NAME = "report.html"
+
+
+def _time_text(t: Any) -> str:
+    return "" if t is None else t.isoformat(sep=" ", timespec="milliseconds")
+
+
+def file_metadata(l1b: Any) -> dict[str, Any]:
+    """Collect the metadata of an L1B file that the report, ``iuvs info`` and the survey show.
+
+    Parameters
+    ----------
+    l1b : iuvs.io.L1BReader
+        An open reader.
+
+    Returns
+    -------
+    dict
+        ``file``, ``path``, filename fields (``observation``, ``segment``,
+        ``orbit``, ``channel``, ``version``, ``revision``; None where the name
+        does not follow the IUVS grammar), ``int_time`` (s), ``n_integrations``,
+        ``n_darks``, ``dark_shape``, ``dark_times`` (ISO strings or None),
+        ``dark_temps`` (deg C or None), ``binning`` (primary keywords) and
+        ``capture`` (primary ``CAPTURE``).
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> from iuvs.reporting import file_metadata
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     meta = file_metadata(iuvs.io.L1BReader(iuvs.synthetic.write_l1b(d, seed=1)))
+    >>> meta["channel"], meta["n_darks"], meta["int_time"]
+    ('MUV', 2, 60.0)
+    """
+    from iuvs.io.files import parse_l1b_filename
+
+    path = Path(l1b.fname)
+    meta: dict[str, Any] = {"file": path.name, "path": str(path.resolve())}
+    try:
+        name = parse_l1b_filename(path.name)
+        meta.update(
+            observation=name.obs_id,
+            segment=name.segment,
+            orbit=name.orbit,
+            channel=name.channel.upper(),
+            version=name.version,
+            revision=f"{name.revision_kind}{name.revision:02d}",
+        )
+    except (IuvsError, ValueError):
+        meta.update(
+            observation=None, segment=None, orbit=None, channel=None, version=None, revision=None
+        )
+    if l1b.channel:
+        meta["channel"] = l1b.channel
+    try:
+        meta["int_time"] = l1b.int_time
+    except IuvsError:
+        meta["int_time"] = None
+    meta["n_integrations"] = l1b.n_integrations
+    darks = l1b._image("detector_dark")
+    meta["n_darks"] = 0 if darks is None else l1b.n_darks
+    meta["dark_shape"] = None if darks is None else list(l1b.detector_dark.shape[1:])
+    times = l1b.dark_times
+    meta["dark_times"] = None if times is None else [_time_text(t) for t in times]
+    temps = l1b.dark_det_temps
+    meta["dark_temps"] = None if temps is None else [float(t) for t in temps]
+    meta["binning"] = {
+        k: (v if isinstance(v, int | float) else str(v)) for k, v in l1b.binning.items()
+    }
+    capture = l1b.header.get("CAPTURE")
+    meta["capture"] = None if capture is None else str(capture)
+    return meta
+
+
+@dataclass
+class Analysis:
+    """Two darks of one L1B file and every model fitted between them.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The L1B file.
+    darks : tuple of int
+        Indices of the darks mapped from and to (``dark_in``, ``dark_out``).
+    dark_in, dark_out : numpy.ndarray
+        The two frames (as read: big-endian int32 for real files).
+    scalers : list of iuvs.scaling.DarkScaler
+        One fitted scaler per rank, in the order asked.
+    choice : iuvs.RankChoice or None
+        The best rank by ``criterion`` (None when it cannot be decided).
+    metadata : dict
+        :func:`file_metadata` of the file.
+    options : dict
+        The fit options used (``hot_threshold``, ``hot_sigma``, ``clip``, ``criterion``).
+    seconds : float
+        Time spent reading and fitting.
+    """
+
+    path: Path
+    darks: tuple[int, int]
+    dark_in: npt.NDArray[Any]
+    dark_out: npt.NDArray[Any]
+    scalers: list[Any]
+    choice: RankChoice | None
+    metadata: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def fits(self) -> list[Fit]:
+        """The fitted models, one per rank."""
+        return [s.fit for s in self.scalers]
+
+    @property
+    def chosen_fit(self) -> Fit:
+        """The chosen model (the highest rank when no choice could be made)."""
+        rank = self.choice.rank if self.choice is not None else max(f.rank for f in self.fits)
+        return next(f for f in self.fits if f.rank == rank)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready summary: the file's metadata, the options and every model.
+
+        Returns
+        -------
+        dict
+            Keys ``file``, ``metadata``, ``darks``, ``options``, ``chosen_rank``,
+            ``criterion``, ``models`` (rank, name, coeffs highest power first,
+            perr, every residual statistic, score, chosen) and ``seconds``.
+            Non-finite numbers are given as None.
+
+        Examples
+        --------
+        >>> import tempfile, json, iuvs
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = iuvs.synthetic.write_l1b(d, seed=1)
+        ...     a = iuvs.reporting.analyse(path, darks=(0, 1), ranks=[0, 1])
+        >>> [m["name"] for m in json.loads(json.dumps(a.to_dict()))["models"]]
+        ['multiplicative', 'poly1']
+        """
+        scores = self.choice.scores if self.choice is not None else {}
+        models = []
+        for f in self.fits:
+            stats = {k: _json_number(v) for k, v in vars(f.stats).items()}
+            models.append(
+                {
+                    "rank": f.rank,
+                    "name": f.name,
+                    "coeffs": [_json_number(c) for c in f.coeffs],
+                    "perr": [_json_number(c) for c in f.perr],
+                    "stats": stats,
+                    "score": _json_number(scores.get(f.rank, math.nan)),
+                    "chosen": self.choice is not None and f.rank == self.choice.rank,
+                    "clip_iterations": f.clip_iterations,
+                }
+            )
+        return {
+            "file": str(self.path),
+            "metadata": self.metadata,
+            "darks": list(self.darks),
+            "options": self.options,
+            "chosen_rank": None if self.choice is None else self.choice.rank,
+            "criterion": self.options.get("criterion"),
+            "models": models,
+            "seconds": self.seconds,
+        }
+
+
+def _json_number(v: Any) -> Any:
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    value = float(v)
+    return value if math.isfinite(value) else None
+
+
+def _check_darks(darks: Sequence[int]) -> tuple[int, int]:
+    if len(darks) != 2 or any(
+        isinstance(d, bool) or not isinstance(d, int | np.integer) for d in darks
+    ):
+        raise InvalidParameterError(f"darks must be two dark indices, got {darks!r}")
+    i, j = int(darks[0]), int(darks[1])
+    if i == j:
+        raise InvalidParameterError(f"darks must be two different darks, got {i} twice")
+    return i, j
+
+
+def analyse(
+    l1b_path: str | os.PathLike[str],
+    *,
+    darks: Sequence[int] = (1, 2),
+    ranks: Iterable[int] = range(-1, 5),
+    hot_threshold: float | None = None,
+    hot_sigma: float | None = None,
+    clip: float | None = None,
+    criterion: Literal["aic", "bic", "plateau"] = "bic",
+    strict: bool = False,
+) -> Analysis:
+    """Read an L1B file and fit ``detector_dark[j]`` against ``detector_dark[i]``.
+
+    Parameters
+    ----------
+    l1b_path : str or path-like
+        The L1B file (``.fits`` or ``.fits.gz``).
+    darks : pair of int, optional
+        ``(i, j)``: fit dark ``j`` against dark ``i`` (default ``(1, 2)``, the
+        notebook's pair; negative indices count from the end).
+    ranks : iterable of int, optional
+        Models: -1 additive, 0 multiplicative, 1..12 polynomial degree.
+    hot_threshold, hot_sigma : float, optional
+        Hot-pixel exclusion (DN threshold or MAD sigmas); see :func:`iuvs.fit_all`.
+    clip : float, optional
+        Sigma-clip the residuals at ``clip`` standard deviations.
+    criterion : {'bic', 'aic', 'plateau'}, optional
+        How the best rank is chosen (:func:`iuvs.choose_rank`).
+    strict : bool, optional
+        Verify the file's checksums.
+
+    Returns
+    -------
+    Analysis
+        The frames, the fitted scalers, the chosen rank and the metadata.
+
+    Raises
+    ------
+    iuvs.exceptions.FileFormatError
+        The file cannot be read (missing, truncated, not FITS, no darks).
+    iuvs.exceptions.DarkIndexError
+        The file has fewer darks than asked for.
+    iuvs.exceptions.IuvsError
+        Any fitting error (e.g. a constant dark for the polynomial ranks).
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     a = iuvs.reporting.analyse(iuvs.synthetic.write_l1b(d, layout="v00", n_darks=3, seed=1))
+    >>> [f.name for f in a.fits][:3], a.darks
+    (['additive', 'multiplicative', 'poly1'], (1, 2))
+    """
+    from iuvs.io import L1BReader
+    from iuvs.scaling import fit_scalers
+
+    i, j = _check_darks(darks)
+    start = time.perf_counter()
+    with L1BReader(l1b_path, strict=strict) as l1b:
+        dark_in, dark_out = l1b.dark(i), l1b.dark(j)
+        metadata = file_metadata(l1b)
+    scalers = fit_scalers(
+        dark_in, dark_out, ranks, hot_threshold=hot_threshold, hot_sigma=hot_sigma, clip=clip
+    )
+    fits = [s.fit for s in scalers]
+    try:
+        choice: RankChoice | None = choose_rank(fits, criterion)
+    except InsufficientDataError as err:
+        log.warning("%s: no rank chosen: %s", l1b_path, err)
+        choice = None
+    options = {
+        "hot_threshold": hot_threshold,
+        "hot_sigma": hot_sigma,
+        "clip": clip,
+        "criterion": criterion,
+    }
+    return Analysis(
+        Path(l1b_path),
+        (i, j),
+        dark_in,
+        dark_out,
+        scalers,
+        choice,
+        metadata,
+        options,
+        time.perf_counter() - start,
+    )
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What :func:`report` wrote.
+
+    Attributes
+    ----------
+    html : pathlib.Path
+        The report page.
+    product : pathlib.Path or None
+        The FITS product beside it (None when not asked for).
+    analysis : Analysis
+        The analysis shown.
+    figures : int
+        Figures embedded (0 without matplotlib).
+    """
+
+    html: Path
+    product: Path | None
+    analysis: Analysis
+    figures: int
+
+
+# ----------------------------------------------------------------------- HTML
+_CSS = """
+body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.5em; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+tr.chosen { background: #fff4c2; font-weight: bold; }
+figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #555; }
+img { max-width: 100%; } .note { color: #a33; }
+"""
+
+
+def _fmt(v: Any, spec: str = ".6g") -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating):
+        return "nan" if not math.isfinite(float(v)) else format(float(v), spec)
+    return str(v)
+
+
+def _rows(rows: Sequence[tuple[str, Any]]) -> str:
+    cells = "".join(
+        f'<tr><th class="l">{html.escape(k)}</th><td class="l">{html.escape(_fmt(v))}</td></tr>'
+        for k, v in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+def _metadata_table(a: Analysis) -> str:
+    m = a.metadata
+    i, j = a.darks
+    times = m.get("dark_times") or []
+    temps = m.get("dark_temps") or []
+
+    def pick(seq: Sequence[Any], k: int) -> Any:
+        return seq[k] if -len(seq) <= k < len(seq) else None
+
+    rows: list[tuple[str, Any]] = [
+        ("file", m.get("file")),
+        ("observation", m.get("observation")),
+        ("segment", m.get("segment")),
+        ("orbit", m.get("orbit")),
+        ("channel", m.get("channel")),
+        (
+            "version, revision",
+            "" if m.get("version") is None else f"v{m['version']:02d}_{m['revision']}",
+        ),
+        ("capture (UTC)", m.get("capture")),
+        ("integration time (s)", m.get("int_time")),
+        ("integrations", m.get("n_integrations")),
+        ("darks", f"{m.get('n_darks')} of {' x '.join(map(str, m.get('dark_shape') or []))}"),
+        ("binning", ", ".join(f"{k}={v}" for k, v in (m.get("binning") or {}).items())),
+        (f"dark_in = detector_dark[{i}] time", pick(times, i)),
+        (f"dark_out = detector_dark[{j}] time", pick(times, j)),
+        ("dark_in temperature (deg C)", pick(temps, i)),
+        ("dark_out temperature (deg C)", pick(temps, j)),
+    ]
+    return _rows(rows)
+
+
+def _options_text(a: Analysis) -> str:
+    o = a.options
+    parts = []
+    if o.get("hot_threshold") is not None:
+        parts.append(f"pixels with dark_in above {o['hot_threshold']:g} DN excluded")
+    if o.get("hot_sigma") is not None:
+        parts.append(f"hot pixels above median + {o['hot_sigma']:g} MAD-sigma excluded")
+    if o.get("clip") is not None:
+        parts.append(f"residuals sigma-clipped at {o['clip']:g}")
+    return "; ".join(parts) if parts else "all finite pixels used"
+
+
+def _models_table(a: Analysis) -> str:
+    head = [
+        "model",
+        "rank",
+        "coefficients ± 1σ (highest power first)",
+        "resid mean",
+        "resid std",
+        "resid min",
+        "resid max",
+        "frac mean",
+        "frac std",
+        "used",
+        "excluded",
+        "clipped",
+        f"{a.options.get('criterion', '')} score",
+    ]
+    scores = a.choice.scores if a.choice is not None else {}
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for f in a.fits:
+        s = f.stats
+        coeffs = "<br>".join(f"{c:.8g} ± {e:.2g}" for c, e in zip(f.coeffs, f.perr, strict=True))
+        chosen = a.choice is not None and f.rank == a.choice.rank
+        cells = [
+            html.escape(f.name + (" (chosen)" if chosen else "")),
+            str(f.rank),
+            coeffs,
+            *(
+                html.escape(_fmt(v, ".4g"))
+                for v in (s.mean, s.std, s.min, s.max, s.frac_mean, s.frac_std)
+            ),
+            str(s.n_used),
+            str(s.n_excluded),
+            str(s.n_clipped),
+            html.escape(_fmt(scores.get(f.rank), ".6g")),
+        ]
+        cls = ' class="chosen"' if chosen else ""
+        out.append(
+            f"<tr{cls}>"
+            + "".join(
+                f'<td class="l">{c}</td>' if k in (0, 2) else f"<td>{c}</td>"
+                for k, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _figures(a: Analysis) -> list[tuple[str, Any]]:
+    """Draw the notebook's figures for this analysis: (caption, Figure) pairs."""
+    from iuvs import plotting
+
+    fits = a.fits
+    best = a.chosen_fit
+    mult = next((f for f in fits if f.rank == 0), None)
+    factors = (1.4, 1.5, 1.6)
+    if mult is not None and np.isfinite(mult.coeffs[0]):
+        g = float(mult.coeffs[0])
+        factors = (round(0.95 * g, 3), round(g, 3), round(1.05 * g, 3))
+    figs: list[tuple[str, Any]] = [
+        (
+            "Dark histograms: dark_out and dark_in scaled by factors around the multiplicative fit",
+            plotting.dark_histograms(a.dark_in, a.dark_out, factors=factors),
+        ),
+        (
+            "Spatially averaged spectral profiles",
+            plotting.spectral_profiles(a.dark_in, a.dark_out, factors=factors),
+        ),
+        (
+            "Residual histograms per model (absolute, fractional)",
+            plotting.residual_histograms(fits, a.dark_in, a.dark_out),
+        ),
+        (
+            "Fractional residual mean over rank (the chosen rank marked)",
+            plotting.fractional_over_rank(fits, chosen=None if a.choice is None else a.choice.rank),
+        ),
+        (
+            f"dark_in, dark_in scaled by the {best.name} model, dark_out, and the difference",
+            plotting.dark_images(a.dark_in, a.dark_out, best),
+        ),
+        (
+            "dark_out against dark_in with every model and the 1:1 line",
+            plotting.scatter(a.dark_in, a.dark_out, fits),
+        ),
+    ]
+    hot_mask = _hot_mask(a)
+    if hot_mask is not None:
+        figs.append(
+            ("Pixels excluded as hot, over dark_in", plotting.hot_pixel_mask(a.dark_in, hot_mask))
+        )
+    return figs
+
+
+def _hot_mask(a: Analysis) -> npt.NDArray[np.bool_] | None:
+    from iuvs.hot import hot_pixels
+
+    o = a.options
+    if o.get("hot_threshold") is not None:
+        return hot_pixels(a.dark_in, threshold=o["hot_threshold"]).mask
+    if o.get("hot_sigma") is not None:
+        return hot_pixels(a.dark_in, sigma=o["hot_sigma"]).mask
+    return None
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_html(
+    a: Analysis, *, figures: bool = True, product: Path | None = None
+) -> tuple[str, int]:
+    """Return the report page of an analysis and the number of figures it embeds.
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+    figures : bool, optional
+        Embed the figures (needs matplotlib).
+    product : pathlib.Path, optional
+        The product file to name on the page.
+
+    Returns
+    -------
+    tuple of (str, int)
+        The HTML text and the count of figures.
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     a = iuvs.reporting.analyse(iuvs.synthetic.write_l1b(d, seed=1), darks=(0, 1), ranks=[0])
+    >>> page, n = iuvs.reporting.render_html(a, figures=False)
+    >>> page.startswith("<!DOCTYPE html>"), n
+    (True, 0)
+    """
+    from iuvs import __version__
+
+    title = f"iuvs dark report: {a.metadata.get('file', a.path.name)}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Written by iuvs {html.escape(__version__)} on "
+        f"{html.escape(time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()))}. "
+        f"Models of dark_out = detector_dark[{a.darks[1]}] against dark_in = "
+        f"detector_dark[{a.darks[0]}]; {html.escape(_options_text(a))}.</p>",
+        "<h2>File</h2>",
+        _metadata_table(a),
+        "<h2>Models</h2>",
+    ]
+    if a.choice is not None:
+        parts.append(
+            f"<p>Chosen rank: <b>{a.choice.rank}</b> ({html.escape(a.chosen_fit.name)}) by "
+            f"{html.escape(a.choice.criterion)}.</p>"
+        )
+    else:
+        parts.append("<p>No rank could be chosen.</p>")
+    parts.append(_models_table(a))
+    if product is not None:
+        parts.append(
+            f"<p>FITS product: <code>{html.escape(product.name)}</code> (beside this page).</p>"
+        )
+    n = 0
+    parts.append("<h2>Figures</h2>")
+    if figures:
+        try:
+            drawn = _figures(a)
+        except ImportError as err:
+            log.warning("report without figures: %s", err)
+            parts.append(
+                f'<p class="note">No figures: {html.escape(str(err))}. '
+                'Install them with <code>pip install "iuvs[plot]"</code>.</p>'
+            )
+        else:
+            for caption, fig in drawn:
+                parts.append(
+                    f'<figure><img alt="{html.escape(caption)}" '
+                    f'src="data:image/png;base64,{_png(fig)}">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
+                n += 1
+    else:
+        parts.append("<p>Figures were not asked for.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n", n
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    if path.is_dir():
+        raise InvalidParameterError(f"cannot write {path}: it is a folder")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def write_report(
+    a: Analysis,
+    out_dir: str | os.PathLike[str],
+    *,
+    product: str | None = PRODUCT_NAME,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> ReportResult:
+    """Write the product and ``report.html`` of an analysis into ``out_dir``.
+
+    Parameters
+    ----------
+    a : Analysis
+        From :func:`analyse`.
+    out_dir : str or path-like
+        Folder (created if needed).
+    product : str or None, optional
+        File name of the FITS product written beside the report (None: no product).
+    overwrite : bool, optional
+        Replace existing files of those names.
+    figures : bool, optional
+        Embed the figures.
+
+    Returns
+    -------
+    ReportResult
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, iuvs
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> a = iuvs.reporting.analyse(iuvs.synthetic.write_l1b(d, seed=1), darks=(0, 1), ranks=[0, 1])
+    >>> iuvs.reporting.write_report(a, d / "out", product=None, figures=False).html.name
+    'report.html'
+    """
+    from iuvs.io import DarkWriter
+    from iuvs.io.product import check_output_path
+
+    folder = Path(out_dir)
+    html_path = folder / REPORT_NAME
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameterError(f"cannot write a report into {folder}: it is not a folder")
+    _check_target(html_path, overwrite)
+    product_path = None if product is None else folder / product
+    folder.mkdir(parents=True, exist_ok=True)
+    if product_path is not None:
+        check_output_path(product_path, overwrite=overwrite, inputs=[a.path])
+    page, n = render_html(a, figures=figures, product=product_path)
+    if product_path is not None:
+        writer = DarkWriter(
+            product_path,
+            a.dark_in,
+            a.dark_out,
+            overwrite=overwrite,
+            inputs=[a.path],
+            darks_used=a.darks,
+        )
+        for s in a.scalers:
+            writer.append_polyfitted(s)
+        writer.write()
+    _check_target(html_path, overwrite)
+    with atomic_file(html_path) as fh:
+        fh.write(page.encode("utf-8"))
+    return ReportResult(html_path, product_path, a, n)
+
+
+def report(
+    l1b_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    darks: Sequence[int] = (1, 2),
+    ranks: Iterable[int] = range(-1, 5),
+    hot_threshold: float | None = None,
+    hot_sigma: float | None = None,
+    clip: float | None = None,
+    criterion: Literal["aic", "bic", "plateau"] = "bic",
+    product: str | None = PRODUCT_NAME,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> ReportResult:
+    """Analyse an L1B file and write a one-page ``report.html`` beside its FITS product.
+
+    The page is self-contained (figures embedded as PNG): the file's metadata
+    (observation, channel, integration time, dark times and temperatures), a
+    table of every model (coefficients with errors, residual statistics, pixels
+    used, the chosen rank) and the notebook's figures.
+
+    Parameters
+    ----------
+    l1b_path : str or path-like
+        The L1B file.
+    out_dir : str or path-like
+        Folder for ``report.html`` and the product (created if needed).
+    darks, ranks, hot_threshold, hot_sigma, clip, criterion
+        As for :func:`analyse`.
+    product : str or None, optional
+        File name of the product (default ``dark_fitting.fits``; None: none).
+    overwrite : bool, optional
+        Replace an earlier report and product in ``out_dir``.
+    figures : bool, optional
+        Embed the figures (needs matplotlib, the ``plot`` extra; without it the
+        page says so and holds the tables).
+
+    Returns
+    -------
+    ReportResult
+        Paths written and the analysis.
+
+    Raises
+    ------
+    iuvs.exceptions.OutputExistsError
+        ``report.html`` or the product exists and ``overwrite`` is false.
+    iuvs.exceptions.IuvsError
+        As :func:`analyse`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, iuvs
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> l1b = iuvs.synthetic.write_l1b(d, n_darks=2, seed=4)
+    >>> r = iuvs.report(l1b, d / "out", darks=(0, 1), ranks=[-1, 0, 1], figures=False)
+    >>> r.html.name, r.product.name
+    ('report.html', 'dark_fitting.fits')
+    """
+    folder = Path(out_dir)
+    _check_target(folder / REPORT_NAME, overwrite)
+    a = analyse(
+        l1b_path,
+        darks=darks,
+        ranks=ranks,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        criterion=criterion,
+    )
+    return write_report(a, folder, product=product, overwrite=overwrite, figures=figures)
