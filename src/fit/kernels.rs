@@ -7,8 +7,9 @@ use multiversion::multiversion;
 
 use crate::sum::Neumaier;
 
-/// Pixels processed together.
-const L: usize = 4;
+/// Pixels processed together (a power of two: 8 fills an AVX-512 register
+/// and gives two independent AVX2 chains per accumulator).
+const L: usize = 8;
 
 /// Highest Chebyshev moment any fit needs (2 x the highest degree, 12).
 pub const MAX_MOMENT: usize = 24;
@@ -57,21 +58,54 @@ impl MomentSums {
         let dmax = self.b.len() - 1;
         let (am, ab) = moment_block(xs, ys, center, inv_half_width, kmax, dmax);
         for k in 0..=kmax {
-            self.m[k].add((am[k][0] + am[k][1]) + (am[k][2] + am[k][3]));
+            self.m[k].add(lane_total(&am[k]));
         }
         for k in 0..=dmax {
-            self.b[k].add((ab[k][0] + ab[k][1]) + (ab[k][2] + ab[k][3]));
+            self.b[k].add(lane_total(&ab[k]));
         }
     }
 }
 
 type MomentLanes = ([[f64; L]; MAX_MOMENT + 1], [[f64; L]; MAX_MOMENT / 2 + 1]);
 
-/// Lane totals of the Chebyshev moments of one block (compiled for AVX2+FMA
-/// too and chosen at run time; no fused multiply-add is introduced, so every
-/// build gives the same bits).
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+/// Lane totals of the Chebyshev moments of one block (compiled for AVX-512
+/// and AVX2 too and chosen at run time; no fused multiply-add is introduced,
+/// so every build gives the same bits).  The degree is made a compile-time
+/// constant so that the moment accumulators stay in registers.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 fn moment_block(
+    xs: &[f64],
+    ys: &[f64],
+    center: f64,
+    inv_half_width: f64,
+    kmax: usize,
+    dmax: usize,
+) -> MomentLanes {
+    macro_rules! go {
+        ($($d:literal)*) => {
+            match dmax {
+                $($d if kmax == 2 * $d => moment_block_d::<$d, { 2 * $d }>(xs, ys, center, inv_half_width),)*
+                _ => moment_block_any(xs, ys, center, inv_half_width, kmax, dmax),
+            }
+        };
+    }
+    go!(0 1 2 3 4 5 6 7 8 9 10 11 12)
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)] // must inline into each target-specific caller
+fn moment_block_d<const D: usize, const K: usize>(
+    xs: &[f64],
+    ys: &[f64],
+    center: f64,
+    inv_half_width: f64,
+) -> MomentLanes {
+    moment_block_any(xs, ys, center, inv_half_width, K, D)
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)] // must inline into each target-specific caller
+fn moment_block_any(
     xs: &[f64],
     ys: &[f64],
     center: f64,
@@ -153,7 +187,7 @@ fn accumulate_lanes(
 
 /// Block totals `(sum (y - x), sum x^2, sum x y)` for the additive and multiplicative models.
 #[must_use]
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let n = xs.len().min(ys.len());
     let (mut d, mut xx, mut xy) = ([0.0; L], [0.0; L], [0.0; L]);
@@ -172,8 +206,30 @@ pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
         xx[0] += x * x;
         xy[0] += x * y;
     }
-    let tot = |a: [f64; L]| (a[0] + a[1]) + (a[2] + a[3]);
-    (tot(d), tot(xx), tot(xy))
+    (lane_total(&d), lane_total(&xx), lane_total(&xy))
+}
+
+/// Smallest and largest value of a block of finite values (`(inf, -inf)` when empty).
+#[must_use]
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+pub fn range_block(xs: &[f64]) -> (f64, f64) {
+    let mut lo = [f64::INFINITY; L];
+    let mut hi = [f64::NEG_INFINITY; L];
+    let mut chunks = xs.chunks_exact(L);
+    for c in &mut chunks {
+        for l in 0..L {
+            lo[l] = lo[l].min(c[l]);
+            hi[l] = hi[l].max(c[l]);
+        }
+    }
+    for &x in chunks.remainder() {
+        lo[0] = if x < lo[0] { x } else { lo[0] };
+        hi[0] = if x > hi[0] { x } else { hi[0] };
+    }
+    (
+        lo.iter().copied().fold(f64::INFINITY, f64::min),
+        hi.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
 }
 
 /// Evaluate the Chebyshev series `cheb` (lowest first) at `(x - center) * inv_half_width`.
@@ -266,18 +322,18 @@ pub fn block_stats(ys: &[f64], fitted: &[f64], inv_y: &[f64], n_frac: usize) -> 
     }
     BlockStats {
         n,
-        sum: (s[0] + s[1]) + (s[2] + s[3]),
-        sumsq: (s2[0] + s2[1]) + (s2[2] + s2[3]),
-        min: mn[0].min(mn[1]).min(mn[2]).min(mn[3]),
-        max: mx[0].max(mx[1]).max(mx[2]).max(mx[3]),
+        sum: lane_total(&s),
+        sumsq: lane_total(&s2),
+        min: mn.iter().copied().fold(f64::INFINITY, f64::min),
+        max: mx.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         n_frac,
-        frac_sum: (fs[0] + fs[1]) + (fs[2] + fs[3]),
-        frac_sumsq: (fs2[0] + fs2[1]) + (fs2[2] + fs2[3]),
+        frac_sum: lane_total(&fs),
+        frac_sumsq: lane_total(&fs2),
     }
 }
 
 /// `inv[i] = 1 / y[i]` (0 where `y[i] == 0`); returns how many are non-zero.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 pub fn inverse_or_zero(ys: &[f64], inv: &mut [f64]) -> usize {
     let mut nz = 0;
     for (o, &y) in inv.iter_mut().zip(ys) {
@@ -309,6 +365,21 @@ mod tests {
         let want_b1: f64 = xs.iter().zip(&ys).map(|(x, y)| y * (x - 0.8) / 1.8).sum();
         assert!((ms.b[1].value() - want_b1).abs() < 1e-12);
         assert!((ms.m[0].value() - 37.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn range_block_matches_fold() {
+        let xs: Vec<f64> = (0..37)
+            .map(|i| f64::from((i * 7919) % 101) - 50.0)
+            .collect();
+        for n in [0, 1, 7, 8, 9, 37] {
+            let want = xs[..n]
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                    (l.min(x), h.max(x))
+                });
+            assert_eq!(range_block(&xs[..n]), want, "{n}");
+        }
     }
 
     #[test]
@@ -350,8 +421,17 @@ pub enum Eval<'a> {
     Poly(&'a [f64]),
 }
 
+/// Pairwise total of the lanes (the same order for every build).
 fn lane_total(a: &[f64; L]) -> f64 {
-    (a[0] + a[1]) + (a[2] + a[3])
+    let mut v = *a;
+    let mut width = L;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            v[l] += v[l + width];
+        }
+    }
+    v[0]
 }
 
 /// Lane accumulators of the statistics and gradient of one model over one block.
@@ -487,7 +567,12 @@ fn model_chunk<const D: usize, const TAIL: bool>(
     let mut r = [0.0; L];
     for l in 0..L {
         r[l] = y[l] - f[l];
-        if TAIL && l >= m {
+    }
+    // extremes: a dead tail lane repeats lane 0 (m >= 1), so no lane test is needed
+    let mut e = r;
+    if TAIL {
+        for l in m..L {
+            e[l] = r[0];
             r[l] = 0.0;
         }
     }
@@ -499,17 +584,8 @@ fn model_chunk<const D: usize, const TAIL: bool>(
         acc.fs2[l] += q * q;
     }
     for l in 0..L {
-        let live = !TAIL || l < m;
-        acc.mn[l] = if live && r[l] < acc.mn[l] {
-            r[l]
-        } else {
-            acc.mn[l]
-        };
-        acc.mx[l] = if live && r[l] > acc.mx[l] {
-            r[l]
-        } else {
-            acc.mx[l]
-        };
+        acc.mn[l] = if e[l] < acc.mn[l] { e[l] } else { acc.mn[l] };
+        acc.mx[l] = if e[l] > acc.mx[l] { e[l] } else { acc.mx[l] };
     }
     if D > 0 {
         for k in 0..=D {
@@ -523,7 +599,7 @@ fn model_chunk<const D: usize, const TAIL: bool>(
 /// Statistics of one model over one block (see [`model_block`]); compiled for
 /// AVX2 too and chosen at run time, with the polynomial degree a compile-time
 /// constant so every loop is unrolled.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 pub fn model_stats<'a>(
     xs: &[f64],
     ys: &[f64],

@@ -27,7 +27,7 @@ use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::Neumaier;
 use crate::view::{Frame, Walk, BLOCK};
 use chebyshev::{power_coeffs, power_covariance};
-use kernels::{add_mult_sums, inverse_or_zero, model_stats, Eval, MomentSums};
+use kernels::{add_mult_sums, inverse_or_zero, model_stats, range_block, Eval, MomentSums};
 
 /// Lowest accepted rank (additive).
 pub const MIN_RANK: i64 = -1;
@@ -228,12 +228,8 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
             ex,
             || (f64::INFINITY, f64::NEG_INFINITY),
             |acc, xs, _| {
-                let (mut l, mut h) = *acc;
-                for &x in xs {
-                    l = l.min(x);
-                    h = h.max(x);
-                }
-                *acc = (l, h);
+                let (l, h) = range_block(xs);
+                *acc = (acc.0.min(l), acc.1.max(h));
             },
         );
         for ((l, h), _) in ranges {
