@@ -27,6 +27,7 @@ lint:
 bench:
 	$(PIP) install --quiet ".[test]"
 	$(PYTHON) benches/bench_vs_reference.py
+	$(PYTHON) benches/bench_survey.py --quick
 
 clean:
 	rm -rf target build dist .pytest_cache .mypy_cache .ruff_cache

@@ -62,5 +62,6 @@ __all__ = [
     "model_name",
     "report",
     "scaling",
+    "survey",
     "synthetic",
 ]

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import gzip as _gzip
 import io as _io
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +34,7 @@ from astropy.io import fits
 from iuvs._atomic import atomic_file
 from iuvs.exceptions import InvalidParameterError, OutputExistsError
 
-__all__ = ["DarkPair", "make_dark_pair", "make_darks", "write_l1b"]
+__all__ = ["BAD_KINDS", "DarkPair", "make_dark_pair", "make_darks", "write_archive", "write_l1b"]
 
 _J2000_TT = datetime(2000, 1, 1, 12, 0, 0, tzinfo=timezone.utc)  # J2000 epoch on a TT clock
 # TAI - UTC (leap seconds) from these UTC dates on; ET = TT + a periodic term below 2 ms
@@ -71,6 +73,9 @@ _EXTNAMES = {
         "Observation",
     )
 }
+# raw detector temperature: deg C = DN * (-0.0749) + 174.08 (l1b_format.md, section 2)
+_DET_TEMP_SLOPE = -0.0749
+_DET_TEMP_OFFSET = 174.08
 _KERNELS = ("naif0011.tls", "MVN_SCLKSCET_00000.TSC", "mvn_v06.tf", "de430s.bsp")
 
 
@@ -268,8 +273,13 @@ def _et(t: datetime) -> float:
 
 
 def _integration_table(
-    name: str, times: list[datetime], rng: np.random.Generator, temps: bool
+    name: str,
+    times: list[datetime],
+    rng: np.random.Generator,
+    temps: bool,
+    det_temps: tuple[float, ...] | None = None,
 ) -> fits.BinTableHDU:
+    """Integration-style table; ``det_temps`` (deg C) replace the random DET_TEMP_C values."""
     n = len(times)
     cols = [
         fits.Column(
@@ -284,9 +294,10 @@ def _integration_table(
         fits.Column("LYA_CENTROID", "J", array=np.full(n, 65535, dtype=np.int32)),
     ]
     if temps:
-        cols.append(
-            fits.Column("DET_TEMP_C", "E", array=rng.normal(-17.0, 0.3, n).astype(np.float32))
-        )
+        det = rng.normal(-17.0, 0.3, n)  # drawn in any case: the random stream stays the same
+        if det_temps is not None:
+            det = np.asarray(det_temps, dtype=np.float64)
+        cols.append(fits.Column("DET_TEMP_C", "E", array=det.astype(np.float32)))
         cols.append(
             fits.Column("CASE_TEMP_C", "E", array=rng.normal(-15.0, 0.3, n).astype(np.float32))
         )
@@ -294,13 +305,23 @@ def _integration_table(
 
 
 def _engineering_table(
-    name: str, n: int, int_time: float, rng: np.random.Generator
+    name: str,
+    n: int,
+    int_time: float,
+    rng: np.random.Generator,
+    det_temps: tuple[float, ...] | None = None,
 ) -> fits.BinTableHDU:
+    """Engineering-style table; ``det_temps`` (deg C) set the raw DET_TEMP (DN)."""
+    det_dn = rng.integers(2570, 2577, n).astype(np.int32)
+    if det_temps is not None:
+        det_dn = np.round(
+            (np.asarray(det_temps, dtype=np.float64) - _DET_TEMP_OFFSET) / _DET_TEMP_SLOPE
+        ).astype(np.int32)
     cols = [
         fits.Column("NUMBER", "J", array=np.arange(n, dtype=np.int32) % 3 + 1),
         fits.Column("INT_TIME", "J", array=np.full(n, int(round(int_time * 1000)), dtype=np.int32)),
         fits.Column("BIN_TYPE", "12A", array=np.array(["LINEAR"] * n)),
-        fits.Column("DET_TEMP", "J", array=rng.integers(2570, 2577, n).astype(np.int32)),
+        fits.Column("DET_TEMP", "J", array=det_dn),
         fits.Column("CASE_TEMP", "J", array=rng.integers(15930, 15951, n).astype(np.int32)),
         fits.Column("MCP_GAIN", "J", array=np.full(n, 3471, dtype=np.int32)),
     ]
@@ -430,6 +451,9 @@ def write_l1b(
     dark_scales: tuple[float, ...] | None = None,
     dark_curvature: float = 0.0,
     overwrite: bool = False,
+    dark_temps: tuple[float, ...] | None = None,
+    dark_temp_coefficient: float = 0.1,
+    compresslevel: int = 6,
 ) -> Path:
     """Write a synthetic IUVS Level 1B file.
 
@@ -468,6 +492,20 @@ def write_l1b(
         Quadratic term of the later darks against the first (see :func:`make_darks`).
     overwrite : bool, optional
         Replace an existing file.
+    dark_temps : tuple of float, optional
+        Detector temperature of each dark in deg C.  Written to
+        ``Dark_Integration.DET_TEMP_C`` (v13 layout) and, as raw DN
+        (``DN = (T - 174.08) / -0.0749``), to the dark engineering table's
+        ``DET_TEMP`` (both layouts); v00 files have no ``DET_TEMP_C`` column.
+        The darks then drift with temperature: dark ``k`` has the gain
+        ``exp(dark_temp_coefficient * (dark_temps[k] - dark_temps[0]))``
+        relative to the first (times ``dark_scales[k]`` when both are given).
+        Default: random temperatures near -17 deg C that do not affect the darks.
+    dark_temp_coefficient : float, optional
+        Relative change of the dark level per deg C (default 0.1: the dark
+        level doubles about every 7 deg C).
+    compresslevel : int, optional
+        zlib level of the gzip stream, 1 (fastest) .. 9 (default 6, as gzip(1)).
 
     Returns
     -------
@@ -488,6 +526,16 @@ def write_l1b(
     ...     with fits.open(p) as hdul:
     ...         print(hdul["detector_dark"].data.shape, hdul["detector_dark"].data.dtype)
     (2, 7, 256) >i4
+
+    Darks that follow the detector temperature:
+
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = iuvs.synthetic.write_l1b(d, n_int=1, dark_temps=(-17.0, -16.0), seed=2)
+    ...     l1b = iuvs.io.L1BReader(p)
+    >>> l1b.dark_det_temps.tolist()
+    [-17.0, -16.0]
+    >>> round(float(l1b.dark(1).mean() / l1b.dark(0).mean()), 1)  # about exp(0.1)
+    1.1
     """
     if layout not in ("v13", "v00"):
         raise InvalidParameterError(f"layout must be 'v13' or 'v00', got {layout!r}")
@@ -499,6 +547,28 @@ def write_l1b(
     ):
         if not isinstance(value, int) or value < 1:
             raise InvalidParameterError(f"{label} must be a positive integer, got {value!r}")
+    if not isinstance(compresslevel, int) or not 0 <= compresslevel <= 9:
+        raise InvalidParameterError(f"compresslevel must be 0..9, got {compresslevel!r}")
+    if dark_temps is not None:
+        dark_temps = tuple(float(t) for t in dark_temps)
+        if len(dark_temps) != n_darks or not all(np.isfinite(dark_temps)):
+            raise InvalidParameterError(
+                f"dark_temps must give {n_darks} finite temperatures (deg C), got {dark_temps}"
+            )
+        if not np.isfinite(dark_temp_coefficient):
+            raise InvalidParameterError(
+                f"dark_temp_coefficient must be finite, got {dark_temp_coefficient!r}"
+            )
+        gains = tuple(
+            float(np.exp(dark_temp_coefficient * (t - dark_temps[0]))) for t in dark_temps
+        )
+        if dark_scales is not None:
+            if len(dark_scales) != n_darks:
+                raise InvalidParameterError(
+                    f"{n_darks} darks need {n_darks} scales, got {len(dark_scales)}"
+                )
+            gains = tuple(g * s for g, s in zip(gains, dark_scales, strict=True))
+        dark_scales = gains
     if version is None:
         version = 0 if layout == "v00" else 13
     target = Path(path)
@@ -562,14 +632,18 @@ def write_l1b(
         hdus.append(fits.ImageHDU(cube(np.zeros(raw.shape, dtype=np.int16)), name="quality_flag"))
     hdus.append(fits.ImageHDU(cube(background.astype(np.float32)), name="background_dark"))
     if layout == "v13":
-        hdus.append(_integration_table("Dark_Integration", dark_times, rng, temps=True))
-        hdus.append(_engineering_table("Dark_Engineering", n_darks, int_time, rng))
+        hdus.append(
+            _integration_table(
+                "Dark_Integration", dark_times, rng, temps=True, det_temps=dark_temps
+            )
+        )
+        hdus.append(_engineering_table("Dark_Engineering", n_darks, int_time, rng, dark_temps))
         hdus.append(
             _observation_table("Dark_Observation", n_spa, binning, int_time, channel, product_id)
         )
     else:
         hdus.append(_integration_table("DarkIntegration", dark_times, rng, temps=False))
-        hdus.append(_engineering_table("DarkEngineering", n_darks, int_time, rng))
+        hdus.append(_engineering_table("DarkEngineering", n_darks, int_time, rng, dark_temps))
     if with_darks:
         hdus.append(dark_hdu)
     hdus.append(_integration_table("Integration", light_times, rng, temps=layout == "v13"))
@@ -587,7 +661,7 @@ def write_l1b(
     hdul.writeto(buffer, output_verify="ignore")
     data = buffer.getvalue()
     if gzip:
-        data = _gzip.compress(data, compresslevel=6, mtime=0)  # gzip(1) default
+        data = _gzip.compress(data, compresslevel=compresslevel, mtime=0)  # 6: gzip(1) default
     _atomic_write(target, data)
     return target
 
@@ -637,3 +711,186 @@ def _atomic_write(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(target) as fh:
         fh.write(data)
+
+
+# ------------------------------------------------------------------------ archives
+_ARCHIVE_EPOCH = datetime(2014, 9, 22, 0, 0, 0, tzinfo=timezone.utc)  # orbit 0, roughly MOI
+_ORBIT_PERIOD = timedelta(hours=4.5)
+# segments of one orbit and their start after the orbit's periapse
+_ARCHIVE_SEGMENTS = (
+    ("periapse", timedelta(minutes=0)),
+    ("outbound", timedelta(minutes=35)),
+    ("apoapse", timedelta(hours=2)),
+    ("inbound", timedelta(hours=3, minutes=50)),
+)
+BAD_KINDS = ("one_dark", "no_darks", "truncated", "garbage")
+"""Kinds of bad file :func:`write_archive` plants, in the order it assigns them."""
+
+
+def write_archive(
+    root: str | os.PathLike[str],
+    *,
+    n_files: int = 200,
+    seed: int = 0,
+    n_spa: int = 62,
+    n_spe: int = 341,
+    n_darks: int = 2,
+    layouts: Sequence[Literal["v13", "v00"]] = ("v13", "v00"),
+    bad_fraction: float = 0.03,
+    first_orbit: int = 100,
+    files_per_orbit: int = 4,
+    n_int: int = 1,
+    int_times: Sequence[float] = (14.4, 4.2),
+    dark_temp_coefficient: float = 0.1,
+    gzip: bool = True,
+    compresslevel: int = 1,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write a small archive of L1B files over simulated orbits.
+
+    File ``i`` belongs to orbit ``first_orbit + i // files_per_orbit`` and
+    to one of the segments periapse, outbound, apoapse, inbound (in turn);
+    channels alternate between MUV and FUV.  Names follow the IUVS grammar,
+    for example ``mvn_iuv_l1b_periapse-orbit00123-muv_20141015T133000_v13_r01.fits.gz``,
+    with timestamps that increase with the orbit (4.5 h orbits from 2014-09-22),
+    and files sit in orbit-block folders ``orbit00100/``, ``orbit00200/``, ...
+    (``l1b_format.md`` section 4).  Each file's layout is picked from ``layouts``
+    at random (version 13 for ``'v13'``, 0 for ``'v00'``).
+
+    The detector temperature drifts slowly over the orbits (about -17 deg C,
+    +-1.5 deg C) and rises a little between the darks of a file; the darks
+    follow it (:func:`write_l1b` with ``dark_temps``: gain
+    ``exp(dark_temp_coefficient * dT)``).
+
+    A fraction ``bad_fraction`` of the files (rounded up) is bad, the kinds
+    of :data:`BAD_KINDS` in turn: a single dark, no ``detector_dark`` HDU,
+    a file cut to half its length (a truncated gzip stream), and a file with
+    a block of random bytes written over it.
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder of the archive (created if needed).
+    n_files : int, optional
+        Number of files.
+    seed : int, optional
+        Random seed; the archive is a function of the arguments.
+    n_spa, n_spe : int, optional
+        Spatial and spectral bins.
+    n_darks : int, optional
+        Darks per good file.
+    layouts : sequence of {'v13', 'v00'}, optional
+        Layouts to pick from.
+    bad_fraction : float, optional
+        Fraction of bad files, 0 .. 1.
+    first_orbit : int, optional
+        Orbit of the first file.
+    files_per_orbit : int, optional
+        Files per orbit (1 .. 4 gives distinct segments).
+    n_int : int, optional
+        Integrations per file (1 keeps the files small and quick to write).
+    int_times : sequence of float, optional
+        Integration times (s), picked at random per file.
+    dark_temp_coefficient : float, optional
+        Relative dark change per deg C.
+    gzip : bool, optional
+        Write ``.fits.gz`` files.
+    compresslevel : int, optional
+        zlib level (default 1, the fastest).
+    overwrite : bool, optional
+        Replace existing files.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written, bad ones included, sorted.
+
+    Raises
+    ------
+    iuvs.exceptions.InvalidParameterError
+        For a non-positive count or a fraction outside 0 .. 1.
+    iuvs.exceptions.OutputExistsError
+        A file exists and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = iuvs.synthetic.write_archive(d, n_files=4, n_spa=7, n_spe=32, seed=1)
+    ...     names = [p.relative_to(d).as_posix() for p in paths]
+    >>> len(names)
+    4
+    >>> names[0]
+    'orbit00100/mvn_iuv_l1b_apoapse-orbit00100-muv_20141010T200000_v13_r01.fits.gz'
+    """
+    for label, value in (("n_files", n_files), ("files_per_orbit", files_per_orbit)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidParameterError(f"{label} must be a positive integer, got {value!r}")
+    if not 0.0 <= bad_fraction <= 1.0:
+        raise InvalidParameterError(f"bad_fraction must be within 0 .. 1, got {bad_fraction!r}")
+    if not layouts or any(lay not in ("v13", "v00") for lay in layouts):
+        raise InvalidParameterError(f"layouts must list 'v13' and/or 'v00', got {layouts!r}")
+    if not int_times or not all(t > 0 for t in int_times):
+        raise InvalidParameterError(f"int_times must be positive seconds, got {int_times!r}")
+    if first_orbit < 0:
+        raise InvalidParameterError(f"first_orbit must be >= 0, got {first_orbit!r}")
+    rng = np.random.default_rng(seed)
+    n_bad = min(n_files, math.ceil(n_files * bad_fraction - 1e-9))
+    bad = sorted(int(i) for i in rng.choice(n_files, n_bad, replace=False))
+    kinds = {i: BAD_KINDS[k % len(BAD_KINDS)] for k, i in enumerate(bad)}
+    root_path = Path(root)
+    written: list[Path] = []
+    for i in range(n_files):
+        orbit = first_orbit + i // files_per_orbit
+        slot = i % files_per_orbit
+        segment, offset = _ARCHIVE_SEGMENTS[slot % len(_ARCHIVE_SEGMENTS)]
+        channel = ("muv", "fuv")[(orbit + slot) % 2]
+        start = _ARCHIVE_EPOCH + orbit * _ORBIT_PERIOD + offset
+        layout = layouts[int(rng.integers(0, len(layouts)))]
+        file_seed = int(rng.integers(0, 2**31 - 1))
+        int_time = float(int_times[int(rng.integers(0, len(int_times)))])
+        kind = kinds.get(i)
+        darks = 1 if kind == "one_dark" else n_darks
+        base_temp = -17.0 + 1.5 * math.sin(2.0 * math.pi * orbit / 37.0) + rng.normal(0.0, 0.2)
+        rises = np.concatenate([[0.0], np.cumsum(rng.normal(0.3, 0.3, darks - 1))])
+        folder = root_path / f"orbit{orbit // 100 * 100:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = write_l1b(
+            folder,
+            layout=layout,
+            n_spa=n_spa,
+            n_spe=n_spe,
+            n_int=n_int,
+            n_darks=darks,
+            gzip=gzip,
+            seed=file_seed,
+            with_darks=kind != "no_darks",
+            description=f"{segment}-orbit{orbit:05d}-{channel}",
+            timestamp=f"{start:%Y%m%dT%H%M%S}",
+            revision="r01",
+            int_time=int_time,
+            overwrite=overwrite,
+            dark_temps=tuple(float(base_temp + r) for r in rises),
+            dark_temp_coefficient=dark_temp_coefficient,
+            compresslevel=compresslevel,
+        )
+        if kind in ("truncated", "garbage"):
+            _damage(path, kind, rng)
+        written.append(path)
+    return sorted(written)
+
+
+def _damage(path: Path, kind: str, rng: np.random.Generator) -> None:
+    """Cut ``path`` to half its length, or write random bytes over a block of it.
+
+    Random bytes go into the middle of a gzip stream (the CRC no longer
+    matches) or over the primary header of a plain FITS file.
+    """
+    data = bytearray(path.read_bytes())
+    if kind == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        start = len(data) // 3 if data[:2] == b"\x1f\x8b" else 0
+        size = min(512, len(data) - start)
+        data[start : start + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    _atomic_write(path, bytes(data))

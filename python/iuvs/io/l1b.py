@@ -79,6 +79,7 @@ class HDUInfo:
     shape: tuple[int, ...]
     dtype: str
 
+
 _SUBTRACTED = ("detector_dark_subtracted", "detector_background_subtracted")
 _DARK_INTEGRATION = ("Dark_Integration", "DarkIntegration")
 _FRAMES = {
