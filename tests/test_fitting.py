@@ -399,3 +399,17 @@ def test_extreme_integer_values():
     i32 = np.array([np.iinfo(np.int32).min, -1, 0, 1, np.iinfo(np.int32).max], dtype=np.int32)
     f = iuvs.fit(i32, i32, 1)
     np.testing.assert_allclose(f.coeffs, [1.0, 0.0], atol=1e-6)
+
+
+def test_statistics_match_the_returned_model_when_ill_conditioned():
+    # many low pixels and a few hot ones at degree 10: the refinement step moves the
+    # fitted values, and min, max and the fractional statistics must follow it
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.uniform(50, 930, 20000), rng.uniform(3900, 5000, 8)])
+    y = 1.45 * x + 30 + rng.normal(0, 5, x.size)
+    f = iuvs.fit(x, y, rank=10)
+    r = y - f.apply(x)
+    assert f.stats.min == pytest.approx(r.min(), abs=1e-9)
+    assert f.stats.max == pytest.approx(r.max(), abs=1e-9)
+    assert f.stats.frac_mean == pytest.approx(np.mean(r / y), rel=1e-10, abs=1e-15)
+    assert f.stats.std == pytest.approx(np.std(r), rel=1e-10)

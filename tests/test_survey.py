@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import html
 import json
 import math
 import os
 import re
 import shutil
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -660,3 +662,41 @@ def test_write_l1b_unchanged_without_dark_temps(tmp_path):
         iuvs.synthetic.write_l1b(tmp_path, n_darks=2, dark_temps=(-17.0,), overwrite=True)
     with pytest.raises(ex.InvalidParameterError):
         iuvs.synthetic.write_l1b(tmp_path, compresslevel=11, overwrite=True)
+
+
+def test_cli_report_page(archive, tmp_path, table):
+    root, paths = archive
+    out, rep = tmp_path / "s.parquet", tmp_path / "rep"
+    shown = []
+    argv = ["survey", str(root), "-o", str(out), "--jobs", "1", "--report", str(rep)]
+    args = parser().parse_args(argv)
+    assert args.run(args, shown.append) == 1
+    page = (rep / "survey.html").read_text()
+    assert page.count("data:image/png;base64,") == 2  # drift and best-rank figures
+    failed = table[table["status"] == "error"]
+    for name in failed["file"]:
+        assert html.escape(name) in page
+    ok = table[(table["status"] == "ok") & (table["rank"] == 0)]
+    assert f"{np.median(ok['c0'].to_numpy()):.6g}" in page
+    # a second run refuses to replace the page before surveying anything
+    out.unlink()
+    args = parser().parse_args(argv)
+    with pytest.raises(ex.OutputExistsError):
+        args.run(args, shown.append)
+    assert not out.exists()
+
+
+def test_cli_subprocess(archive, tmp_path):
+    root, paths = archive
+    good = [str(p) for p in paths if "orbit00300" in p.name]
+    run = [sys.executable, "-m", "iuvs", "survey", "--jobs", "1"]
+    done = subprocess.run(
+        [*run, *good, "-o", str(tmp_path / "g.csv")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [*run, str(root), "-o", str(tmp_path / "all.csv")], capture_output=True, text=True
+    )
+    assert done.returncode == 1 and "failed" in done.stdout and "Traceback" not in done.stderr
+    done = subprocess.run([*run, str(root)], capture_output=True, text=True)
+    assert done.returncode == 2 and "usage:" in done.stderr

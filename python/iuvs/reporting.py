@@ -55,6 +55,7 @@ __all__ = [
     "render_html",
     "report",
     "write_report",
+    "write_survey_report",
 ]
 
 log = logging.getLogger("iuvs.report")
@@ -769,3 +770,140 @@ def report(
         criterion=criterion,
     )
     return write_report(a, folder, product=product, overwrite=overwrite, figures=figures)
+
+
+SURVEY_REPORT_NAME = "survey.html"
+
+
+def write_survey_report(
+    table: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    summary_text: str | None = None,
+    overwrite: bool = False,
+    figures: bool = True,
+) -> Path:
+    """Write ``survey.html``: the survey's summary, per-rank statistics and its figures.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A survey table (:func:`iuvs.survey.survey`).
+    out_dir : str or path-like
+        Folder (created if needed).
+    summary_text : str, optional
+        Text shown at the top (e.g. :func:`iuvs.survey.format_summary`).
+    overwrite : bool, optional
+        Replace an existing ``survey.html``.
+    figures : bool, optional
+        Embed the figures (needs matplotlib): the multiplicative coefficient and
+        residual std against temperature difference and time, and the best rank
+        per channel.
+
+    Returns
+    -------
+    pathlib.Path
+        The page written.
+
+    Raises
+    ------
+    iuvs.exceptions.OutputExistsError
+        The page exists and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, iuvs
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = iuvs.synthetic.write_archive(d / "archive", n_files=4, seed=1, bad_fraction=0.0)
+    >>> table = iuvs.survey.survey(d / "archive", jobs=1, progress=False)
+    >>> iuvs.reporting.write_survey_report(table, d / "rep", figures=False).name
+    'survey.html'
+    """
+    from iuvs import __version__
+
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameterError(f"cannot write a report into {folder}: it is not a folder")
+    page_path = folder / SURVEY_REPORT_NAME
+    _check_target(page_path, overwrite)
+    ok = table[table["status"] == "ok"]
+    failed = table[table["status"] != "ok"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>iuvs survey</title><style>{_CSS}</style></head><body>",
+        "<h1>iuvs survey</h1>",
+        f"<p>Written by iuvs {html.escape(__version__)} on "
+        f"{html.escape(time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()))}.</p>",
+    ]
+    if summary_text:
+        parts.append(f"<pre>{html.escape(summary_text)}</pre>")
+    head = [
+        "rank",
+        "model",
+        "pairs",
+        "chosen",
+        "median coeff c0",
+        "median resid std",
+        "median |frac mean|",
+    ]
+    rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for rank, group in ok.groupby("rank", sort=True):
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(c)}</td>"
+                for c in (
+                    str(int(rank)),
+                    str(group["model"].iloc[0]),
+                    str(len(group)),
+                    str(int(group["chosen"].sum())),
+                    _fmt(float(group["c0"].median()), ".6g"),
+                    _fmt(float(group["std"].median()), ".4g"),
+                    _fmt(float(group["frac_mean"].abs().median()), ".4g"),
+                )
+            )
+            + "</tr>"
+        )
+    rows.append("</table>")
+    parts += ["<h2>Models over all pairs</h2>", "\n".join(rows)]
+    if len(failed):
+        parts.append(f"<h2>Failures ({len(failed)} rows)</h2><table>")
+        parts.append("<tr><th class='l'>file</th><th class='l'>error</th></tr>")
+        for _, r in failed.iterrows():
+            parts.append(
+                f"<tr><td class='l'>{html.escape(str(r['file']))}</td><td class='l'>"
+                f"{html.escape(str(r['error_class']))}: {html.escape(str(r['error_message']))}"
+                "</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("<h2>Figures</h2>")
+    if figures:
+        try:
+            from iuvs import plotting
+
+            drawn = [
+                (
+                    "Multiplicative coefficient and residual std against temperature difference "
+                    "and time between the darks",
+                    plotting.survey_drift(table),
+                ),
+                ("Chosen rank per channel", plotting.survey_best_rank(table)),
+            ]
+        except ImportError as err:
+            parts.append(
+                f'<p class="note">No figures: {html.escape(str(err))}. '
+                'Install them with <code>pip install "iuvs[plot]"</code>.</p>'
+            )
+        else:
+            for caption, fig in drawn:
+                parts.append(
+                    f'<figure><img alt="{html.escape(caption)}" '
+                    f'src="data:image/png;base64,{_png(fig)}">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
+    parts.append("</body></html>")
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_file(page_path) as fh:
+        fh.write(("\n".join(parts) + "\n").encode("utf-8"))
+    return page_path

@@ -1176,6 +1176,10 @@ def _output_argument(text: str) -> Path:
 
 def _run_cli(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     """Run ``iuvs survey``: survey, write the output, show the summary; 1 if a file failed."""
+    if args.report is not None and not (args.overwrite or args.resume):
+        page = args.report / "survey.html"
+        if page.exists():  # refuse before any work
+            raise OutputExistsError(f"{page} exists; pass --overwrite to replace it")
     _, summary = run_survey(
         args.inputs,
         args.output,
@@ -1194,6 +1198,16 @@ def _run_cli(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     )
     show(format_summary(summary))
     show(f"wrote {args.output}" + (f" and {args.failures}" if args.failures else ""))
+    if args.report is not None:
+        from iuvs.reporting import write_survey_report
+
+        page = write_survey_report(
+            read_table(args.output),
+            args.report,
+            summary_text=format_summary(summary),
+            overwrite=args.overwrite or args.resume,
+        )
+        show(f"wrote {page}")
     return 1 if summary.files_failed else 0
 
 
@@ -1325,6 +1339,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="also write a CSV of the failed files and pairs",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write DIR/survey.html: summary, per-rank statistics and the survey figures",
     )
     p.set_defaults(run=_run_cli)
     return p
