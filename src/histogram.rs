@@ -33,6 +33,11 @@ impl Bins {
                 "bins must be at least 1".into(),
             ));
         }
+        if n >= NEAR_EDGE as usize {
+            return Err(CoreError::InvalidParameter(format!(
+                "bins must be below {NEAR_EDGE}, got {n}"
+            )));
+        }
         if !(lo.is_finite() && hi.is_finite()) {
             return Err(CoreError::InvalidParameter(format!(
                 "histogram range [{lo}, {hi}] is not finite"
@@ -72,7 +77,11 @@ macro_rules! bin_fn {
         /// First, vectorisable step: the bin of every value from its scaled
         /// offset, or a marker for values outside the range and for values
         /// within rounding distance of an edge.
-        #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+        #[multiversion(targets(
+            "x86_64+avx512f+avx512vl+avx512dq",
+            "x86_64+avx2+fma",
+            "x86_64+avx"
+        ))]
         #[allow(
             clippy::cast_precision_loss,
             clippy::cast_possible_truncation,
@@ -83,15 +92,29 @@ macro_rules! bin_fn {
             for (o, &raw) in idx.iter_mut().zip(v) {
                 let a = raw as $t;
                 let inside = a >= first && a <= last;
-                let f = (f64::from(a - first) * scale).min(top);
+                let f0 = f64::from(a - first) * scale;
+                // selects, not f64::min and saturating casts, so the loop vectorises;
+                // values outside (and NaN) are replaced before they are converted
+                let f = if inside {
+                    if f0 > top {
+                        top
+                    } else {
+                        f0
+                    }
+                } else {
+                    0.0
+                };
                 let fl = f.floor();
                 let frac = f - fl;
                 // a guess this far from an integer is the right bin whatever the rounding
                 let clear = frac > 1e-6 && frac < 1.0 - 1e-6;
+                // 0 <= fl <= top < 2^32 is an integer: adding 2^52 puts it in the low
+                // mantissa bits exactly
+                let bin = (fl + 4_503_599_627_370_496.0).to_bits() as u32;
                 *o = if !inside {
                     OUTSIDE
                 } else if clear {
-                    fl as i32 as u32
+                    bin
                 } else {
                     NEAR_EDGE
                 };
@@ -258,6 +281,7 @@ mod tests {
         assert!(Bins::new(3, 1.0, 0.0).is_err());
         assert!(Bins::new(3, f64::NAN, 1.0).is_err());
         assert!(Bins::new(3, 0.0, f64::INFINITY).is_err());
+        assert!(Bins::new(NEAR_EDGE as usize, 0.0, 1.0).is_err());
     }
 
     #[test]
