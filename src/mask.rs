@@ -81,7 +81,11 @@ impl Exclusion {
 }
 
 /// Pixels that are non-finite in either column, masked, or above the threshold.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx512bw",
+    "x86_64+avx2+fma",
+    "x86_64+avx"
+))]
 #[allow(clippy::nonminimal_bool, clippy::needless_bitwise_bool)] // branch-free on purpose
 fn count_unusable(xs: &[f64], ys: &[f64], mask: &[bool], thr: f64) -> usize {
     let mut bad = 0_usize;

@@ -444,7 +444,11 @@ fn walk_rec(
 }
 
 /// Widen (and byte-swap) a contiguous run; compiled for AVX2 too.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx512bw",
+    "x86_64+avx2+fma",
+    "x86_64+avx"
+))]
 fn convert<T: Pixel>(s: &[T], swapped: bool, out: &mut [f64]) {
     if swapped {
         for (o, &p) in out.iter_mut().zip(s) {

@@ -413,3 +413,16 @@ def test_statistics_match_the_returned_model_when_ill_conditioned():
     assert f.stats.max == pytest.approx(r.max(), abs=1e-9)
     assert f.stats.frac_mean == pytest.approx(np.mean(r / y), rel=1e-10, abs=1e-15)
     assert f.stats.std == pytest.approx(np.std(r), rel=1e-10)
+
+
+def test_results_carry_every_dataclass_field():
+    import dataclasses
+    import pickle
+
+    x = np.arange(1.0, 200.0)
+    for f in iuvs.fit_all(x, 2 * x + 1, ranks=[-1, 0, 2]) + [iuvs.fit(x, 2 * x, 1, clip=3)]:
+        assert set(vars(f)) == {fl.name for fl in dataclasses.fields(iuvs.Fit)}
+        assert set(vars(f.stats)) == {fl.name for fl in dataclasses.fields(iuvs.ResidualStats)}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            f.rank = 7
+        assert pickle.loads(pickle.dumps(f)).stats == f.stats

@@ -347,8 +347,20 @@ def _check_ranks(ranks: Iterable[int]) -> list[int]:
 _STAT_FIELDS = tuple(ResidualStats.__dataclass_fields__)
 
 
+def _frozen(cls: type[Any], values: dict[str, Any]) -> Any:
+    """Build a frozen dataclass instance from trusted, complete field values.
+
+    The core's results are already validated; filling ``__dict__`` directly
+    skips the field-by-field ``object.__setattr__`` of a frozen ``__init__``,
+    which costs more than the fit of a small frame.
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
 def _fit_from_core(d: Mapping[str, Any], shape: tuple[int, ...] = ()) -> Fit:
-    stats = ResidualStats(*[d[k] for k in _STAT_FIELDS])
+    stats = _frozen(ResidualStats, {k: d[k] for k in _STAT_FIELDS})
     for key in ("coeffs", "cov", "perr", "cheb_coeffs"):
         d[key].flags.writeable = False
     mask = None
@@ -357,20 +369,24 @@ def _fit_from_core(d: Mapping[str, Any], shape: tuple[int, ...] = ()) -> Fit:
         mask[d["clipped"]] = True
         mask = mask.reshape(shape)
         mask.flags.writeable = False
-    return Fit(
-        mask=mask,
-        clip_iterations=int(d.get("clip_iterations", 0)),
-        rank=d["rank"],
-        coeffs=d["coeffs"],
-        cov=d["cov"],
-        perr=d["perr"],
-        stats=stats,
-        center=d["center"],
-        half_width=d["half_width"],
-        cheb_coeffs=d["cheb_coeffs"],
-        ssr=d["ssr"],
-        condition=d["condition"],
+    fit: Fit = _frozen(
+        Fit,
+        {
+            "rank": d["rank"],
+            "coeffs": d["coeffs"],
+            "cov": d["cov"],
+            "perr": d["perr"],
+            "stats": stats,
+            "center": d["center"],
+            "half_width": d["half_width"],
+            "cheb_coeffs": d["cheb_coeffs"],
+            "ssr": d["ssr"],
+            "condition": d["condition"],
+            "mask": mask,
+            "clip_iterations": int(d.get("clip_iterations", 0)),
+        },
     )
+    return fit
 
 
 def fit_all(

@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use ndarray::{Array2, Array3, Array4};
 use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -140,33 +141,36 @@ fn mask_intake<'py>(
 fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     let p = r.coeffs.len();
-    d.set_item("rank", r.rank)?;
-    d.set_item("coeffs", r.coeffs.into_pyarray(py))?;
+    d.set_item(intern!(py, "rank"), r.rank)?;
+    d.set_item(intern!(py, "coeffs"), r.coeffs.into_pyarray(py))?;
     let perr: Vec<f64> = (0..p).map(|i| r.cov[i * p + i].sqrt()).collect();
-    d.set_item("perr", perr.into_pyarray(py))?;
+    d.set_item(intern!(py, "perr"), perr.into_pyarray(py))?;
     let cov =
         Array2::from_shape_vec((p, p), r.cov).map_err(|e| PyTypeError::new_err(e.to_string()))?;
-    d.set_item("cov", cov.into_pyarray(py))?;
-    d.set_item("cheb_coeffs", r.cheb.into_pyarray(py))?;
-    d.set_item("center", r.center)?;
-    d.set_item("half_width", r.half_width)?;
-    d.set_item("condition", r.condition)?;
-    d.set_item("ssr", r.stats.ssr)?;
-    d.set_item("n_used", r.counts.n_used)?;
-    d.set_item("n_excluded", r.counts.n_excluded())?;
-    d.set_item("n_nonfinite", r.counts.n_nonfinite)?;
-    d.set_item("n_masked", r.counts.n_masked)?;
-    d.set_item("n_hot", r.counts.n_hot)?;
-    d.set_item("n_clipped", r.counts.n_clipped)?;
-    d.set_item("mean", r.stats.mean)?;
-    d.set_item("std", r.stats.std)?;
-    d.set_item("min", r.stats.min)?;
-    d.set_item("max", r.stats.max)?;
-    d.set_item("rms", r.stats.rms)?;
-    d.set_item("frac_mean", r.stats.frac_mean)?;
-    d.set_item("frac_std", r.stats.frac_std)?;
-    d.set_item("n_fractional", r.stats.n_fractional)?;
-    d.set_item("n_zero_denominator", r.stats.n_zero_denominator)?;
+    d.set_item(intern!(py, "cov"), cov.into_pyarray(py))?;
+    d.set_item(intern!(py, "cheb_coeffs"), r.cheb.into_pyarray(py))?;
+    d.set_item(intern!(py, "center"), r.center)?;
+    d.set_item(intern!(py, "half_width"), r.half_width)?;
+    d.set_item(intern!(py, "condition"), r.condition)?;
+    d.set_item(intern!(py, "ssr"), r.stats.ssr)?;
+    d.set_item(intern!(py, "n_used"), r.counts.n_used)?;
+    d.set_item(intern!(py, "n_excluded"), r.counts.n_excluded())?;
+    d.set_item(intern!(py, "n_nonfinite"), r.counts.n_nonfinite)?;
+    d.set_item(intern!(py, "n_masked"), r.counts.n_masked)?;
+    d.set_item(intern!(py, "n_hot"), r.counts.n_hot)?;
+    d.set_item(intern!(py, "n_clipped"), r.counts.n_clipped)?;
+    d.set_item(intern!(py, "mean"), r.stats.mean)?;
+    d.set_item(intern!(py, "std"), r.stats.std)?;
+    d.set_item(intern!(py, "min"), r.stats.min)?;
+    d.set_item(intern!(py, "max"), r.stats.max)?;
+    d.set_item(intern!(py, "rms"), r.stats.rms)?;
+    d.set_item(intern!(py, "frac_mean"), r.stats.frac_mean)?;
+    d.set_item(intern!(py, "frac_std"), r.stats.frac_std)?;
+    d.set_item(intern!(py, "n_fractional"), r.stats.n_fractional)?;
+    d.set_item(
+        intern!(py, "n_zero_denominator"),
+        r.stats.n_zero_denominator,
+    )?;
     Ok(d)
 }
 
@@ -225,13 +229,13 @@ fn fit_all<'py>(
         .into_iter()
         .map(|c| {
             let d = result_dict(py, c.fit)?;
-            d.set_item("clip_iterations", c.iterations)?;
+            d.set_item(intern!(py, "clip_iterations"), c.iterations)?;
             let idx: Vec<i64> = c
                 .clipped
                 .iter()
                 .map(|&i| i64::try_from(i).unwrap_or(i64::MAX))
                 .collect();
-            d.set_item("clipped", idx.into_pyarray(py))?;
+            d.set_item(intern!(py, "clipped"), idx.into_pyarray(py))?;
             Ok(d)
         })
         .collect()
