@@ -40,19 +40,13 @@ pub fn fit_batch(
     let total: usize = pairs.iter().map(|p| p.dark_in.len()).sum();
     let one = |i: usize| -> CoreResult<Vec<FitResult>> {
         let p = &pairs[i];
-        if let Some(w) = weights.get(i).and_then(Option::as_ref) {
-            if clip.is_some() {
-                return Err(CoreError::InvalidParameter(
-                    "weights and clip cannot be combined yet".into(),
-                ));
-            }
-            return fit_weighted(p, w, ranks);
-        }
-        match clip {
-            None => fit_all(p, ranks),
-            Some((sigma, niter)) => ranks
+        let w = weights.get(i).and_then(Option::as_ref);
+        match (clip, w) {
+            (None, None) => fit_all(p, ranks),
+            (None, Some(w)) => fit_weighted(p, w, ranks),
+            (Some((sigma, niter)), w) => ranks
                 .iter()
-                .map(|&r| fit_clipped(p, r, sigma, niter).map(|c| c.fit))
+                .map(|&r| fit_clipped(p, r, sigma, niter, w).map(|c| c.fit))
                 .collect(),
         }
     };

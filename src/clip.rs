@@ -19,7 +19,9 @@ use crate::fit::kernels::eval_cheb;
 use crate::fit::{fit_all, FitResult, PairInput};
 use crate::hot::median_select;
 use crate::mask::{Counts, Exclusion};
+use crate::sum::lane_sum;
 use crate::view::{Frame, PixelArray, Walk};
+use crate::weighted::fit_weighted;
 
 /// Inner iterations of each `sigma_clip` call (astropy's default `maxiters=5`).
 pub const SIGMA_CLIP_MAXITERS: usize = 5;
@@ -129,11 +131,26 @@ fn residuals(fit: &FitResult, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
     }
 }
 
+/// Mean and standard deviation (`ddof = 0`, two passes like `numpy.std`),
+/// with lane sums so that both passes vectorise.
 #[allow(clippy::cast_precision_loss)]
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / n;
+    let mean = lane_sum(v) / n;
+    let mut acc = [0.0_f64; 8];
+    let chunks = v.chunks_exact(8);
+    let mut tail = 0.0;
+    for &a in chunks.remainder() {
+        tail += (a - mean) * (a - mean);
+    }
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += (c[k] - mean) * (c[k] - mean);
+        }
+    }
+    let var =
+        (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail)
+            / n;
     (mean, var.sqrt())
 }
 
@@ -178,6 +195,7 @@ pub fn fit_clipped(
     rank: i64,
     sigma: f64,
     niter: usize,
+    weights: Option<&Frame<'_>>,
 ) -> CoreResult<ClippedFit> {
     if !(sigma.is_finite() && sigma > 0.0) {
         return Err(CoreError::InvalidParameter(format!(
@@ -189,17 +207,23 @@ pub fn fit_clipped(
             "clip_iter must be at least 1".into(),
         ));
     }
-    let g = gather(input, None)?;
+    let g = gather(input, weights)?;
     let n = g.x.len();
+    let weighted = weights.is_some();
     let (mut kx, mut ky) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut kw = Vec::with_capacity(if weighted { n } else { 0 });
     let mut fit_on = |mask: &[bool]| -> CoreResult<FitResult> {
         // refit on the kept pixels, gathered contiguously and known to be usable
         kx.clear();
         ky.clear();
-        for ((&a, &b), &m) in g.x.iter().zip(&g.y).zip(mask) {
+        kw.clear();
+        for (i, ((&a, &b), &m)) in g.x.iter().zip(&g.y).zip(mask).enumerate() {
             if !m {
                 kx.push(a);
                 ky.push(b);
+                if weighted {
+                    kw.push(g.w[i]);
+                }
             }
         }
         if kx.is_empty() {
@@ -221,6 +245,12 @@ pub fn fit_clipped(
                 all_usable: true,
             },
         };
+        if weighted {
+            // the residuals are clipped unweighted; the refit uses the weights
+            // (astropy passes its weights to the fitter, not to sigma_clip)
+            let w = Frame::from(ArrayViewD::from_shape(IxDyn(&k), &kw[..]).map_err(shape_err)?);
+            return Ok(fit_weighted(&sub, &w, &[rank])?.remove(0));
+        }
         Ok(fit_all(&sub, &[rank])?.remove(0))
     };
     let mut mask = vec![false; n];
@@ -286,7 +316,7 @@ mod tests {
             mask: None,
             exclusion: Exclusion::default(),
         };
-        let c = fit_clipped(&input, 1, 3.0, 3).unwrap();
+        let c = fit_clipped(&input, 1, 3.0, 3, None).unwrap();
         assert_eq!(c.clipped, vec![7, 100, 333]);
         assert!((c.fit.coeffs[0] - 2.0).abs() < 1e-3 && (c.fit.coeffs[1] - 1.0).abs() < 0.1);
         assert_eq!(c.fit.counts.n_used, 397);
@@ -303,8 +333,8 @@ mod tests {
             mask: None,
             exclusion: Exclusion::default(),
         };
-        assert!(fit_clipped(&input, 1, 0.0, 3).is_err());
-        assert!(fit_clipped(&input, 1, f64::NAN, 3).is_err());
-        assert!(fit_clipped(&input, 1, 3.0, 0).is_err());
+        assert!(fit_clipped(&input, 1, 0.0, 3, None).is_err());
+        assert!(fit_clipped(&input, 1, f64::NAN, 3, None).is_err());
+        assert!(fit_clipped(&input, 1, 3.0, 0, None).is_err());
     }
 }

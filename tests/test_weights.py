@@ -73,8 +73,6 @@ def test_bad_weights(weighted):
         iuvs.fit(x, y, 1, weights=np.zeros_like(w))
     with pytest.raises(ex.InvalidParameterError):
         iuvs.fit(x, y, 1, weights="gaussian")  # type: ignore[arg-type]
-    with pytest.raises(ex.InvalidParameterError):
-        iuvs.fit(x, y, 1, weights=w, clip=3.0)
     with pytest.raises(ex.UnsupportedDtypeError):
         iuvs.fit(x, y, 1, weights=w.astype(complex))
 
@@ -105,5 +103,36 @@ def test_fit_batch_weights_per_pair(weighted):
     np.testing.assert_allclose(mixed.coeffs[0, 0, :2], iuvs.fit(xs[0], ys[0], 1).coeffs, rtol=1e-12)
     with pytest.raises(ex.ShapeMismatchError):
         iuvs.fit_batch(xs, ys, ranks=[1], weights=[ws[0]])
-    with pytest.raises(ex.InvalidParameterError):
-        iuvs.fit_batch(xs, ys, ranks=[1], weights=ws, clip=3.0)
+    clipped = iuvs.fit_batch(xs, ys, ranks=[1], weights=ws, clip=3.0)
+    for i in range(2):
+        one = iuvs.fit(xs[i], ys[i], 1, weights=ws[i], clip=3.0)
+        np.testing.assert_allclose(clipped.coeffs[i, 0, :2], one.coeffs, rtol=1e-12)
+
+
+@pytest.mark.parametrize("degree", [1, 2])
+def test_weights_with_clipping_match_astropy(degree):
+    import warnings
+
+    from astropy.modeling import fitting, models
+    from astropy.stats import sigma_clip
+
+    rng = np.random.default_rng(12)
+    x = rng.uniform(100, 3000, 5000)
+    sig = np.sqrt(x) + 5
+    y = 2e-5 * x**2 + 1.4 * x + 20 + rng.normal(0, 1, x.size) * sig
+    y[rng.choice(x.size, 60, replace=False)] -= rng.uniform(200, 800, 60)
+    w = 1.0 / sig
+    model = models.Polynomial1D(degree, domain=(x.min(), x.max()), window=(-1, 1))
+    fitter = fitting.FittingWithOutlierRemoval(
+        fitting.LinearLSQFitter(), sigma_clip, niter=3, sigma=3.0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted, mask = fitter(model, x, y, weights=w)
+    f = iuvs.fit(x, y, degree, weights=w, clip=3.0, clip_iter=3)
+    np.testing.assert_array_equal(f.mask, np.asarray(mask))
+    np.testing.assert_allclose(f.apply(x), fitted(x), rtol=1e-9)
+    # the weighted refit equals numpy.polyfit(w) on the pixels left
+    keep = ~f.mask
+    p = np.polyfit(x[keep], y[keep], degree, w=w[keep])
+    np.testing.assert_allclose(f.apply(x), np.polyval(p, x), rtol=1e-9)

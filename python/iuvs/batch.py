@@ -280,8 +280,6 @@ def fit_batch(
     w_list: list[Any] | None = None
     w_swaps: list[bool] | None = None
     if weights is not None:
-        if sigma is not None:
-            raise InvalidParameterError("weights= and clip= cannot be combined yet")
         per_pair = list(weights)  # type: ignore[arg-type]
         if len(per_pair) != len(ins):
             raise ShapeMismatchError(f"{len(ins)} pairs but {len(per_pair)} weight arrays")

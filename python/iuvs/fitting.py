@@ -434,8 +434,9 @@ def fit_all(
         sqrt(model(dark_in))`` from an unweighted fit of the same rank, then
         refitted once (pixels where the model is not positive get weight 0).
         The covariance then uses the weighted sum of squares; the residual
-        statistics stay those of the plain residuals.  Not together with
-        ``clip`` yet.
+        statistics stay those of the plain residuals.  With ``clip``, the
+        plain residuals are clipped and each refit is weighted, as astropy's
+        ``FittingWithOutlierRemoval`` does with ``weights=``.
 
     Returns
     -------
@@ -470,24 +471,22 @@ def fit_all(
     if weights is None:
         results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter)
         return [_fit_from_core(d, x.shape) for d in results]
-    if sigma is not None:
-        raise InvalidParameterError("weights= and clip= cannot be combined yet")
     if isinstance(weights, str):
         if weights != "poisson":
             raise InvalidParameterError(f"weights must be an array or 'poisson', got {weights!r}")
         out = []
         for rank in rank_list:
             first = _fit_from_core(
-                _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, None, niter)[0], x.shape
+                _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, sigma, niter)[0], x.shape
             )
             model = first.apply(dark_in)
             with np.errstate(divide="ignore", invalid="ignore"):
                 w = np.where(model > 0, 1.0 / np.sqrt(np.where(model > 0, model, 1.0)), 0.0)
-            d = _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, None, niter, w, False)[0]
+            d = _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, sigma, niter, w, False)[0]
             out.append(_fit_from_core(d, x.shape))
         return out
     w_arr, swap_w = _as_core_array(weights, "weights")
-    results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, None, niter, w_arr, swap_w)
+    results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter, w_arr, swap_w)
     return [_fit_from_core(d, x.shape) for d in results]
 
 

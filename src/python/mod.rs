@@ -202,27 +202,22 @@ fn fit_all<'py>(
         mask: m.as_ref().map(PyReadonlyArrayDyn::as_array),
         exclusion,
     };
-    if let Some(w) = weights.filter(|w| !w.is_none()) {
-        if clip.is_some() {
-            return Err(exception(
-                py,
-                "InvalidParameterError",
-                "weights= and clip= cannot be combined yet",
-            ));
-        }
-        let wr = intake(w, "weights")?;
-        let wf = wr.frame(swap_w);
-        let results = detach_core(py, || fit_weighted(&input, &wf, &ranks))?;
-        return results.into_iter().map(|r| result_dict(py, r)).collect();
-    }
+    let wr = match weights.filter(|w| !w.is_none()) {
+        Some(w) => Some(intake(w, "weights")?),
+        None => None,
+    };
+    let wf = wr.as_ref().map(|w| w.frame(swap_w));
     let Some(sigma) = clip else {
-        let results = detach_core(py, || core_fit_all(&input, &ranks))?;
+        let results = match &wf {
+            Some(wf) => detach_core(py, || fit_weighted(&input, wf, &ranks))?,
+            None => detach_core(py, || core_fit_all(&input, &ranks))?,
+        };
         return results.into_iter().map(|r| result_dict(py, r)).collect();
     };
     let clipped = detach_core(py, || {
         ranks
             .iter()
-            .map(|&r| fit_clipped(&input, r, sigma, clip_iter))
+            .map(|&r| fit_clipped(&input, r, sigma, clip_iter, wf.as_ref()))
             .collect::<Result<Vec<_>, _>>()
     })?;
     clipped
