@@ -1,10 +1,15 @@
-//! `cargo +nightly fuzz run fit_all`: random pixels (any bit pattern, so NaN,
+//! `cargo +nightly fuzz run fit_all` (or `RUSTC_BOOTSTRAP=1 cargo fuzz run fit_all` on
+//! stable): random pixels (any bit pattern, so NaN,
 //! inf and extremes), shapes, byte order, masks, thresholds and ranks into the
 //! core's public functions.  Every call must return `Ok` or a `CoreError`;
 //! a panic is a bug.
 #![no_main]
 
+use _core::batch::fit_batch;
+use _core::clip::fit_clipped;
 use _core::fit::{fit_all, PairInput};
+use _core::hot::{mask_above, sigma_threshold};
+use _core::weighted::fit_weighted;
 use _core::histogram::{histogram, Bins};
 use _core::mask::Exclusion;
 use _core::view::{Frame, PixelArray};
@@ -28,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         _ => Some(-1.0),
     };
     let vals: Vec<f64> = body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
-    if vals.len() < 2 * n {
+    if vals.len() < 2 * n + 2 {
         return;
     }
     let x = ArrayD::from_shape_vec(IxDyn(&[rows, cols]), vals[..n].to_vec()).unwrap();
@@ -52,9 +57,19 @@ fuzz_target!(|data: &[u8]| {
             exclusion,
         },
     ];
+    let sigma = f64::from(head[5] % 8) * 0.75 - 0.5; // includes 0 and a negative value
+    let weights = y.mapv(f64::abs);
     for input in &inputs {
         let _ = fit_all(input, &ranks);
+        let _ = fit_weighted(input, &Frame::from(weights.view()), &ranks);
+        for &r in &ranks {
+            let _ = fit_clipped(input, r, sigma, usize::from(head[7] % 4), None);
+            let _ = fit_clipped(input, r, sigma, 2, Some(&Frame::from(weights.view())));
+        }
     }
+    let _ = fit_batch(&inputs, &ranks, None, Some((3.0, 2)), &[]);
+    let _ = sigma_threshold(&Frame::from(x.view()), sigma, usize::from(head[7] % 5));
+    let _ = mask_above(&Frame::from(x.view()), vals[0]);
     if let Ok(bins) = Bins::new(usize::from(head[4]), vals[0], vals[1]) {
         let _ = histogram(&Frame::from(y.view()), &bins);
     }
