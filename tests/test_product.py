@@ -567,3 +567,50 @@ def test_every_hdu_carries_date_creator_checksum_and_provenance(tmp_path):
                 assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", h["DATE"])
                 history = "".join(str(c) for c in h["HISTORY"])
                 assert str(src) in history and "detector_dark[1], detector_dark[2]" in history
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"hot_threshold": 2500.0}, {"hot_sigma": 5.0}, {"clip": 3.0}],
+)
+def test_fits_round_trip_every_field(tmp_path, options):
+    import dataclasses
+
+    from iuvs.scaling import fit_scalers
+
+    pair = iuvs.synthetic.make_dark_pair((40, 120), gain=1.45, seed=9)
+    x, y = pair.dark_in.astype(">i4"), pair.dark_out.astype(">i4")
+    y[3, :10] -= 700  # outliers for clipping
+    scalers = fit_scalers(x, y, range(-1, 5), **options)
+    w = DarkWriter(tmp_path / "p.fits", x, y)
+    for s in scalers:
+        w.append_polyfitted(s)
+    back = read_product(w.write()).fits()
+    assert [f.rank for f in back] == list(range(-1, 5))
+    for original, f in zip((s.fit for s in scalers), back, strict=True):
+        np.testing.assert_allclose(f.coeffs, original.coeffs, rtol=1e-12)
+        np.testing.assert_allclose(f.cov, original.cov, rtol=1e-9)
+        np.testing.assert_allclose(f.perr, original.perr, rtol=1e-9)
+        a, b = dataclasses.asdict(f.stats), dataclasses.asdict(original.stats)
+        for key in ("n_used", "n_excluded", "n_nonfinite", "n_fractional"):
+            assert a[key] == b[key], key
+        for key in ("mean", "std", "min", "max", "rms", "frac_mean", "frac_std"):
+            assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-9), key
+        # and against numpy on the pixels the stored mask keeps
+        keep = np.ones(x.shape, bool) if original.stats.n_excluded == 0 else None
+        if keep is not None and f.rank >= 1:
+            p = np.polyfit(x.ravel().astype(float), y.ravel().astype(float), f.rank)
+            np.testing.assert_allclose(f.coeffs, p, rtol=1e-8)
+
+
+def test_fits_refuses_a_product_whose_darks_were_changed(tmp_path):
+    from astropy.io import fits as afits
+
+    pair = iuvs.synthetic.make_dark_pair((20, 30), seed=4)
+    w = DarkWriter(tmp_path / "p.fits", pair.dark_in, pair.dark_out)
+    w.append_polyfitted(iuvs.fit(pair.dark_in, pair.dark_out, 1))
+    path = w.write()
+    with afits.open(path, mode="update") as hdul:
+        hdul["DARK2"].data = hdul["DARK2"].data * 2
+    with pytest.raises(iuvs.exceptions.FileFormatError, match="COEFFS"):
+        read_product(path).fits()

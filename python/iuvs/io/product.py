@@ -588,6 +588,15 @@ def _fsync_folder(folder: Path) -> None:
 # ----------------------------------------------------------------- reading
 
 
+def _eval_power(rank: int, coeffs: npt.NDArray[np.float64], x: npt.NDArray[np.float64]) -> Any:
+    """Evaluate a stored model (power coefficients, highest first) on ``x``."""
+    if rank == -1:
+        return x + coeffs[0]
+    if rank == 0:
+        return coeffs[0] * x
+    return np.polyval(coeffs, x)
+
+
 @dataclass(frozen=True)
 class ProductModel:
     """One ``RANK<n>`` extension of a product.
@@ -669,6 +678,68 @@ class Product:
     def ranks(self) -> list[int]:
         """The rank of each model, in file order."""
         return [m.rank for m in self.models]
+
+    def fits(self, *, rtol: float = 1e-9) -> list[Fit]:
+        """Rebuild every model as a full :class:`~iuvs.Fit` from the stored darks.
+
+        The product keeps both darks and, for every model that left pixels out,
+        the exact mask it used (``MASK<n>``), so refitting the model's rank on
+        the stored frames with that mask reproduces the fit: coefficients,
+        covariance, ``perr`` and every residual statistic.  The refitted
+        coefficients are checked against the stored ``COEFFS``.  (A fit made
+        with ``weights=`` cannot be rebuilt: the weights are not stored; its
+        coefficients would differ and the check fails.)
+
+        Parameters
+        ----------
+        rtol : float, optional
+            Largest relative difference allowed between the stored and the
+            refitted coefficients (scaled by the largest fitted value).
+
+        Returns
+        -------
+        list of Fit
+            One per model, in file order.  Pixels a model left out appear as
+            excluded (``n_excluded``); for a sigma-clipped fit they are no
+            longer told apart as clipped.
+
+        Raises
+        ------
+        iuvs.exceptions.FileFormatError
+            A model whose refit does not reproduce its stored coefficients.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, numpy as np, iuvs
+        >>> from iuvs.io import DarkWriter, read_product
+        >>> pair = iuvs.synthetic.make_dark_pair((20, 30), seed=3)
+        >>> w = DarkWriter(pathlib.Path(tempfile.mkdtemp()) / "p.fits", pair.dark_in, pair.dark_out)
+        >>> original = iuvs.fit(pair.dark_in, pair.dark_out, 2)
+        >>> w.append_polyfitted(original)
+        >>> (back,) = read_product(w.write()).fits()
+        >>> bool(np.allclose(back.cov, original.cov, rtol=1e-10))
+        True
+        """
+        from iuvs.fitting import fit
+
+        out = []
+        scale = float(np.nanmax(np.abs(np.asarray(self.dark2, dtype=np.float64)))) or 1.0
+        for m in self.models:
+            f = fit(self.dark1, self.dark2, m.rank, mask=m.mask)
+            probe = np.asarray(self.dark1, dtype=np.float64)
+            same = f.coeffs.shape == m.coeffs.shape and np.allclose(
+                f.coeffs, m.coeffs, rtol=rtol, atol=0.0
+            )
+            stored = _eval_power(m.rank, m.coeffs, probe)
+            close = np.allclose(f.apply(probe), stored, rtol=0.0, atol=rtol * scale)
+            if not (same or close):
+                raise FileFormatError(
+                    f"{self.path}: refitting {m.extname} on the stored darks does not reproduce "
+                    f"its COEFFS {m.coeffs.tolist()} (got {f.coeffs.tolist()}); was it "
+                    "fitted with weights, or are the darks modified?"
+                )
+            out.append(f)
+        return out
 
     def model(self, rank: int) -> ProductModel:
         """Return the first model of a rank.
