@@ -91,6 +91,14 @@ class BatchResult:
         ``n_fractional``, ``n_zero_denominator`` (int64, -1 for a failed pair).
     errors : tuple
         Per pair ``None`` or the :class:`~iuvs.exceptions.IuvsError` that pair raised.
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> x = np.stack([np.arange(1.0, 41.0).reshape(5, 8)] * 3)
+    >>> res = iuvs.fit_batch(x, 2 * x + 1, ranks=[0, 1])
+    >>> res.coeffs.shape, np.round(res.coeffs[0, 1, :2], 10).tolist()
+    ((3, 2, 13), [2.0, 1.0])
     """
 
     ranks: tuple[int, ...]

@@ -93,6 +93,14 @@ class ResidualStats:
         Used pixels left out of the fractional statistics because ``dark_out == 0``.
     n_clipped : int
         Of the excluded pixels, those rejected by sigma clipping (robust fits).
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> x = np.arange(1.0, 11.0)
+    >>> s = iuvs.fit(x, x + 2 + np.array([1.0, -1.0] * 5), rank=-1).stats
+    >>> s.n_used, round(s.mean, 12), round(s.std, 12)
+    (10, 0.0, 1.0)
     """
 
     n_used: int
@@ -142,6 +150,14 @@ class Fit:
         (True = rejected, the shape of the input); ``None`` otherwise.
     clip_iterations : int
         Outer clip-and-refit iterations run (0 without clipping).
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> x = np.arange(1.0, 101.0)
+    >>> f = iuvs.fit(x, 3.0 * x + 2.0, rank=1)
+    >>> f.name, np.round(f.coeffs, 10).tolist(), f.stats.n_used
+    ('poly1', [3.0, 2.0], 100)
     """
 
     rank: int

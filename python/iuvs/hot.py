@@ -51,6 +51,15 @@ class HotPixels:
         Number of hot pixels in :attr:`mask`.
     counts : numpy.ndarray or None
         For a stack, in how many frames each pixel was hot.
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> dark = np.full((4, 5), 100.0)
+    >>> dark[1, 2] = 4000.0
+    >>> hot = iuvs.hot_pixels(dark, threshold=2500)
+    >>> int(hot.mask.sum()), bool(hot.mask[1, 2])
+    (1, True)
     """
 
     mask: npt.NDArray[np.bool_]

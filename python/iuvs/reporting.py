@@ -157,6 +157,14 @@ class Analysis:
         The fit options used (``hot_threshold``, ``hot_sigma``, ``clip``, ``criterion``).
     seconds : float
         Time spent reading and fitting.
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     a = iuvs.reporting.analyse(iuvs.synthetic.write_l1b(d, seed=2), darks=(0, 1))
+    >>> a.darks, a.chosen_fit.rank == a.choice.rank
+    ((0, 1), True)
     """
 
     path: Path
@@ -351,6 +359,14 @@ class ReportResult:
         The analysis shown.
     figures : int
         Figures embedded (0 without matplotlib).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, iuvs
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> r = iuvs.report(iuvs.synthetic.write_l1b(d, seed=2), d / "out", darks=(0, 1), figures=False)
+    >>> r.html.exists(), r.product.exists(), r.figures
+    (True, True, 0)
     """
 
     html: Path

@@ -39,6 +39,14 @@ class RankChoice:
     scores : dict of int to float
         Score of every candidate rank: AIC or BIC (lower is better), or the
         absolute fractional residual mean for ``'plateau'``.
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> x = np.linspace(100.0, 4000.0, 500)
+    >>> choice = iuvs.choose_rank(iuvs.fit_all(x, 1e-4 * x**2 + x + np.sin(x), [0, 1, 2]))
+    >>> choice.rank, sorted(choice.scores)
+    (2, [0, 1, 2])
     """
 
     rank: int

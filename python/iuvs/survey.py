@@ -881,6 +881,15 @@ class SurveySummary:
         Files taken over from a previous table (resume).
     seconds : float
         Wall time of the run (NaN if unknown).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, iuvs
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = iuvs.synthetic.write_archive(d, n_files=3, seed=2, bad_fraction=0.0)
+    >>> s = iuvs.survey.summarize(iuvs.survey.survey(d, jobs=1, progress=False))
+    >>> s.files, s.files_failed
+    (3, 0)
     """
 
     files: int
