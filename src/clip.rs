@@ -20,7 +20,7 @@ use crate::fit::{fit_all, FitResult, PairInput};
 use crate::hot::median_select;
 use crate::mask::{Counts, Exclusion};
 use crate::sum::lane_sum;
-use crate::view::{Frame, PixelArray, Walk};
+use crate::view::{walks_in_c_order, Frame, PixelArray, Walk};
 use crate::weighted::fit_weighted;
 
 /// Inner iterations of each `sigma_clip` call (astropy's default `maxiters=5`).
@@ -52,15 +52,11 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
     input.walk()?; // shape and emptiness checks with the user's names
     let shape = input.dark_in.shape().to_vec();
     let n = input.dark_in.len();
-    let mut iota = ArrayD::from_elem(IxDyn(&shape), 0_i64);
-    for (k, v) in iota.iter_mut().enumerate() {
-        *v = i64::try_from(k).unwrap_or(i64::MAX);
-    }
-    let mut frames: Vec<Frame<'_>> = vec![
-        input.dark_in.reborrow(),
-        input.dark_out.reborrow(),
-        Frame::native(PixelArray::I64(iota.view())),
-    ];
+    // the logical index of each pixel: the walk position itself when the walk
+    // keeps C order (the common case), else an index array walked alongside
+    let in_order = walks_in_c_order(&shape, input.dark_in.data.strides());
+    let mut iota = ArrayD::from_elem(IxDyn(if in_order { &[0][..] } else { &shape[..] }), 0_i64);
+    let mut frames: Vec<Frame<'_>> = vec![input.dark_in.reborrow(), input.dark_out.reborrow()];
     if let Some(w) = weights {
         if w.shape() != shape.as_slice() {
             return Err(CoreError::ShapeMismatch {
@@ -73,6 +69,13 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
         frames.push(w.reborrow());
     }
     let weighted = weights.is_some();
+    let index_col = frames.len();
+    if !in_order {
+        for (k, v) in iota.iter_mut().enumerate() {
+            *v = i64::try_from(k).unwrap_or(i64::MAX);
+        }
+        frames.push(Frame::native(PixelArray::I64(iota.view())));
+    }
     let mask: Option<ArrayViewD<'_, bool>> = input.mask.as_ref().map(|m| m.view());
     let walk = Walk::new(&frames, mask.as_ref())?;
     let thr = input.exclusion.hot_threshold.unwrap_or(f64::INFINITY);
@@ -83,10 +86,11 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
         index: Vec::with_capacity(n),
         counts: Counts::default(),
     };
+    let mut position = 0_usize;
     walk.for_each_block(&mut |b| {
         for i in 0..b.len {
             let (x, y) = (b.cols[0][i], b.cols[1][i]);
-            let w = if weighted { b.cols[3][i] } else { 1.0 };
+            let w = if weighted { b.cols[2][i] } else { 1.0 };
             g.counts.n_total += 1;
             if !(x.is_finite() && y.is_finite() && w.is_finite()) {
                 g.counts.n_nonfinite += 1;
@@ -100,9 +104,14 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
                 if weighted {
                     g.w.push(w);
                 }
-                g.index.push(b.cols[2][i] as usize);
+                g.index.push(if in_order {
+                    position + i
+                } else {
+                    b.cols[index_col][i] as usize
+                });
             }
         }
+        position += b.len;
     });
     g.counts.n_used = g.x.len();
     Ok(g)

@@ -229,6 +229,15 @@ impl Layout {
     }
 }
 
+/// Whether a walk led by an array of this shape and these strides visits the
+/// pixels in logical (C) order, so that the k-th pixel walked is the k-th in
+/// C order.
+#[must_use]
+pub(crate) fn walks_in_c_order(shape: &[usize], strides: &[isize]) -> bool {
+    let l = Layout::from_lead(shape, strides);
+    l.invert.is_empty() && l.perm.iter().enumerate().all(|(i, &p)| i == p)
+}
+
 fn can_merge(shape: &[usize], strides: &[isize], outer: usize) -> bool {
     isize::try_from(shape[outer + 1]).is_ok_and(|len| strides[outer] == strides[outer + 1] * len)
 }

@@ -90,3 +90,19 @@ def test_bad_clip_iter():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ex.InvalidParameterError):
             iuvs.fit(x, y, 1, clip=3.0, clip_iter=bad)  # type: ignore[arg-type]
+
+
+def test_clip_mask_is_in_logical_order_for_every_layout():
+    x, y = make_darks(seed=21)
+    y = y.astype(np.float64)
+    y[5, 3:40] -= 800.0
+    want = iuvs.fit(x, y, 2, clip=3.0)
+    assert want.mask[5, 3:40].all()
+    for view in (
+        lambda a: np.asfortranarray(a),
+        lambda a: a[::-1, ::-1].copy()[::-1, ::-1],  # negative strides, same values
+        lambda a: np.ascontiguousarray(a.T).T,
+    ):
+        f = iuvs.fit(view(x), view(y), 2, clip=3.0)
+        np.testing.assert_array_equal(f.mask, want.mask)
+        np.testing.assert_allclose(f.coeffs, want.coeffs, rtol=1e-12)

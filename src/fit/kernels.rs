@@ -117,12 +117,12 @@ fn moment_block_any(
     let mut ab = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
     let n = xs.len().min(ys.len());
     let whole = n - n % L;
-    for i in (0..whole).step_by(L) {
+    for (cx, cy) in xs[..whole].chunks_exact(L).zip(ys[..whole].chunks_exact(L)) {
         let mut t = [0.0; L];
         let mut y = [0.0; L];
         for l in 0..L {
-            t[l] = (xs[i + l] - center) * inv_half_width;
-            y[l] = ys[i + l];
+            t[l] = (cx[l] - center) * inv_half_width;
+            y[l] = cy[l];
         }
         accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
     }
@@ -190,18 +190,18 @@ fn accumulate_lanes(
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let n = xs.len().min(ys.len());
+    let (xs, ys) = (&xs[..n], &ys[..n]);
     let (mut d, mut xx, mut xy) = ([0.0; L], [0.0; L], [0.0; L]);
-    let whole = n - n % L;
-    for i in (0..whole).step_by(L) {
+    let (cx, cy) = (xs.chunks_exact(L), ys.chunks_exact(L));
+    let (rx, ry) = (cx.remainder(), cy.remainder());
+    for (x, y) in cx.zip(cy) {
         for l in 0..L {
-            let (x, y) = (xs[i + l], ys[i + l]);
-            d[l] += y - x;
-            xx[l] += x * x;
-            xy[l] += x * y;
+            d[l] += y[l] - x[l];
+            xx[l] += x[l] * x[l];
+            xy[l] += x[l] * y[l];
         }
     }
-    for i in whole..n {
-        let (x, y) = (xs[i], ys[i]);
+    for (&x, &y) in rx.iter().zip(ry) {
         d[0] += y - x;
         xx[0] += x * x;
         xy[0] += x * y;
