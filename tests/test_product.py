@@ -614,3 +614,24 @@ def test_fits_refuses_a_product_whose_darks_were_changed(tmp_path):
         hdul["DARK2"].data = hdul["DARK2"].data * 2
     with pytest.raises(iuvs.exceptions.FileFormatError, match="COEFFS"):
         read_product(path).fits()
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import stat
+
+    pair = iuvs.synthetic.make_dark_pair((10, 12), seed=1)
+    old = os.umask(0o022)
+    try:
+        w = DarkWriter(tmp_path / "p.fits", pair.dark_in, pair.dark_out)
+        w.append_polyfitted(iuvs.fit(pair.dark_in, pair.dark_out, 1))
+        path = w.write()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # as open() would, not mkstemp's 0600
+        l1b = iuvs.synthetic.write_l1b(tmp_path, seed=1)
+        assert stat.S_IMODE(l1b.stat().st_mode) == 0o644
+        # replacing a file keeps its permissions
+        os.chmod(path, 0o640)
+        w = DarkWriter(path, pair.dark_in, pair.dark_out, overwrite=True)
+        w.append_polyfitted(iuvs.fit(pair.dark_in, pair.dark_out, 0))
+        assert stat.S_IMODE(w.write().stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
