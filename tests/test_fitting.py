@@ -426,3 +426,26 @@ def test_results_carry_every_dataclass_field():
         with pytest.raises(dataclasses.FrozenInstanceError):
             f.rank = 7
         assert pickle.loads(pickle.dumps(f)).stats == f.stats
+
+
+@pytest.mark.parametrize("order", ["increasing", "decreasing", "hot_last", "flat_first"])
+def test_range_growing_block_by_block_stays_accurate(order):
+    # the moment pass follows the range of dark_in seen so far and re-expresses its
+    # sums whenever a block widens it; arrays sorted by value widen it at every
+    # block and, above 2**17 pixels, parts with different ranges are merged
+    rng = np.random.default_rng(17)
+    x = np.sort(rng.lognormal(np.log(400.0), 0.7, 400 * 450))
+    if order == "decreasing":
+        x = x[::-1].copy()
+    elif order == "hot_last":
+        x = np.concatenate([rng.uniform(80, 900, x.size - 40), rng.uniform(2600, 5200, 40)])
+    elif order == "flat_first":
+        x = np.concatenate([np.full(5000, 300.0), x[5000:]])
+    y = 1.45 * x + 2e-5 * x**2 + 10 + rng.normal(0, 5, x.size)
+    x2, y2 = x.reshape(400, 450), y.reshape(400, 450)
+    for f in iuvs.fit_all(x2, y2, ranks=[1, 2, 3, 4, 5]):
+        p = np.polyfit(x, y, f.rank)
+        scale = np.abs(np.polyval(p, x)).max()
+        np.testing.assert_allclose(f.apply(x), np.polyval(p, x), rtol=0, atol=1e-12 * scale)
+        res = y - np.polyval(p, x)
+        assert f.stats.std == pytest.approx(np.std(res), rel=1e-9)

@@ -52,6 +52,52 @@ impl MomentSums {
         }
     }
 
+    /// Re-express the sums in the variable `u = alpha t + beta` (a wider
+    /// interval: `[-1, 1]` in `t` maps inside `[-1, 1]` in `u`, so the
+    /// coefficients involved stay of order one and the change is well
+    /// conditioned).
+    pub fn rescale(&mut self, alpha: f64, beta: f64) {
+        let k = self.m.len() - 1;
+        let mat = affine_chebyshev(k, alpha, beta);
+        let old_m: Vec<f64> = self.m.iter().map(Neumaier::value).collect();
+        let old_b: Vec<f64> = self.b.iter().map(Neumaier::value).collect();
+        for (j, out) in self.m.iter_mut().enumerate() {
+            let mut acc = Neumaier::default();
+            for (i, v) in old_m.iter().enumerate().take(j + 1) {
+                acc.add(mat[j * (k + 1) + i] * v);
+            }
+            *out = acc;
+        }
+        for (j, out) in self.b.iter_mut().enumerate() {
+            let mut acc = Neumaier::default();
+            for (i, v) in old_b.iter().enumerate().take(j + 1) {
+                acc.add(mat[j * (k + 1) + i] * v);
+            }
+            *out = acc;
+        }
+    }
+
+    /// Add `count` pixels that all have `t = t0`, with `sum_y` the sum of their `y`.
+    pub fn add_constant(&mut self, count: f64, sum_y: f64, t0: f64) {
+        let (mut prev, mut cur) = (1.0, t0);
+        for k in 0..self.m.len() {
+            let tk = match k {
+                0 => 1.0,
+                1 => t0,
+                _ => {
+                    let next = 2.0 * t0 * cur - prev;
+                    prev = cur;
+                    cur = next;
+                    next
+                }
+            };
+            self.m[k].add(count * tk);
+            if k < self.b.len() {
+                self.b[k].add(sum_y * tk);
+            }
+        }
+    }
+
     /// Add one block of usable `(x, y)` pairs, with `t = (x - center) * inv_half_width`.
     pub fn add_block(&mut self, xs: &[f64], ys: &[f64], center: f64, inv_half_width: f64) {
         let kmax = self.m.len() - 1;
@@ -64,6 +110,46 @@ impl MomentSums {
             self.b[k].add(lane_total(&ab[k]));
         }
     }
+}
+
+/// Chebyshev coefficients of `T_j(alpha t + beta)`, `j = 0..=k`: row `j` of the
+/// returned row-major `(k + 1) x (k + 1)` matrix holds `M[j][i]` with
+/// `T_j(alpha t + beta) = sum_i M[j][i] T_i(t)` (lower triangular).
+#[must_use]
+pub fn affine_chebyshev(k: usize, alpha: f64, beta: f64) -> Vec<f64> {
+    let w = k + 1;
+    let mut mat = vec![0.0; w * w];
+    mat[0] = 1.0;
+    if k == 0 {
+        return mat;
+    }
+    mat[w] = beta;
+    mat[w + 1] = alpha;
+    for j in 1..k {
+        // P_{j+1} = 2 (alpha t + beta) P_j - P_{j-1}, with t T_0 = T_1 and
+        // t T_i = (T_{i+1} + T_{i-1}) / 2
+        let (lower, upper) = mat.split_at_mut((j + 1) * w);
+        let pj = &lower[j * w..(j + 1) * w];
+        let pm = &lower[(j - 1) * w..j * w];
+        let next = &mut upper[..w];
+        for i in 0..=j {
+            let c = pj[i];
+            if c == 0.0 {
+                continue;
+            }
+            next[i] += 2.0 * beta * c;
+            if i == 0 {
+                next[1] += 2.0 * alpha * c;
+            } else {
+                next[i + 1] += alpha * c;
+                next[i - 1] += alpha * c;
+            }
+        }
+        for i in 0..w {
+            next[i] -= pm[i];
+        }
+    }
+    mat
 }
 
 type MomentLanes = ([[f64; L]; MAX_MOMENT + 1], [[f64; L]; MAX_MOMENT / 2 + 1]);
@@ -365,6 +451,59 @@ mod tests {
         let want_b1: f64 = xs.iter().zip(&ys).map(|(x, y)| y * (x - 0.8) / 1.8).sum();
         assert!((ms.b[1].value() - want_b1).abs() < 1e-12);
         assert!((ms.m[0].value() - 37.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn affine_chebyshev_matches_direct_evaluation() {
+        let (alpha, beta) = (0.37, -0.21);
+        let k = 9;
+        let mat = affine_chebyshev(k, alpha, beta);
+        for &t in &[-1.0, -0.6, 0.0, 0.3, 1.0] {
+            let u: f64 = alpha * t + beta;
+            for j in 0..=k {
+                let want = (j as f64 * u.acos()).cos();
+                let got: f64 = (0..=k)
+                    .map(|i| mat[j * (k + 1) + i] * (i as f64 * f64::acos(t)).cos())
+                    .sum();
+                assert!((got - want).abs() < 1e-13, "j={j} t={t}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn rescaled_moments_equal_moments_of_the_wider_interval() {
+        let xs: Vec<f64> = (0..500).map(|i| 40.0 + f64::from(i % 97) * 1.3).collect();
+        let ys: Vec<f64> = xs.iter().map(|x| 0.5 * x + 3.0).collect();
+        // narrow interval first, then widened to [10, 400]
+        let (c1, h1) = (0.5 * (40.0 + 164.8), 0.5 * (164.8 - 40.0));
+        let (c2, h2) = (205.0, 195.0);
+        let mut a = MomentSums::new(4);
+        a.add_block(&xs, &ys, c1, 1.0 / h1);
+        a.rescale(h1 / h2, (c1 - c2) / h2);
+        let mut b = MomentSums::new(4);
+        b.add_block(&xs, &ys, c2, 1.0 / h2);
+        for k in 0..=8 {
+            assert!(
+                (a.m[k].value() - b.m[k].value()).abs() < 1e-11 * 500.0,
+                "m{k}"
+            );
+        }
+        for k in 0..=4 {
+            assert!(
+                (a.b[k].value() - b.b[k].value()).abs() < 1e-11 * 500.0 * 85.0,
+                "b{k}"
+            );
+        }
+        let mut c = MomentSums::new(4);
+        c.add_constant(3.0, 12.0, 0.25);
+        let mut d = MomentSums::new(4);
+        d.add_block(&[0.25, 0.25, 0.25], &[4.0, 4.0, 4.0], 0.0, 1.0);
+        for k in 0..=8 {
+            assert!(
+                (c.m[k].value() - d.m[k].value()).abs() < 1e-14,
+                "const m{k}"
+            );
+        }
     }
 
     #[test]
