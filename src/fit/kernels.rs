@@ -98,17 +98,26 @@ impl MomentSums {
         }
     }
 
-    /// Add one block of usable `(x, y)` pairs, with `t = (x - center) * inv_half_width`.
-    pub fn add_block(&mut self, xs: &[f64], ys: &[f64], center: f64, inv_half_width: f64) {
+    /// Add one block of usable `(x, y)` pairs, with `t = (x - center) * inv_half_width`;
+    /// returns the block's `(sum (y - x), sum x^2, sum x y)` (see [`add_mult_sums`]),
+    /// accumulated in the same loop.
+    pub fn add_block(
+        &mut self,
+        xs: &[f64],
+        ys: &[f64],
+        center: f64,
+        inv_half_width: f64,
+    ) -> (f64, f64, f64) {
         let kmax = self.m.len() - 1;
         let dmax = self.b.len() - 1;
-        let (am, ab) = moment_block(xs, ys, center, inv_half_width, kmax, dmax);
+        let (am, ab, e) = moment_block(xs, ys, center, inv_half_width, kmax, dmax);
         for k in 0..=kmax {
             self.m[k].add(lane_total(&am[k]));
         }
         for k in 0..=dmax {
             self.b[k].add(lane_total(&ab[k]));
         }
+        (lane_total(&e[0]), lane_total(&e[1]), lane_total(&e[2]))
     }
 }
 
@@ -152,7 +161,11 @@ pub fn affine_chebyshev(k: usize, alpha: f64, beta: f64) -> Vec<f64> {
     mat
 }
 
-type MomentLanes = ([[f64; L]; MAX_MOMENT + 1], [[f64; L]; MAX_MOMENT / 2 + 1]);
+type MomentLanes = (
+    [[f64; L]; MAX_MOMENT + 1],
+    [[f64; L]; MAX_MOMENT / 2 + 1],
+    [[f64; L]; 3],
+);
 
 /// Lane totals of the Chebyshev moments of one block (compiled for AVX-512
 /// and AVX2 too and chosen at run time; no fused multiply-add is introduced,
@@ -201,14 +214,23 @@ fn moment_block_any(
 ) -> MomentLanes {
     let mut am = [[0.0_f64; L]; MAX_MOMENT + 1];
     let mut ab = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
+    // sum (y - x), sum x^2, sum x y for the additive and multiplicative models
+    let mut e = [[0.0_f64; L]; 3];
     let n = xs.len().min(ys.len());
     let whole = n - n % L;
     for (cx, cy) in xs[..whole].chunks_exact(L).zip(ys[..whole].chunks_exact(L)) {
+        let mut x = [0.0; L];
         let mut t = [0.0; L];
         let mut y = [0.0; L];
         for l in 0..L {
-            t[l] = (cx[l] - center) * inv_half_width;
+            x[l] = cx[l];
+            t[l] = (x[l] - center) * inv_half_width;
             y[l] = cy[l];
+        }
+        for l in 0..L {
+            e[0][l] += y[l] - x[l];
+            e[1][l] += x[l] * x[l];
+            e[2][l] += x[l] * y[l];
         }
         accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
     }
@@ -217,8 +239,12 @@ fn moment_block_any(
         let mut t = [0.0; L];
         let mut y = [0.0; L];
         for l in 0..rest {
-            t[l] = (xs[whole + l] - center) * inv_half_width;
-            y[l] = ys[whole + l];
+            let (x, yv) = (xs[whole + l], ys[whole + l]);
+            t[l] = (x - center) * inv_half_width;
+            y[l] = yv;
+            e[0][l] += yv - x;
+            e[1][l] += x * x;
+            e[2][l] += x * yv;
         }
         let mut tm = [[0.0_f64; L]; MAX_MOMENT + 1];
         let mut tb = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
@@ -234,7 +260,7 @@ fn moment_block_any(
             }
         }
     }
-    (am, ab)
+    (am, ab, e)
 }
 
 #[inline(always)]
@@ -439,7 +465,9 @@ mod tests {
         let xs: Vec<f64> = (0..37).map(|i| f64::from(i) * 0.1 - 1.0).collect();
         let ys: Vec<f64> = xs.iter().map(|x| 3.0 * x + 2.0).collect();
         let mut ms = MomentSums::new(3);
-        ms.add_block(&xs, &ys, 0.8, 1.0 / 1.8);
+        let (d, xx, xy) = ms.add_block(&xs, &ys, 0.8, 1.0 / 1.8);
+        let (d2, xx2, xy2) = add_mult_sums(&xs, &ys);
+        assert!((d - d2).abs() < 1e-12 && (xx - xx2).abs() < 1e-12 && (xy - xy2).abs() < 1e-12);
         for k in 0..=6 {
             let want: f64 = xs
                 .iter()

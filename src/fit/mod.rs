@@ -250,22 +250,23 @@ impl MomentPass {
 
     /// Add one block of usable pixels.
     fn add_block(&mut self, xs: &[f64], ys: &[f64], degree: usize) {
-        let (d, xx, xy) = add_mult_sums(xs, ys);
+        let (d, xx, xy) = if degree == 0 || xs.is_empty() {
+            add_mult_sums(xs, ys)
+        } else {
+            let (lo, hi) = range_block(xs);
+            self.extend(lo, hi);
+            if self.hi > self.lo {
+                let (c, h) = scaling(self.lo, self.hi);
+                self.moments.add_block(xs, ys, c, 1.0 / h)
+            } else {
+                self.flat_n += xs.len();
+                self.flat_sy.add(lane_sum(ys));
+                add_mult_sums(xs, ys)
+            }
+        };
         self.diff.add(d);
         self.xx.add(xx);
         self.xy.add(xy);
-        if degree == 0 || xs.is_empty() {
-            return;
-        }
-        let (lo, hi) = range_block(xs);
-        self.extend(lo, hi);
-        if self.hi > self.lo {
-            let (c, h) = scaling(self.lo, self.hi);
-            self.moments.add_block(xs, ys, c, 1.0 / h);
-        } else {
-            self.flat_n += xs.len();
-            self.flat_sy.add(lane_sum(ys));
-        }
     }
 
     /// Add the sums of another part of the same arrays.
