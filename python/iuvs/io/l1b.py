@@ -82,6 +82,7 @@ class HDUInfo:
 
 _SUBTRACTED = ("detector_dark_subtracted", "detector_background_subtracted")
 _DARK_INTEGRATION = ("Dark_Integration", "DarkIntegration")
+_USED_TABLES = frozenset(n.upper() for n in (*_DARK_INTEGRATION, "Observation", "Binning"))
 _FRAMES = {
     "raw": "detector_raw",
     "dark": "detector_dark",
@@ -229,8 +230,9 @@ class L1BReader:
                 with fits.open(source, mode="readonly", memmap=memmap, checksum=strict) as hdul:
                     hdul.readall()
                     self._problems(caught, strict)
-                    # what verify('silentfix') does for A's reader, without warnings
-                    hdul.verify("silentfix+ignore")
+                    # what verify('silentfix') does for A's reader, without warnings;
+                    # the primary header is the one whose cards are read
+                    hdul[0].verify("silentfix+ignore")
                     self.header = hdul[0].header.copy()
                     self.extensions = [str(h.header.get("EXTNAME", "PRIMARY")) for h in hdul]
                     index: dict[str, int] = {}
@@ -246,7 +248,10 @@ class L1BReader:
                         if index[key] != i:
                             continue
                         if isinstance(h, fits.BinTableHDU):
-                            self._tables[key] = h.data.copy()
+                            # only the tables the reader uses are parsed: parsing and
+                            # copying every table took most of the reading time
+                            if key in _USED_TABLES:
+                                self._tables[key] = h.data.copy()
                         elif h.data is not None:
                             self._images[key] = np.array(h.data, copy=True)
                     self._problems(caught, strict)
