@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import re
 import sys
 import traceback
@@ -61,8 +60,10 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import iuvs
+from iuvs._argtypes import finite as _finite
+from iuvs._argtypes import parse_ranks
+from iuvs._argtypes import positive as _positive
 from iuvs.exceptions import FileFormatError, IuvsError, OutputExistsError
-from iuvs.fitting import MAX_RANK, MIN_RANK
 
 __all__ = ["DEMO_FILE", "main"]
 
@@ -109,69 +110,6 @@ def _restore_logging(previous: int) -> None:
 # ------------------------------------------------------------------ argument types
 _RANK_ARG = re.compile(r"^-\d+[:,]")
 T = TypeVar("T")
-
-
-def _one_rank(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"rank must be an integer, got {text!r}") from None
-    if not MIN_RANK <= value <= MAX_RANK:
-        raise argparse.ArgumentTypeError(
-            f"rank {value} is outside {MIN_RANK}..{MAX_RANK} "
-            "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
-        )
-    return value
-
-
-def parse_ranks(text: str) -> list[int]:
-    """Parse a rank specification: ``'-1:4'`` (inclusive range), ``'-1,0,2'`` or ``'3'``.
-
-    Parameters
-    ----------
-    text : str
-        The specification.
-
-    Returns
-    -------
-    list of int
-        The ranks, in the order given.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        A rank outside -1..12, a malformed or an empty range.
-
-    Examples
-    --------
-    >>> parse_ranks("-1:4"), parse_ranks("0,2"), parse_ranks("3")
-    ([-1, 0, 1, 2, 3, 4], [0, 2], [3])
-    """
-    text = text.strip()
-    if ":" in text:
-        lo, sep, hi = text.partition(":")
-        a, b = _one_rank(lo), _one_rank(hi)
-        if b < a:
-            raise argparse.ArgumentTypeError(f"empty rank range {text!r} (write low:high)")
-        return list(range(a, b + 1))
-    return [_one_rank(t) for t in text.split(",") if t.strip()] or [_one_rank(text)]
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _glue_ranks(argv: Sequence[str]) -> list[str]:

@@ -73,6 +73,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
+from iuvs._argtypes import finite, parse_ranks
+from iuvs._argtypes import positive as positive_number
 from iuvs._atomic import atomic_file
 from iuvs.exceptions import (
     DarkIndexError,
@@ -1129,39 +1131,7 @@ def run_survey(
 # ---------------------------------------------------------------------------- CLI
 def _ranks_argument(text: str) -> list[int]:
     """``'A:B'`` (inclusive) or ``'a,b,c'`` as a sorted list of ranks, for argparse."""
-    try:
-        if ":" in text:
-            low, high = (int(v) for v in text.split(":"))
-            ranks = list(range(low, high + 1))
-        else:
-            ranks = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected ranks as A:B (inclusive) or a comma list such as -1,0,2; got {text!r}"
-        ) from None
-    if not ranks:
-        raise argparse.ArgumentTypeError(f"the range {text!r} holds no rank")
-    bad = [r for r in ranks if not MIN_RANK <= r <= MAX_RANK]
-    if bad:
-        raise argparse.ArgumentTypeError(
-            f"rank {bad[0]} is outside {MIN_RANK}..{MAX_RANK} "
-            "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
-        )
-    return sorted(set(ranks))
-
-
-def _number(positive: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or (positive and value <= 0):
-            kind = "a finite positive" if positive else "a finite"
-            raise argparse.ArgumentTypeError(f"expected {kind} number, got {text!r}")
-        return value
-
-    return parse
+    return sorted(set(parse_ranks(text)))
 
 
 def _jobs_argument(text: str) -> int:
@@ -1301,21 +1271,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     cut = p.add_mutually_exclusive_group()
     cut.add_argument(
         "--hot-threshold",
-        type=_number(positive=False),
+        type=finite,
         default=None,
         metavar="DN",
         help="exclude pixels whose dark_in is above DN",
     )
     cut.add_argument(
         "--hot-sigma",
-        type=_number(positive=True),
+        type=positive_number,
         default=None,
         metavar="K",
         help="exclude pixels above median + K * MAD-std of dark_in",
     )
     p.add_argument(
         "--clip",
-        type=_number(positive=True),
+        type=positive_number,
         default=None,
         metavar="K",
         help="sigma-clip the residuals at K",
