@@ -87,7 +87,24 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
         counts: Counts::default(),
     };
     let mut position = 0_usize;
+    let exclusion = &input.exclusion;
     walk.for_each_block(&mut |b| {
+        if in_order
+            && exclusion.all_usable(b)
+            && (!weighted || b.cols[2][..b.len].iter().all(|w| w.is_finite()))
+        {
+            // the common case: every pixel of the block is used, in order
+            let n = b.len;
+            g.x.extend_from_slice(&b.cols[0][..n]);
+            g.y.extend_from_slice(&b.cols[1][..n]);
+            if weighted {
+                g.w.extend_from_slice(&b.cols[2][..n]);
+            }
+            g.index.extend(position..position + n);
+            g.counts.n_total += n;
+            position += n;
+            return;
+        }
         for i in 0..b.len {
             let (x, y) = (b.cols[0][i], b.cols[1][i]);
             let w = if weighted { b.cols[2][i] } else { 1.0 };
