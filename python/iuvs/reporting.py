@@ -29,7 +29,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -100,15 +100,7 @@ def file_metadata(l1b: Any) -> dict[str, Any]:
     path = Path(l1b.fname)
     meta: dict[str, Any] = {"file": path.name, "path": str(path.resolve())}
     try:
-        name = parse_l1b_filename(path.name)
-        meta.update(
-            observation=name.obs_id,
-            segment=name.segment,
-            orbit=name.orbit,
-            channel=name.channel.upper(),
-            version=name.version,
-            revision=f"{name.revision_kind}{name.revision:02d}",
-        )
+        meta.update(parse_l1b_filename(path.name).fields())
     except (IuvsError, ValueError):
         meta.update(
             observation=None, segment=None, orbit=None, channel=None, version=None, revision=None
@@ -562,6 +554,29 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _figure_html(draw: Callable[[], list[tuple[str, Any]]]) -> tuple[list[str], int]:
+    """HTML of the figures ``draw()`` returns as (caption, Figure), embedded as PNG.
+
+    Without matplotlib (``draw`` raises ImportError) the section says how to
+    get the figures instead.  Returns the HTML parts and the count of figures.
+    """
+    try:
+        drawn = draw()
+    except ImportError as err:
+        log.warning("report without figures: %s", err)
+        return [
+            f'<p class="note">No figures: {html.escape(str(err))}. '
+            'Install them with <code>pip install "iuvs[plot]"</code>.</p>'
+        ], 0
+    parts = [
+        f'<figure><img alt="{html.escape(caption)}" '
+        f'src="data:image/png;base64,{_png(fig)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, fig in drawn
+    ]
+    return parts, len(parts)
+
+
 def render_html(
     a: Analysis, *, figures: bool = True, product: Path | None = None
 ) -> tuple[str, int]:
@@ -621,22 +636,8 @@ def render_html(
     n = 0
     parts.append("<h2>Figures</h2>")
     if figures:
-        try:
-            drawn = _figures(a)
-        except ImportError as err:
-            log.warning("report without figures: %s", err)
-            parts.append(
-                f'<p class="note">No figures: {html.escape(str(err))}. '
-                'Install them with <code>pip install "iuvs[plot]"</code>.</p>'
-            )
-        else:
-            for caption, fig in drawn:
-                parts.append(
-                    f'<figure><img alt="{html.escape(caption)}" '
-                    f'src="data:image/png;base64,{_png(fig)}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-                )
-                n += 1
+        figure_parts, n = _figure_html(lambda: _figures(a))
+        parts += figure_parts
     else:
         parts.append("<p>Figures were not asked for.</p>")
     parts.append("</body></html>")
@@ -895,10 +896,11 @@ def write_survey_report(
         parts.append("</table>")
     parts.append("<h2>Figures</h2>")
     if figures:
-        try:
+
+        def draw() -> list[tuple[str, Any]]:
             from iuvs import plotting
 
-            drawn = [
+            return [
                 (
                     "Multiplicative coefficient and residual std against temperature difference "
                     "and time between the darks",
@@ -906,18 +908,8 @@ def write_survey_report(
                 ),
                 ("Chosen rank per channel", plotting.survey_best_rank(table)),
             ]
-        except ImportError as err:
-            parts.append(
-                f'<p class="note">No figures: {html.escape(str(err))}. '
-                'Install them with <code>pip install "iuvs[plot]"</code>.</p>'
-            )
-        else:
-            for caption, fig in drawn:
-                parts.append(
-                    f'<figure><img alt="{html.escape(caption)}" '
-                    f'src="data:image/png;base64,{_png(fig)}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-                )
+
+        parts += _figure_html(draw)[0]
     parts.append("</body></html>")
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_file(page_path) as fh:

@@ -309,17 +309,9 @@ def _file_fields(path: str) -> dict[str, Any]:
         "revision": "",
     }
     try:
-        name = parse_l1b_filename(path)
+        fields.update(parse_l1b_filename(path).fields())
     except IuvsError:
-        return fields
-    fields.update(
-        observation=name.obs_id,
-        segment=name.segment,
-        orbit=name.orbit,
-        channel=name.channel.upper(),
-        version=name.version,
-        revision=f"{name.revision_kind}{name.revision:02d}",
-    )
+        pass
     return fields
 
 

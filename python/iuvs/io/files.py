@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from iuvs.exceptions import FileFormatError, InvalidParameterError
 
@@ -95,6 +96,32 @@ class L1BFilename:
         True
         """
         return (self.version, 1 if self.revision_kind == "r" else 0, self.revision)
+
+    def fields(self) -> dict[str, Any]:
+        """Return the fields reports and surveys show, by name.
+
+        Returns
+        -------
+        dict
+            ``observation`` (the obs id), ``segment``, ``orbit`` (or None),
+            ``channel`` (upper case), ``version`` and ``revision`` (``'r01'``).
+
+        Examples
+        --------
+        >>> from iuvs.io import parse_l1b_filename
+        >>> name = "mvn_iuv_l1b_apoapse-orbit07287-muv_20180601T000000_v13_r01.fits"
+        >>> f = parse_l1b_filename(name)
+        >>> f.fields()["orbit"], f.fields()["channel"], f.fields()["revision"]
+        (7287, 'MUV', 'r01')
+        """
+        return {
+            "observation": self.obs_id,
+            "segment": self.segment,
+            "orbit": self.orbit,
+            "channel": self.channel.upper(),
+            "version": self.version,
+            "revision": f"{self.revision_kind}{self.revision:02d}",
+        }
 
 
 def parse_l1b_filename(name: str | os.PathLike[str]) -> L1BFilename:
