@@ -428,7 +428,7 @@ def _fit(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         doc = a.to_dict()
         doc["product"] = None if args.out is None else str(args.out)
         doc["report"] = None if report_path is None else str(report_path)
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(doc, indent=2, allow_nan=False))
     return 0
 
 
@@ -490,6 +490,8 @@ def _info_text(meta: dict[str, Any]) -> str:
 
 
 def _info(args: argparse.Namespace, show: Callable[[str], None]) -> int:
+    from iuvs.reporting import _json_ready
+
     docs: list[dict[str, Any]] = []
     failed = 0
     for path in _progress(args.files, bool(args.quiet), "info"):
@@ -506,7 +508,7 @@ def _info(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         if not args.json:
             show(_info_text(meta))
     if args.json:
-        print(json.dumps(docs, indent=2))
+        print(json.dumps(_json_ready(docs), indent=2, allow_nan=False))
     return 1 if failed else 0
 
 

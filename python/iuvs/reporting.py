@@ -218,7 +218,7 @@ class Analysis:
             )
         return {
             "file": str(self.path),
-            "metadata": self.metadata,
+            "metadata": _json_ready(self.metadata),
             "darks": list(self.darks),
             "options": self.options,
             "chosen_rank": None if self.choice is None else self.choice.rank,
@@ -226,6 +226,17 @@ class Analysis:
             "models": models,
             "seconds": self.seconds,
         }
+
+
+def _json_ready(v: Any) -> Any:
+    """``v`` with every non-finite float (at any depth) replaced by None (strict JSON)."""
+    if isinstance(v, dict):
+        return {k: _json_ready(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_ready(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def _json_number(v: Any) -> Any:
