@@ -428,3 +428,22 @@ def test_cli_subprocess_every_subcommand(tmp_path):
     assert done.returncode == 1 and "nothing.fits" in done.stderr and "Traceback" not in done.stderr
     done = run("fit", str(l1b_file), "--ranks", "99")
     assert done.returncode == 2 and "usage:" in done.stderr
+
+
+def test_json_is_strict_with_missing_temperatures(tmp_path, capsys):
+    source = iuvs.synthetic.write_l1b(tmp_path, n_darks=2, seed=2, dark_temps=(-18.0, -17.0))
+    path = tmp_path / source.name.replace(".fits.gz", ".fits")
+    with fits.open(source) as hdul:
+        hdul["DARK_INTEGRATION"].data["DET_TEMP_C"][0] = np.nan  # a telemetry gap
+        hdul.writeto(path)
+
+    def reject(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    assert main(["fit", str(path), "--darks", "0", "1", "--ranks", "0", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=reject)
+    assert doc["metadata"]["dark_temps"][0] is None
+    assert doc["metadata"]["dark_temps"][1] == pytest.approx(-17.0)
+    assert main(["info", "--json", str(path)]) == 0
+    (info,) = json.loads(capsys.readouterr().out, parse_constant=reject)
+    assert info["dark_temps"][0] is None
