@@ -191,6 +191,14 @@ fn scaling(lo: f64, hi: f64) -> (f64, f64) {
     (0.5 * (lo + hi), 0.5 * (hi - lo))
 }
 
+/// Whether `[lo, hi]` gives a usable scaling: a positive width whose centre,
+/// half-width and inverse half-width are all finite (not a subnormal or an
+/// overflowing width).
+fn scalable(lo: f64, hi: f64) -> bool {
+    let (c, h) = scaling(lo, hi);
+    hi > lo && c.is_finite() && h.is_finite() && (1.0 / h).is_finite()
+}
+
 /// Sums of the moments pass.  The Chebyshev moments are kept in the scaling
 /// of the range of `dark_in` seen so far; when a block widens that range the
 /// sums are re-expressed in the wider scaling (a well-conditioned change of
@@ -231,7 +239,7 @@ impl MomentPass {
         if nl == self.lo && nh == self.hi {
             return;
         }
-        if self.hi > self.lo {
+        if scalable(self.lo, self.hi) {
             let (c0, h0) = scaling(self.lo, self.hi);
             let (c1, h1) = scaling(nl, nh);
             self.moments.rescale(h0 / h1, (c0 - c1) / h1);
@@ -239,7 +247,7 @@ impl MomentPass {
         let flat_x = self.lo;
         self.lo = nl;
         self.hi = nh;
-        if self.hi > self.lo && self.flat_n > 0 {
+        if scalable(self.lo, self.hi) && self.flat_n > 0 {
             let (c, h) = scaling(self.lo, self.hi);
             self.moments
                 .add_constant(self.flat_n as f64, self.flat_sy.value(), (flat_x - c) / h);
@@ -255,7 +263,7 @@ impl MomentPass {
         } else {
             let (lo, hi) = range_block(xs);
             self.extend(lo, hi);
-            if self.hi > self.lo {
+            if scalable(self.lo, self.hi) {
                 let (c, h) = scaling(self.lo, self.hi);
                 self.moments.add_block(xs, ys, c, 1.0 / h)
             } else {
@@ -349,7 +357,7 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
     else {
         return Err(CoreError::InvalidParameter("no pixels to walk".into()));
     };
-    let (center, half_width) = if max_deg > 0 && hi > lo {
+    let (center, half_width) = if max_deg > 0 && scalable(lo, hi) {
         scaling(lo, hi)
     } else {
         (0.0, 1.0)
@@ -397,6 +405,15 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
                         reason: format!(
                             "dark_in is constant ({lo}) over all {n_used} used pixels; a polynomial \
                              needs at least {p} distinct dark_in values"
+                        ),
+                    });
+                }
+                if !scalable(lo, hi) {
+                    return Err(CoreError::Degenerate {
+                        model: model_name(rank),
+                        reason: format!(
+                            "the range of dark_in [{lo}, {hi}] is too narrow or too wide for a \
+                             float64 polynomial basis"
                         ),
                     });
                 }
@@ -701,6 +718,31 @@ mod tests {
             frac,
             f.condition
         );
+    }
+
+    #[test]
+    fn unscalable_ranges_are_errors_not_nan() {
+        // a subnormal width, and a width that overflows float64
+        for xs in [
+            vec![0.0, 5e-324, 1e-323, 0.0, 5e-324],
+            vec![-1.5e308, 1.5e308, 0.0, 1e308, -1e308],
+        ] {
+            let ys = vec![1.0, 2.0, 3.0, 4.0, 5.0];
+            let (x, y) = (arr(xs), arr(ys));
+            let err = fit_all(&input(&x, &y), &[1]).unwrap_err();
+            assert!(matches!(err, CoreError::Degenerate { .. }), "{err}");
+            // the additive model does not need a scaling
+            assert!(fit_all(&input(&x, &y), &[-1]).is_ok());
+        }
+        // a subnormal first block, then a normal range: the fit is exact
+        let mut xs: Vec<f64> = (0..2500)
+            .map(|i| if i % 2 == 0 { 0.0 } else { 5e-324 })
+            .collect();
+        xs.extend((0..3000).map(|i| f64::from(i) * 0.5));
+        let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x + 1.0).collect();
+        let (x, y) = (arr(xs), arr(ys));
+        let f = fit_all(&input(&x, &y), &[1]).unwrap().remove(0);
+        assert!((f.coeffs[0] - 2.0).abs() < 1e-12 && (f.coeffs[1] - 1.0).abs() < 1e-9);
     }
 
     #[test]
