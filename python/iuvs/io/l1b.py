@@ -214,7 +214,7 @@ class L1BReader:
             )
         self.closed = False
         self._images: dict[str, npt.NDArray[Any] | None] = {}
-        self._tables: dict[str, Any] = {}
+        self._tables: dict[str, dict[str, npt.NDArray[Any]]] = {}
         self._read(strict)
 
     # ------------------------------------------------------------------ reading
@@ -251,7 +251,11 @@ class L1BReader:
                             # only the tables the reader uses are parsed: parsing and
                             # copying every table took most of the reading time
                             if key in _USED_TABLES:
-                                self._tables[key] = h.data.copy()
+                                # plain column arrays: FITS_rec.copy() deep-copies
+                                # its column definitions, which cost more than the data
+                                self._tables[key] = {
+                                    name: np.array(h.data[name]) for name in h.columns.names
+                                }
                         elif h.data is not None:
                             self._images[key] = np.array(h.data, copy=True)
                     self._problems(caught, strict)
@@ -409,7 +413,7 @@ class L1BReader:
     def wavelengths(self) -> npt.NDArray[np.float64] | None:
         """Bin-centre wavelengths (nm), ``(spatial, spectral)``, from the Observation table."""
         obs = self._table("Observation")
-        if obs is None or "WAVELENGTH" not in obs.names:
+        if obs is None or "WAVELENGTH" not in obs:
             return None
         return np.asarray(obs["WAVELENGTH"][0], dtype=np.float64)
 
@@ -426,9 +430,8 @@ class L1BReader:
             raise MissingExtensionError(
                 f"{self.fname} has no Binning extension; it has: " + ", ".join(self.extensions)
             )
-        row = binning[0]
-        w_spa = np.asarray(row["SPABINWIDTH"])[np.asarray(row["SPABINTRANSMIT"]) == 1]
-        w_spe = np.asarray(row["SPEBINWIDTH"])[np.asarray(row["SPEBINTRANSMIT"]) == 1]
+        w_spa = np.asarray(binning["SPABINWIDTH"][0])[np.asarray(binning["SPABINTRANSMIT"][0]) == 1]
+        w_spe = np.asarray(binning["SPEBINWIDTH"][0])[np.asarray(binning["SPEBINTRANSMIT"][0]) == 1]
         return np.outer(w_spa.astype(np.float64), w_spe.astype(np.float64)) * self.int_time
 
     def _dn_s(self, cube: npt.NDArray[Any] | None) -> npt.NDArray[np.float64] | None:
@@ -459,7 +462,7 @@ class L1BReader:
         is not converted here; those files give None.
         """
         table = self._table(*_DARK_INTEGRATION)
-        if table is None or "DET_TEMP_C" not in table.names:
+        if table is None or "DET_TEMP_C" not in table:
             return None
         return np.asarray(table["DET_TEMP_C"], dtype=np.float64)
 
@@ -467,7 +470,7 @@ class L1BReader:
     def dark_et(self) -> npt.NDArray[np.float64] | None:
         """Ephemeris time (s past J2000) of each dark, from the dark integration table, or None."""
         table = self._table(*_DARK_INTEGRATION)
-        if table is None or "ET" not in table.names:
+        if table is None or "ET" not in table:
             return None
         return np.asarray(table["ET"], dtype=np.float64)
 
@@ -483,7 +486,7 @@ class L1BReader:
         table = self._table(*_DARK_INTEGRATION)
         if table is None:
             return None
-        if "UTC" in table.names:
+        if "UTC" in table:
             times = [_parse_utc(str(s)) for s in table["UTC"]]
             if all(t is not None for t in times):
                 return [t for t in times if t is not None]
