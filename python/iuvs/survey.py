@@ -132,6 +132,21 @@ _FILE_COLUMNS = (
     "version",
     "revision",
 )
+# the residual statistics of a fit, as ResidualStats names them
+_STATS = (
+    "mean",
+    "std",
+    "min",
+    "max",
+    "rms",
+    "frac_mean",
+    "frac_std",
+    "n_used",
+    "n_excluded",
+    "n_nonfinite",
+    "n_clipped",
+)
+
 COLUMNS: tuple[str, ...] = (
     *_FILE_COLUMNS,
     "dark_in",
@@ -150,17 +165,7 @@ COLUMNS: tuple[str, ...] = (
     "coeffs",
     *_C_COLUMNS,
     "perr",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "rms",
-    "frac_mean",
-    "frac_std",
-    "n_used",
-    "n_excluded",
-    "n_nonfinite",
-    "n_clipped",
+    *_STATS,
     "chosen",
     "status",
     "error_class",
@@ -201,19 +206,6 @@ _TIME = frozenset({"time_in", "time_out"})
 _LIST = frozenset({"coeffs", "perr"})
 _BOOL = frozenset({"chosen"})
 _FLOAT = frozenset(COLUMNS) - _STRING - _INTEGER - _TIME - _LIST - _BOOL
-_STATS = (
-    "mean",
-    "std",
-    "min",
-    "max",
-    "rms",
-    "frac_mean",
-    "frac_std",
-    "n_used",
-    "n_excluded",
-    "n_nonfinite",
-    "n_clipped",
-)
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv",)
 
