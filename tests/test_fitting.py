@@ -449,3 +449,20 @@ def test_range_growing_block_by_block_stays_accurate(order):
         np.testing.assert_allclose(f.apply(x), np.polyval(p, x), rtol=0, atol=1e-12 * scale)
         res = y - np.polyval(p, x)
         assert f.stats.std == pytest.approx(np.std(res), rel=1e-9)
+
+
+def test_flat_parallel_parts_are_folded_into_the_moments():
+    # the first parallel part (2**17 pixels) sees one dark_in value only: its pixels are
+    # counted as flat and folded in once another part widens the range
+    rng = np.random.default_rng(3)
+    n = 400 * 750
+    x = np.concatenate([np.full(200_000, 300.0), rng.uniform(50, 3000, n - 200_000)])
+    y = 1.45 * x + 2e-5 * x**2 + 10 + rng.normal(0, 5, n)
+    for deg in (1, 2, 3, 4):
+        f = iuvs.fit(x.reshape(400, 750), y.reshape(400, 750), deg)
+        p = np.polyfit(x, y, deg)
+        ref = np.polyval(p, x)
+        np.testing.assert_allclose(f.apply(x), ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    x2 = np.full(n, 7.0)
+    x2[-3:] = [8.0, 9.0, 10.0]
+    np.testing.assert_allclose(iuvs.fit(x2, 2 * x2 + 1, 1).coeffs, [2.0, 1.0], rtol=1e-12)
