@@ -40,8 +40,8 @@ def fit_batch(
 
 def histogram(
     values: npt.NDArray[Any], swapped: bool, bins: int, lo: float, hi: float
-) -> npt.NDArray[np.int64]:
-    """Count values like ``numpy.histogram(values, bins, (lo, hi))``."""
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Count values like ``numpy.histogram(values, bins, (lo, hi))``; also return its edges."""
 
 def hot_sigma_threshold(
     dark: npt.NDArray[Any], swapped: bool, sigma: float, max_iter: int

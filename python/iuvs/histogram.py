@@ -71,11 +71,9 @@ def histogram(
             lo, hi = float(finite.min()), float(finite.max())
     else:
         lo, hi = float(range[0]), float(range[1])
-    counts = _core.histogram(arr, swapped, int(bins), lo, hi)
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges64 = _core.histogram(arr, swapped, int(bins), lo, hi)
     # numpy bins float32 data with float32 edges and everything else with float64 edges
-    edges: npt.NDArray[np.floating[Any]] = np.linspace(lo, hi, int(bins) + 1)
+    edges: npt.NDArray[np.floating[Any]] = edges64
     if arr.dtype == np.float32:
-        edges = edges.astype(np.float32)
+        edges = edges64.astype(np.float32)
     return counts, edges

@@ -451,6 +451,12 @@ fn mask_above<'py>(
     Ok(mask.into_pyarray(py))
 }
 
+/// Counts and edges of a histogram, as numpy arrays.
+type Counted<'py> = (
+    Bound<'py, numpy::PyArray1<i64>>,
+    Bound<'py, numpy::PyArray1<f64>>,
+);
+
 /// Histogram counts identical to `numpy.histogram(values, bins, (lo, hi))`.
 #[pyfunction]
 #[pyo3(signature = (values, swapped, bins, lo, hi))]
@@ -461,7 +467,7 @@ fn histogram<'py>(
     bins: usize,
     lo: f64,
     hi: f64,
-) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+) -> PyResult<Counted<'py>> {
     let v = intake(values, "values")?;
     let spec = Bins::new(bins, lo, hi).map_err(|e| core_error(py, e))?;
     let frame = v.frame(swapped);
@@ -470,7 +476,8 @@ fn histogram<'py>(
         .into_iter()
         .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
         .collect();
-    Ok(counts.into_pyarray(py))
+    // the edges numpy.linspace gives (Bins::edges computes them the same way)
+    Ok((counts.into_pyarray(py), spec.edges().into_pyarray(py)))
 }
 
 /// The native core of iuvs.
