@@ -7,7 +7,7 @@ import math
 
 from iuvs.fitting import MAX_RANK, MIN_RANK
 
-__all__ = ["finite", "parse_ranks", "positive"]
+__all__ = ["add_exclusion_options", "finite", "parse_ranks", "positive"]
 
 
 def _one_rank(text: str) -> int:
@@ -74,3 +74,28 @@ def positive(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def add_exclusion_options(p: argparse.ArgumentParser, frame: str) -> None:
+    """Add ``--hot-threshold DN | --hot-sigma K`` and ``--clip K`` to a subcommand.
+
+    ``frame`` names the dark the hot-pixel cut applies to in the help texts.
+    """
+    cut = p.add_mutually_exclusive_group()
+    cut.add_argument(
+        "--hot-threshold",
+        type=finite,
+        default=None,
+        metavar="DN",
+        help=f"exclude pixels whose {frame} is above DN (the notebook used 2500)",
+    )
+    cut.add_argument(
+        "--hot-sigma",
+        type=positive,
+        default=None,
+        metavar="K",
+        help=f"exclude pixels above median + K * MAD-std of {frame}",
+    )
+    p.add_argument(
+        "--clip", type=positive, default=None, metavar="K", help="sigma-clip the residuals at K"
+    )

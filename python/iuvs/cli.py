@@ -60,9 +60,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import iuvs
-from iuvs._argtypes import finite as _finite
-from iuvs._argtypes import parse_ranks
-from iuvs._argtypes import positive as _positive
+from iuvs._argtypes import add_exclusion_options, parse_ranks
 from iuvs.exceptions import FileFormatError, IuvsError, OutputExistsError
 
 __all__ = ["DEMO_FILE", "main"]
@@ -148,24 +146,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
         metavar=("I", "J"),
         help="fit dark J against dark I (default: 1 2, as the notebook)",
     )
-    cut = p.add_mutually_exclusive_group()
-    cut.add_argument(
-        "--hot-threshold",
-        type=_finite,
-        default=None,
-        metavar="DN",
-        help="exclude pixels whose dark I is above DN (the notebook used 2500)",
-    )
-    cut.add_argument(
-        "--hot-sigma",
-        type=_positive,
-        default=None,
-        metavar="K",
-        help="exclude pixels above median + K * MAD-std of dark I",
-    )
-    p.add_argument(
-        "--clip", type=_positive, default=None, metavar="K", help="sigma-clip residuals at K"
-    )
+    add_exclusion_options(p, "dark I")
     p.add_argument(
         "--criterion",
         choices=("bic", "aic", "plateau"),

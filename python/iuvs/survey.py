@@ -73,8 +73,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
-from iuvs._argtypes import finite, parse_ranks
-from iuvs._argtypes import positive as positive_number
+from iuvs._argtypes import add_exclusion_options, parse_ranks
 from iuvs._atomic import atomic_file
 from iuvs.exceptions import (
     DarkIndexError,
@@ -1252,28 +1251,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "first is negative (default: -1:4; -1 additive, 0 multiplicative, n degree)"
         ),
     )
-    cut = p.add_mutually_exclusive_group()
-    cut.add_argument(
-        "--hot-threshold",
-        type=finite,
-        default=None,
-        metavar="DN",
-        help="exclude pixels whose dark_in is above DN",
-    )
-    cut.add_argument(
-        "--hot-sigma",
-        type=positive_number,
-        default=None,
-        metavar="K",
-        help="exclude pixels above median + K * MAD-std of dark_in",
-    )
-    p.add_argument(
-        "--clip",
-        type=positive_number,
-        default=None,
-        metavar="K",
-        help="sigma-clip the residuals at K",
-    )
+    add_exclusion_options(p, "dark_in")
     p.add_argument(
         "--jobs",
         type=_jobs_argument,
