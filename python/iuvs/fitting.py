@@ -22,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -360,48 +360,29 @@ def _check_ranks(ranks: Iterable[int]) -> list[int]:
     return out
 
 
-_STAT_FIELDS = tuple(ResidualStats.__dataclass_fields__)
+_new = object.__new__
 
 
-def _frozen(cls: type[Any], values: dict[str, Any]) -> Any:
-    """Build a frozen dataclass instance from trusted, complete field values.
+def _fit_from_core(d: dict[str, Any], shape: tuple[int, ...] = ()) -> Fit:
+    """Build a :class:`Fit` from the core's field dicts.
 
-    The core's results are already validated; filling ``__dict__`` directly
-    skips the field-by-field ``object.__setattr__`` of a frozen ``__init__``,
-    which costs more than the fit of a small frame.
+    The core returns the exact fields of :class:`Fit` (``"stats"`` those of
+    :class:`ResidualStats`), its arrays already read-only; filling
+    ``__dict__`` directly skips the field-by-field ``object.__setattr__`` of a
+    frozen ``__init__``, which costs more than the fit of a small frame.
     """
-    obj = object.__new__(cls)
-    obj.__dict__.update(values)
-    return obj
-
-
-def _fit_from_core(d: Mapping[str, Any], shape: tuple[int, ...] = ()) -> Fit:
-    stats = _frozen(ResidualStats, {k: d[k] for k in _STAT_FIELDS})
-    for key in ("coeffs", "cov", "perr", "cheb_coeffs"):
-        d[key].flags.writeable = False
-    mask = None
-    if "clipped" in d:
+    stats = _new(ResidualStats)
+    stats.__dict__.update(d["stats"])
+    d["stats"] = stats
+    clipped = d.pop("clipped", None)
+    if clipped is not None:
         mask = np.zeros(int(np.prod(shape)), dtype=bool)
-        mask[d["clipped"]] = True
+        mask[clipped] = True
         mask = mask.reshape(shape)
         mask.flags.writeable = False
-    fit: Fit = _frozen(
-        Fit,
-        {
-            "rank": d["rank"],
-            "coeffs": d["coeffs"],
-            "cov": d["cov"],
-            "perr": d["perr"],
-            "stats": stats,
-            "center": d["center"],
-            "half_width": d["half_width"],
-            "cheb_coeffs": d["cheb_coeffs"],
-            "ssr": d["ssr"],
-            "condition": d["condition"],
-            "mask": mask,
-            "clip_iterations": int(d.get("clip_iterations", 0)),
-        },
-    )
+        d["mask"] = mask
+    fit: Fit = _new(Fit)
+    fit.__dict__.update(d)
     return fit
 
 

@@ -168,8 +168,9 @@ type MomentLanes = (
 );
 
 /// Lane totals of the Chebyshev moments of one block (compiled for AVX-512
-/// and AVX2 too and chosen at run time; no fused multiply-add is introduced,
-/// so every build gives the same bits).  The degree is made a compile-time
+/// and AVX2 too and chosen at run time).  Products are accumulated with
+/// explicit fused multiply-adds (`f64::mul_add`, one rounding, so every build
+/// gives the same bits: a CPU without FMA computes the same value in software).  The degree is made a compile-time
 /// constant so that the moment accumulators stay in registers.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 fn moment_block(
@@ -229,8 +230,8 @@ fn moment_block_any(
         }
         for l in 0..L {
             e[0][l] += y[l] - x[l];
-            e[1][l] += x[l] * x[l];
-            e[2][l] += x[l] * y[l];
+            e[1][l] = x[l].mul_add(x[l], e[1][l]);
+            e[2][l] = x[l].mul_add(y[l], e[2][l]);
         }
         accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
     }
@@ -243,8 +244,8 @@ fn moment_block_any(
             t[l] = (x - center) * inv_half_width;
             y[l] = yv;
             e[0][l] += yv - x;
-            e[1][l] += x * x;
-            e[2][l] += x * yv;
+            e[1][l] = x.mul_add(x, e[1][l]);
+            e[2][l] = x.mul_add(yv, e[2][l]);
         }
         let mut tm = [[0.0_f64; L]; MAX_MOMENT + 1];
         let mut tb = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
@@ -275,21 +276,23 @@ fn accumulate_lanes(
 ) {
     let mut prev = [1.0; L];
     let mut cur = *t;
+    let mut t2 = [0.0; L];
     for l in 0..L {
+        t2[l] = 2.0 * t[l];
         am[0][l] += 1.0;
         ab[0][l] += y[l];
         am[1][l] += cur[l];
-        ab[1][l] += y[l] * cur[l];
+        ab[1][l] = y[l].mul_add(cur[l], ab[1][l]);
     }
     for k in 2..=kmax {
         let mut next = [0.0; L];
         for l in 0..L {
-            next[l] = 2.0 * t[l] * cur[l] - prev[l];
+            next[l] = t2[l].mul_add(cur[l], -prev[l]);
             am[k][l] += next[l];
         }
         if k <= dmax {
             for l in 0..L {
-                ab[k][l] += y[l] * next[l];
+                ab[k][l] = y[l].mul_add(next[l], ab[k][l]);
             }
         }
         prev = cur;
@@ -307,41 +310,69 @@ pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let (cx, cy) = (xs.chunks_exact(L), ys.chunks_exact(L));
     let (rx, ry) = (cx.remainder(), cy.remainder());
     for (x, y) in cx.zip(cy) {
+        // fixed-size copies let the loop vectorise (no per-lane bounds checks)
+        let x: [f64; L] = std::array::from_fn(|l| x[l]);
+        let y: [f64; L] = std::array::from_fn(|l| y[l]);
         for l in 0..L {
             d[l] += y[l] - x[l];
-            xx[l] += x[l] * x[l];
-            xy[l] += x[l] * y[l];
+            xx[l] = x[l].mul_add(x[l], xx[l]);
+            xy[l] = x[l].mul_add(y[l], xy[l]);
         }
     }
     for (&x, &y) in rx.iter().zip(ry) {
         d[0] += y - x;
-        xx[0] += x * x;
-        xy[0] += x * y;
+        xx[0] = x.mul_add(x, xx[0]);
+        xy[0] = x.mul_add(y, xy[0]);
     }
     (lane_total(&d), lane_total(&xx), lane_total(&xy))
 }
 
+#[inline(always)]
+#[allow(clippy::inline_always)] // must inline into each target-specific caller
+fn lane_min(a: &mut [f64; L], c: &[f64; L]) {
+    for l in 0..L {
+        a[l] = if c[l] < a[l] { c[l] } else { a[l] };
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)] // must inline into each target-specific caller
+fn lane_max(a: &mut [f64; L], c: &[f64; L]) {
+    for l in 0..L {
+        a[l] = if c[l] > a[l] { c[l] } else { a[l] };
+    }
+}
+
 /// Smallest and largest value of a block of finite values (`(inf, -inf)` when empty).
+///
+/// Two chunks per step, each extreme in its own helper: written this way the
+/// loop compiles to `vminpd` / `vmaxpd` (a combined loop or `f64::min` stays scalar).
 #[must_use]
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 pub fn range_block(xs: &[f64]) -> (f64, f64) {
-    let mut lo = [f64::INFINITY; L];
-    let mut hi = [f64::NEG_INFINITY; L];
-    let mut chunks = xs.chunks_exact(L);
+    let mut lo = [[f64::INFINITY; L]; 2];
+    let mut hi = [[f64::NEG_INFINITY; L]; 2];
+    let mut chunks = xs.chunks_exact(2 * L);
     for c in &mut chunks {
-        for l in 0..L {
-            lo[l] = lo[l].min(c[l]);
-            hi[l] = hi[l].max(c[l]);
-        }
+        let a: [f64; L] = std::array::from_fn(|l| c[l]);
+        let b: [f64; L] = std::array::from_fn(|l| c[L + l]);
+        lane_min(&mut lo[0], &a);
+        lane_min(&mut lo[1], &b);
+        lane_max(&mut hi[0], &a);
+        lane_max(&mut hi[1], &b);
     }
+    let (l1, h1) = (lo[1], hi[1]);
+    lane_min(&mut lo[0], &l1);
+    lane_max(&mut hi[0], &h1);
+    let (mut lo, mut hi) = (
+        lo[0].iter().copied().fold(f64::INFINITY, f64::min),
+        hi[0].iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
     for &x in chunks.remainder() {
-        lo[0] = if x < lo[0] { x } else { lo[0] };
-        hi[0] = if x > hi[0] { x } else { hi[0] };
+        lo = if x < lo { x } else { lo };
+        hi = if x > hi { x } else { hi };
     }
-    (
-        lo.iter().copied().fold(f64::INFINITY, f64::min),
-        hi.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-    )
+    (lo, hi)
 }
 
 /// Evaluate the Chebyshev series `cheb` (lowest first) at `(x - center) * inv_half_width`.
@@ -715,18 +746,21 @@ fn model_chunk<const D: usize, const TAIL: bool>(
             }
         }
         Eval::Poly(_) => {
+            let mut t2 = [0.0; L];
             for l in 0..L {
                 tk[0][l] = 1.0;
                 tk[1][l] = (x[l] - center) * inv_half_width;
+                t2[l] = 2.0 * tk[1][l];
+                f[l] = c[0];
             }
             for k in 2..=D {
                 for l in 0..L {
-                    tk[k][l] = 2.0 * tk[1][l] * tk[k - 1][l] - tk[k - 2][l];
+                    tk[k][l] = t2[l].mul_add(tk[k - 1][l], -tk[k - 2][l]);
                 }
             }
-            for k in 0..=D {
+            for k in 1..=D {
                 for l in 0..L {
-                    f[l] += c[k] * tk[k][l];
+                    f[l] = c[k].mul_add(tk[k][l], f[l]);
                 }
             }
         }
@@ -745,10 +779,10 @@ fn model_chunk<const D: usize, const TAIL: bool>(
     }
     for l in 0..L {
         acc.s[l] += r[l];
-        acc.s2[l] += r[l] * r[l];
+        acc.s2[l] = r[l].mul_add(r[l], acc.s2[l]);
         let q = r[l] * iy[l];
         acc.fs[l] += q;
-        acc.fs2[l] += q * q;
+        acc.fs2[l] = q.mul_add(q, acc.fs2[l]);
     }
     for l in 0..L {
         acc.mn[l] = if e[l] < acc.mn[l] { e[l] } else { acc.mn[l] };
@@ -757,7 +791,7 @@ fn model_chunk<const D: usize, const TAIL: bool>(
     if D > 0 {
         for k in 0..=D {
             for l in 0..L {
-                acc.g[k][l] += r[l] * tk[k][l];
+                acc.g[k][l] = r[l].mul_add(tk[k][l], acc.g[k][l]);
             }
         }
     }

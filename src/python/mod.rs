@@ -6,7 +6,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ndarray::{Array2, Array3, Array4};
-use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -138,39 +141,59 @@ fn mask_intake<'py>(
     }
 }
 
+/// `a`, made read-only (a fit's arrays are results, not buffers to edit).
+fn frozen<D: ndarray::Dimension>(a: Bound<'_, PyArray<f64, D>>) -> Bound<'_, PyArray<f64, D>> {
+    // a fresh array is never borrowed, so the borrow cannot fail; if it did,
+    // the array would merely stay writeable
+    if let Ok(rw) = a.try_readwrite() {
+        drop(rw.make_nonwriteable());
+    }
+    a
+}
+
+/// One fit as the field dict of `iuvs.Fit`, with `"stats"` the field dict of
+/// `iuvs.ResidualStats` (the Python layer fills the two classes from them).
 fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
-    let d = PyDict::new(py);
-    let p = r.coeffs.len();
-    d.set_item(intern!(py, "rank"), r.rank)?;
-    d.set_item(intern!(py, "coeffs"), r.coeffs.into_pyarray(py))?;
-    let perr: Vec<f64> = (0..p).map(|i| r.cov[i * p + i].sqrt()).collect();
-    d.set_item(intern!(py, "perr"), perr.into_pyarray(py))?;
-    let cov =
-        Array2::from_shape_vec((p, p), r.cov).map_err(|e| PyTypeError::new_err(e.to_string()))?;
-    d.set_item(intern!(py, "cov"), cov.into_pyarray(py))?;
-    d.set_item(intern!(py, "cheb_coeffs"), r.cheb.into_pyarray(py))?;
-    d.set_item(intern!(py, "center"), r.center)?;
-    d.set_item(intern!(py, "half_width"), r.half_width)?;
-    d.set_item(intern!(py, "condition"), r.condition)?;
-    d.set_item(intern!(py, "ssr"), r.stats.ssr)?;
-    d.set_item(intern!(py, "n_used"), r.counts.n_used)?;
-    d.set_item(intern!(py, "n_excluded"), r.counts.n_excluded())?;
-    d.set_item(intern!(py, "n_nonfinite"), r.counts.n_nonfinite)?;
-    d.set_item(intern!(py, "n_masked"), r.counts.n_masked)?;
-    d.set_item(intern!(py, "n_hot"), r.counts.n_hot)?;
-    d.set_item(intern!(py, "n_clipped"), r.counts.n_clipped)?;
-    d.set_item(intern!(py, "mean"), r.stats.mean)?;
-    d.set_item(intern!(py, "std"), r.stats.std)?;
-    d.set_item(intern!(py, "min"), r.stats.min)?;
-    d.set_item(intern!(py, "max"), r.stats.max)?;
-    d.set_item(intern!(py, "rms"), r.stats.rms)?;
-    d.set_item(intern!(py, "frac_mean"), r.stats.frac_mean)?;
-    d.set_item(intern!(py, "frac_std"), r.stats.frac_std)?;
-    d.set_item(intern!(py, "n_fractional"), r.stats.n_fractional)?;
-    d.set_item(
+    let s = PyDict::new(py);
+    s.set_item(intern!(py, "n_used"), r.counts.n_used)?;
+    s.set_item(intern!(py, "n_excluded"), r.counts.n_excluded())?;
+    s.set_item(intern!(py, "n_nonfinite"), r.counts.n_nonfinite)?;
+    s.set_item(intern!(py, "mean"), r.stats.mean)?;
+    s.set_item(intern!(py, "std"), r.stats.std)?;
+    s.set_item(intern!(py, "min"), r.stats.min)?;
+    s.set_item(intern!(py, "max"), r.stats.max)?;
+    s.set_item(intern!(py, "rms"), r.stats.rms)?;
+    s.set_item(intern!(py, "frac_mean"), r.stats.frac_mean)?;
+    s.set_item(intern!(py, "frac_std"), r.stats.frac_std)?;
+    s.set_item(intern!(py, "n_fractional"), r.stats.n_fractional)?;
+    s.set_item(
         intern!(py, "n_zero_denominator"),
         r.stats.n_zero_denominator,
     )?;
+    s.set_item(intern!(py, "n_clipped"), r.counts.n_clipped)?;
+    let d = PyDict::new(py);
+    let p = r.coeffs.len();
+    d.set_item(intern!(py, "rank"), r.rank)?;
+    d.set_item(
+        intern!(py, "coeffs"),
+        frozen(PyArray1::from_slice(py, &r.coeffs)),
+    )?;
+    let perr: Vec<f64> = (0..p).map(|i| r.cov[i * p + i].sqrt()).collect();
+    d.set_item(intern!(py, "perr"), frozen(PyArray1::from_slice(py, &perr)))?;
+    let cov =
+        Array2::from_shape_vec((p, p), r.cov).map_err(|e| PyTypeError::new_err(e.to_string()))?;
+    d.set_item(intern!(py, "cov"), frozen(PyArray2::from_array(py, &cov)))?;
+    d.set_item(intern!(py, "stats"), s)?;
+    d.set_item(intern!(py, "center"), r.center)?;
+    d.set_item(intern!(py, "half_width"), r.half_width)?;
+    d.set_item(
+        intern!(py, "cheb_coeffs"),
+        frozen(PyArray1::from_slice(py, &r.cheb)),
+    )?;
+    d.set_item(intern!(py, "ssr"), r.stats.ssr)?;
+    d.set_item(intern!(py, "condition"), r.condition)?;
+    d.set_item(intern!(py, "mask"), py.None())?;
+    d.set_item(intern!(py, "clip_iterations"), 0)?;
     Ok(d)
 }
 
