@@ -397,9 +397,10 @@ impl<'a> Walk<'a> {
 
     /// Visit every pixel in blocks of at most [`BLOCK`], in memory order of the first array.
     pub fn for_each_block(&self, visit: &mut dyn FnMut(&Block)) {
+        let size = self.len().min(BLOCK);
         let mut block = Block {
-            cols: vec![vec![0.0; BLOCK]; self.frames.len()],
-            mask: vec![false; BLOCK],
+            cols: vec![vec![0.0; size]; self.frames.len()],
+            mask: vec![false; size],
             len: 0,
         };
         let datas: Vec<(PixelArray<'_>, bool)> = self

@@ -248,10 +248,16 @@ def test_inputs_are_not_modified():
     assert xb.dtype == np.dtype(">i4")
 
 
-def test_result_arrays_are_read_only(darks):
-    f = iuvs.fit(*darks, 2)
-    with pytest.raises(ValueError):
-        f.coeffs[0] = 1.0
+@pytest.mark.parametrize("clip", [None, 3.0])
+def test_result_arrays_are_read_only(darks, clip):
+    # the core clears WRITEABLE on the arrays it creates (an unsafe flag write)
+    for f in iuvs.fit_all(*darks, ranks=[-1, 0, 2], clip=clip):
+        for name in ("coeffs", "cov", "perr", "cheb_coeffs"):
+            arr = getattr(f, name)
+            assert not arr.flags.writeable, name
+            with pytest.raises(ValueError):
+                arr.flat[0] = 1.0
+        assert f.coeffs.size == f.perr.size and f.cov.shape == (f.coeffs.size,) * 2
 
 
 # --------------------------------------------------------------------------- histograms

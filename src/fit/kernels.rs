@@ -220,19 +220,12 @@ fn moment_block_any(
     let n = xs.len().min(ys.len());
     let whole = n - n % L;
     for (cx, cy) in xs[..whole].chunks_exact(L).zip(ys[..whole].chunks_exact(L)) {
-        let mut x = [0.0; L];
-        let mut t = [0.0; L];
-        let mut y = [0.0; L];
-        for l in 0..L {
-            x[l] = cx[l];
-            t[l] = (x[l] - center) * inv_half_width;
-            y[l] = cy[l];
-        }
-        for l in 0..L {
-            e[0][l] += y[l] - x[l];
-            e[1][l] = x[l].mul_add(x[l], e[1][l]);
-            e[2][l] = x[l].mul_add(y[l], e[2][l]);
-        }
+        let x: V = std::array::from_fn(|l| cx[l]);
+        let y: V = std::array::from_fn(|l| cy[l]);
+        let t = v_mul(&v_sub(&x, &[center; L]), &[inv_half_width; L]);
+        e[0] = v_add(&e[0], &v_sub(&y, &x));
+        e[1] = v_fma(&x, &x, &e[1]);
+        e[2] = v_fma(&x, &y, &e[2]);
         accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
     }
     let rest = n - whole;
@@ -274,52 +267,55 @@ fn accumulate_lanes(
     am: &mut [[f64; L]; MAX_MOMENT + 1],
     ab: &mut [[f64; L]; MAX_MOMENT / 2 + 1],
 ) {
-    let mut prev = [1.0; L];
+    let mut prev: V = [1.0; L];
     let mut cur = *t;
-    let mut t2 = [0.0; L];
-    for l in 0..L {
-        t2[l] = 2.0 * t[l];
-        am[0][l] += 1.0;
-        ab[0][l] += y[l];
-        am[1][l] += cur[l];
-        ab[1][l] = y[l].mul_add(cur[l], ab[1][l]);
-    }
+    let t2 = v_add(t, t);
+    am[0] = v_add(&am[0], &[1.0; L]);
+    ab[0] = v_add(&ab[0], y);
+    am[1] = v_add(&am[1], &cur);
+    ab[1] = v_fma(y, &cur, &ab[1]);
     for k in 2..=kmax {
-        let mut next = [0.0; L];
-        for l in 0..L {
-            next[l] = t2[l].mul_add(cur[l], -prev[l]);
-            am[k][l] += next[l];
-        }
+        let next = v_fms(&t2, &cur, &prev);
+        am[k] = v_add(&am[k], &next);
         if k <= dmax {
-            for l in 0..L {
-                ab[k][l] = y[l].mul_add(next[l], ab[k][l]);
-            }
+            ab[k] = v_fma(y, &next, &ab[k]);
         }
         prev = cur;
         cur = next;
     }
 }
 
+/// Lane sums `(y - x, x^2, x y)` over the whole chunks of a block.  Kept in
+/// this shape (its own dispatched function, a helper that updates
+/// `&mut [V; 3]`, the lanes returned): with the totals in the same function,
+/// LLVM leaves the loop scalar.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+fn add_mult_lanes(xs: &[f64], ys: &[f64]) -> [V; 3] {
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn step(x: &V, y: &V, acc: &mut [V; 3]) {
+        acc[0] = v_add(&acc[0], &v_sub(y, x));
+        acc[1] = v_fma(x, x, &acc[1]);
+        acc[2] = v_fma(x, y, &acc[2]);
+    }
+    let n = xs.len().min(ys.len());
+    let whole = n - n % L;
+    let mut acc = [[0.0; L]; 3];
+    for (x, y) in xs[..whole].chunks_exact(L).zip(ys[..whole].chunks_exact(L)) {
+        let x: V = std::array::from_fn(|l| x[l]);
+        let y: V = std::array::from_fn(|l| y[l]);
+        step(&x, &y, &mut acc);
+    }
+    acc
+}
+
 /// Block totals `(sum (y - x), sum x^2, sum x y)` for the additive and multiplicative models.
 #[must_use]
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let n = xs.len().min(ys.len());
-    let (xs, ys) = (&xs[..n], &ys[..n]);
-    let (mut d, mut xx, mut xy) = ([0.0; L], [0.0; L], [0.0; L]);
-    let (cx, cy) = (xs.chunks_exact(L), ys.chunks_exact(L));
-    let (rx, ry) = (cx.remainder(), cy.remainder());
-    for (x, y) in cx.zip(cy) {
-        // fixed-size copies let the loop vectorise (no per-lane bounds checks)
-        let x: [f64; L] = std::array::from_fn(|l| x[l]);
-        let y: [f64; L] = std::array::from_fn(|l| y[l]);
-        for l in 0..L {
-            d[l] += y[l] - x[l];
-            xx[l] = x[l].mul_add(x[l], xx[l]);
-            xy[l] = x[l].mul_add(y[l], xy[l]);
-        }
-    }
-    for (&x, &y) in rx.iter().zip(ry) {
+    let [mut d, mut xx, mut xy] = add_mult_lanes(xs, ys);
+    for i in n - n % L..n {
+        let (x, y) = (xs[i], ys[i]);
         d[0] += y - x;
         xx[0] = x.mul_add(x, xx[0]);
         xy[0] = x.mul_add(y, xy[0]);
@@ -719,12 +715,50 @@ fn model_block<const D: usize>(
     acc
 }
 
+/// One register of lanes.  The kernels below are written as whole-register
+/// operations (small always-inlined helpers): LLVM then keeps every value in a
+/// vector register, where per-lane loops over 2-d arrays made it split
+/// registers and round-trip them through the stack.
+type V = [f64; L];
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn v_add(a: &V, b: &V) -> V {
+    std::array::from_fn(|l| a[l] + b[l])
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn v_sub(a: &V, b: &V) -> V {
+    std::array::from_fn(|l| a[l] - b[l])
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn v_mul(a: &V, b: &V) -> V {
+    std::array::from_fn(|l| a[l] * b[l])
+}
+
+/// `a * b + c` with one rounding.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn v_fma(a: &V, b: &V, c: &V) -> V {
+    std::array::from_fn(|l| a[l].mul_add(b[l], c[l]))
+}
+
+/// `a * b - c` with one rounding.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn v_fms(a: &V, b: &V, c: &V) -> V {
+    std::array::from_fn(|l| a[l].mul_add(b[l], -c[l]))
+}
+
 #[inline(always)]
 #[allow(clippy::inline_always, clippy::too_many_arguments)]
 fn model_chunk<const D: usize, const TAIL: bool>(
-    x: &[f64; L],
-    y: &[f64; L],
-    iy: &[f64; L],
+    x: &V,
+    y: &V,
+    iy: &V,
     m: usize,
     model: Eval<'_>,
     c: &[f64; MAX_MOMENT / 2 + 1],
@@ -732,43 +766,24 @@ fn model_chunk<const D: usize, const TAIL: bool>(
     inv_half_width: f64,
     acc: &mut ModelLanes,
 ) {
-    let mut f = [0.0; L];
     let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
-    match model {
-        Eval::Add(a) => {
-            for l in 0..L {
-                f[l] = x[l] + a;
-            }
-        }
-        Eval::Mult(a) => {
-            for l in 0..L {
-                f[l] = a * x[l];
-            }
-        }
+    let f = match model {
+        Eval::Add(a) => v_add(x, &[a; L]),
+        Eval::Mult(a) => v_mul(&[a; L], x),
         Eval::Poly(_) => {
-            let mut t2 = [0.0; L];
-            for l in 0..L {
-                tk[0][l] = 1.0;
-                tk[1][l] = (x[l] - center) * inv_half_width;
-                t2[l] = 2.0 * tk[1][l];
-                f[l] = c[0];
-            }
+            let t = v_mul(&v_sub(x, &[center; L]), &[inv_half_width; L]);
+            let t2 = v_add(&t, &t);
+            tk[0] = [1.0; L];
+            tk[1] = t;
+            let mut f = v_fma(&[c[1]; L], &t, &[c[0]; L]);
             for k in 2..=D {
-                for l in 0..L {
-                    tk[k][l] = t2[l].mul_add(tk[k - 1][l], -tk[k - 2][l]);
-                }
+                tk[k] = v_fms(&t2, &tk[k - 1], &tk[k - 2]);
+                f = v_fma(&[c[k]; L], &tk[k], &f);
             }
-            for k in 1..=D {
-                for l in 0..L {
-                    f[l] = c[k].mul_add(tk[k][l], f[l]);
-                }
-            }
+            f
         }
-    }
-    let mut r = [0.0; L];
-    for l in 0..L {
-        r[l] = y[l] - f[l];
-    }
+    };
+    let mut r = v_sub(y, &f);
     // extremes: a dead tail lane repeats lane 0 (m >= 1), so no lane test is needed
     let mut e = r;
     if TAIL {
@@ -777,22 +792,16 @@ fn model_chunk<const D: usize, const TAIL: bool>(
             r[l] = 0.0;
         }
     }
-    for l in 0..L {
-        acc.s[l] += r[l];
-        acc.s2[l] = r[l].mul_add(r[l], acc.s2[l]);
-        let q = r[l] * iy[l];
-        acc.fs[l] += q;
-        acc.fs2[l] = q.mul_add(q, acc.fs2[l]);
-    }
-    for l in 0..L {
-        acc.mn[l] = if e[l] < acc.mn[l] { e[l] } else { acc.mn[l] };
-        acc.mx[l] = if e[l] > acc.mx[l] { e[l] } else { acc.mx[l] };
-    }
+    acc.s = v_add(&acc.s, &r);
+    acc.s2 = v_fma(&r, &r, &acc.s2);
+    let q = v_mul(&r, iy);
+    acc.fs = v_add(&acc.fs, &q);
+    acc.fs2 = v_fma(&q, &q, &acc.fs2);
+    acc.mn = std::array::from_fn(|l| if e[l] < acc.mn[l] { e[l] } else { acc.mn[l] });
+    acc.mx = std::array::from_fn(|l| if e[l] > acc.mx[l] { e[l] } else { acc.mx[l] });
     if D > 0 {
         for k in 0..=D {
-            for l in 0..L {
-                acc.g[k][l] = r[l].mul_add(tk[k][l], acc.g[k][l]);
-            }
+            acc.g[k] = v_fma(&r, &tk[k], &acc.g[k]);
         }
     }
 }

@@ -135,7 +135,8 @@ impl<'a> PairInput<'a> {
 /// which every pixel is usable (the common case) are handed over without copying.
 fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64])) -> Counts {
     let mut counts = Counts::default();
-    let (mut xs, mut ys) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
+    // compaction buffers, allocated on the first block that needs them
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
     // integers without a mask or threshold: every pixel is usable, nothing to check
     let unchecked = (walk.all_integer() || exclusion.all_usable)
         && !walk.has_mask()
@@ -146,6 +147,10 @@ fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64]
             counts.n_used += b.len;
             f(&b.cols[0][..b.len], &b.cols[1][..b.len]);
             return;
+        }
+        if xs.is_empty() {
+            xs.resize(BLOCK, 0.0);
+            ys.resize(BLOCK, 0.0);
         }
         let n = exclusion.compact(b, &mut xs, &mut ys, &mut counts);
         if n > 0 {
@@ -478,7 +483,7 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
                     .iter()
                     .map(|&p| vec![Neumaier::default(); p])
                     .collect::<Vec<_>>(),
-                vec![0.0; BLOCK],
+                vec![0.0; walk.len().min(BLOCK)],
             )
         },
         |(accs, grads, inv_y), xs, ys| {
@@ -568,7 +573,7 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
             || {
                 (
                     vec![StatsAccumulator::default(); evals.len()],
-                    vec![0.0; BLOCK],
+                    vec![0.0; walk.len().min(BLOCK)],
                 )
             },
             |(accs, inv_y), xs, ys| {

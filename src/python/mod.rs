@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ndarray::{Array2, Array3, Array4};
 use numpy::{
-    IntoPyArray, PyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray,
+    IntoPyArray, PyArray, PyArray1, PyArray2, PyReadonlyArrayDyn, PyUntypedArray,
     PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyTypeError;
@@ -142,11 +142,16 @@ fn mask_intake<'py>(
 }
 
 /// `a`, made read-only (a fit's arrays are results, not buffers to edit).
+/// Only for arrays created by the caller just now.
+#[allow(unsafe_code)] // the one unsafe block of the crate; see SAFETY
 fn frozen<D: ndarray::Dimension>(a: Bound<'_, PyArray<f64, D>>) -> Bound<'_, PyArray<f64, D>> {
-    // a fresh array is never borrowed, so the borrow cannot fail; if it did,
-    // the array would merely stay writeable
-    if let Ok(rw) = a.try_readwrite() {
-        drop(rw.make_nonwriteable());
+    // SAFETY: `a` is a valid array object that the caller has just created and
+    // not yet handed to Python or borrowed in Rust, so no reference to its data
+    // can be invalidated; clearing WRITEABLE only forbids later writes (the
+    // same operation as rust-numpy's `make_nonwriteable`, without the borrow
+    // bookkeeping it pays for).  Tested by `test_result_arrays_are_read_only`.
+    unsafe {
+        (*a.as_array_ptr()).flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE;
     }
     a
 }
