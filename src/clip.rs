@@ -12,14 +12,14 @@
 //! The usable pixels are gathered once (values and their logical indices), so
 //! this path copies the pixels it fits; the plain fits never do.
 
+use multiversion::multiversion;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::error::{CoreError, CoreResult};
-use crate::fit::kernels::eval_cheb;
+use crate::fit::kernels::{residuals_of, Eval};
 use crate::fit::{fit_all, FitResult, PairInput};
-use crate::hot::median_select;
 use crate::mask::{Counts, Exclusion};
-use crate::sum::lane_sum;
+use crate::scratch;
 use crate::view::{walks_in_c_order, Frame, PixelArray, Walk};
 use crate::weighted::fit_weighted;
 
@@ -43,8 +43,29 @@ pub(crate) struct Gathered {
     pub(crate) x: Vec<f64>,
     pub(crate) y: Vec<f64>,
     pub(crate) w: Vec<f64>,
-    pub(crate) index: Vec<usize>,
+    /// Logical index of each gathered pixel; left empty while they are
+    /// simply `0, 1, 2, ...` (`identity`, the common case).
+    index: Vec<usize>,
+    identity: bool,
     pub(crate) counts: Counts,
+}
+
+impl Gathered {
+    /// Flat logical (C-order) index of gathered pixel `i`.
+    pub(crate) fn logical(&self, i: usize) -> usize {
+        if self.identity {
+            i
+        } else {
+            self.index[i]
+        }
+    }
+
+    /// Hand the buffers back to the per-thread pool.
+    pub(crate) fn recycle(self) {
+        scratch::give_f64(self.x);
+        scratch::give_f64(self.y);
+        scratch::give_f64(self.w);
+    }
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -80,10 +101,11 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
     let walk = Walk::new(&frames, mask.as_ref())?;
     let thr = input.exclusion.hot_threshold.unwrap_or(f64::INFINITY);
     let mut g = Gathered {
-        x: Vec::with_capacity(n),
-        y: Vec::with_capacity(n),
-        w: Vec::with_capacity(if weighted { n } else { 0 }),
-        index: Vec::with_capacity(n),
+        x: scratch::take_f64(n),
+        y: scratch::take_f64(n),
+        w: scratch::take_f64(if weighted { n } else { 0 }),
+        index: Vec::new(),
+        identity: true,
         counts: Counts::default(),
     };
     let mut position = 0_usize;
@@ -100,10 +122,17 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
             if weighted {
                 g.w.extend_from_slice(&b.cols[2][..n]);
             }
-            g.index.extend(position..position + n);
+            if !g.identity {
+                g.index.extend(position..position + n);
+            }
             g.counts.n_total += n;
             position += n;
             return;
+        }
+        if g.identity {
+            // from here on the gathered pixels are no longer 0, 1, 2, ...
+            g.identity = false;
+            g.index = (0..g.x.len()).collect();
         }
         for i in 0..b.len {
             let (x, y) = (b.cols[0][i], b.cols[1][i]);
@@ -135,75 +164,151 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
 }
 
 fn residuals(fit: &FitResult, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
-    out.clear();
     out.resize(x.len(), 0.0);
-    match fit.rank {
-        -1 => {
-            for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
-                *o = b - (a + fit.coeffs[0]);
-            }
-        }
-        0 => {
-            for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
-                *o = b - fit.coeffs[0] * a;
-            }
-        }
-        _ => {
-            eval_cheb(x, &fit.cheb, fit.center, 1.0 / fit.half_width, out);
-            for (o, &b) in out.iter_mut().zip(y) {
-                *o = b - *o;
-            }
-        }
-    }
+    let model = match fit.rank {
+        -1 => Eval::Add(fit.coeffs[0]),
+        0 => Eval::Mult(fit.coeffs[0]),
+        _ => Eval::Poly(&fit.cheb),
+    };
+    residuals_of(x, y, model, fit.center, 1.0 / fit.half_width, out);
 }
 
-/// Mean and standard deviation (`ddof = 0`, two passes like `numpy.std`),
-/// with lane sums so that both passes vectorise.
+/// Integer key of `v` in IEEE total order, with `-0.0` first made `+0.0`, so
+/// that for non-NaN values `key(a) <= key(b)` exactly when `a <= b`.
+/// Selecting and comparing integer keys is cheaper than comparing floats.
+#[inline]
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+fn total_key(v: f64) -> i64 {
+    let b = (v + 0.0).to_bits() as i64;
+    b ^ ((((b >> 63) as u64) >> 1) as i64)
+}
+
+/// The value of a key made by [`total_key`].
+#[inline]
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+fn from_key(k: i64) -> f64 {
+    f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)
+}
+
+/// Mean and standard deviation (`ddof = 0`, two passes like `numpy.std`) of
+/// the values of `keys`, with lane sums so that both passes vectorise.
 #[allow(clippy::cast_precision_loss)]
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = lane_sum(v) / n;
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+fn mean_std(keys: &[i64]) -> (f64, f64) {
+    let n = keys.len() as f64;
+    let chunks = keys.chunks_exact(8);
+    let rest = chunks.remainder();
     let mut acc = [0.0_f64; 8];
-    let chunks = v.chunks_exact(8);
-    let mut tail = 0.0;
-    for &a in chunks.remainder() {
-        tail += (a - mean) * (a - mean);
-    }
-    for c in chunks {
+    for c in chunks.clone() {
         for k in 0..8 {
-            acc[k] += (c[k] - mean) * (c[k] - mean);
+            acc[k] += from_key(c[k]);
         }
     }
+    let tail: f64 = rest.iter().map(|&k| from_key(k)).sum();
+    let mean =
+        (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail)
+            / n;
+    let mut acc = [0.0_f64; 8];
+    for c in chunks {
+        for k in 0..8 {
+            let d = from_key(c[k]) - mean;
+            acc[k] += d * d;
+        }
+    }
+    let tail: f64 = rest
+        .iter()
+        .map(|&k| {
+            let d = from_key(k) - mean;
+            d * d
+        })
+        .sum();
     let var =
         (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail)
             / n;
     (mean, var.sqrt())
 }
 
-/// `sigma_clip` of `r` given the incoming mask: returns the new mask.
-fn sigma_clip(r: &[f64], mask: &[bool], sigma: f64, scratch: &mut Vec<f64>) -> Vec<bool> {
-    scratch.clear();
-    scratch.extend(r.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
+/// Replace `ka` (and `kb`, unless `b` is empty) with the values of `a` (`b`)
+/// whose `mask` is false; returns how many.  Few pixels are clipped, so the
+/// filter's branch is predictable.
+fn compact_kept(
+    a: &[f64],
+    b: &[f64],
+    mask: &[bool],
+    ka: &mut Vec<f64>,
+    kb: &mut Vec<f64>,
+) -> usize {
+    ka.clear();
+    ka.extend(a.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
+    if !b.is_empty() {
+        kb.clear();
+        kb.extend(b.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
+    }
+    ka.len()
+}
+
+/// Keep the keys within `[klo, khi]` (in order); returns where the key at
+/// `pivot` went, if it was kept.
+fn retain_within(keys: &mut Vec<i64>, klo: i64, khi: i64, pivot: usize) -> Option<usize> {
+    let inside = |v: &i64| *v >= klo && *v <= khi;
+    let at = inside(&keys[pivot]).then(|| keys[..pivot].iter().filter(|v| inside(v)).count());
+    keys.retain(inside);
+    at
+}
+
+/// `sigma_clip` of `r` given the incoming `mask` (True = out), which it
+/// extends in place with the residuals outside the final bounds.
+///
+/// Each inner iteration needs the median of the values still in: after the
+/// first selection the keys stay partitioned around the selected one (an
+/// in-order compaction keeps that), so later selections search only the side
+/// that holds the new middle.
+fn sigma_clip(r: &[f64], mask: &mut [bool], sigma: f64, keys: &mut Vec<i64>) {
+    keys.clear();
+    keys.extend(
+        r.iter()
+            .zip(mask.iter())
+            .filter(|(_, &m)| !m)
+            .map(|(&v, _)| total_key(v)),
+    );
     let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    let mut pivot: Option<usize> = None;
     for _ in 0..SIGMA_CLIP_MAXITERS {
-        if scratch.is_empty() {
+        let m = keys.len();
+        if m == 0 {
             break;
         }
-        // the order of the kept values does not matter: select in place
-        let center = median_select(scratch);
-        let (_, std) = mean_std(scratch);
+        let k = m / 2;
+        match pivot {
+            Some(p) if p < k => {
+                keys[p + 1..].select_nth_unstable(k - p - 1);
+            }
+            Some(p) if p > k => {
+                keys[..p].select_nth_unstable(k);
+            }
+            Some(_) => {}
+            None => {
+                keys.select_nth_unstable(k);
+            }
+        }
+        let upper = from_key(keys[k]);
+        let center = if m % 2 == 1 {
+            upper
+        } else {
+            let lower = from_key(keys[..k].iter().copied().max().unwrap_or(keys[k]));
+            lower + (upper - lower) / 2.0
+        };
+        let (_, std) = mean_std(keys);
         lo = center - sigma * std;
         hi = center + sigma * std;
-        let before = scratch.len();
-        scratch.retain(|&v| v >= lo && v <= hi);
-        if scratch.len() == before {
+        pivot = retain_within(keys, total_key(lo), total_key(hi), k);
+        if keys.len() == m {
             break;
         }
     }
-    r.iter()
-        .zip(mask)
-        .map(|(&v, &m)| m || v < lo || v > hi)
-        .collect()
+    for (m, &v) in mask.iter_mut().zip(r) {
+        *m = *m || v < lo || v > hi;
+    }
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(shape_err)`
@@ -236,23 +341,15 @@ pub fn fit_clipped(
     let g = gather(input, weights)?;
     let n = g.x.len();
     let weighted = weights.is_some();
-    let (mut kx, mut ky) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut kw = Vec::with_capacity(if weighted { n } else { 0 });
+    // the kept pixels, compacted for each refit
+    let (mut kx, mut ky) = (scratch::take_f64(n), scratch::take_f64(n));
+    let mut kw = scratch::take_f64(if weighted { n } else { 0 });
     let mut fit_on = |mask: &[bool]| -> CoreResult<FitResult> {
-        // refit on the kept pixels, gathered contiguously and known to be usable
-        kx.clear();
-        ky.clear();
-        kw.clear();
-        for (i, ((&a, &b), &m)) in g.x.iter().zip(&g.y).zip(mask).enumerate() {
-            if !m {
-                kx.push(a);
-                ky.push(b);
-                if weighted {
-                    kw.push(g.w[i]);
-                }
-            }
+        let k = compact_kept(&g.x, &g.y, mask, &mut kx, &mut ky);
+        if weighted {
+            compact_kept(&g.w, &[], mask, &mut kw, &mut Vec::new());
         }
-        if kx.is_empty() {
+        if k == 0 {
             return Err(CoreError::TooFewPixels {
                 model: crate::fit::model_name(rank),
                 needed: 1,
@@ -261,10 +358,14 @@ pub fn fit_clipped(
                 n_nonfinite: g.counts.n_nonfinite,
             });
         }
-        let k = [kx.len()];
+        let shape = [k];
         let sub = PairInput {
-            dark_in: Frame::from(ArrayViewD::from_shape(IxDyn(&k), &kx[..]).map_err(shape_err)?),
-            dark_out: Frame::from(ArrayViewD::from_shape(IxDyn(&k), &ky[..]).map_err(shape_err)?),
+            dark_in: Frame::from(
+                ArrayViewD::from_shape(IxDyn(&shape), &kx[..k]).map_err(shape_err)?,
+            ),
+            dark_out: Frame::from(
+                ArrayViewD::from_shape(IxDyn(&shape), &ky[..k]).map_err(shape_err)?,
+            ),
             mask: None,
             exclusion: Exclusion {
                 hot_threshold: None,
@@ -274,20 +375,21 @@ pub fn fit_clipped(
         if weighted {
             // the residuals are clipped unweighted; the refit uses the weights
             // (astropy passes its weights to the fitter, not to sigma_clip)
-            let w = Frame::from(ArrayViewD::from_shape(IxDyn(&k), &kw[..]).map_err(shape_err)?);
+            let w =
+                Frame::from(ArrayViewD::from_shape(IxDyn(&shape), &kw[..k]).map_err(shape_err)?);
             return Ok(fit_weighted(&sub, &w, &[rank])?.remove(0));
         }
         Ok(fit_all(&sub, &[rank])?.remove(0))
     };
     let mut mask = vec![false; n];
     let mut fit = fit_on(&mask)?;
-    let (mut r, mut scratch) = (Vec::new(), Vec::new());
+    let (mut r, mut keys) = (scratch::take_f64(n), scratch::take_i64(n));
     let mut last = 0;
     let mut iterations = 0;
     for it in 1..=niter {
         iterations = it;
         residuals(&fit, &g.x, &g.y, &mut r);
-        mask = sigma_clip(&r, &mask, sigma, &mut scratch);
+        sigma_clip(&r, &mut mask, sigma, &mut keys);
         fit = fit_on(&mask)?;
         let n_clipped = mask.iter().filter(|&&m| m).count();
         if n_clipped == last {
@@ -295,12 +397,11 @@ pub fn fit_clipped(
         }
         last = n_clipped;
     }
-    let mut clipped: Vec<usize> = g
-        .index
+    let mut clipped: Vec<usize> = mask
         .iter()
-        .zip(&mask)
+        .enumerate()
         .filter(|(_, &m)| m)
-        .map(|(&i, _)| i)
+        .map(|(i, _)| g.logical(i))
         .collect();
     clipped.sort_unstable();
     let n_clipped = clipped.len();
@@ -312,6 +413,11 @@ pub fn fit_clipped(
         n_hot: g.counts.n_hot,
         n_clipped,
     };
+    for v in [kx, ky, kw, r] {
+        scratch::give_f64(v);
+    }
+    scratch::give_i64(keys);
+    g.recycle();
     Ok(ClippedFit {
         fit,
         iterations,
@@ -348,6 +454,92 @@ mod tests {
         assert_eq!(c.fit.counts.n_used, 397);
         assert_eq!(c.fit.counts.n_excluded(), 3);
         assert!(c.iterations >= 2);
+    }
+
+    #[test]
+    fn keys_order_like_floats_and_round_trip() {
+        let vals = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -f64::MIN_POSITIVE / 4.0,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE / 4.0,
+            1.0,
+            3.5e10,
+            f64::INFINITY,
+        ];
+        for &a in &vals {
+            assert_eq!(from_key(total_key(a)), a + 0.0);
+            for &b in &vals {
+                assert_eq!(total_key(a) <= total_key(b), a <= b, "{a} {b}");
+                assert_eq!(total_key(a) < total_key(b), a < b, "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn sigma_clip_matches_a_sorting_reference() {
+        // a reference sigma_clip written with sorted copies (median of the
+        // kept values by sorting, two-pass std), against the selection one
+        let mut state = 12_345_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            f64::from(u32::try_from(state >> 33).unwrap()) / f64::from(u32::MAX)
+        };
+        for n in [1_usize, 2, 7, 64, 1001] {
+            let r: Vec<f64> = (0..n)
+                .map(|i| {
+                    let v = next() - 0.5;
+                    if i % 13 == 0 {
+                        v * 40.0
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let mut mask = vec![false; n];
+            mask[0] = n > 2;
+            let mut want = mask.clone();
+            let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+            let mut kept: Vec<f64> = r
+                .iter()
+                .zip(&mask)
+                .filter(|(_, &m)| !m)
+                .map(|(&v, _)| v)
+                .collect();
+            for _ in 0..SIGMA_CLIP_MAXITERS {
+                if kept.is_empty() {
+                    break;
+                }
+                let mut sorted = kept.clone();
+                sorted.sort_by(f64::total_cmp);
+                let m = sorted.len();
+                let center = if m % 2 == 1 {
+                    sorted[m / 2]
+                } else {
+                    sorted[m / 2 - 1] + (sorted[m / 2] - sorted[m / 2 - 1]) / 2.0
+                };
+                let keys: Vec<i64> = kept.iter().map(|&v| total_key(v)).collect();
+                let (_, std) = mean_std(&keys);
+                lo = center - 3.0 * std;
+                hi = center + 3.0 * std;
+                let before = kept.len();
+                kept.retain(|&v| v >= lo && v <= hi);
+                if kept.len() == before {
+                    break;
+                }
+            }
+            for (w, &v) in want.iter_mut().zip(&r) {
+                *w = *w || v < lo || v > hi;
+            }
+            let mut keys = Vec::new();
+            sigma_clip(&r, &mut mask, 3.0, &mut keys);
+            assert_eq!(mask, want, "n = {n}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use multiversion::multiversion;
 
 use crate::error::{CoreError, CoreResult};
-use crate::view::Block;
+use crate::view::{Block, BLOCK};
 
 /// Exclusion rules of one fit.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -46,6 +46,16 @@ impl Exclusion {
             &block.mask[..n],
             thr,
         ) == 0
+    }
+
+    /// Whether every pixel of two unmasked columns is usable.
+    #[must_use]
+    pub fn all_usable_slices(&self, xs: &[f64], ys: &[f64]) -> bool {
+        const NONE: [bool; BLOCK] = [false; BLOCK];
+        let thr = self.hot_threshold.unwrap_or(f64::INFINITY);
+        xs.chunks(BLOCK)
+            .zip(ys.chunks(BLOCK))
+            .all(|(x, y)| count_unusable(x, y, &NONE[..x.len()], thr) == 0)
     }
 
     /// Copy the usable `(x, y)` pairs of a two-column block to the front of

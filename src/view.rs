@@ -344,6 +344,23 @@ impl<'a> Walk<'a> {
         self.mask.is_some()
     }
 
+    /// The frames' pixels as plain slices when every frame is native,
+    /// contiguous `f64` (after the walk's re-arrangement) and there is no
+    /// mask: those can be handed to a pass without copying into blocks.
+    #[must_use]
+    pub fn contiguous_f64(&self) -> Option<Vec<&'a [f64]>> {
+        if self.mask.is_some() {
+            return None;
+        }
+        self.frames
+            .iter()
+            .map(|f| match &f.data {
+                PixelArray::F64(v) if !f.swapped => v.clone().to_slice(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// True when every frame holds integers (which are never NaN or infinite).
     #[must_use]
     pub fn all_integer(&self) -> bool {

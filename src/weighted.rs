@@ -225,6 +225,7 @@ pub fn fit_weighted(
             counts: g.counts,
         });
     }
+    g.recycle();
     Ok(out)
 }
 

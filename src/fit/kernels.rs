@@ -316,9 +316,11 @@ pub fn add_mult_sums(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let [mut d, mut xx, mut xy] = add_mult_lanes(xs, ys);
     for i in n - n % L..n {
         let (x, y) = (xs[i], ys[i]);
+        // (not `mul_add`: this function is not compiled for FMA, where it
+        // would be a library call; the rounding of a tail does not matter)
         d[0] += y - x;
-        xx[0] = x.mul_add(x, xx[0]);
-        xy[0] = x.mul_add(y, xy[0]);
+        xx[0] += x * x;
+        xy[0] += x * y;
     }
     (lane_total(&d), lane_total(&xx), lane_total(&xy))
 }
@@ -804,6 +806,102 @@ fn model_chunk<const D: usize, const TAIL: bool>(
             acc.g[k] = v_fma(&r, &tk[k], &acc.g[k]);
         }
     }
+}
+
+/// Fitted values of one chunk, the way the statistics pass computes them.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn fitted_chunk<const D: usize>(
+    x: &V,
+    model: Eval<'_>,
+    c: &[f64; MAX_MOMENT / 2 + 1],
+    center: f64,
+    inv_half_width: f64,
+) -> V {
+    match model {
+        Eval::Add(a) => v_add(x, &[a; L]),
+        Eval::Mult(a) => v_mul(&[a; L], x),
+        Eval::Poly(_) => {
+            let t = v_mul(&v_sub(x, &[center; L]), &[inv_half_width; L]);
+            let t2 = v_add(&t, &t);
+            let (mut prev, mut cur): (V, V) = ([1.0; L], t);
+            let mut f = v_fma(&[c[1]; L], &t, &[c[0]; L]);
+            for k in 2..=D {
+                let next = v_fms(&t2, &cur, &prev);
+                f = v_fma(&[c[k]; L], &next, &f);
+                prev = cur;
+                cur = next;
+            }
+            f
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn residual_block<const D: usize>(
+    xs: &[f64],
+    ys: &[f64],
+    model: Eval<'_>,
+    center: f64,
+    inv_half_width: f64,
+    out: &mut [f64],
+) {
+    let n = xs.len().min(ys.len()).min(out.len());
+    let mut c = [0.0; MAX_MOMENT / 2 + 1];
+    if let Eval::Poly(cheb) = model {
+        c[..=D].copy_from_slice(&cheb[..=D]);
+    }
+    let whole = n - n % L;
+    for ((x, y), o) in xs[..whole]
+        .chunks_exact(L)
+        .zip(ys[..whole].chunks_exact(L))
+        .zip(out[..whole].chunks_exact_mut(L))
+    {
+        let x: V = std::array::from_fn(|l| x[l]);
+        let y: V = std::array::from_fn(|l| y[l]);
+        let r = v_sub(
+            &y,
+            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width),
+        );
+        o.copy_from_slice(&r);
+    }
+    if whole < n {
+        let m = n - whole;
+        let x: V = std::array::from_fn(|l| if l < m { xs[whole + l] } else { center });
+        let y: V = std::array::from_fn(|l| if l < m { ys[whole + l] } else { 0.0 });
+        let r = v_sub(
+            &y,
+            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width),
+        );
+        out[whole..n].copy_from_slice(&r[..m]);
+    }
+}
+
+/// Residuals `y - model(x)` into `out`, the fitted values computed exactly as
+/// in the statistics pass (see [`model_stats`]).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+pub fn residuals_of<'a>(
+    xs: &[f64],
+    ys: &[f64],
+    model: Eval<'a>,
+    center: f64,
+    inv_half_width: f64,
+    out: &mut [f64],
+) {
+    let degree = match model {
+        Eval::Poly(c) => c.len().saturating_sub(1),
+        _ => 0,
+    };
+    macro_rules! go {
+        ($($d:literal)*) => {
+            match degree {
+                $($d => residual_block::<$d>(xs, ys, model, center, inv_half_width, out),)*
+                _ => residual_block::<12>(xs, ys, model, center, inv_half_width, out),
+            }
+        };
+    }
+    go!(0 1 2 3 4 5 6 7 8 9 10 11);
 }
 
 /// Statistics of one model over one block (see [`model_block`]); compiled for

@@ -30,7 +30,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::mask::{Counts, Exclusion};
 use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::{lane_sum, Neumaier};
-use crate::view::{Frame, Walk, BLOCK};
+use crate::view::{Block, Frame, Walk, BLOCK};
 use chebyshev::{power_coeffs, power_covariance};
 use kernels::{add_mult_sums, inverse_or_zero, model_stats, range_block, Eval, MomentSums};
 
@@ -141,6 +141,38 @@ fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64]
     let unchecked = (walk.all_integer() || exclusion.all_usable)
         && !walk.has_mask()
         && exclusion.hot_threshold.is_none();
+    if let Some(cols) = walk.contiguous_f64() {
+        // native contiguous float64: blocks are slices of the arrays themselves
+        let (x, y) = (cols[0], cols[1]);
+        let mut block: Option<Block> = None;
+        for (cx, cy) in x.chunks(BLOCK).zip(y.chunks(BLOCK)) {
+            let n = cx.len();
+            if unchecked || exclusion.all_usable_slices(cx, cy) {
+                counts.n_total += n;
+                counts.n_used += n;
+                f(cx, cy);
+                continue;
+            }
+            // a block with unusable pixels (rare): copy it and compact as usual
+            let b = block.get_or_insert_with(|| Block {
+                cols: vec![vec![0.0; BLOCK]; 2],
+                mask: vec![false; BLOCK],
+                len: 0,
+            });
+            b.cols[0][..n].copy_from_slice(cx);
+            b.cols[1][..n].copy_from_slice(cy);
+            b.len = n;
+            if xs.is_empty() {
+                xs.resize(BLOCK, 0.0);
+                ys.resize(BLOCK, 0.0);
+            }
+            let k = exclusion.compact(b, &mut xs, &mut ys, &mut counts);
+            if k > 0 {
+                f(&xs[..k], &ys[..k]);
+            }
+        }
+        return counts;
+    }
     walk.for_each_block(&mut |b| {
         if unchecked || exclusion.all_usable(b) {
             counts.n_total += b.len;

@@ -1,0 +1,90 @@
+//! Reusable per-thread buffers for the paths that gather pixels (robust and
+//! weighted fits).  A fresh buffer of a frame's size is fresh memory from the
+//! operating system on every call (the allocator returns large blocks when
+//! they are freed), and touching it costs a page fault per 4 KiB, which for a
+//! 62 x 341 frame is a large part of a clipped fit.  Buffers up to
+//! [`MAX_POOLED`] elements are kept for the next call on the same thread.
+
+use std::cell::RefCell;
+
+/// Largest buffer kept (elements): 8 MiB of `f64`.
+pub const MAX_POOLED: usize = 1 << 20;
+
+/// Buffers kept per thread and element type.
+const POOL_LEN: usize = 8;
+
+thread_local! {
+    static F64: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
+    static I64: RefCell<Vec<Vec<i64>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty `f64` buffer with room for `cap` elements.
+#[must_use]
+pub fn take_f64(cap: usize) -> Vec<f64> {
+    take(&F64, cap)
+}
+
+/// Return an `f64` buffer for reuse.
+pub fn give_f64(v: Vec<f64>) {
+    give(&F64, v);
+}
+
+/// An empty `i64` buffer with room for `cap` elements.
+#[must_use]
+pub fn take_i64(cap: usize) -> Vec<i64> {
+    take(&I64, cap)
+}
+
+/// Return an `i64` buffer for reuse.
+pub fn give_i64(v: Vec<i64>) {
+    give(&I64, v);
+}
+
+fn take<T>(pool: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>, cap: usize) -> Vec<T> {
+    let found = pool.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().position(|v| v.capacity() >= cap)?;
+        Some(p.swap_remove(i))
+    });
+    let mut v = found.unwrap_or_else(|| Vec::with_capacity(cap));
+    v.clear();
+    v
+}
+
+fn give<T>(pool: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>, v: Vec<T>) {
+    if v.capacity() == 0 || v.capacity() > MAX_POOLED {
+        return;
+    }
+    pool.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_LEN {
+            p.push(v);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_reused_empty_and_large_ones_dropped() {
+        let mut a = take_f64(1000);
+        a.extend([1.0, 2.0]);
+        let ptr = a.as_ptr();
+        give_f64(a);
+        let b = take_f64(500);
+        assert!(b.is_empty() && b.capacity() >= 1000);
+        assert_eq!(b.as_ptr(), ptr);
+        give_f64(b);
+        let big = take_i64(MAX_POOLED + 1);
+        give_i64(big);
+        let c = take_i64(MAX_POOLED + 1);
+        assert!(c.capacity() > MAX_POOLED);
+        let many: Vec<Vec<f64>> = (0..2 * POOL_LEN).map(|_| take_f64(10)).collect();
+        for v in many {
+            give_f64(v);
+        }
+        F64.with(|p| assert!(p.borrow().len() <= POOL_LEN));
+    }
+}
