@@ -426,6 +426,9 @@ impl<'a> Walk<'a> {
             .map(|f| (f.data.clone(), f.swapped))
             .collect();
         walk_rec(&datas, self.mask.as_ref(), &mut block, visit);
+        if block.len > 0 {
+            visit(&block);
+        }
     }
 }
 
@@ -437,25 +440,33 @@ fn walk_rec(
 ) {
     let shape = datas[0].0.shape();
     if shape.len() == 1 {
+        // Rows are packed into full blocks (the walk order is unchanged), so a
+        // strided view is summed in the same blocks as its contiguous copy and
+        // short rows do not multiply the per-block work.
         let n = shape[0];
+        let full = block.mask.len();
         let mut start = 0;
         while start < n {
-            let end = (start + BLOCK).min(n);
+            let off = block.len;
+            let end = (start + (full - off)).min(n);
             let len = end - start;
             for ((data, swapped), col) in datas.iter().zip(block.cols.iter_mut()) {
-                dispatch!(data, v => load_lane(v, start, end, *swapped, &mut col[..len]));
+                dispatch!(data, v => load_lane(v, start, end, *swapped, &mut col[off..off + len]));
             }
             match mask {
                 Some(m) => {
                     let part = m.slice_axis(Axis(0), Slice::from(start..end));
-                    for (dst, &src) in block.mask[..len].iter_mut().zip(part.iter()) {
+                    for (dst, &src) in block.mask[off..off + len].iter_mut().zip(part.iter()) {
                         *dst = src;
                     }
                 }
-                None => block.mask[..len].fill(false),
+                None => block.mask[off..off + len].fill(false),
             }
-            block.len = len;
-            visit(block);
+            block.len = off + len;
+            if block.len == full {
+                visit(block);
+                block.len = 0;
+            }
             start = end;
         }
         return;
