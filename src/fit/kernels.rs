@@ -808,6 +808,37 @@ fn model_chunk<const D: usize, const TAIL: bool>(
     }
 }
 
+/// Polynomial degree of a model (0 for the additive and multiplicative ones).
+fn degree_of(model: Eval<'_>) -> usize {
+    match model {
+        Eval::Poly(c) => c.len().saturating_sub(1),
+        _ => 0,
+    }
+}
+
+/// Call `f::<D>(args)` with `D` the compile-time constant equal to `degree`
+/// (degrees above 11 use 12, the highest), so that every kernel loop over the
+/// Chebyshev terms is unrolled and its values stay in registers.
+macro_rules! by_degree {
+    ($degree:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $degree {
+            0 => $f::<0>($($arg),*),
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            9 => $f::<9>($($arg),*),
+            10 => $f::<10>($($arg),*),
+            11 => $f::<11>($($arg),*),
+            _ => $f::<12>($($arg),*),
+        }
+    };
+}
+
 /// Fitted values of one chunk, the way the statistics pass computes them.
 #[inline(always)]
 #[allow(clippy::inline_always)]
@@ -889,19 +920,10 @@ pub fn residuals_of<'a>(
     inv_half_width: f64,
     out: &mut [f64],
 ) {
-    let degree = match model {
-        Eval::Poly(c) => c.len().saturating_sub(1),
-        _ => 0,
-    };
-    macro_rules! go {
-        ($($d:literal)*) => {
-            match degree {
-                $($d => residual_block::<$d>(xs, ys, model, center, inv_half_width, out),)*
-                _ => residual_block::<12>(xs, ys, model, center, inv_half_width, out),
-            }
-        };
-    }
-    go!(0 1 2 3 4 5 6 7 8 9 10 11);
+    by_degree!(
+        degree_of(model),
+        residual_block(xs, ys, model, center, inv_half_width, out)
+    );
 }
 
 /// Statistics of one model over one block (see [`model_block`]); compiled for
@@ -916,19 +938,10 @@ pub fn model_stats<'a>(
     center: f64,
     inv_half_width: f64,
 ) -> ModelLanes {
-    let degree = match model {
-        Eval::Poly(c) => c.len().saturating_sub(1),
-        _ => 0,
-    };
-    macro_rules! go {
-        ($($d:literal)*) => {
-            match degree {
-                $($d => model_block::<$d>(xs, ys, inv_y, model, center, inv_half_width),)*
-                _ => model_block::<12>(xs, ys, inv_y, model, center, inv_half_width),
-            }
-        };
-    }
-    go!(0 1 2 3 4 5 6 7 8 9 10 11)
+    by_degree!(
+        degree_of(model),
+        model_block(xs, ys, inv_y, model, center, inv_half_width)
+    )
 }
 
 #[cfg(test)]
