@@ -3,12 +3,16 @@
 //! operating system on every call (the allocator returns large blocks when
 //! they are freed), and touching it costs a page fault per 4 KiB, which for a
 //! 62 x 341 frame is a large part of a clipped fit.  Buffers up to
-//! [`MAX_POOLED`] elements are kept for the next call on the same thread.
+//! [`MAX_POOLED`] elements are kept for the next call on the same thread;
+//! larger frames allocate afresh (and pay the page faults), so that a thread
+//! never keeps more than a few tens of MiB.
 
 use std::cell::RefCell;
 
-/// Largest buffer kept (elements): 8 MiB of `f64`.
-pub const MAX_POOLED: usize = 1 << 20;
+/// Largest buffer kept (elements): 2 MiB of `f64`, enough for a full IUVS
+/// frame (133 x 1024) while bounding what a thread keeps (at most
+/// `POOL_LEN` buffers of each type, 16 MiB each type in the worst case).
+pub const MAX_POOLED: usize = 1 << 18;
 
 /// Buffers kept per thread and element type.
 const POOL_LEN: usize = 8;
