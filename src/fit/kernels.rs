@@ -170,8 +170,9 @@ type MomentLanes = (
 /// Lane totals of the Chebyshev moments of one block (compiled for AVX-512
 /// and AVX2 too and chosen at run time).  Products are accumulated with
 /// explicit fused multiply-adds (`f64::mul_add`, one rounding, so every build
-/// gives the same bits: a CPU without FMA computes the same value in software).  The degree is made a compile-time
-/// constant so that the moment accumulators stay in registers.
+/// gives the same bits: a CPU without FMA computes the same value in
+/// software).  The degree is made a compile-time constant so that the moment
+/// accumulators stay in registers.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 fn moment_block(
     xs: &[f64],
