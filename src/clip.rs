@@ -228,23 +228,11 @@ fn mean_std(keys: &[i64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Replace `ka` (and `kb`, unless `b` is empty) with the values of `a` (`b`)
-/// whose `mask` is false; returns how many.  Few pixels are clipped, so the
-/// filter's branch is predictable.
-fn compact_kept(
-    a: &[f64],
-    b: &[f64],
-    mask: &[bool],
-    ka: &mut Vec<f64>,
-    kb: &mut Vec<f64>,
-) -> usize {
-    ka.clear();
-    ka.extend(a.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
-    if !b.is_empty() {
-        kb.clear();
-        kb.extend(b.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
-    }
-    ka.len()
+/// Replace `out` with the values of `a` whose `mask` is false.  Few pixels
+/// are clipped, so the filter's branch is predictable.
+fn keep_unmasked(a: &[f64], mask: &[bool], out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(a.iter().zip(mask).filter(|(_, &m)| !m).map(|(&v, _)| v));
 }
 
 /// Keep the keys within `[klo, khi]` (in order); returns where the key at
@@ -345,10 +333,12 @@ pub fn fit_clipped(
     let (mut kx, mut ky) = (scratch::take_f64(n), scratch::take_f64(n));
     let mut kw = scratch::take_f64(if weighted { n } else { 0 });
     let mut fit_on = |mask: &[bool]| -> CoreResult<FitResult> {
-        let k = compact_kept(&g.x, &g.y, mask, &mut kx, &mut ky);
+        keep_unmasked(&g.x, mask, &mut kx);
+        keep_unmasked(&g.y, mask, &mut ky);
         if weighted {
-            compact_kept(&g.w, &[], mask, &mut kw, &mut Vec::new());
+            keep_unmasked(&g.w, mask, &mut kw);
         }
+        let k = kx.len();
         if k == 0 {
             return Err(CoreError::TooFewPixels {
                 model: crate::fit::model_name(rank),

@@ -770,22 +770,7 @@ fn model_chunk<const D: usize, const TAIL: bool>(
     acc: &mut ModelLanes,
 ) {
     let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
-    let f = match model {
-        Eval::Add(a) => v_add(x, &[a; L]),
-        Eval::Mult(a) => v_mul(&[a; L], x),
-        Eval::Poly(_) => {
-            let t = v_mul(&v_sub(x, &[center; L]), &[inv_half_width; L]);
-            let t2 = v_add(&t, &t);
-            tk[0] = [1.0; L];
-            tk[1] = t;
-            let mut f = v_fma(&[c[1]; L], &t, &[c[0]; L]);
-            for k in 2..=D {
-                tk[k] = v_fms(&t2, &tk[k - 1], &tk[k - 2]);
-                f = v_fma(&[c[k]; L], &tk[k], &f);
-            }
-            f
-        }
-    };
+    let f = fitted_chunk::<D>(x, model, c, center, inv_half_width, &mut tk);
     let mut r = v_sub(y, &f);
     // extremes: a dead tail lane repeats lane 0 (m >= 1), so no lane test is needed
     let mut e = r;
@@ -840,7 +825,10 @@ macro_rules! by_degree {
     };
 }
 
-/// Fitted values of one chunk, the way the statistics pass computes them.
+/// Fitted values of one chunk: the one place the statistics pass and
+/// [`residuals_of`] evaluate a model.  For a polynomial, `tk` receives the
+/// Chebyshev terms `T_0..T_D` of the chunk (the statistics pass needs them for
+/// the refinement gradient; elsewhere the stores are optimised away).
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn fitted_chunk<const D: usize>(
@@ -849,6 +837,7 @@ fn fitted_chunk<const D: usize>(
     c: &[f64; MAX_MOMENT / 2 + 1],
     center: f64,
     inv_half_width: f64,
+    tk: &mut [V; MAX_MOMENT / 2 + 1],
 ) -> V {
     match model {
         Eval::Add(a) => v_add(x, &[a; L]),
@@ -856,13 +845,12 @@ fn fitted_chunk<const D: usize>(
         Eval::Poly(_) => {
             let t = v_mul(&v_sub(x, &[center; L]), &[inv_half_width; L]);
             let t2 = v_add(&t, &t);
-            let (mut prev, mut cur): (V, V) = ([1.0; L], t);
+            tk[0] = [1.0; L];
+            tk[1] = t;
             let mut f = v_fma(&[c[1]; L], &t, &[c[0]; L]);
             for k in 2..=D {
-                let next = v_fms(&t2, &cur, &prev);
-                f = v_fma(&[c[k]; L], &next, &f);
-                prev = cur;
-                cur = next;
+                tk[k] = v_fms(&t2, &tk[k - 1], &tk[k - 2]);
+                f = v_fma(&[c[k]; L], &tk[k], &f);
             }
             f
         }
@@ -885,6 +873,8 @@ fn residual_block<const D: usize>(
         c[..=D].copy_from_slice(&cheb[..=D]);
     }
     let whole = n - n % L;
+    // the Chebyshev terms are not needed here (stores the compiler drops)
+    let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
     for ((x, y), o) in xs[..whole]
         .chunks_exact(L)
         .zip(ys[..whole].chunks_exact(L))
@@ -894,7 +884,7 @@ fn residual_block<const D: usize>(
         let y: V = std::array::from_fn(|l| y[l]);
         let r = v_sub(
             &y,
-            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width),
+            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width, &mut tk),
         );
         o.copy_from_slice(&r);
     }
@@ -904,7 +894,7 @@ fn residual_block<const D: usize>(
         let y: V = std::array::from_fn(|l| if l < m { ys[whole + l] } else { 0.0 });
         let r = v_sub(
             &y,
-            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width),
+            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width, &mut tk),
         );
         out[whole..n].copy_from_slice(&r[..m]);
     }

@@ -136,7 +136,7 @@ impl<'a> PairInput<'a> {
 fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64])) -> Counts {
     let mut counts = Counts::default();
     // compaction buffers, allocated on the first block that needs them
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    let mut kept = None;
     // integers without a mask or threshold: every pixel is usable, nothing to check
     let unchecked = (walk.all_integer() || exclusion.all_usable)
         && !walk.has_mask()
@@ -162,14 +162,7 @@ fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64]
             b.cols[0][..n].copy_from_slice(cx);
             b.cols[1][..n].copy_from_slice(cy);
             b.len = n;
-            if xs.is_empty() {
-                xs.resize(BLOCK, 0.0);
-                ys.resize(BLOCK, 0.0);
-            }
-            let k = exclusion.compact(b, &mut xs, &mut ys, &mut counts);
-            if k > 0 {
-                f(&xs[..k], &ys[..k]);
-            }
+            compacted(b, exclusion, &mut kept, &mut counts, f);
         }
         return counts;
     }
@@ -180,16 +173,25 @@ fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64]
             f(&b.cols[0][..b.len], &b.cols[1][..b.len]);
             return;
         }
-        if xs.is_empty() {
-            xs.resize(BLOCK, 0.0);
-            ys.resize(BLOCK, 0.0);
-        }
-        let n = exclusion.compact(b, &mut xs, &mut ys, &mut counts);
-        if n > 0 {
-            f(&xs[..n], &ys[..n]);
-        }
+        compacted(b, exclusion, &mut kept, &mut counts, f);
     });
     counts
+}
+
+/// Hand the usable pixels of a block that has unusable ones to `f`, compacted
+/// into `kept` (allocated on the first such block).
+fn compacted(
+    b: &Block,
+    exclusion: &Exclusion,
+    kept: &mut Option<(Vec<f64>, Vec<f64>)>,
+    counts: &mut Counts,
+    f: &mut dyn FnMut(&[f64], &[f64]),
+) {
+    let (xs, ys) = kept.get_or_insert_with(|| (vec![0.0; BLOCK], vec![0.0; BLOCK]));
+    let n = exclusion.compact(b, xs, ys, counts);
+    if n > 0 {
+        f(&xs[..n], &ys[..n]);
+    }
 }
 
 /// Relative move of the fitted values (`sum |delta_k| / sum |c_k|`) by the
