@@ -25,7 +25,17 @@ thread_local! {
 /// An empty `f64` buffer with room for `cap` elements.
 #[must_use]
 pub fn take_f64(cap: usize) -> Vec<f64> {
-    take(&F64, cap)
+    take(&F64, cap, true)
+}
+
+/// An `f64` buffer of `len` elements whose values are unspecified (left from
+/// an earlier use, or zero): for buffers that are written before they are
+/// read, without zeroing them on every call.
+#[must_use]
+pub fn take_f64_len(len: usize) -> Vec<f64> {
+    let mut v = take(&F64, len, false);
+    v.resize(len, 0.0);
+    v
 }
 
 /// Return an `f64` buffer for reuse.
@@ -36,7 +46,7 @@ pub fn give_f64(v: Vec<f64>) {
 /// An empty `i64` buffer with room for `cap` elements.
 #[must_use]
 pub fn take_i64(cap: usize) -> Vec<i64> {
-    take(&I64, cap)
+    take(&I64, cap, true)
 }
 
 /// Return an `i64` buffer for reuse.
@@ -44,14 +54,20 @@ pub fn give_i64(v: Vec<i64>) {
     give(&I64, v);
 }
 
-fn take<T>(pool: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>, cap: usize) -> Vec<T> {
+fn take<T>(
+    pool: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>,
+    cap: usize,
+    clear: bool,
+) -> Vec<T> {
     let found = pool.with(|p| {
         let mut p = p.borrow_mut();
         let i = p.iter().position(|v| v.capacity() >= cap)?;
         Some(p.swap_remove(i))
     });
     let mut v = found.unwrap_or_else(|| Vec::with_capacity(cap));
-    v.clear();
+    if clear {
+        v.clear();
+    }
     v
 }
 
@@ -90,5 +106,19 @@ mod tests {
             give_f64(v);
         }
         F64.with(|p| assert!(p.borrow().len() <= POOL_LEN));
+        // a buffer taken by length keeps its values where it has them (on a
+        // fresh thread, so that the pool holds only this buffer)
+        std::thread::spawn(|| {
+            let mut d = take_f64_len(8);
+            d.copy_from_slice(&[7.0; 8]);
+            give_f64(d);
+            let e = take_f64_len(4);
+            assert_eq!(e, vec![7.0; 4]);
+            give_f64(e);
+            let f = take_f64_len(12);
+            assert_eq!(f.len(), 12);
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -619,7 +619,7 @@ pub enum Eval<'a> {
 }
 
 /// Pairwise total of the lanes (the same order for every build).
-fn lane_total(a: &[f64; L]) -> f64 {
+pub(crate) fn lane_total(a: &[f64; L]) -> f64 {
     let mut v = *a;
     let mut width = L;
     while width > 1 {
@@ -722,11 +722,11 @@ fn model_block<const D: usize>(
 /// operations (small always-inlined helpers): LLVM then keeps every value in a
 /// vector register, where per-lane loops over 2-d arrays made it split
 /// registers and round-trip them through the stack.
-type V = [f64; L];
+pub(crate) type V = [f64; L];
 
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn v_add(a: &V, b: &V) -> V {
+pub(crate) fn v_add(a: &V, b: &V) -> V {
     std::array::from_fn(|l| a[l] + b[l])
 }
 
@@ -857,6 +857,10 @@ fn fitted_chunk<const D: usize>(
     }
 }
 
+/// Residuals of one block, element by element.  Each element goes through
+/// exactly the operations of its lane in [`fitted_chunk`] (so the bits are the
+/// same); written per element because LLVM vectorised the per-chunk form
+/// across chunks, with gathers.
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn residual_block<const D: usize>(
@@ -868,35 +872,35 @@ fn residual_block<const D: usize>(
     out: &mut [f64],
 ) {
     let n = xs.len().min(ys.len()).min(out.len());
-    let mut c = [0.0; MAX_MOMENT / 2 + 1];
-    if let Eval::Poly(cheb) = model {
-        c[..=D].copy_from_slice(&cheb[..=D]);
-    }
-    let whole = n - n % L;
-    // the Chebyshev terms are not needed here (stores the compiler drops)
-    let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
-    for ((x, y), o) in xs[..whole]
-        .chunks_exact(L)
-        .zip(ys[..whole].chunks_exact(L))
-        .zip(out[..whole].chunks_exact_mut(L))
-    {
-        let x: V = std::array::from_fn(|l| x[l]);
-        let y: V = std::array::from_fn(|l| y[l]);
-        let r = v_sub(
-            &y,
-            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width, &mut tk),
-        );
-        o.copy_from_slice(&r);
-    }
-    if whole < n {
-        let m = n - whole;
-        let x: V = std::array::from_fn(|l| if l < m { xs[whole + l] } else { center });
-        let y: V = std::array::from_fn(|l| if l < m { ys[whole + l] } else { 0.0 });
-        let r = v_sub(
-            &y,
-            &fitted_chunk::<D>(&x, model, &c, center, inv_half_width, &mut tk),
-        );
-        out[whole..n].copy_from_slice(&r[..m]);
+    let (xs, ys, out) = (&xs[..n], &ys[..n], &mut out[..n]);
+    match model {
+        Eval::Add(a) => {
+            for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                *o = y - (x + a);
+            }
+        }
+        Eval::Mult(a) => {
+            for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                *o = y - a * x;
+            }
+        }
+        Eval::Poly(cheb) => {
+            let mut c = [0.0; MAX_MOMENT / 2 + 1];
+            c[..=D].copy_from_slice(&cheb[..=D]);
+            for ((o, &x), &y) in out.iter_mut().zip(xs).zip(ys) {
+                let t = (x - center) * inv_half_width;
+                let t2 = t + t;
+                let (mut prev, mut cur) = (1.0, t);
+                let mut f = c[1].mul_add(t, c[0]);
+                for &ck in c.iter().take(D + 1).skip(2) {
+                    let next = t2.mul_add(cur, -prev);
+                    f = ck.mul_add(next, f);
+                    prev = cur;
+                    cur = next;
+                }
+                *o = y - f;
+            }
+        }
     }
 }
 
@@ -915,6 +919,69 @@ pub fn residuals_of<'a>(
         degree_of(model),
         residual_block(xs, ys, model, center, inv_half_width, out)
     );
+}
+
+/// Lanes of `sum r T_k(t)`, `k <= D`, over a block (a dead tail lane has `r = 0`).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn gradient_block<const D: usize>(
+    xs: &[f64],
+    rs: &[f64],
+    center: f64,
+    inv_half_width: f64,
+) -> [V; MAX_MOMENT / 2 + 1] {
+    let n = xs.len().min(rs.len());
+    let whole = n - n % L;
+    // only the Chebyshev terms of `fitted_chunk` are used
+    let (c, model) = ([0.0; MAX_MOMENT / 2 + 1], Eval::Poly(&[]));
+    let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
+    let mut acc = [[0.0; L]; MAX_MOMENT / 2 + 1];
+    let mut step = |x: &V, r: &V| {
+        fitted_chunk::<D>(x, model, &c, center, inv_half_width, &mut tk);
+        for k in 0..=D {
+            acc[k] = v_fma(r, &tk[k], &acc[k]);
+        }
+    };
+    for (x, r) in xs[..whole].chunks_exact(L).zip(rs[..whole].chunks_exact(L)) {
+        step(
+            &std::array::from_fn(|l| x[l]),
+            &std::array::from_fn(|l| r[l]),
+        );
+    }
+    if whole < n {
+        let m = n - whole;
+        let x: V = std::array::from_fn(|l| if l < m { xs[whole + l] } else { center });
+        let r: V = std::array::from_fn(|l| if l < m { rs[whole + l] } else { 0.0 });
+        step(&x, &r);
+    }
+    acc
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+fn gradient_lanes(
+    xs: &[f64],
+    rs: &[f64],
+    degree: usize,
+    center: f64,
+    inv_half_width: f64,
+) -> [V; MAX_MOMENT / 2 + 1] {
+    by_degree!(degree, gradient_block(xs, rs, center, inv_half_width))
+}
+
+/// The gradient `sum r T_k(t)`, `k = 0..=degree`, of the residuals `rs` at
+/// `xs` (`t = (x - center) * inv_half_width`): the right-hand side of one
+/// step of iterative refinement.
+#[must_use]
+pub fn gradient_of(
+    xs: &[f64],
+    rs: &[f64],
+    degree: usize,
+    center: f64,
+    inv_half_width: f64,
+) -> Vec<f64> {
+    let degree = degree.min(MAX_MOMENT / 2);
+    let lanes = gradient_lanes(xs, rs, degree, center, inv_half_width);
+    lanes[..=degree].iter().map(lane_total).collect()
 }
 
 /// Statistics of one model over one block (see [`model_block`]); compiled for

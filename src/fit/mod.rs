@@ -226,14 +226,14 @@ where
 }
 
 /// The scaling `t = (x - c) / h` that maps `[lo, hi]` onto `[-1, 1]`.
-fn scaling(lo: f64, hi: f64) -> (f64, f64) {
+pub(crate) fn scaling(lo: f64, hi: f64) -> (f64, f64) {
     (0.5 * (lo + hi), 0.5 * (hi - lo))
 }
 
 /// Whether `[lo, hi]` gives a usable scaling: a positive width whose centre,
 /// half-width and inverse half-width are all finite (not a subnormal or an
 /// overflowing width).
-fn scalable(lo: f64, hi: f64) -> bool {
+pub(crate) fn scalable(lo: f64, hi: f64) -> bool {
     let (c, h) = scaling(lo, hi);
     hi > lo && c.is_finite() && h.is_finite() && (1.0 / h).is_finite()
 }
@@ -341,7 +341,7 @@ fn validate_ranks(ranks: &[i64]) -> CoreResult<()> {
 
 /// A solved model before its residual statistics are known.
 #[derive(Debug, Clone)]
-enum Model {
+pub(crate) enum Model {
     Additive(f64),
     Multiplicative {
         a: f64,
@@ -352,6 +352,101 @@ enum Model {
         inverse: Vec<f64>,
         condition: f64,
     },
+}
+
+/// The sums the normal equations of every rank are built from.
+pub(crate) struct NormalSums<'s> {
+    /// Chebyshev moments `sum T_k(t)`.
+    pub m: &'s [Neumaier],
+    /// `sum y T_k(t)`.
+    pub b: &'s [Neumaier],
+    /// `sum (y - x)`.
+    pub diff: f64,
+    /// `sum x^2`.
+    pub xx: f64,
+    /// `sum x y`.
+    pub xy: f64,
+    /// Range of the used `dark_in` (`t` maps it onto `[-1, 1]`).
+    pub lo: f64,
+    /// See `lo`.
+    pub hi: f64,
+}
+
+/// Solve one rank from the sums of the `counts.n_used` pixels.
+///
+/// # Errors
+/// Too few pixels, or a rank-deficient system (with the reason).
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn solve_model(rank: i64, s: &NormalSums<'_>, counts: &Counts) -> CoreResult<Model> {
+    let (m, b, lo, hi) = (s.m, s.b, s.lo, s.hi);
+    let n_used = counts.n_used;
+    let p = n_params(rank);
+    if n_used < p {
+        return Err(CoreError::TooFewPixels {
+            model: model_name(rank),
+            needed: p,
+            n_used,
+            n_excluded: counts.n_excluded(),
+            n_nonfinite: counts.n_nonfinite,
+        });
+    }
+    Ok(match rank {
+        -1 => Model::Additive(s.diff / n_used as f64),
+        0 => {
+            let sxx = s.xx;
+            if !(sxx > 0.0) || !sxx.is_finite() {
+                return Err(CoreError::Degenerate {
+                    model: model_name(rank),
+                    reason: format!(
+                        "dark_in is zero at all {n_used} used pixels (sum of squares {sxx}), \
+                         so no scale factor is defined"
+                    ),
+                });
+            }
+            Model::Multiplicative { a: s.xy / sxx, sxx }
+        }
+        deg => {
+            if hi <= lo {
+                return Err(CoreError::Degenerate {
+                    model: model_name(rank),
+                    reason: format!(
+                        "dark_in is constant ({lo}) over all {n_used} used pixels; a polynomial \
+                         needs at least {p} distinct dark_in values"
+                    ),
+                });
+            }
+            if !scalable(lo, hi) {
+                return Err(CoreError::Degenerate {
+                    model: model_name(rank),
+                    reason: format!(
+                        "the range of dark_in [{lo}, {hi}] is too narrow or too wide for a \
+                         float64 polynomial basis"
+                    ),
+                });
+            }
+            let d = usize::try_from(deg).unwrap_or(0);
+            let mut g = vec![0.0; p * p];
+            for j in 0..p {
+                for k in 0..p {
+                    g[j * p + k] = 0.5 * (m[j + k].value() + m[j.abs_diff(k)].value());
+                }
+            }
+            let rhs: Vec<f64> = b[..=d].iter().map(Neumaier::value).collect();
+            let sol = solve::solve_spd(&g, &rhs, p).map_err(|s| CoreError::Degenerate {
+                model: model_name(rank),
+                reason: format!(
+                    "the normal equations are singular (pivot {} is {:e}): dark_in has fewer \
+                     than {p} distinct usable values or they are too close together",
+                    s.pivot, s.value
+                ),
+            })?;
+            Model::Poly {
+                cheb: sol.beta,
+                inverse: sol.inverse,
+                condition: sol.condition,
+            }
+        }
+    })
 }
 
 /// Fit every rank in `ranks` (each in -1..=12) in the passes described in the module docs.
@@ -406,81 +501,20 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
     let (m, b) = (&moments.m, &moments.b);
 
     // Solve every rank.
+    let normal = NormalSums {
+        m,
+        b,
+        diff: s_diff.value(),
+        xx: s_xx.value(),
+        xy: s_xy.value(),
+        lo,
+        hi,
+    };
+    let mut models = ranks
+        .iter()
+        .map(|&rank| solve_model(rank, &normal, &counts))
+        .collect::<CoreResult<Vec<Model>>>()?;
     let n_used = counts.n_used;
-    let mut models = Vec::with_capacity(ranks.len());
-    for &rank in ranks {
-        let p = n_params(rank);
-        if n_used < p {
-            return Err(CoreError::TooFewPixels {
-                model: model_name(rank),
-                needed: p,
-                n_used,
-                n_excluded: counts.n_excluded(),
-                n_nonfinite: counts.n_nonfinite,
-            });
-        }
-        let model = match rank {
-            -1 => Model::Additive(s_diff.value() / n_used as f64),
-            0 => {
-                let sxx = s_xx.value();
-                if !(sxx > 0.0) || !sxx.is_finite() {
-                    return Err(CoreError::Degenerate {
-                        model: model_name(rank),
-                        reason: format!(
-                            "dark_in is zero at all {n_used} used pixels (sum of squares {sxx}), \
-                             so no scale factor is defined"
-                        ),
-                    });
-                }
-                Model::Multiplicative {
-                    a: s_xy.value() / sxx,
-                    sxx,
-                }
-            }
-            deg => {
-                if hi <= lo {
-                    return Err(CoreError::Degenerate {
-                        model: model_name(rank),
-                        reason: format!(
-                            "dark_in is constant ({lo}) over all {n_used} used pixels; a polynomial \
-                             needs at least {p} distinct dark_in values"
-                        ),
-                    });
-                }
-                if !scalable(lo, hi) {
-                    return Err(CoreError::Degenerate {
-                        model: model_name(rank),
-                        reason: format!(
-                            "the range of dark_in [{lo}, {hi}] is too narrow or too wide for a \
-                             float64 polynomial basis"
-                        ),
-                    });
-                }
-                let d = usize::try_from(deg).unwrap_or(0);
-                let mut g = vec![0.0; p * p];
-                for j in 0..p {
-                    for k in 0..p {
-                        g[j * p + k] = 0.5 * (m[j + k].value() + m[j.abs_diff(k)].value());
-                    }
-                }
-                let rhs: Vec<f64> = b[..=d].iter().map(Neumaier::value).collect();
-                let sol = solve::solve_spd(&g, &rhs, p).map_err(|s| CoreError::Degenerate {
-                    model: model_name(rank),
-                    reason: format!(
-                        "the normal equations are singular (pivot {} is {:e}): dark_in has fewer \
-                         than {p} distinct usable values or they are too close together",
-                        s.pivot, s.value
-                    ),
-                })?;
-                Model::Poly {
-                    cheb: sol.beta,
-                    inverse: sol.inverse,
-                    condition: sol.condition,
-                }
-            }
-        };
-        models.push(model);
-    }
 
     // Pass 2: residual statistics of every model at once, residuals computed
     // directly.  The same pass accumulates the gradient A^T r of every
