@@ -361,18 +361,20 @@ def _check_ranks(ranks: Iterable[int]) -> list[int]:
 
 
 _new = object.__new__
+_set = object.__setattr__
 
 
 def _fit_from_core(d: dict[str, Any], shape: tuple[int, ...] = ()) -> Fit:
     """Build a :class:`Fit` from the core's field dicts.
 
     The core returns the exact fields of :class:`Fit` (``"stats"`` those of
-    :class:`ResidualStats`), its arrays already read-only; filling
-    ``__dict__`` directly skips the field-by-field ``object.__setattr__`` of a
-    frozen ``__init__``, which costs more than the fit of a small frame.
+    :class:`ResidualStats`), its arrays already read-only, in fresh dicts
+    that become the instances' ``__dict__``: this skips the field-by-field
+    ``object.__setattr__`` of a frozen ``__init__``, which costs more than
+    the fit of a small frame.
     """
     stats = _new(ResidualStats)
-    stats.__dict__.update(d["stats"])
+    _set(stats, "__dict__", d["stats"])
     d["stats"] = stats
     clipped = d.pop("clipped", None)
     if clipped is not None:
@@ -382,7 +384,7 @@ def _fit_from_core(d: dict[str, Any], shape: tuple[int, ...] = ()) -> Fit:
         mask.flags.writeable = False
         d["mask"] = mask
     fit: Fit = _new(Fit)
-    fit.__dict__.update(d)
+    _set(fit, "__dict__", d)
     return fit
 
 

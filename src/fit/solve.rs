@@ -24,12 +24,12 @@ pub struct Singular {
     pub value: f64,
 }
 
-fn cholesky(a: &[f64], p: usize) -> Result<Vec<f64>, Singular> {
+/// Cholesky factor of `a` into `l` (zeroed, row-major `p x p`).
+fn cholesky(a: &[f64], p: usize, l: &mut [f64]) -> Result<(), Singular> {
     // Pivots below this (for a unit-diagonal matrix) mean the basis functions
     // are numerically linearly dependent on the data.
     #[allow(clippy::cast_precision_loss)]
     let tol = (p as f64) * f64::EPSILON * 4.0;
-    let mut l = vec![0.0; p * p];
     for j in 0..p {
         let mut d = a[j * p + j];
         for k in 0..j {
@@ -48,11 +48,11 @@ fn cholesky(a: &[f64], p: usize) -> Result<Vec<f64>, Singular> {
             l[i * p + j] = s / d;
         }
     }
-    Ok(l)
+    Ok(())
 }
 
-fn chol_solve(l: &[f64], p: usize, b: &[f64]) -> Vec<f64> {
-    let mut z = b.to_vec();
+/// Solve `L L^T z = b` in place (`z` holds `b` on entry).
+fn chol_solve(l: &[f64], p: usize, z: &mut [f64]) {
     for i in 0..p {
         for k in 0..i {
             z[i] -= l[i * p + k] * z[k];
@@ -65,7 +65,6 @@ fn chol_solve(l: &[f64], p: usize, b: &[f64]) -> Vec<f64> {
         }
         z[i] /= l[i * p + i];
     }
-    z
 }
 
 fn norm1(a: &[f64], p: usize) -> f64 {
@@ -79,49 +78,52 @@ fn norm1(a: &[f64], p: usize) -> f64 {
 /// # Errors
 /// [`Singular`] when the scaled matrix is not numerically positive definite.
 pub fn solve_spd(g: &[f64], b: &[f64], p: usize) -> Result<Solution, Singular> {
-    let scale: Vec<f64> = (0..p)
-        .map(|i| {
-            let d = g[i * p + i];
-            if d > 0.0 {
-                1.0 / d.sqrt()
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    // one allocation for every work array (the fits solve many small systems)
+    let mut work = vec![0.0; 3 * p * p + 4 * p];
+    let (gs, rest) = work.split_at_mut(p * p);
+    let (l, rest) = rest.split_at_mut(p * p);
+    let (inv_s, rest) = rest.split_at_mut(p * p);
+    let (scale, rest) = rest.split_at_mut(p);
+    let (bs, rest) = rest.split_at_mut(p);
+    let (ys, z) = rest.split_at_mut(p);
+    for (i, s) in scale.iter_mut().enumerate() {
+        let d = g[i * p + i];
+        *s = if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 };
+    }
     if let Some(i) = scale.iter().position(|&s| s == 0.0 || !s.is_finite()) {
         return Err(Singular {
             pivot: i,
             value: g[i * p + i],
         });
     }
-    let mut gs = vec![0.0; p * p];
     for i in 0..p {
         for j in 0..p {
             gs[i * p + j] = g[i * p + j] * scale[i] * scale[j];
         }
     }
-    let l = cholesky(&gs, p)?;
-    let bs: Vec<f64> = (0..p).map(|i| b[i] * scale[i]).collect();
-    let mut ys = chol_solve(&l, p, &bs);
+    cholesky(gs, p, l)?;
+    for i in 0..p {
+        bs[i] = b[i] * scale[i];
+    }
+    ys.copy_from_slice(bs);
+    chol_solve(l, p, ys);
     // One step of iterative refinement on the scaled system.
-    let r: Vec<f64> = (0..p)
-        .map(|i| bs[i] - (0..p).map(|j| gs[i * p + j] * ys[j]).sum::<f64>())
-        .collect();
-    let d = chol_solve(&l, p, &r);
-    for (y, dy) in ys.iter_mut().zip(&d) {
+    for i in 0..p {
+        z[i] = bs[i] - (0..p).map(|j| gs[i * p + j] * ys[j]).sum::<f64>();
+    }
+    chol_solve(l, p, z);
+    for (y, dy) in ys.iter_mut().zip(z.iter()) {
         *y += dy;
     }
-    let mut inv_s = vec![0.0; p * p];
     for j in 0..p {
-        let mut e = vec![0.0; p];
-        e[j] = 1.0;
-        let col = chol_solve(&l, p, &e);
+        z.fill(0.0);
+        z[j] = 1.0;
+        chol_solve(l, p, z);
         for i in 0..p {
-            inv_s[i * p + j] = col[i];
+            inv_s[i * p + j] = z[i];
         }
     }
-    let condition = norm1(&gs, p) * norm1(&inv_s, p);
+    let condition = norm1(gs, p) * norm1(inv_s, p);
     let beta = (0..p).map(|i| ys[i] * scale[i]).collect();
     let mut inverse = vec![0.0; p * p];
     for i in 0..p {

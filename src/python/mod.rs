@@ -13,6 +13,7 @@ use numpy::{
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
 use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
@@ -156,10 +157,50 @@ fn frozen<D: ndarray::Dimension>(a: Bound<'_, PyArray<f64, D>>) -> Bound<'_, PyA
     a
 }
 
+/// A fresh dict with `keys` (values `None`), copied from one made once: a
+/// copy of a dict of the same keys is a block copy, where inserting the keys
+/// one by one rehashes the dict as it grows, and the values set afterwards
+/// replace existing entries.
+fn keyed_dict<'py>(
+    py: Python<'py>,
+    cell: &PyOnceLock<Py<PyDict>>,
+    keys: &[&str],
+) -> PyResult<Bound<'py, PyDict>> {
+    let template = cell.get_or_try_init(py, || {
+        let d = PyDict::new(py);
+        for k in keys {
+            d.set_item(k, py.None())?;
+        }
+        Ok::<_, PyErr>(d.unbind())
+    })?;
+    template.bind(py).copy()
+}
+
+static STATS_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+static FIT_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
 /// One fit as the field dict of `iuvs.Fit`, with `"stats"` the field dict of
 /// `iuvs.ResidualStats` (the Python layer fills the two classes from them).
 fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
-    let s = PyDict::new(py);
+    let s = keyed_dict(
+        py,
+        &STATS_KEYS,
+        &[
+            "n_used",
+            "n_excluded",
+            "n_nonfinite",
+            "mean",
+            "std",
+            "min",
+            "max",
+            "rms",
+            "frac_mean",
+            "frac_std",
+            "n_fractional",
+            "n_zero_denominator",
+            "n_clipped",
+        ],
+    )?;
     s.set_item(intern!(py, "n_used"), r.counts.n_used)?;
     s.set_item(intern!(py, "n_excluded"), r.counts.n_excluded())?;
     s.set_item(intern!(py, "n_nonfinite"), r.counts.n_nonfinite)?;
@@ -176,7 +217,24 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
         r.stats.n_zero_denominator,
     )?;
     s.set_item(intern!(py, "n_clipped"), r.counts.n_clipped)?;
-    let d = PyDict::new(py);
+    let d = keyed_dict(
+        py,
+        &FIT_KEYS,
+        &[
+            "rank",
+            "coeffs",
+            "perr",
+            "cov",
+            "stats",
+            "center",
+            "half_width",
+            "cheb_coeffs",
+            "ssr",
+            "condition",
+            "mask",
+            "clip_iterations",
+        ],
+    )?;
     let p = r.coeffs.len();
     d.set_item(intern!(py, "rank"), r.rank)?;
     d.set_item(
@@ -197,7 +255,6 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     )?;
     d.set_item(intern!(py, "ssr"), r.stats.ssr)?;
     d.set_item(intern!(py, "condition"), r.condition)?;
-    d.set_item(intern!(py, "mask"), py.None())?;
     d.set_item(intern!(py, "clip_iterations"), 0)?;
     Ok(d)
 }
