@@ -33,7 +33,7 @@ use crate::fit::kernels::{
 use crate::fit::{
     fit_all, scalable, scaling, solve_model, FitResult, Model, NormalSums, PairInput,
 };
-use crate::mask::{Counts, Exclusion};
+use crate::mask::{bits_where, chunk, push_chunk, Counts, Exclusion};
 use crate::scratch;
 use crate::sum::Neumaier;
 use crate::view::{walks_in_c_order, Frame, PixelArray, Walk, BLOCK};
@@ -331,28 +331,23 @@ impl Downdated {
 
     /// One step of iterative refinement of `model` on the pixels whose
     /// `mask` is false (as [`fit_all`] refines its solutions): the residuals
-    /// `r` of the model and the gradient `A^T r` give the correction
-    /// `G^-1 A^T r`.  `kept_r` is scratch as long as the pixels.
+    /// of the model (into `r`, zero where masked) and the gradient `A^T r`
+    /// give the correction `G^-1 A^T r`.
     fn refine(
         model: &mut Current,
         inverse: &[f64],
         (x, y): (&[f64], &[f64]),
         mask: &[bool],
         r: &mut Vec<f64>,
-        kept_r: &mut [f64],
     ) {
         model.residuals(x, y, r);
-        for ((o, &v), &m) in kept_r.iter_mut().zip(r.iter()).zip(mask) {
-            *o = if m { 0.0 } else { v };
+        for (v, &m) in r.iter_mut().zip(mask) {
+            if m {
+                *v = 0.0;
+            }
         }
         let p = model.coeffs.len();
-        let g = gradient_of(
-            x,
-            &kept_r[..x.len()],
-            p - 1,
-            model.center,
-            model.inv_half_width,
-        );
+        let g = gradient_of(x, r, p - 1, model.center, model.inv_half_width);
         if g.iter().all(|v| v.is_finite()) {
             for (j, c) in model.coeffs.iter_mut().enumerate() {
                 *c += (0..p).map(|k| inverse[j * p + k] * g[k]).sum::<f64>();
@@ -369,12 +364,6 @@ const SAMPLE: usize = 256;
 /// Half-width of the band in sample ranks: three standard deviations of the
 /// rank of the true median within the sample (`sqrt(SAMPLE) / 2 = 8`).
 const BAND_HALF: usize = 24;
-
-/// Buffers of [`sigma_clip`], each as long as the pixels.
-struct ClipScratch {
-    vals: Vec<f64>,
-    band: Vec<f64>,
-}
 
 /// The values of the set around its median: `band[..len]` holds every value
 /// of the set from `plo` up to some bound, and `below` values of the set are
@@ -407,12 +396,6 @@ fn cmp_finite(a: &f64, b: &f64) -> std::cmp::Ordering {
 // register, where `bool` or integer lanes, or totals in the same function,
 // made it split the chunk into 128-bit halves or stay scalar.
 
-#[inline(always)]
-#[allow(clippy::inline_always)]
-fn chunk(s: &[f64]) -> V {
-    std::array::from_fn(|l| s[l])
-}
-
 /// `x` where `lo <= v <= hi`, zero elsewhere (and where `v` is NaN).
 #[inline(always)]
 #[allow(clippy::inline_always)]
@@ -421,48 +404,14 @@ fn where_within(v: &V, lo: f64, hi: f64, x: &V) -> V {
     std::array::from_fn(|l| if v[l] <= hi { a[l] } else { 0.0 })
 }
 
-/// Bit `l` set where `f(c[l])`: one vector compare.
-#[inline(always)]
-#[allow(clippy::inline_always)]
-fn bits_where(c: &V, f: impl Fn(f64) -> bool) -> u8 {
-    (0..8).fold(0, |b, l| b | (u8::from(f(c[l])) << l))
-}
-
-/// Write the values of the chunk `c` whose bit is set in `keep` to
-/// `dst[j..]`, in order, and return the new end.  A chunk kept whole is one
-/// vector store and a chunk kept nowhere is skipped; otherwise every value
-/// is written and the cursor moves only past those kept (`jj & 7` keeps the
-/// index provably in the window: no bounds check, no branch).  `dst` needs
-/// 8 slots from `j`.
-#[inline(always)]
-#[allow(clippy::inline_always)]
-fn push_chunk(dst: &mut [f64], j: usize, c: &V, keep: u8) -> usize {
-    if keep == 0 {
-        return j;
-    }
-    let w = &mut dst[j..j + 8];
-    if keep == 0xff {
-        w.copy_from_slice(c);
-        return j + 8;
-    }
-    let mut jj = 0;
-    for l in 0..8 {
-        w[jj & 7] = c[l];
-        jj += usize::from((keep >> l) & 1);
-    }
-    j + jj
-}
-
-/// `r` with every value that is masked or not finite replaced by NaN, into
-/// `out`: NaN fails every comparison, so it is outside every set below.
+/// Replace every value of `r` that is masked or not finite by NaN: NaN fails
+/// every comparison, so it is outside every set below.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
-fn open_values(r: &[f64], mask: &[bool], out: &mut [f64]) {
-    for ((o, &v), &m) in out.iter_mut().zip(r).zip(mask) {
-        *o = if m || v.abs() >= f64::INFINITY || v.is_nan() {
-            f64::NAN
-        } else {
-            v
-        };
+fn open_values(r: &mut [f64], mask: &[bool]) {
+    for (v, &m) in r.iter_mut().zip(mask) {
+        if m || !v.is_finite() {
+            *v = f64::NAN;
+        }
     }
 }
 
@@ -694,20 +643,20 @@ fn extend_mask(r: &[f64], mask: &mut [bool], lo: f64, hi: f64, newly: &mut Vec<u
     }
 }
 
-/// `sigma_clip` of `r` given the incoming `mask` (True = out), which it
-/// extends in place with the residuals outside the final bounds, listing the
-/// newly masked pixels in `newly`.  Non-finite residuals are masked, as
-/// astropy masks invalid values.
+/// `sigma_clip` of the residuals `r` given the incoming `mask` (True = out),
+/// which it extends in place with the residuals outside the final bounds,
+/// listing the newly masked pixels in `newly`.  Non-finite residuals are
+/// masked, as astropy masks invalid values.  `r` is used up: the masked and
+/// non-finite values become NaN; `band` is scratch as long as `r`.
 fn sigma_clip(
-    r: &[f64],
+    r: &mut [f64],
     mask: &mut [bool],
     sigma: f64,
-    s: &mut ClipScratch,
+    band: &mut [f64],
     newly: &mut Vec<usize>,
 ) {
-    let vals = &mut s.vals[..r.len()];
-    open_values(r, mask, vals);
-    let (lo, hi) = clip_bounds(vals, &mut s.band, sigma);
+    open_values(r, mask);
+    let (lo, hi) = clip_bounds(r, band, sigma);
     extend_mask(r, mask, lo, hi, newly);
 }
 
@@ -849,29 +798,21 @@ pub fn fit_clipped(
     let mut fit_on = |mask: &[bool], any_masked: bool| kept.fit(&g, mask, any_masked, rank);
     let mut mask = vec![false; n];
     let mut sums = (!weighted).then(|| Downdated::new(&g.x, &g.y, rank, g.counts));
-    let mut r = scratch::take_f64_len(n);
-    let mut s = ClipScratch {
-        vals: scratch::take_f64_len(n),
-        band: scratch::take_f64_len(n),
-    };
+    let (mut r, mut band) = (scratch::take_f64_len(n), scratch::take_f64_len(n));
     // an intermediate model: from the downdated sums (refined when badly
     // conditioned), or a full fit when they cannot give one
-    let mut refit = |sums: Option<&Downdated>,
-                     mask: &[bool],
-                     r: &mut Vec<f64>,
-                     vals: &mut [f64]|
-     -> CoreResult<Current> {
-        match sums.and_then(Downdated::solve) {
-            Some((mut m, inverse)) => {
-                if let Some(inverse) = inverse {
-                    Downdated::refine(&mut m, &inverse, (&g.x, &g.y), mask, r, vals);
-                }
-                Ok(m)
+    let mut refit = |sums: Option<&Downdated>, mask: &[bool], r: &mut Vec<f64>| match sums
+        .and_then(Downdated::solve)
+    {
+        Some((mut m, inverse)) => {
+            if let Some(inverse) = inverse {
+                Downdated::refine(&mut m, &inverse, (&g.x, &g.y), mask, r);
             }
-            None => Ok(Current::of_fit(&fit_on(mask, mask.iter().any(|&m| m))?)),
+            Ok::<_, CoreError>(m)
         }
+        None => Ok(Current::of_fit(&fit_on(mask, mask.iter().any(|&m| m))?)),
     };
-    let mut model = refit(sums.as_ref(), &mask, &mut r, &mut s.vals)?;
+    let mut model = refit(sums.as_ref(), &mask, &mut r)?;
     let mut newly = Vec::new();
     // every clipped pixel, in the order they were clipped
     let mut clipped: Vec<usize> = Vec::new();
@@ -880,7 +821,7 @@ pub fn fit_clipped(
         iterations += 1;
         model.residuals(&g.x, &g.y, &mut r);
         newly.clear();
-        sigma_clip(&r, &mut mask, sigma, &mut s, &mut newly);
+        sigma_clip(&mut r, &mut mask, sigma, &mut band, &mut newly);
         clipped.extend_from_slice(&newly);
         let n_clipped = clipped.len();
         if n_clipped == last || iterations >= niter {
@@ -892,7 +833,7 @@ pub fn fit_clipped(
                 d.remove(g.x[i], g.y[i]);
             }
         }
-        model = refit(sums.as_ref(), &mask, &mut r, &mut s.vals)?;
+        model = refit(sums.as_ref(), &mask, &mut r)?;
     };
     for i in &mut clipped {
         *i = g.logical(*i);
@@ -907,7 +848,7 @@ pub fn fit_clipped(
         n_hot: g.counts.n_hot,
         n_clipped,
     };
-    for v in [kept.x, kept.y, kept.w, r, s.vals, s.band] {
+    for v in [kept.x, kept.y, kept.w, r, band] {
         scratch::give_f64(v);
     }
     g.recycle();
@@ -1081,8 +1022,7 @@ mod tests {
             let (mut model, inverse) = d.solve().unwrap();
             let mask: Vec<bool> = (0..n).map(|i| gone.contains(&i)).collect();
             if let Some(inverse) = inverse {
-                let (mut r, mut kept_r) = (Vec::new(), vec![0.0; n]);
-                Downdated::refine(&mut model, &inverse, (&xs, &ys), &mask, &mut r, &mut kept_r);
+                Downdated::refine(&mut model, &inverse, (&xs, &ys), &mask, &mut Vec::new());
             }
             let keep: Vec<usize> = (0..n).filter(|i| !gone.contains(i)).collect();
             let kx: Vec<f64> = keep.iter().map(|&i| xs[i]).collect();
@@ -1181,13 +1121,15 @@ mod tests {
             mask[0] = n > 2;
             let mut want = mask.clone();
             reference_sigma_clip(&r, &mut want, 3.0);
-            let mut s = ClipScratch {
-                vals: vec![0.0; n],
-                band: vec![0.0; n],
-            };
             let mut newly = Vec::new();
             let before = mask.clone();
-            sigma_clip(&r, &mut mask, 3.0, &mut s, &mut newly);
+            sigma_clip(
+                &mut r.clone(),
+                &mut mask,
+                3.0,
+                &mut vec![0.0; n],
+                &mut newly,
+            );
             assert_eq!(mask, want, "n = {n}");
             let changed: Vec<usize> = (0..n).filter(|&i| mask[i] != before[i]).collect();
             assert_eq!(newly, changed);

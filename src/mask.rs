@@ -59,7 +59,8 @@ impl Exclusion {
     }
 
     /// Copy the usable `(x, y)` pairs of a two-column block to the front of
-    /// `xs`/`ys`, count what was excluded and why, and return how many are usable.
+    /// `xs`/`ys` (each at least as long as the block), count what was
+    /// excluded and why, and return how many are usable.
     pub fn compact(
         &self,
         block: &Block,
@@ -67,27 +68,114 @@ impl Exclusion {
         ys: &mut [f64],
         counts: &mut Counts,
     ) -> usize {
-        let (bx, by) = (&block.cols[0], &block.cols[1]);
+        let n = block.len;
+        let (bx, by, bm) = (&block.cols[0][..n], &block.cols[1][..n], &block.mask[..n]);
         let thr = self.hot_threshold.unwrap_or(f64::INFINITY);
-        let mut n = 0;
-        for i in 0..block.len {
-            let (x, y) = (bx[i], by[i]);
-            if !(x.is_finite() && y.is_finite()) {
-                counts.n_nonfinite += 1;
-            } else if block.mask[i] {
-                counts.n_masked += 1;
-            } else if x > thr {
-                counts.n_hot += 1;
-            } else {
-                xs[n] = x;
-                ys[n] = y;
-                n += 1;
-            }
-        }
-        counts.n_total += block.len;
-        counts.n_used += n;
-        n
+        let [nonfinite, masked, hot] = count_excluded(bx, by, bm, thr);
+        let used = compact_usable(bx, by, bm, thr, xs, ys);
+        counts.n_nonfinite += nonfinite;
+        counts.n_masked += masked;
+        counts.n_hot += hot;
+        counts.n_total += n;
+        counts.n_used += used;
+        used
     }
+}
+
+/// Pixels excluded as non-finite (either column), masked (finite) and hot
+/// (finite, unmasked, above `thr`): integer sums the loop vectoriser handles.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx512bw",
+    "x86_64+avx2+fma",
+    "x86_64+avx"
+))]
+#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
+fn count_excluded(xs: &[f64], ys: &[f64], mask: &[bool], thr: f64) -> [usize; 3] {
+    let (mut nonfinite, mut masked, mut hot) = (0_usize, 0_usize, 0_usize);
+    for ((&x, &y), &m) in xs.iter().zip(ys).zip(mask) {
+        let finite = x.is_finite() & y.is_finite();
+        nonfinite += usize::from(!finite);
+        masked += usize::from(finite & m);
+        hot += usize::from(finite & !m & (x > thr));
+    }
+    [nonfinite, masked, hot]
+}
+
+/// The usable pairs of two columns, compacted to the front of `xs`/`ys`
+/// (see [`push_chunk`]); returns how many.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx512bw",
+    "x86_64+avx2+fma",
+    "x86_64+avx"
+))]
+#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
+fn compact_usable(
+    bx: &[f64],
+    by: &[f64],
+    mask: &[bool],
+    thr: f64,
+    xs: &mut [f64],
+    ys: &mut [f64],
+) -> usize {
+    let n = bx.len().min(by.len()).min(mask.len());
+    let whole = n - n % 8;
+    let mut j = 0;
+    for i in (0..whole).step_by(8) {
+        let (cx, cy) = (chunk(&bx[i..i + 8]), chunk(&by[i..i + 8]));
+        let open = (0..8).fold(0_u8, |b, l| b | (u8::from(!mask[i + l]) << l));
+        let keep = open
+            & bits_where(&cx, |x| x.is_finite() & (x <= thr))
+            & bits_where(&cy, f64::is_finite);
+        push_chunk(ys, j, &cy, keep);
+        j = push_chunk(xs, j, &cx, keep);
+    }
+    for i in whole..n {
+        let (x, y) = (bx[i], by[i]);
+        if x.is_finite() && y.is_finite() && !mask[i] && x <= thr {
+            xs[j] = x;
+            ys[j] = y;
+            j += 1;
+        }
+    }
+    j
+}
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn chunk(s: &[f64]) -> [f64; 8] {
+    std::array::from_fn(|l| s[l])
+}
+
+/// Bit `l` set where `f(c[l])`: one vector compare.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn bits_where(c: &[f64; 8], f: impl Fn(f64) -> bool) -> u8 {
+    (0..8).fold(0, |b, l| b | (u8::from(f(c[l])) << l))
+}
+
+/// Write the values of the chunk `c` whose bit is set in `keep` to
+/// `dst[j..]`, in order, and return the new end.  A chunk kept whole is one
+/// vector store and a chunk kept nowhere is skipped; otherwise every value
+/// is written and the cursor moves only past those kept (`jj & 7` keeps the
+/// index provably in the window: no bounds check, no branch).  `dst` needs
+/// 8 slots from `j`.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn push_chunk(dst: &mut [f64], j: usize, c: &[f64; 8], keep: u8) -> usize {
+    if keep == 0 {
+        return j;
+    }
+    let w = &mut dst[j..j + 8];
+    if keep == 0xff {
+        w.copy_from_slice(c);
+        return j + 8;
+    }
+    let mut jj = 0;
+    for l in 0..8 {
+        w[jj & 7] = c[l];
+        jj += usize::from((keep >> l) & 1);
+    }
+    j + jj
 }
 
 /// Pixels that are non-finite in either column, masked, or above the threshold.
@@ -184,6 +272,54 @@ mod tests {
             }
         );
         assert_eq!(c.n_excluded(), 4);
+    }
+
+    #[test]
+    #[allow(clippy::cast_precision_loss)]
+    fn compaction_matches_a_plain_filter_on_whole_chunks() {
+        // whole chunks kept, none kept and mixed, then a tail
+        let n = 8 * 20 + 5;
+        let x: Vec<f64> = (0..n)
+            .map(|i| match i % 37 {
+                3 => f64::NAN,
+                11 => 3000.0 + i as f64,
+                _ => i as f64,
+            })
+            .collect();
+        let y: Vec<f64> = (0..n)
+            .map(|i| {
+                if i % 29 == 7 {
+                    f64::NEG_INFINITY
+                } else {
+                    -(i as f64)
+                }
+            })
+            .collect();
+        let m: Vec<bool> = (0..n)
+            .map(|i| (40..48).contains(&i) || i % 23 == 1)
+            .collect();
+        let b = block(&x, &y, &m);
+        let ex = Exclusion::new(Some(2500.0)).unwrap();
+        let (mut xs, mut ys) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
+        let mut c = Counts::default();
+        let k = ex.compact(&b, &mut xs, &mut ys, &mut c);
+        let keep: Vec<usize> = (0..n)
+            .filter(|&i| x[i].is_finite() && y[i].is_finite() && !m[i] && x[i] <= 2500.0)
+            .collect();
+        assert_eq!(k, keep.len());
+        assert_eq!(xs[..k], keep.iter().map(|&i| x[i]).collect::<Vec<_>>()[..]);
+        assert_eq!(ys[..k], keep.iter().map(|&i| y[i]).collect::<Vec<_>>()[..]);
+        let nonfinite = (0..n)
+            .filter(|&i| !(x[i].is_finite() && y[i].is_finite()))
+            .count();
+        assert_eq!(c.n_nonfinite, nonfinite);
+        assert_eq!(c.n_used + c.n_excluded(), n);
+        assert_eq!(
+            c.n_hot,
+            (0..n)
+                .filter(|&i| i % 37 == 11 && !m[i] && y[i].is_finite())
+                .count()
+        );
     }
 
     #[test]

@@ -456,8 +456,14 @@ fn walk_rec(
             match mask {
                 Some(m) => {
                     let part = m.slice_axis(Axis(0), Slice::from(start..end));
-                    for (dst, &src) in block.mask[off..off + len].iter_mut().zip(part.iter()) {
-                        *dst = src;
+                    let dst = &mut block.mask[off..off + len];
+                    match part.as_slice() {
+                        Some(src) => dst.copy_from_slice(src),
+                        None => {
+                            for (d, &s) in dst.iter_mut().zip(part.iter()) {
+                                *d = s;
+                            }
+                        }
                     }
                 }
                 None => block.mask[off..off + len].fill(false),
