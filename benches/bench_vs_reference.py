@@ -4,20 +4,30 @@ Runs interleaved repetitions of the reference and of iuvs on the same arrays and
 prints one table: median / min / max per case, the speed ratio, the memory floor
 (numpy reductions reading the same bytes once; the "two-pass floor" reads them
 twice) and our time as a multiple of that floor.  Run with ``make bench``.
+
+The reference's BLAS runs on one thread unless the environment says otherwise:
+its least-squares problems are tiny (a few columns), one thread makes it faster
+on this 2-core machine, and OpenBLAS's idle threads would otherwise keep
+spinning on the other core after each call and slow down whatever runs next
+(both sides).  iuvs does not use BLAS.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
-import sys
-import time
-import warnings
 
-import numpy as np
-from scipy.optimize import curve_fit
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy is imported (see the module docs)
 
-import iuvs
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.optimize import curve_fit  # noqa: E402
+
+import iuvs  # noqa: E402
 
 RANKS = list(range(-1, 5))
 
@@ -210,7 +220,8 @@ def main() -> int:
 
     threads = os.environ.get("RAYON_NUM_THREADS", str(os.cpu_count()))
     print(
-        f"iuvs {iuvs.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, rayon threads {threads}"
+        f"iuvs {iuvs.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, rayon threads {threads}, "
+        f"reference BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}"
     )
     head = f"{'case':38s} {'reference median (min..max)':>36s} {'iuvs median (min..max)':>36s} {'speed-up':>9s} {'2-pass floor':>12s} {'iuvs/floor':>10s}"
     print(head)
