@@ -31,7 +31,8 @@ use crate::fit::kernels::{
     add_mult_sums, gradient_of, lane_total, range_block, residuals_of, v_add, Eval, MomentSums, V,
 };
 use crate::fit::{
-    fit_all, scalable, scaling, solve_model, FitResult, Model, NormalSums, PairInput,
+    fit_all, scalable, scaling, solve_model, validate_ranks, FitResult, Model, NormalSums,
+    PairInput,
 };
 use crate::mask::{bits_where, chunk, push_chunk, Counts, Exclusion};
 use crate::scratch;
@@ -791,6 +792,7 @@ pub fn fit_clipped(
             "clip_iter must be at least 1".into(),
         ));
     }
+    validate_ranks(&[rank])?;
     let g = gather(input, weights)?;
     let n = g.x.len();
     let weighted = weights.is_some();
@@ -1148,5 +1150,8 @@ mod tests {
         assert!(fit_clipped(&input, 1, 0.0, 3, None).is_err());
         assert!(fit_clipped(&input, 1, f64::NAN, 3, None).is_err());
         assert!(fit_clipped(&input, 1, 3.0, 0, None).is_err());
+        for rank in [-2, 13, i64::MAX, i64::MIN] {
+            assert!(fit_clipped(&input, rank, 3.0, 3, None).is_err());
+        }
     }
 }

@@ -329,7 +329,7 @@ impl MomentPass {
     }
 }
 
-fn validate_ranks(ranks: &[i64]) -> CoreResult<()> {
+pub(crate) fn validate_ranks(ranks: &[i64]) -> CoreResult<()> {
     if ranks.is_empty() {
         return Err(CoreError::InvalidParameter("no rank requested".into()));
     }
