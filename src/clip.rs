@@ -34,7 +34,7 @@ use crate::fit::{
     fit_all, scalable, scaling, solve_model, validate_ranks, FitResult, Model, NormalSums,
     PairInput,
 };
-use crate::mask::{bits_where, chunk, push_chunk, Counts, Exclusion};
+use crate::mask::{bits_where, chunk, open_bits, push_chunk, Counts, Exclusion};
 use crate::scratch;
 use crate::sum::Neumaier;
 use crate::view::{walks_in_c_order, Frame, PixelArray, Walk, BLOCK};
@@ -448,9 +448,11 @@ struct SetSums {
 }
 
 impl SetSums {
-    /// Standard deviation (`ddof = 0`) from the shifted sums: the variance
-    /// about a shift close to the mean (the previous centre) loses no
-    /// accuracy to the correction `(mean - shift)^2`.
+    /// Standard deviation (`ddof = 0`) from the shifted sums.  The shift is
+    /// the previous centre (a median), within about a standard deviation of
+    /// the mean, so the correction `(mean - shift)^2` is at most of the order
+    /// of the variance and cancels at most a bit or two of it (numpy's two
+    /// passes subtract the mean itself).
     #[allow(clippy::cast_precision_loss)]
     fn std(&self) -> f64 {
         let m = self.count as f64;
@@ -672,13 +674,7 @@ fn keep_unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usize {
         .chunks_exact(8)
         .zip(mask[..whole].chunks_exact(8))
     {
-        let bytes: [u8; 8] = std::array::from_fn(|l| u8::from(mc[l]));
-        let keep = if u64::from_le_bytes(bytes) == 0 {
-            0xff
-        } else {
-            (0..8).fold(0, |b, l| b | (u8::from(bytes[l] == 0) << l))
-        };
-        j = push_chunk(out, j, &chunk(ac), keep);
+        j = push_chunk(out, j, &chunk(ac), open_bits(mc));
     }
     for i in whole..n {
         if !mask[i] {

@@ -122,8 +122,7 @@ fn compact_usable(
     let mut j = 0;
     for i in (0..whole).step_by(8) {
         let (cx, cy) = (chunk(&bx[i..i + 8]), chunk(&by[i..i + 8]));
-        let open = (0..8).fold(0_u8, |b, l| b | (u8::from(!mask[i + l]) << l));
-        let keep = open
+        let keep = open_bits(&mask[i..i + 8])
             & bits_where(&cx, |x| x.is_finite() & (x <= thr))
             & bits_where(&cy, f64::is_finite);
         push_chunk(ys, j, &cy, keep);
@@ -151,6 +150,18 @@ pub(crate) fn chunk(s: &[f64]) -> [f64; 8] {
 #[allow(clippy::inline_always)]
 pub(crate) fn bits_where(c: &[f64; 8], f: impl Fn(f64) -> bool) -> u8 {
     (0..8).fold(0, |b, l| b | (u8::from(f(c[l])) << l))
+}
+
+/// Bit `l` set where `mask[l]` is false, for a chunk of 8 (few are true, so
+/// the whole chunk is tested as one word first).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn open_bits(mask: &[bool]) -> u8 {
+    let bytes: [u8; 8] = std::array::from_fn(|l| u8::from(mask[l]));
+    if u64::from_le_bytes(bytes) == 0 {
+        return 0xff;
+    }
+    (0..8).fold(0, |b, l| b | (u8::from(bytes[l] == 0) << l))
 }
 
 /// Write the values of the chunk `c` whose bit is set in `keep` to

@@ -11,15 +11,14 @@ use std::cell::RefCell;
 
 /// Largest buffer kept (elements): 2 MiB of `f64`, enough for a full IUVS
 /// frame (133 x 1024) while bounding what a thread keeps (at most
-/// `POOL_LEN` buffers of each type, 16 MiB each type in the worst case).
+/// `POOL_LEN` buffers, 16 MiB in the worst case).
 pub const MAX_POOLED: usize = 1 << 18;
 
-/// Buffers kept per thread and element type.
+/// Buffers kept per thread.
 const POOL_LEN: usize = 8;
 
 thread_local! {
     static F64: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
-    static I64: RefCell<Vec<Vec<i64>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An empty `f64` buffer with room for `cap` elements.
@@ -41,17 +40,6 @@ pub fn take_f64_len(len: usize) -> Vec<f64> {
 /// Return an `f64` buffer for reuse.
 pub fn give_f64(v: Vec<f64>) {
     give(&F64, v);
-}
-
-/// An empty `i64` buffer with room for `cap` elements.
-#[must_use]
-pub fn take_i64(cap: usize) -> Vec<i64> {
-    take(&I64, cap, true)
-}
-
-/// Return an `i64` buffer for reuse.
-pub fn give_i64(v: Vec<i64>) {
-    give(&I64, v);
 }
 
 fn take<T>(
@@ -97,9 +85,9 @@ mod tests {
         assert!(b.is_empty() && b.capacity() >= 1000);
         assert_eq!(b.as_ptr(), ptr);
         give_f64(b);
-        let big = take_i64(MAX_POOLED + 1);
-        give_i64(big);
-        let c = take_i64(MAX_POOLED + 1);
+        let big = take_f64(MAX_POOLED + 1);
+        give_f64(big);
+        let c = take_f64(MAX_POOLED + 1);
         assert!(c.capacity() > MAX_POOLED);
         let many: Vec<Vec<f64>> = (0..2 * POOL_LEN).map(|_| take_f64(10)).collect();
         for v in many {

@@ -157,23 +157,29 @@ fn frozen<D: ndarray::Dimension>(a: Bound<'_, PyArray<f64, D>>) -> Bound<'_, PyA
     a
 }
 
-/// A fresh dict with `keys` (values `None`), copied from one made once: a
-/// copy of a dict of the same keys is a block copy, where inserting the keys
-/// one by one rehashes the dict as it grows, and the values set afterwards
-/// replace existing entries.
-fn keyed_dict<'py>(
-    py: Python<'py>,
-    cell: &PyOnceLock<Py<PyDict>>,
-    keys: &[&str],
-) -> PyResult<Bound<'py, PyDict>> {
-    let template = cell.get_or_try_init(py, || {
-        let d = PyDict::new(py);
-        for k in keys {
-            d.set_item(k, py.None())?;
+/// A fresh dict for fields: a copy of the first one `remember` kept, when
+/// there is one.  A copy of a dict with the same keys is a block copy, where
+/// inserting the keys one by one rehashes the dict as it grows; the values
+/// set afterwards replace existing entries.
+fn keyed_dict<'py>(py: Python<'py>, cell: &PyOnceLock<Py<PyDict>>) -> PyResult<Bound<'py, PyDict>> {
+    match cell.get(py) {
+        Some(template) => template.bind(py).copy(),
+        None => Ok(PyDict::new(py)),
+    }
+}
+
+/// Keep the keys of the filled dict `d` (values `None`, so that no result is
+/// kept alive) as the template of [`keyed_dict`].
+fn remember(py: Python<'_>, cell: &PyOnceLock<Py<PyDict>>, d: &Bound<'_, PyDict>) -> PyResult<()> {
+    if cell.get(py).is_none() {
+        let template = d.copy()?;
+        for key in template.keys() {
+            template.set_item(key, py.None())?;
         }
-        Ok::<_, PyErr>(d.unbind())
-    })?;
-    template.bind(py).copy()
+        // a race with another thread only means its template is kept instead
+        let _ = cell.set(py, template.unbind());
+    }
+    Ok(())
 }
 
 static STATS_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
@@ -182,25 +188,7 @@ static FIT_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 /// One fit as the field dict of `iuvs.Fit`, with `"stats"` the field dict of
 /// `iuvs.ResidualStats` (the Python layer fills the two classes from them).
 fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
-    let s = keyed_dict(
-        py,
-        &STATS_KEYS,
-        &[
-            "n_used",
-            "n_excluded",
-            "n_nonfinite",
-            "mean",
-            "std",
-            "min",
-            "max",
-            "rms",
-            "frac_mean",
-            "frac_std",
-            "n_fractional",
-            "n_zero_denominator",
-            "n_clipped",
-        ],
-    )?;
+    let s = keyed_dict(py, &STATS_KEYS)?;
     s.set_item(intern!(py, "n_used"), r.counts.n_used)?;
     s.set_item(intern!(py, "n_excluded"), r.counts.n_excluded())?;
     s.set_item(intern!(py, "n_nonfinite"), r.counts.n_nonfinite)?;
@@ -217,24 +205,8 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
         r.stats.n_zero_denominator,
     )?;
     s.set_item(intern!(py, "n_clipped"), r.counts.n_clipped)?;
-    let d = keyed_dict(
-        py,
-        &FIT_KEYS,
-        &[
-            "rank",
-            "coeffs",
-            "perr",
-            "cov",
-            "stats",
-            "center",
-            "half_width",
-            "cheb_coeffs",
-            "ssr",
-            "condition",
-            "mask",
-            "clip_iterations",
-        ],
-    )?;
+    remember(py, &STATS_KEYS, &s)?;
+    let d = keyed_dict(py, &FIT_KEYS)?;
     let p = r.coeffs.len();
     d.set_item(intern!(py, "rank"), r.rank)?;
     d.set_item(
@@ -255,7 +227,9 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     )?;
     d.set_item(intern!(py, "ssr"), r.stats.ssr)?;
     d.set_item(intern!(py, "condition"), r.condition)?;
+    d.set_item(intern!(py, "mask"), py.None())?;
     d.set_item(intern!(py, "clip_iterations"), 0)?;
+    remember(py, &FIT_KEYS, &d)?;
     Ok(d)
 }
 
