@@ -1,5 +1,6 @@
-//! Reusable per-thread buffers for the paths that gather pixels (robust and
-//! weighted fits).  A fresh buffer of a frame's size is fresh memory from the
+//! Reusable per-thread buffers: the block columns of a walk, and the
+//! frame-sized buffers of the paths that gather pixels (robust and weighted
+//! fits).  A fresh buffer of a frame's size is fresh memory from the
 //! operating system on every call (the allocator returns large blocks when
 //! they are freed), and touching it costs a page fault per 4 KiB, which for a
 //! 62 x 341 frame is a large part of a clipped fit.  Buffers up to

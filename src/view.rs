@@ -415,8 +415,11 @@ impl<'a> Walk<'a> {
     /// Visit every pixel in blocks of at most [`BLOCK`], in memory order of the first array.
     pub fn for_each_block(&self, visit: &mut dyn FnMut(&Block)) {
         let size = self.len().min(BLOCK);
+        // the columns are written before they are read: pooled, not zeroed
         let mut block = Block {
-            cols: vec![vec![0.0; size]; self.frames.len()],
+            cols: (0..self.frames.len())
+                .map(|_| crate::scratch::take_f64_len(size))
+                .collect(),
             mask: vec![false; size],
             len: 0,
         };
@@ -428,6 +431,9 @@ impl<'a> Walk<'a> {
         walk_rec(&datas, self.mask.as_ref(), &mut block, visit);
         if block.len > 0 {
             visit(&block);
+        }
+        for col in block.cols {
+            crate::scratch::give_f64(col);
         }
     }
 }

@@ -2,35 +2,27 @@
 //! coefficients in `x` (evaluation lives in `kernels`).
 
 /// Columns `k = 0..=degree`: power coefficients in `x`, lowest first, of
-/// `T_k((x - center) / half_width)`.  Returned row-major as `m[j][k]`
-/// (coefficient of `x^j` in column `k`).
+/// `T_k((x - center) / half_width)`.  Returned row-major and flat:
+/// `m[j * p + k]` is the coefficient of `x^j` in column `k` (`p = degree + 1`).
 #[must_use]
-pub fn cheb_to_power(degree: usize, center: f64, half_width: f64) -> Vec<Vec<f64>> {
+pub fn cheb_to_power(degree: usize, center: f64, half_width: f64) -> Vec<f64> {
     let p = degree + 1;
     let u = [-center / half_width, 1.0 / half_width];
-    let mut cols: Vec<Vec<f64>> = Vec::with_capacity(p);
-    cols.push(vec![1.0]);
+    let mut m = vec![0.0; p * p];
+    m[0] = 1.0;
     if p > 1 {
-        cols.push(u.to_vec());
+        m[1] = u[0];
+        m[p + 1] = u[1];
     }
     for k in 2..p {
-        // T_k = 2 u T_{k-1} - T_{k-2}
-        let prev = &cols[k - 1];
-        let prev2 = &cols[k - 2];
-        let mut next = vec![0.0; prev.len() + 1];
-        for (j, &a) in prev.iter().enumerate() {
-            next[j] += 2.0 * a * u[0];
-            next[j + 1] += 2.0 * a * u[1];
+        // T_k = 2 u T_{k-1} - T_{k-2}; column k - 1 has k terms, k - 2 has k - 1
+        for j in 0..k {
+            let a = m[j * p + k - 1];
+            m[j * p + k] += 2.0 * a * u[0];
+            m[(j + 1) * p + k] += 2.0 * a * u[1];
         }
-        for (j, &a) in prev2.iter().enumerate() {
-            next[j] -= a;
-        }
-        cols.push(next);
-    }
-    let mut m = vec![vec![0.0; p]; p];
-    for (k, col) in cols.iter().enumerate() {
-        for (j, &v) in col.iter().enumerate() {
-            m[j][k] = v;
+        for j in 0..k - 1 {
+            m[j * p + k] -= m[j * p + k - 2];
         }
     }
     m
@@ -44,7 +36,7 @@ pub fn power_coeffs(cheb: &[f64], center: f64, half_width: f64) -> Vec<f64> {
     let mm = cheb_to_power(p.saturating_sub(1), center, half_width);
     (0..p)
         .rev()
-        .map(|j| (0..p).map(|k| mm[j][k] * cheb[k]).sum())
+        .map(|j| (0..p).map(|k| mm[j * p + k] * cheb[k]).sum())
         .collect()
 }
 
@@ -62,13 +54,13 @@ pub fn power_covariance(
     let mut mi = vec![0.0; p * p];
     for j in 0..p {
         for k in 0..p {
-            mi[j * p + k] = (0..p).map(|l| mm[j][l] * inverse[l * p + k]).sum();
+            mi[j * p + k] = (0..p).map(|l| mm[j * p + l] * inverse[l * p + k]).sum();
         }
     }
     let mut cov = vec![0.0; p * p];
     for j in 0..p {
         for k in 0..p {
-            let v: f64 = (0..p).map(|l| mi[j * p + l] * mm[k][l]).sum();
+            let v: f64 = (0..p).map(|l| mi[j * p + l] * mm[k * p + l]).sum();
             // reverse both axes: highest power first
             cov[(p - 1 - j) * p + (p - 1 - k)] = v * s2;
         }
@@ -98,11 +90,12 @@ mod tests {
     fn power_map_of_t2_on_shifted_domain() {
         // T_2((x - 3)/2) = 2 (x-3)^2/4 - 1 = 0.5 x^2 - 3 x + 3.5
         let m = cheb_to_power(2, 3.0, 2.0);
-        assert!((m[0][2] - 3.5).abs() < 1e-15);
-        assert!((m[1][2] + 3.0).abs() < 1e-15);
-        assert!((m[2][2] - 0.5).abs() < 1e-15);
+        let at = |j: usize, k: usize| m[j * 3 + k];
+        assert!((at(0, 2) - 3.5).abs() < 1e-15);
+        assert!((at(1, 2) + 3.0).abs() < 1e-15);
+        assert!((at(2, 2) - 0.5).abs() < 1e-15);
         // T_1 = (x - 3)/2
-        assert!((m[0][1] + 1.5).abs() < 1e-15 && (m[1][1] - 0.5).abs() < 1e-15);
-        assert_eq!(m[0][0], 1.0);
+        assert!((at(0, 1) + 1.5).abs() < 1e-15 && (at(1, 1) - 0.5).abs() < 1e-15);
+        assert_eq!(at(0, 0), 1.0);
     }
 }

@@ -551,7 +551,8 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
                     .iter()
                     .map(|&p| vec![Neumaier::default(); p])
                     .collect::<Vec<_>>(),
-                vec![0.0; walk.len().min(BLOCK)],
+                // written before it is read: pooled, not zeroed
+                crate::scratch::take_f64_len(walk.len().min(BLOCK)),
             )
         },
         |(accs, grads, inv_y), xs, ys| {
@@ -574,7 +575,8 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
         .iter()
         .map(|&p| vec![Neumaier::default(); p])
         .collect();
-    for ((part_accs, part_grads, _), _) in stat_parts {
+    for ((part_accs, part_grads, inv_y), _) in stat_parts {
+        crate::scratch::give_f64(inv_y);
         for (a, pa) in accs.iter_mut().zip(&part_accs) {
             a.merge(pa);
         }
