@@ -23,6 +23,7 @@ import time
 from types import ModuleType
 
 import numpy as np
+from bench_vs_reference import make_darks  # the benchmark's darks (benches/ is on the path)
 
 
 def load(name: str, path: str) -> ModuleType:
@@ -34,23 +35,12 @@ def load(name: str, path: str) -> ModuleType:
     return module
 
 
-def darks() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(3)
-    shape = (62, 341)
-    x = np.clip(rng.lognormal(np.log(350.0), 0.6, shape), 60, None)
-    hot = rng.random(shape) < 0.003
-    x[hot] = rng.uniform(2500, 5000, int(hot.sum()))
-    x = np.round(x)
-    y = np.round(2e-5 * x**2 + 1.45 * x + 10 + rng.normal(0.0, 20.0, shape))
-    return x.astype(np.int32), y.astype(np.int32)
-
-
 def main() -> int:
     if len(sys.argv) < 3:
         print(__doc__)
         return 2
     old, new = load("olda", sys.argv[1]), load("newb", sys.argv[2])
-    x, y = darks()
+    x, y = make_darks((62, 341), 3)
     yf = y.astype(np.float64)
     yf.flat[::97] -= 400.0  # one-sided outliers
     ranks = list(range(-1, 5))
