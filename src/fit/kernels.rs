@@ -1007,6 +1007,38 @@ mod model_tests {
     use super::*;
 
     #[test]
+    fn residuals_and_gradient_repeat_the_statistics_pass_bit_for_bit() {
+        // `residuals_of` evaluates the series element by element and
+        // `gradient_of` recomputes the terms: both must see exactly the
+        // values of the statistics pass (its extremes are exact selections,
+        // its gradient the same lane sums)
+        let n = 1_000 + 5;
+        let xs: Vec<f64> = (0..n)
+            .map(|i| 60.0 + f64::from(u32::try_from(i * 7919 % 4001).unwrap()))
+            .collect();
+        let ys: Vec<f64> = xs.iter().map(|x| 1.45 * x + 2e-5 * x * x + 10.0).collect();
+        let (c, ihw) = (2060.0, 1.0 / 2000.0);
+        let mut inv = vec![0.0; n];
+        inverse_or_zero(&ys, &mut inv);
+        for degree in 1..=6_u32 {
+            let cheb: Vec<f64> = (0..=degree).map(|k| 700.0 / f64::from(k + 1)).collect();
+            let lanes = model_stats(&xs, &ys, &inv, Eval::Poly(&cheb), c, ihw);
+            let stats = lanes.totals(n, n);
+            let mut r = vec![0.0; n];
+            residuals_of(&xs, &ys, Eval::Poly(&cheb), c, ihw, &mut r);
+            let min = r.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!((min, max), (stats.min, stats.max), "degree {degree}");
+            let d = degree as usize;
+            assert_eq!(
+                gradient_of(&xs, &r, d, c, ihw),
+                lanes.gradient(d),
+                "degree {degree}"
+            );
+        }
+    }
+
+    #[test]
     fn model_stats_match_separate_kernels() {
         let xs: Vec<f64> = (0..23).map(|i| 10.0 + f64::from(i) * 3.7).collect();
         let ys: Vec<f64> = xs
