@@ -6,12 +6,19 @@ use rayon::prelude::*;
 
 use crate::clip::fit_clipped;
 use crate::error::{CoreError, CoreResult};
-use crate::fit::{fit_all, FitResult, PairInput, MAX_RANK};
+use crate::fit::{fit_all_prefetching, FitResult, PairInput, MAX_RANK};
+use crate::prefetch::Prefetch;
 use crate::view::Frame;
 use crate::weighted::fit_weighted;
 
 /// Below this many pixels in all, pairs are fitted one after another.
 pub const PARALLEL_MIN_PIXELS: usize = 1 << 16;
+
+/// A pair hints the next one into the cache during its statistics pass when
+/// the next one's pixels take at most this many bytes: two such pairs stay
+/// inside a 1 MB L2 cache.  Larger pairs are split into parts fitted in
+/// parallel and stream from memory anyway.
+pub const PREFETCH_MAX_BYTES: usize = 1 << 19;
 
 /// Width of the padded coefficient axis (degree 12 has 13 coefficients).
 pub const MAX_COEFFS: usize = 13;
@@ -42,7 +49,16 @@ pub fn fit_batch(
         let p = &pairs[i];
         let w = weights.get(i).and_then(Option::as_ref);
         match (clip, w) {
-            (None, None) => fit_all(p, ranks),
+            (None, None) => {
+                // a small pair's pixels come from memory: hint the next pair's
+                // into the cache during this one's statistics pass
+                let ahead = pairs
+                    .get(i + 1)
+                    .map(|next| Prefetch::new(&[&next.dark_in, &next.dark_out]))
+                    .filter(|a| a.total() <= PREFETCH_MAX_BYTES)
+                    .unwrap_or_default();
+                fit_all_prefetching(p, ranks, ahead)
+            }
             (None, Some(w)) => fit_weighted(p, w, ranks),
             (Some((sigma, niter)), w) => ranks
                 .iter()
@@ -200,6 +216,7 @@ pub fn to_arrays(results: &[CoreResult<Vec<FitResult>>], ranks: &[i64]) -> Batch
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fit::fit_all;
     use crate::mask::Exclusion;
     use crate::view::Frame;
     use ndarray::{ArrayD, IxDyn};

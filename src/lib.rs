@@ -12,6 +12,7 @@ pub mod fit;
 pub mod histogram;
 pub mod hot;
 pub mod mask;
+pub mod prefetch;
 pub mod scratch;
 pub mod stats;
 pub mod sum;

@@ -147,6 +147,23 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// The frames along the first axis (`frame[i]` for every `i`), as views
+    /// of the same pixels: a stack of frames, split without copying.
+    #[must_use]
+    pub fn outer(&self) -> Vec<Frame<'a>> {
+        let n = if self.shape().is_empty() {
+            0
+        } else {
+            self.shape()[0]
+        };
+        (0..n)
+            .map(|i| Frame {
+                data: dispatch!(wrap self.data.clone(), v => v.index_axis_move(Axis(0), i)),
+                swapped: self.swapped,
+            })
+            .collect()
+    }
+
     /// Shape of the frame.
     #[must_use]
     pub fn shape(&self) -> &[usize] {
@@ -538,6 +555,40 @@ fn load_lane<T: Pixel>(
 mod tests {
     use super::*;
     use ndarray::{s, Array, ArrayD, IxDyn, ShapeBuilder};
+
+    #[test]
+    fn outer_splits_a_stack_into_views_of_its_frames() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[3, 2, 4]), (0..24).collect::<Vec<i32>>()).unwrap();
+        let f = Frame {
+            data: PixelArray::I32(a.view()),
+            swapped: true,
+        };
+        let frames = f.outer();
+        assert_eq!(frames.len(), 3);
+        for (i, g) in frames.iter().enumerate() {
+            assert!(g.swapped);
+            assert_eq!(g.shape(), &[2, 4]);
+            let PixelArray::I32(v) = &g.data else {
+                panic!("dtype changed")
+            };
+            // a view of the same pixels, not a copy
+            assert_eq!(v.as_ptr(), a.as_ptr().wrapping_add(8 * i));
+            let want: Vec<i32> = (0..8).map(|k| i32::try_from(8 * i + k).unwrap()).collect();
+            assert_eq!(v.iter().copied().collect::<Vec<_>>(), want);
+        }
+        // a reversed stack: frames in the view's order
+        let r = a.slice(s![..;-1, .., ..]).into_dyn();
+        let fr = Frame::native(PixelArray::I32(r)).outer();
+        let PixelArray::I32(v) = &fr[0].data else {
+            panic!("dtype changed")
+        };
+        assert_eq!(v[[0, 0]], 16);
+        // empty stacks and 0-d arrays have no frames
+        let e = ArrayD::<i32>::zeros(IxDyn(&[0, 2, 2]));
+        assert!(Frame::native(PixelArray::I32(e.view())).outer().is_empty());
+        let z = ArrayD::<i32>::zeros(IxDyn(&[]));
+        assert!(Frame::native(PixelArray::I32(z.view())).outer().is_empty());
+    }
 
     fn collect(walk: &Walk<'_>) -> Vec<Vec<f64>> {
         let mut out = vec![Vec::new(); walk.frames.len()];

@@ -79,6 +79,36 @@ def test_masks_shared_and_per_pair(stacks):
     assert res.columns["n_masked"][1, 0] == shared.sum()
 
 
+def test_stacks_equal_lists_of_their_frames(stacks):
+    # a stack is handed to the core whole and split there; a list frame by frame
+    x, y = stacks
+    masks = np.random.default_rng(3).random(x.shape) < 0.05
+    views = [
+        (x, y),
+        (x[:, ::2, 1:], y[:, ::2, 1:]),  # strided
+        (x[::-1], y[::-1]),  # negative stride along the stack
+        (x.astype(">i4"), y.astype(">f8")),  # big-endian
+        (np.asfortranarray(x), y),
+    ]
+    for a, b in views:
+        stacked = iuvs.fit_batch(a, b, ranks=[0, 2])
+        listed = iuvs.fit_batch(list(a), list(b), ranks=[0, 2])
+        np.testing.assert_array_equal(stacked.coeffs, listed.coeffs)
+        np.testing.assert_array_equal(stacked.columns["std"], listed.columns["std"])
+        for i in (0, len(a) - 1):
+            p = np.polyfit(np.asarray(a[i], float).ravel(), np.asarray(b[i], float).ravel(), 2)
+            np.testing.assert_allclose(stacked.coeffs[i, 1, :3], p, rtol=1e-9)
+    # per-pair masks as one stack or as a list
+    stacked = iuvs.fit_batch(x, y, ranks=[1], mask=masks)
+    listed = iuvs.fit_batch(x, y, ranks=[1], mask=list(masks))
+    np.testing.assert_array_equal(stacked.coeffs, listed.coeffs)
+    for i in (0, 7):
+        keep = ~masks[i]
+        p = np.polyfit(x[i][keep].astype(float), y[i][keep].astype(float), 1)
+        np.testing.assert_allclose(stacked.coeffs[i, 0, :2], p, rtol=1e-9)
+        assert stacked.columns["n_masked"][i, 0] == masks[i].sum()
+
+
 def test_errors_raise_or_are_kept_per_pair(stacks):
     x, y = stacks
     xs = list(x)
@@ -105,8 +135,16 @@ def test_bad_batch_inputs(stacks):
         iuvs.fit_batch(x, y, n_threads=0)
     with pytest.raises(ex.InvalidParameterError):
         iuvs.fit_batch(x, y, on_error="ignore")  # type: ignore[arg-type]
-    with pytest.raises(ex.UnsupportedDtypeError, match=r"darks_in\[0\]"):
+    with pytest.raises(ex.UnsupportedDtypeError, match=r"darks_in has dtype complex128"):
         iuvs.fit_batch(x.astype(complex), y)
+    with pytest.raises(ex.UnsupportedDtypeError, match=r"darks_in\[0\]"):
+        iuvs.fit_batch(list(x.astype(complex)), list(y))
+    with pytest.raises(ex.ShapeMismatchError, match="12 pairs but 11 masks"):
+        iuvs.fit_batch(x, y, mask=np.zeros((11, *x.shape[1:]), dtype=bool))
+    with pytest.raises(ex.UnsupportedDtypeError, match="boolean"):
+        iuvs.fit_batch(x, y, mask=np.zeros(x.shape, dtype=np.uint8))
+    with pytest.raises(ex.EmptyInputError):
+        iuvs.fit_batch(x[:0], y[:0])
     with pytest.raises(ex.RankError):
         iuvs.fit_batch(x, y, ranks=[13])
 

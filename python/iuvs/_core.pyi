@@ -23,12 +23,12 @@ def fit_all(
     """Fit every rank; one dict of coefficients, covariance and statistics per rank."""
 
 def fit_batch(
-    darks_in: list[npt.NDArray[Any]],
+    darks_in: list[npt.NDArray[Any]] | npt.NDArray[Any],
     swaps_in: list[bool],
-    darks_out: list[npt.NDArray[Any]],
+    darks_out: list[npt.NDArray[Any]] | npt.NDArray[Any],
     swaps_out: list[bool],
     ranks: list[int],
-    masks: list[npt.NDArray[np.bool_] | None] | None = None,
+    masks: list[npt.NDArray[np.bool_] | None] | npt.NDArray[np.bool_] | None = None,
     hot_threshold: float | list[float | None] | None = None,
     n_threads: int | None = None,
     clip: float | None = None,
@@ -36,7 +36,10 @@ def fit_batch(
     weights: list[npt.NDArray[Any] | None] | None = None,
     swaps_w: list[bool] | None = None,
 ) -> dict[str, Any]:
-    """Fit every pair; dense NaN-padded arrays and per-pair errors."""
+    """Fit every pair of two lists of frames or two stacks (split along axis 0 in the core).
+
+    Dense NaN-padded arrays and per-pair errors.
+    """
 
 def histogram(
     values: npt.NDArray[Any], swapped: bool, bins: int, lo: float, hi: float

@@ -181,6 +181,13 @@ class BatchResult:
         return out
 
 
+def _stack(darks: Any, name: str) -> tuple[np.ndarray[Any, Any], bool] | None:
+    """``(native view, swapped)`` of a stack given as one array of frames, else None."""
+    if isinstance(darks, np.ndarray) and darks.ndim >= 2:
+        return _as_core_array(darks, name)
+    return None
+
+
 def _frames(darks: Any, name: str) -> list[Any]:
     if isinstance(darks, np.ndarray):
         if darks.ndim < 1:
@@ -258,22 +265,46 @@ def fit_batch(
         isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1
     ):
         raise InvalidParameterError(f"n_threads must be a positive integer, got {n_threads!r}")
-    ins = _frames(darks_in, "darks_in")
-    outs = _frames(darks_out, "darks_out")
-    if len(ins) != len(outs):
-        raise ShapeMismatchError(
-            f"darks_in holds {len(ins)} frames but darks_out holds {len(outs)}"
+    x_stack = _stack(darks_in, "darks_in")
+    y_stack = _stack(darks_out, "darks_out")
+    x_core: Any
+    y_core: Any
+    if x_stack is not None and y_stack is not None:
+        # two stacks: handed over whole (one borrow each), split in the core
+        (x_core, swap_x), (y_core, swap_y) = x_stack, y_stack
+        n = len(x_core)
+        if len(y_core) != n:
+            raise ShapeMismatchError(f"darks_in holds {n} frames but darks_out holds {len(y_core)}")
+        xs: Sequence[Any] = x_core
+        sx: Sequence[bool] = [swap_x] * n
+        sy: Sequence[bool] = [swap_y] * n
+        frame_ndim = x_core.ndim - 1
+    else:
+        ins = _frames(darks_in, "darks_in")
+        outs = _frames(darks_out, "darks_out")
+        n = len(ins)
+        if n != len(outs):
+            raise ShapeMismatchError(f"darks_in holds {n} frames but darks_out holds {len(outs)}")
+        if n == 0:
+            raise exceptions.EmptyInputError("no pairs to fit (both stacks are empty)")
+        frame_ndim = np.ndim(ins[0])
+        xs, sx = zip(*(_as_core_array(a, f"darks_in[{i}]") for i, a in enumerate(ins)), strict=True)
+        ys, sy = zip(
+            *(_as_core_array(a, f"darks_out[{i}]") for i, a in enumerate(outs)), strict=True
         )
-    if not ins:
+        x_core, y_core = list(xs), list(ys)
+    if n == 0:
         raise exceptions.EmptyInputError("no pairs to fit (both stacks are empty)")
-    xs, sx = zip(*(_as_core_array(a, f"darks_in[{i}]") for i, a in enumerate(ins)), strict=True)
-    ys, sy = zip(*(_as_core_array(a, f"darks_out[{i}]") for i, a in enumerate(outs)), strict=True)
-    masks: list[Any] | None
+    masks: Any
     if mask is None:
         masks = None
-    elif isinstance(mask, np.ndarray) and mask.ndim == np.ndim(ins[0]):
+    elif isinstance(mask, np.ndarray) and mask.ndim == frame_ndim:
         shared = _as_core_mask(mask)
-        masks = [shared] * len(ins)
+        masks = [shared] * n
+    elif isinstance(mask, np.ndarray) and mask.ndim == frame_ndim + 1:
+        masks = _as_core_mask(mask)  # one mask per pair, as a stack
+        if len(masks) != n:
+            raise ShapeMismatchError(f"{n} pairs but {len(masks)} masks")
     else:
         per_pair = list(mask)  # type: ignore[arg-type]
         masks = [None if m is None else _as_core_mask(m) for m in per_pair]
@@ -289,8 +320,8 @@ def fit_batch(
     w_swaps: list[bool] | None = None
     if weights is not None:
         per_pair = list(weights)  # type: ignore[arg-type]
-        if len(per_pair) != len(ins):
-            raise ShapeMismatchError(f"{len(ins)} pairs but {len(per_pair)} weight arrays")
+        if len(per_pair) != n:
+            raise ShapeMismatchError(f"{n} pairs but {len(per_pair)} weight arrays")
         w_list, w_swaps = [], []
         for i, w in enumerate(per_pair):
             if w is None:
@@ -301,9 +332,9 @@ def fit_batch(
                 w_list.append(arr)
                 w_swaps.append(sw)
     raw = _core.fit_batch(
-        list(xs),
+        x_core,
         list(sx),
-        list(ys),
+        y_core,
         list(sy),
         rank_list,
         masks,

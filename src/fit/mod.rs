@@ -23,11 +23,14 @@ pub mod chebyshev;
 pub mod kernels;
 pub mod solve;
 
+use std::sync::Mutex;
+
 use ndarray::ArrayViewD;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::mask::{Counts, Exclusion};
+use crate::prefetch::Prefetch;
 use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::{lane_sum, Neumaier};
 use crate::view::{Block, Frame, Walk, BLOCK};
@@ -456,6 +459,22 @@ pub(crate) fn solve_model(rank: i64, s: &NormalSums<'_>, counts: &Counts) -> Cor
 /// a rank, or a rank-deficient system (constant or all-zero `dark_in`).
 #[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
 pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult>> {
+    fit_all_prefetching(input, ranks, Prefetch::default())
+}
+
+/// [`fit_all`], issuing the cache hints of `ahead` (typically the next pair of
+/// a batch) over the statistics pass, whose pixels come from the cache while
+/// the memory bus would otherwise be idle.  The results are those of
+/// [`fit_all`]: a hint moves data between memory and cache, nothing else.
+///
+/// # Errors
+/// As [`fit_all`].
+#[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
+pub fn fit_all_prefetching(
+    input: &PairInput<'_>,
+    ranks: &[i64],
+    ahead: Prefetch,
+) -> CoreResult<Vec<FitResult>> {
     validate_ranks(ranks)?;
     let walk = input.walk()?;
     let ex = &input.exclusion;
@@ -541,6 +560,9 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
             _ => 0,
         })
         .collect();
+    // the hints go with the first part only (one thread), paced by its pixels
+    let ahead = Mutex::new((ahead.total() > 0).then_some(ahead));
+    let part_len = parts.first().map_or(1, Walk::len).max(1) as f64;
     let stat_parts = fold_pass(
         &parts,
         ex,
@@ -553,10 +575,17 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
                     .collect::<Vec<_>>(),
                 // written before it is read: pooled, not zeroed
                 crate::scratch::take_f64_len(walk.len().min(BLOCK)),
+                ahead.lock().ok().and_then(|mut a| a.take()),
+                0_usize,
             )
         },
-        |(accs, grads, inv_y), xs, ys| {
+        |(accs, grads, inv_y, hints, seen), xs, ys| {
             let n = xs.len();
+            if let Some(h) = hints {
+                // a little ahead of the pass, so that the last hints are not late
+                *seen += n;
+                h.advance(1.25 * *seen as f64 / part_len);
+            }
             let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
             for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
                 let lane = model_stats(xs, ys, &inv_y[..n], *eval, center, inv_half_width);
@@ -575,7 +604,7 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
         .iter()
         .map(|&p| vec![Neumaier::default(); p])
         .collect();
-    for ((part_accs, part_grads, inv_y), _) in stat_parts {
+    for ((part_accs, part_grads, inv_y, _, _), _) in stat_parts {
         crate::scratch::give_f64(inv_y);
         for (a, pa) in accs.iter_mut().zip(&part_accs) {
             a.merge(pa);

@@ -14,7 +14,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
 use crate::clip::fit_clipped;
@@ -306,7 +306,82 @@ fn error_class(err: &CoreError) -> &'static str {
     }
 }
 
-/// Fit every pair of two equally long lists of arrays; dense result arrays.
+/// The arrays of one side of a batch: one stacked array, borrowed once and
+/// split along its first axis, or a list of arrays, borrowed one by one.
+/// (numpy borrows are tracked per view: thousands of views of one stack,
+/// borrowed one by one, cost time quadratic in their number.)
+enum Batch<'py> {
+    Stack(Readonly<'py>, usize),
+    List(Vec<Readonly<'py>>),
+}
+
+impl Batch<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Stack(_, n) => *n,
+            Batch::List(v) => v.len(),
+        }
+    }
+
+    /// One frame per pair, `swaps[i]` its byte order.
+    fn frames(&self, swaps: &[bool]) -> Vec<Frame<'_>> {
+        let base: Vec<Frame<'_>> = match self {
+            Batch::Stack(r, _) => r.frame(false).outer(),
+            Batch::List(v) => v.iter().map(|r| r.frame(false)).collect(),
+        };
+        base.into_iter()
+            .zip(swaps)
+            .map(|(f, &swapped)| Frame {
+                data: f.data,
+                swapped,
+            })
+            .collect()
+    }
+}
+
+fn batch_intake<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Batch<'py>> {
+    if let Ok(list) = obj.cast::<PyList>() {
+        return list
+            .iter()
+            .enumerate()
+            .map(|(i, a)| intake(&a, &format!("{name}[{i}]")))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Batch::List);
+    }
+    let r = intake(obj, name)?;
+    let Some(&n) = r.frame(false).shape().first() else {
+        return Err(exception(
+            obj.py(),
+            "ShapeMismatchError",
+            &format!("{name} must be a stack (n, ...) or a list of arrays"),
+        ));
+    };
+    Ok(Batch::Stack(r, n))
+}
+
+/// Masks of a batch: `None`, a list (entries `None` or boolean arrays) or one
+/// boolean stack split along its first axis.
+fn batch_masks<'py>(
+    obj: Option<&Bound<'py, PyAny>>,
+    n: usize,
+) -> PyResult<(Vec<Option<PyReadonlyArrayDyn<'py, bool>>>, bool)> {
+    match obj {
+        None => Ok((vec![None; n], false)),
+        Some(o) if o.is_none() => Ok((vec![None; n], false)),
+        Some(o) => match o.cast::<PyList>() {
+            Ok(list) => Ok((
+                list.iter()
+                    .map(|m| mask_intake(Some(&m)))
+                    .collect::<PyResult<Vec<_>>>()?,
+                false,
+            )),
+            Err(_) => Ok((vec![mask_intake(Some(o))?], true)),
+        },
+    }
+}
+
+/// Fit every pair of two equally long stacks (or lists) of arrays; dense
+/// result arrays.
 #[pyfunction]
 #[pyo3(signature = (darks_in, swaps_in, darks_out, swaps_out, ranks, masks=None, hot_threshold=None, n_threads=None, clip=None, clip_iter=3, weights=None, swaps_w=None))]
 #[allow(
@@ -316,12 +391,12 @@ fn error_class(err: &CoreError) -> &'static str {
 )]
 fn fit_batch<'py>(
     py: Python<'py>,
-    darks_in: Vec<Bound<'py, PyAny>>,
+    darks_in: &Bound<'py, PyAny>,
     swaps_in: Vec<bool>,
-    darks_out: Vec<Bound<'py, PyAny>>,
+    darks_out: &Bound<'py, PyAny>,
     swaps_out: Vec<bool>,
     ranks: Vec<i64>,
-    masks: Option<Vec<Option<Bound<'py, PyAny>>>>,
+    masks: Option<&Bound<'py, PyAny>>,
     hot_threshold: Option<Bound<'py, PyAny>>,
     n_threads: Option<usize>,
     clip: Option<f64>,
@@ -329,33 +404,40 @@ fn fit_batch<'py>(
     weights: Option<Vec<Option<Bound<'py, PyAny>>>>,
     swaps_w: Option<Vec<bool>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let n = darks_in.len();
-    if darks_out.len() != n || swaps_in.len() != n || swaps_out.len() != n {
+    let xs = batch_intake(darks_in, "darks_in")?;
+    let ys = batch_intake(darks_out, "darks_out")?;
+    let n = xs.len();
+    if ys.len() != n || swaps_in.len() != n || swaps_out.len() != n {
         return Err(exception(
             py,
             "ShapeMismatchError",
-            &format!(
-                "darks_in has {n} frames but darks_out has {}",
-                darks_out.len()
-            ),
+            &format!("darks_in has {n} frames but darks_out has {}", ys.len()),
         ));
     }
-    let xs = darks_in
-        .iter()
-        .enumerate()
-        .map(|(i, a)| intake(a, &format!("darks_in[{i}]")))
-        .collect::<PyResult<Vec<_>>>()?;
-    let ys = darks_out
-        .iter()
-        .enumerate()
-        .map(|(i, a)| intake(a, &format!("darks_out[{i}]")))
-        .collect::<PyResult<Vec<_>>>()?;
-    let ms = match &masks {
-        None => vec![None; n],
-        Some(list) => list
+    let (x_frames, y_frames) = (xs.frames(&swaps_in), ys.frames(&swaps_out));
+    let (mask_arrays, mask_stack) = batch_masks(masks, n)?;
+    let ms: Vec<Option<ndarray::ArrayViewD<'_, bool>>> = if mask_stack {
+        let stack = mask_arrays[0].as_ref().map(PyReadonlyArrayDyn::as_array);
+        match stack {
+            Some(s) if s.ndim() >= 1 && s.shape()[0] == n => (0..n)
+                .map(|i| Some(s.clone().index_axis_move(ndarray::Axis(0), i)))
+                .collect(),
+            _ => {
+                return Err(exception(
+                    py,
+                    "ShapeMismatchError",
+                    &format!(
+                        "{n} pairs but a mask stack of shape {:?}",
+                        stack.map(|s| s.shape().to_vec())
+                    ),
+                ))
+            }
+        }
+    } else {
+        mask_arrays
             .iter()
-            .map(|m| mask_intake(m.as_ref()))
-            .collect::<PyResult<Vec<_>>>()?,
+            .map(|m| m.as_ref().map(PyReadonlyArrayDyn::as_array))
+            .collect()
     };
     if ms.len() != n {
         return Err(exception(
@@ -384,12 +466,16 @@ fn fit_batch<'py>(
         .into_iter()
         .map(|t| Exclusion::new(t).map_err(|e| core_error(py, e)))
         .collect::<PyResult<Vec<_>>>()?;
-    let pairs: Vec<PairInput<'_>> = (0..n)
-        .map(|i| PairInput {
-            dark_in: xs[i].frame(swaps_in[i]),
-            dark_out: ys[i].frame(swaps_out[i]),
-            mask: ms[i].as_ref().map(PyReadonlyArrayDyn::as_array),
-            exclusion: exclusions[i],
+    let pairs: Vec<PairInput<'_>> = x_frames
+        .into_iter()
+        .zip(y_frames)
+        .zip(ms)
+        .zip(&exclusions)
+        .map(|(((dark_in, dark_out), mask), &exclusion)| PairInput {
+            dark_in,
+            dark_out,
+            mask,
+            exclusion,
         })
         .collect();
     if let Some(sigma) = clip {
