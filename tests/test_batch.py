@@ -109,6 +109,23 @@ def test_stacks_equal_lists_of_their_frames(stacks):
         assert stacked.columns["n_masked"][i, 0] == masks[i].sum()
 
 
+def test_masked_stacks_and_lists_leave_masked_values_out(stacks):
+    x, y = stacks
+    mx = np.ma.masked_greater(x, 1500)
+    shared = np.zeros(x.shape[1:], dtype=bool)
+    shared[:2] = True
+    for mask in (None, shared, np.stack([shared] * len(x)), [shared] * len(x)):
+        for a, b in ((mx, y), (list(mx), list(y))):
+            res = iuvs.fit_batch(a, b, ranks=[1], mask=mask)
+            for i in (0, 5, 11):
+                keep = ~np.ma.getmaskarray(mx[i])
+                if mask is not None:
+                    keep &= ~shared
+                p = np.polyfit(x[i][keep].astype(float), y[i][keep].astype(float), 1)
+                np.testing.assert_allclose(res.coeffs[i, 0, :2], p, rtol=1e-9)
+                assert res.columns["n_used"][i, 0] == keep.sum()
+
+
 def test_errors_raise_or_are_kept_per_pair(stacks):
     x, y = stacks
     xs = list(x)

@@ -204,11 +204,35 @@ def test_non_finite_pixels_are_excluded_and_counted():
     assert f.stats.n_nonfinite == 9 and f.stats.n_excluded == 9
 
 
-def test_masked_array_data_is_used_as_given():
+def test_masked_arrays_leave_their_masked_values_out_like_numpy_ma_polyfit():
+    # numpy.ma.polyfit (and astropy's fitters) skip masked values; a silently dropped mask
+    # is a known complaint (numpy/numpy#15807)
     x, y = make_darks(seed=4)
-    f1 = iuvs.fit(np.ma.masked_array(x, mask=x > 1000), y, 1)
-    f2 = iuvs.fit(x, y, 1)
-    np.testing.assert_allclose(f1.coeffs, f2.coeffs, rtol=1e-12)
+    mx = np.ma.masked_array(x, mask=x > 1000)
+    my = np.ma.masked_array(y, mask=np.zeros(y.shape, bool))
+    my[3, :7] = np.ma.masked
+    for a, b in ((mx, y), (x, my), (mx, my)):
+        both = np.ma.getmaskarray(a) | np.ma.getmaskarray(b)
+        xa = np.ma.masked_array(np.asarray(x, float), mask=both)
+        ya = np.ma.masked_array(np.asarray(y, float), mask=both)
+        want = np.ma.polyfit(xa.ravel(), ya.ravel(), 2)
+        f = iuvs.fit(a, b, 2)
+        np.testing.assert_allclose(f.coeffs, want, rtol=1e-8)
+        assert f.stats.n_used == (~both).sum() and f.stats.n_excluded == both.sum()
+    # combined with an explicit mask
+    extra = np.zeros(x.shape, bool)
+    extra[:, :3] = True
+    f = iuvs.fit(mx, y, 1, mask=extra)
+    keep = ~(np.ma.getmaskarray(mx) | extra)
+    np.testing.assert_allclose(f.coeffs, np.polyfit(x[keep], y[keep], 1), rtol=1e-9)
+    # a masked array without masked values is its data
+    f0 = iuvs.fit(np.ma.masked_array(x), y, 1)
+    np.testing.assert_array_equal(f0.coeffs, iuvs.fit(x, y, 1).coeffs)
+    # bad masks are still reported
+    with pytest.raises(ex.ShapeMismatchError):
+        iuvs.fit(mx, y, 1, mask=np.zeros((3, 3), bool))
+    with pytest.raises(ex.UnsupportedDtypeError):
+        iuvs.fit(mx, y, 1, mask=np.zeros(x.shape, np.uint8))
 
 
 # ------------------------------------------------ every dtype x byte order x memory layout

@@ -38,6 +38,7 @@ from iuvs.fitting import (
     _check_clip,
     _check_ranks,
     _check_threshold,
+    _exclusion,
     _hot_threshold,
 )
 
@@ -181,6 +182,43 @@ class BatchResult:
         return out
 
 
+def _masked_inputs(darks_in: Any, darks_out: Any, x_core: Any, mask: Any, n: int) -> Any:
+    """``mask`` with the masked values of masked-array darks added (as ``fit_all`` does)."""
+    stacks = [a for a in (darks_in, darks_out) if isinstance(a, np.ma.MaskedArray)]
+    if isinstance(x_core, np.ndarray):
+        # two stacks: one (n, ...) mask stack
+        if not stacks or any(a.shape != x_core.shape for a in stacks):
+            return mask
+        out = np.zeros(x_core.shape, dtype=bool)
+        for a in stacks:
+            out |= np.ma.getmaskarray(a)
+        if mask is None:
+            return out
+        given = mask if isinstance(mask, np.ndarray) else None
+        if given is not None and given.dtype == np.bool_ and given.ndim in (out.ndim - 1, out.ndim):
+            try:
+                return out | given  # a shared mask broadcasts over the stack
+            except ValueError:
+                return mask  # the core reports the mismatch
+        listed = list(mask) if given is None else list(given)
+        if len(listed) != n:
+            return mask
+        return [_exclusion(darks_in[i], darks_out[i], m) for i, m in enumerate(listed)]
+    # lists of frames: pair by pair
+    ins, outs = list(darks_in), list(darks_out)
+    if not any(isinstance(a, np.ma.MaskedArray) for a in ins + outs):
+        return mask
+    if mask is None:
+        per_pair: list[Any] = [None] * n
+    elif isinstance(mask, np.ndarray) and mask.ndim == np.ndim(ins[0]):
+        per_pair = [mask] * n
+    else:
+        per_pair = list(mask)
+        if len(per_pair) != n:
+            return mask
+    return [_exclusion(a, b, m) for a, b, m in zip(ins, outs, per_pair, strict=True)]
+
+
 def _stack(darks: Any, name: str) -> tuple[np.ndarray[Any, Any], bool] | None:
     """``(native view, swapped)`` of a stack given as one array of frames, else None."""
     if isinstance(darks, np.ndarray) and darks.ndim >= 2:
@@ -223,6 +261,9 @@ def fit_batch(
     mask : array_like of bool or sequence, optional
         One mask for every pair (shape of one frame), a stack of masks, or a
         sequence of per-pair masks (``None`` entries allowed).  True = excluded.
+        The masked values of :class:`numpy.ma.MaskedArray` darks are excluded
+        too.  Stacks (of darks and of masks) are handed to the core whole and
+        split there, which keeps batches of thousands of pairs cheap.
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value.
     hot_sigma : float, optional
@@ -295,6 +336,7 @@ def fit_batch(
         x_core, y_core = list(xs), list(ys)
     if n == 0:
         raise exceptions.EmptyInputError("no pairs to fit (both stacks are empty)")
+    mask = _masked_inputs(darks_in, darks_out, x_core, mask, n)
     masks: Any
     if mask is None:
         masks = None

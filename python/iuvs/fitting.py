@@ -298,6 +298,26 @@ def _as_core_array(a: Any, name: str) -> tuple[np.ndarray[Any, Any], bool]:
     return arr.view(dt.newbyteorder("=")), True
 
 
+def _exclusion(dark_in: Any, dark_out: Any, mask: Any) -> Any:
+    """Return ``mask`` OR-ed with the masks of masked-array inputs (no copy if there are none).
+
+    Masked values of a :class:`numpy.ma.MaskedArray` input are excluded from
+    the fit, as :func:`numpy.ma.polyfit` and astropy's fitters leave them out.
+    """
+    masked = [a for a in (dark_in, dark_out) if isinstance(a, np.ma.MaskedArray)]
+    shape = np.shape(dark_in)
+    if not masked or np.shape(dark_out) != shape:
+        return mask  # nothing to add, or shapes the core reports as mismatched
+    if mask is not None:
+        given = np.asarray(mask)
+        if given.dtype != np.bool_ or given.shape != shape:
+            return mask  # the core reports the bad mask
+    out = np.zeros(shape, dtype=bool) if mask is None else np.array(mask, dtype=bool)
+    for a in masked:
+        out |= np.ma.getmaskarray(a)
+    return out
+
+
 def _as_core_mask(mask: Any) -> np.ndarray[Any, Any] | None:
     if mask is None:
         return None
@@ -411,7 +431,8 @@ def fit_all(
     ranks : iterable of int, optional
         Models to fit: -1 additive, 0 multiplicative, 1..12 polynomial degree.
     mask : array_like of bool, optional
-        Pixels to exclude (True = excluded, as in :mod:`numpy.ma`).
+        Pixels to exclude (True = excluded, as in :mod:`numpy.ma`).  The
+        masked values of :class:`numpy.ma.MaskedArray` darks are excluded too.
     hot_threshold : float, optional
         Exclude pixels whose ``dark_in`` is above this value (hot pixels).
     hot_sigma : float, optional
@@ -464,7 +485,7 @@ def fit_all(
     rank_list = _check_ranks(ranks)
     x, swap_x = _as_core_array(dark_in, "dark_in")
     y, swap_y = _as_core_array(dark_out, "dark_out")
-    m = _as_core_mask(mask)
+    m = _as_core_mask(_exclusion(dark_in, dark_out, mask))
     thr = _hot_threshold(x, swap_x, hot_threshold, hot_sigma)
     sigma, niter = _check_clip(clip, clip_iter)
     if weights is None:

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from iuvs.exceptions import RankError, ShapeMismatchError
-from iuvs.fitting import MAX_RANK, MIN_RANK, Fit, ResidualStats, fit_all
+from iuvs.fitting import MAX_RANK, MIN_RANK, Fit, ResidualStats, _exclusion, fit_all
 
 __all__ = [
     "AddScaler",
@@ -56,21 +56,6 @@ __all__ = [
 def _as_array(a: npt.ArrayLike) -> npt.NDArray[Any]:
     """Return ``a`` as an ndarray without copying (masked arrays stay masked)."""
     return a if isinstance(a, np.ndarray) else np.asarray(a)
-
-
-def _exclusion(
-    dark_in: npt.NDArray[Any],
-    dark_out: npt.NDArray[Any],
-    mask: npt.ArrayLike | None,
-) -> npt.ArrayLike | None:
-    """Return ``mask`` OR-ed with the masks of masked-array inputs (no copy if there are none)."""
-    masked = [a for a in (dark_in, dark_out) if isinstance(a, np.ma.MaskedArray)]
-    if not masked:
-        return mask
-    out = np.zeros(dark_in.shape, dtype=bool) if mask is None else np.array(mask, dtype=bool)
-    for a in masked:
-        out |= np.ma.getmaskarray(a)
-    return out
 
 
 def _check_shapes(dark_in: npt.NDArray[Any], dark_out: npt.NDArray[Any]) -> None:

@@ -674,7 +674,14 @@ impl ModelLanes {
     /// Block totals of the gradient `sum r T_k(t)`, `k <= degree`.
     #[must_use]
     pub fn gradient(&self, degree: usize) -> Vec<f64> {
-        (0..=degree).map(|k| lane_total(&self.g[k])).collect()
+        (0..=degree).map(|k| self.gradient_term(k)).collect()
+    }
+
+    /// Block total of the gradient term `sum r T_k(t)` (0 beyond the largest
+    /// degree), without the allocation of [`ModelLanes::gradient`].
+    #[must_use]
+    pub fn gradient_term(&self, k: usize) -> f64 {
+        self.g.get(k).map_or(0.0, lane_total)
     }
 }
 

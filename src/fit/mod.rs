@@ -590,11 +590,8 @@ pub fn fit_all_prefetching(
             for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
                 let lane = model_stats(xs, ys, &inv_y[..n], *eval, center, inv_half_width);
                 acc.add(&lane.totals(n, n_frac));
-                if !grad.is_empty() {
-                    let degree = grad.len() - 1;
-                    for (g, v) in grad.iter_mut().zip(lane.gradient(degree)) {
-                        g.add(v);
-                    }
+                for (k, g) in grad.iter_mut().enumerate() {
+                    g.add(lane.gradient_term(k));
                 }
             }
         },
