@@ -392,18 +392,20 @@ impl<'a> Walk<'a> {
         self.len() == 0
     }
 
-    /// Split into consecutive parts of about `target` pixels along the outermost
-    /// walked axis (the split depends only on the shape, never on the number of
-    /// threads, so results merged in order are reproducible).
+    /// Split into consecutive parts of at most about `target` pixels along the
+    /// outermost walked axis, as equal in size as the axis allows (a frame of
+    /// 1.04 `target` becomes two halves, not a whole part and a sliver that
+    /// leaves a thread idle).  The split depends only on the shape, never on
+    /// the number of threads, so results merged in order are reproducible.
     #[must_use]
     pub fn split(&self, target: usize) -> Vec<Walk<'a>> {
         let shape = self.frames[0].shape();
         let len0 = shape.first().copied().unwrap_or(1);
-        let inner: usize = shape.iter().skip(1).product();
         if len0 <= 1 || self.len() <= target {
             return vec![self.clone()];
         }
-        let rows = (target / inner.max(1)).max(1);
+        let n_parts = self.len().div_ceil(target.max(1)).min(len0);
+        let rows = len0.div_ceil(n_parts);
         (0..len0)
             .step_by(rows)
             .map(|start| {
@@ -710,6 +712,26 @@ mod tests {
         let got: Vec<f64> = parts.iter().flat_map(|p| collect(p).remove(0)).collect();
         assert_eq!(got, collect(&w).remove(0));
         assert_eq!(w.split(usize::MAX).len(), 1);
+        // balanced: 10 * BLOCK + 3 pixels in parts of at most ~3 * BLOCK are four
+        // parts of 2.5 * BLOCK, not three of 3 * BLOCK and a sliver of BLOCK + 3
+        let lens: Vec<usize> = parts.iter().map(Walk::len).collect();
+        let want = (10 * BLOCK + 3).div_ceil(4);
+        assert_eq!(lens, vec![want, want, want, 10 * BLOCK + 3 - 3 * want]);
+        // a contiguous 133 x 1024 frame is walked as one axis: two equal halves
+        let b = ArrayD::<f64>::zeros(IxDyn(&[133, 1024]));
+        let w = Walk::new(&[Frame::from(b.view())], None).unwrap();
+        let lens: Vec<usize> = w.split(1 << 17).iter().map(Walk::len).collect();
+        assert_eq!(lens, vec![68096, 68096]);
+        // rows of a strided view (axes that cannot merge): 133 rows of 512 in parts
+        // of about 1 << 16 pixels are 67 and 66 rows (the old split left 5 alone)
+        let v = b.slice(s![.., 1..513]).into_dyn();
+        let w = Walk::new(&[Frame::from(v)], None).unwrap();
+        let lens: Vec<usize> = w.split(1 << 16).iter().map(Walk::len).collect();
+        assert_eq!(lens, vec![67 * 512, 66 * 512]);
+        // more parts wanted than rows: one row each
+        let c = ArrayD::<f64>::zeros(IxDyn(&[3, 1000]));
+        let w = Walk::new(&[Frame::from(c.slice(s![.., 1..999]).into_dyn())], None).unwrap();
+        assert_eq!(w.split(10).len(), 3);
     }
 
     #[test]
