@@ -26,6 +26,7 @@
 use multiversion::multiversion;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
+use crate::compress::{compact_unmasked, compact_within, for_each_outside};
 use crate::error::{CoreError, CoreResult};
 use crate::fit::kernels::{
     add_mult_sums, gradient_of, lane_total, range_block, residuals_of, v_add, Eval, MomentSums, V,
@@ -34,7 +35,7 @@ use crate::fit::{
     fit_all, scalable, scaling, solve_model, validate_ranks, FitResult, Model, NormalSums,
     PairInput,
 };
-use crate::mask::{bits_where, chunk, open_bits, push_chunk, Counts, Exclusion};
+use crate::mask::{chunk, Counts, Exclusion};
 use crate::scratch;
 use crate::sum::Neumaier;
 use crate::view::{walks_in_c_order, Frame, PixelArray, Walk, BLOCK};
@@ -405,12 +406,39 @@ fn where_within(v: &V, lo: f64, hi: f64, x: &V) -> V {
     std::array::from_fn(|l| if v[l] <= hi { a[l] } else { 0.0 })
 }
 
-/// Replace every value of `r` that is masked or not finite by NaN: NaN fails
-/// every comparison, so it is outside every set below.
+/// Mark (and list in `newly`) the pixels not yet masked whose residual is
+/// not finite (astropy masks invalid values), then replace every masked value
+/// of `r` by NaN: NaN fails every comparison, so it is outside every set below
+/// and never "outside the bounds" either.
+fn open_values(r: &mut [f64], mask: &mut [bool], newly: &mut Vec<usize>) {
+    if !all_finite(r) {
+        for (i, (v, m)) in r.iter().zip(mask.iter_mut()).enumerate() {
+            if !*m && !v.is_finite() {
+                *m = true;
+                newly.push(i);
+            }
+        }
+    }
+    nan_where_masked(r, mask);
+}
+
+/// True when no value of `r` is infinite or NaN (`0 v` is zero for every
+/// finite `v` and NaN otherwise).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
-fn open_values(r: &mut [f64], mask: &[bool]) {
+fn all_finite(r: &[f64]) -> bool {
+    let whole = r.len() - r.len() % 8;
+    let mut acc: V = [0.0; 8];
+    for c in r[..whole].chunks_exact(8) {
+        acc = std::array::from_fn(|l| acc[l] + c[l] * 0.0);
+    }
+    let tail: f64 = r[whole..].iter().map(|v| v * 0.0).sum();
+    acc.iter().sum::<f64>() + tail == 0.0
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+fn nan_where_masked(r: &mut [f64], mask: &[bool]) {
     for (v, &m) in r.iter_mut().zip(mask) {
-        if m || !v.is_finite() {
+        if m {
             *v = f64::NAN;
         }
     }
@@ -418,21 +446,8 @@ fn open_values(r: &mut [f64], mask: &[bool]) {
 
 /// Copy the values of `vals` within `[lo, hi]` to the front of `band` (as
 /// long as `vals`); returns how many were copied.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 fn collect_band(vals: &[f64], lo: f64, hi: f64, band: &mut [f64]) -> usize {
-    let whole = vals.len() - vals.len() % 8;
-    let mut j = 0;
-    for ch in vals[..whole].chunks_exact(8) {
-        let c = chunk(ch);
-        j = push_chunk(band, j, &c, bits_where(&c, |v| (v >= lo) & (v <= hi)));
-    }
-    for &v in &vals[whole..] {
-        if v >= lo && v <= hi {
-            band[j] = v;
-            j += 1;
-        }
-    }
-    j
+    compact_within(vals, lo, hi, band)
 }
 
 /// What one pass learns about the set (the values within `[lo, hi]`).
@@ -616,34 +631,14 @@ fn retain_band(band: &mut [f64], len: usize, lo: f64, hi: f64) -> usize {
 }
 
 /// Mark (and list in `newly`) the pixels not yet masked whose residual is
-/// outside `[lo, hi]` or not finite.  Few are, so each chunk is first tested
-/// as a whole.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+/// outside `[lo, hi]` (masked residuals are NaN: never outside).
 fn extend_mask(r: &[f64], mask: &mut [bool], lo: f64, hi: f64, newly: &mut Vec<usize>) {
-    let inside = |v: f64| (v >= lo) & (v <= hi) & (v.abs() < f64::INFINITY);
-    let n = r.len().min(mask.len());
-    let whole = n - n % 8;
-    for (c, (rc, mc)) in r[..whole]
-        .chunks_exact(8)
-        .zip(mask[..whole].chunks_exact_mut(8))
-        .enumerate()
-    {
-        if bits_where(&chunk(rc), inside) == 0xff {
-            continue;
-        }
-        for (j, (&v, m)) in rc.iter().zip(mc.iter_mut()).enumerate() {
-            if !*m && !inside(v) {
-                *m = true;
-                newly.push(8 * c + j);
-            }
-        }
-    }
-    for i in whole..n {
-        if !mask[i] && !inside(r[i]) {
+    for_each_outside(r, lo, hi, |i| {
+        if !mask[i] {
             mask[i] = true;
             newly.push(i);
         }
-    }
+    });
 }
 
 /// `sigma_clip` of the residuals `r` given the incoming `mask` (True = out),
@@ -658,31 +653,21 @@ fn sigma_clip(
     band: &mut [f64],
     newly: &mut Vec<usize>,
 ) {
-    open_values(r, mask);
+    let before = newly.len();
+    open_values(r, mask, newly);
+    let invalid = newly.len() > before;
     let (lo, hi) = clip_bounds(r, band, sigma);
     extend_mask(r, mask, lo, hi, newly);
+    if invalid {
+        // one list in pixel order, as if both kinds were found in one pass
+        newly[before..].sort_unstable();
+    }
 }
 
 /// The values of `a` whose `mask` is false, compacted to the front of `out`
 /// (as long as `a`); returns how many.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
 fn keep_unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usize {
-    let n = a.len().min(mask.len());
-    let whole = n - n % 8;
-    let mut j = 0;
-    for (ac, mc) in a[..whole]
-        .chunks_exact(8)
-        .zip(mask[..whole].chunks_exact(8))
-    {
-        j = push_chunk(out, j, &chunk(ac), open_bits(mc));
-    }
-    for i in whole..n {
-        if !mask[i] {
-            out[j] = a[i];
-            j += 1;
-        }
-    }
-    j
+    compact_unmasked(a, mask, out)
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(shape_err)`

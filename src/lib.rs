@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod clip;
+mod compress;
 pub mod error;
 pub mod fit;
 pub mod histogram;

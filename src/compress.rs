@@ -1,0 +1,312 @@
+//! Compaction of selected values to the front of a buffer, 8 at a time.
+//!
+//! With AVX-512 (detected at run time) each chunk of 8 is one compare, one
+//! in-register `vcompresspd` and one full-width store whose tail the next
+//! chunk overwrites (the memory form of `vcompresspd` is microcoded and slow on
+//! AMD Zen 4, so it is not used).  Elsewhere the portable path writes chunks
+//! with [`push_chunk`] (compiled for AVX2 and AVX too, chosen at run time).
+//! Both give the same values in the same order.
+
+use multiversion::multiversion;
+
+use crate::mask::{bits_where, chunk, open_bits, push_chunk};
+
+/// Copy the values of `vals` within `[lo, hi]` (never NaN) to the front of
+/// `out`, in order; returns how many.  `out` must be as long as `vals`.
+///
+/// # Panics
+/// If `out` is shorter than `vals`.
+#[allow(unsafe_code)] // the call of the AVX-512 path; see SAFETY
+pub(crate) fn compact_within(vals: &[f64], lo: f64, hi: f64, out: &mut [f64]) -> usize {
+    assert!(out.len() >= vals.len(), "compaction buffer too short");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has AVX-512F (checked just above) and `out`
+        // is at least as long as `vals` (asserted above).
+        return unsafe { avx512::within(vals, lo, hi, out) };
+    }
+    portable_within(vals, lo, hi, out)
+}
+
+/// Copy the values of `a` whose `mask` is false to the front of `out`, in
+/// order; returns how many.  `out` must be as long as `a`.
+///
+/// # Panics
+/// If `out` is shorter than `a` or `mask`.
+#[allow(unsafe_code)] // the call of the AVX-512 path; see SAFETY
+pub(crate) fn compact_unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usize {
+    let n = a.len().min(mask.len());
+    assert!(out.len() >= n, "compaction buffer too short");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has AVX-512F (checked just above), the two
+        // inputs are cut to one length and `out` is at least that long
+        // (asserted above).
+        return unsafe { avx512::unmasked(&a[..n], &mask[..n], out) };
+    }
+    portable_unmasked(&a[..n], &mask[..n], out)
+}
+
+/// Call `f(i)`, in order, for every `i` whose `vals[i]` is below `lo` or
+/// above `hi` (NaN is neither).  Few values are: whole chunks are tested at
+/// once.
+#[allow(unsafe_code)] // the call of the AVX-512 path; see SAFETY
+pub(crate) fn for_each_outside(vals: &[f64], lo: f64, hi: f64, f: impl FnMut(usize)) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has AVX-512F (checked just above).
+        unsafe { avx512::outside(vals, lo, hi, f) };
+        return;
+    }
+    portable_outside(vals, lo, hi, f);
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
+fn portable_outside(vals: &[f64], lo: f64, hi: f64, mut f: impl FnMut(usize)) {
+    let whole = vals.len() - vals.len() % 8;
+    for (c, ch) in vals[..whole].chunks_exact(8).enumerate() {
+        let mut bits = bits_where(&chunk(ch), |v| (v < lo) | (v > hi));
+        while bits != 0 {
+            f(8 * c + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+    }
+    for (i, &v) in vals.iter().enumerate().skip(whole) {
+        if v < lo || v > hi {
+            f(i);
+        }
+    }
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
+fn portable_within(vals: &[f64], lo: f64, hi: f64, out: &mut [f64]) -> usize {
+    let whole = vals.len() - vals.len() % 8;
+    let mut j = 0;
+    for ch in vals[..whole].chunks_exact(8) {
+        let c = chunk(ch);
+        j = push_chunk(out, j, &c, bits_where(&c, |v| (v >= lo) & (v <= hi)));
+    }
+    for &v in &vals[whole..] {
+        if v >= lo && v <= hi {
+            out[j] = v;
+            j += 1;
+        }
+    }
+    j
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+fn portable_unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usize {
+    let n = a.len();
+    let whole = n - n % 8;
+    let mut j = 0;
+    for (ac, mc) in a[..whole]
+        .chunks_exact(8)
+        .zip(mask[..whole].chunks_exact(8))
+    {
+        j = push_chunk(out, j, &chunk(ac), open_bits(mc));
+    }
+    for i in whole..n {
+        if !mask[i] {
+            out[j] = a[i];
+            j += 1;
+        }
+    }
+    j
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // AVX-512 intrinsics; every block has its SAFETY note
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512d, __mmask8, _mm512_cmp_pd_mask, _mm512_loadu_pd, _mm512_maskz_compress_pd,
+        _mm512_set1_pd, _mm512_storeu_pd, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ,
+    };
+
+    use crate::mask::open_bits;
+
+    /// Store the lanes of `v` selected by `k` at `out[j..]` and return the new
+    /// end.  Writes all of `out[j..j + 8]` (the lanes past the selected ones
+    /// are overwritten by later chunks or left as scratch).
+    ///
+    /// # Safety
+    /// AVX-512F must be available and `j + 8 <= out.len()`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn push(out: &mut [f64], j: usize, v: __m512d, k: __mmask8) -> usize {
+        debug_assert!(j + 8 <= out.len());
+        let packed = _mm512_maskz_compress_pd(k, v);
+        // SAFETY: the caller guarantees 8 writable values from `j`.
+        unsafe { _mm512_storeu_pd(out.as_mut_ptr().add(j), packed) };
+        j + k.count_ones() as usize
+    }
+
+    /// [`super::compact_within`] with AVX-512.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `out.len() >= vals.len()`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn within(vals: &[f64], lo: f64, hi: f64, out: &mut [f64]) -> usize {
+        let n = vals.len();
+        let whole = n - n % 8;
+        let (vlo, vhi) = (_mm512_set1_pd(lo), _mm512_set1_pd(hi));
+        let mut j = 0;
+        let mut i = 0;
+        while i < whole {
+            // SAFETY: i + 8 <= whole <= vals.len().
+            let v = unsafe { _mm512_loadu_pd(vals.as_ptr().add(i)) };
+            // ordered, quiet compares: NaN is never within
+            let k =
+                _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, vlo) & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(v, vhi);
+            // SAFETY: j <= i, so j + 8 <= i + 8 <= whole <= out.len().
+            j = unsafe { push(out, j, v, k) };
+            i += 8;
+        }
+        for &v in &vals[whole..] {
+            if v >= lo && v <= hi {
+                out[j] = v;
+                j += 1;
+            }
+        }
+        j
+    }
+
+    /// [`super::for_each_outside`] with AVX-512.
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn outside(vals: &[f64], lo: f64, hi: f64, mut f: impl FnMut(usize)) {
+        let n = vals.len();
+        let whole = n - n % 8;
+        let (vlo, vhi) = (_mm512_set1_pd(lo), _mm512_set1_pd(hi));
+        let mut i = 0;
+        while i < whole {
+            // SAFETY: i + 8 <= whole <= vals.len().
+            let v = unsafe { _mm512_loadu_pd(vals.as_ptr().add(i)) };
+            // ordered, quiet compares: NaN is never outside
+            let mut k =
+                _mm512_cmp_pd_mask::<_CMP_LT_OQ>(v, vlo) | _mm512_cmp_pd_mask::<_CMP_GT_OQ>(v, vhi);
+            while k != 0 {
+                f(i + k.trailing_zeros() as usize);
+                k &= k - 1;
+            }
+            i += 8;
+        }
+        for (i, &v) in vals.iter().enumerate().skip(whole) {
+            if v < lo || v > hi {
+                f(i);
+            }
+        }
+    }
+
+    /// [`super::compact_unmasked`] with AVX-512.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `a`, `mask` equally long, `out` at least as long.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usize {
+        let n = a.len();
+        let whole = n - n % 8;
+        let mut j = 0;
+        let mut i = 0;
+        while i < whole {
+            // SAFETY: i + 8 <= whole <= a.len().
+            let v = unsafe { _mm512_loadu_pd(a.as_ptr().add(i)) };
+            let k = open_bits(&mask[i..i + 8]);
+            // SAFETY: j <= i, so j + 8 <= i + 8 <= whole <= out.len().
+            j = unsafe { push(out, j, v, k) };
+            i += 8;
+        }
+        for i in whole..n {
+            if !mask[i] {
+                out[j] = a[i];
+                j += 1;
+            }
+        }
+        j
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| match i % 11 {
+                3 => f64::NAN,
+                5 => f64::INFINITY,
+                7 => f64::NEG_INFINITY,
+                9 => 1.0, // exactly on the upper bound
+                _ => (i as f64 * 0.37).sin() * 2.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_paths_keep_the_same_values_in_order() {
+        // every length up to a few chunks, so every tail is covered
+        for n in 0..70 {
+            let v = values(n);
+            let want: Vec<f64> = v
+                .iter()
+                .copied()
+                .filter(|&x| (-0.5..=1.0).contains(&x))
+                .collect();
+            let mut out = vec![0.0; n];
+            let k = compact_within(&v, -0.5, 1.0, &mut out);
+            assert_eq!(&out[..k], &want[..], "within, n = {n}");
+            let mut out2 = vec![0.0; n];
+            let k2 = portable_within(&v, -0.5, 1.0, &mut out2);
+            assert_eq!(&out2[..k2], &want[..], "portable within, n = {n}");
+
+            let mask: Vec<bool> = (0..n).map(|i| i % 3 == 0 || i % 8 == 5).collect();
+            let want: Vec<f64> = v
+                .iter()
+                .zip(&mask)
+                .filter(|(_, &m)| !m)
+                .map(|(&x, _)| x)
+                .collect();
+            let mut out = vec![0.0; n];
+            let k = compact_unmasked(&v, &mask, &mut out);
+            // NaN != NaN: compare the bits
+            let bits = |s: &[f64]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out[..k]), bits(&want), "unmasked, n = {n}");
+            let mut out2 = vec![0.0; n];
+            let k2 = portable_unmasked(&v, &mask, &mut out2);
+            assert_eq!(bits(&out2[..k2]), bits(&want), "portable unmasked, n = {n}");
+        }
+    }
+
+    #[test]
+    fn both_paths_find_the_same_values_outside() {
+        for n in 0..70 {
+            let v = values(n);
+            let want: Vec<usize> = (0..n).filter(|&i| v[i] < -0.5 || v[i] > 0.9).collect();
+            let mut got = Vec::new();
+            for_each_outside(&v, -0.5, 0.9, |i| got.push(i));
+            assert_eq!(got, want, "n = {n}");
+            let mut got = Vec::new();
+            portable_outside(&v, -0.5, 0.9, |i| got.push(i));
+            assert_eq!(got, want, "portable, n = {n}");
+        }
+    }
+
+    #[test]
+    fn all_or_nothing_and_short_buffers() {
+        let v = vec![0.5; 33];
+        let mut out = vec![0.0; 33];
+        assert_eq!(compact_within(&v, 0.0, 1.0, &mut out), 33);
+        assert_eq!(compact_within(&v, 2.0, 3.0, &mut out), 0);
+        assert_eq!(compact_unmasked(&v, &[true; 33], &mut out), 0);
+        assert_eq!(compact_unmasked(&v, &[false; 33], &mut out), 33);
+        let short = std::panic::catch_unwind(|| {
+            let mut o = vec![0.0; 3];
+            compact_within(&[1.0; 4], 0.0, 2.0, &mut o)
+        });
+        assert!(short.is_err());
+    }
+}
