@@ -47,6 +47,69 @@ pub(crate) fn compact_unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usi
     portable_unmasked(&a[..n], &mask[..n], out)
 }
 
+/// Copy the usable pairs of `bx`/`by` (both finite, `mask` false, `x <= thr`)
+/// to the front of `xs`/`ys`, in order; returns how many.  `xs` and `ys` must
+/// be as long as the inputs.
+///
+/// # Panics
+/// If `xs` or `ys` is shorter than the inputs.
+#[allow(unsafe_code)] // the call of the AVX-512 path; see SAFETY
+pub(crate) fn compact_usable_pairs(
+    bx: &[f64],
+    by: &[f64],
+    mask: &[bool],
+    thr: f64,
+    xs: &mut [f64],
+    ys: &mut [f64],
+) -> usize {
+    let n = bx.len().min(by.len()).min(mask.len());
+    assert!(
+        xs.len() >= n && ys.len() >= n,
+        "compaction buffer too short"
+    );
+    let (bx, by, mask) = (&bx[..n], &by[..n], &mask[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has AVX-512F (checked just above), the inputs
+        // are cut to one length and the outputs are at least that long
+        // (asserted above).
+        return unsafe { avx512::usable_pairs(bx, by, mask, thr, xs, ys) };
+    }
+    portable_usable_pairs(bx, by, mask, thr, xs, ys)
+}
+
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
+fn portable_usable_pairs(
+    bx: &[f64],
+    by: &[f64],
+    mask: &[bool],
+    thr: f64,
+    xs: &mut [f64],
+    ys: &mut [f64],
+) -> usize {
+    let n = bx.len();
+    let whole = n - n % 8;
+    let mut j = 0;
+    for i in (0..whole).step_by(8) {
+        let (cx, cy) = (chunk(&bx[i..i + 8]), chunk(&by[i..i + 8]));
+        let keep = open_bits(&mask[i..i + 8])
+            & bits_where(&cx, |x| x.is_finite() & (x <= thr))
+            & bits_where(&cy, f64::is_finite);
+        push_chunk(ys, j, &cy, keep);
+        j = push_chunk(xs, j, &cx, keep);
+    }
+    for i in whole..n {
+        let (x, y) = (bx[i], by[i]);
+        if x.is_finite() && y.is_finite() && !mask[i] && x <= thr {
+            xs[j] = x;
+            ys[j] = y;
+            j += 1;
+        }
+    }
+    j
+}
+
 /// Call `f(i)`, in order, for every `i` whose `vals[i]` is below `lo` or
 /// above `hi` (NaN is neither).  Few values are: whole chunks are tested at
 /// once.
@@ -121,8 +184,9 @@ fn portable_unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usize {
 #[allow(unsafe_code)] // AVX-512 intrinsics; every block has its SAFETY note
 mod avx512 {
     use std::arch::x86_64::{
-        __m512d, __mmask8, _mm512_cmp_pd_mask, _mm512_loadu_pd, _mm512_maskz_compress_pd,
-        _mm512_set1_pd, _mm512_storeu_pd, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ,
+        __m512d, __mmask8, _mm512_abs_pd, _mm512_cmp_pd_mask, _mm512_loadu_pd,
+        _mm512_maskz_compress_pd, _mm512_set1_pd, _mm512_storeu_pd, _CMP_GE_OQ, _CMP_GT_OQ,
+        _CMP_LE_OQ, _CMP_LT_OQ,
     };
 
     use crate::mask::open_bits;
@@ -200,6 +264,55 @@ mod avx512 {
                 f(i);
             }
         }
+    }
+
+    /// [`super::compact_usable_pairs`] with AVX-512.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `bx`, `by`, `mask` equally long, `xs` and
+    /// `ys` at least as long.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn usable_pairs(
+        bx: &[f64],
+        by: &[f64],
+        mask: &[bool],
+        thr: f64,
+        xs: &mut [f64],
+        ys: &mut [f64],
+    ) -> usize {
+        let n = bx.len();
+        let whole = n - n % 8;
+        let (inf, vthr) = (_mm512_set1_pd(f64::INFINITY), _mm512_set1_pd(thr));
+        let mut j = 0;
+        let mut i = 0;
+        while i < whole {
+            // SAFETY: i + 8 <= whole <= bx.len() == by.len().
+            let (x, y) = unsafe {
+                (
+                    _mm512_loadu_pd(bx.as_ptr().add(i)),
+                    _mm512_loadu_pd(by.as_ptr().add(i)),
+                )
+            };
+            // |v| < inf is false for infinities and NaN; x <= thr is false for NaN
+            let k = open_bits(&mask[i..i + 8])
+                & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), inf)
+                & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(x, vthr)
+                & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(y), inf);
+            // SAFETY: j <= i, so j + 8 <= i + 8 <= whole <= xs.len(), ys.len().
+            unsafe { push(ys, j, y, k) };
+            // SAFETY: as above.
+            j = unsafe { push(xs, j, x, k) };
+            i += 8;
+        }
+        for i in whole..n {
+            let (x, y) = (bx[i], by[i]);
+            if x.is_finite() && y.is_finite() && !mask[i] && x <= thr {
+                xs[j] = x;
+                ys[j] = y;
+                j += 1;
+            }
+        }
+        j
     }
 
     /// [`super::compact_unmasked`] with AVX-512.
@@ -292,6 +405,35 @@ mod tests {
             let mut got = Vec::new();
             portable_outside(&v, -0.5, 0.9, |i| got.push(i));
             assert_eq!(got, want, "portable, n = {n}");
+        }
+    }
+
+    #[test]
+    fn both_paths_keep_the_same_usable_pairs() {
+        for n in 0..70 {
+            let x = values(n);
+            let y: Vec<f64> = values(n + 4)[4..].to_vec();
+            let mask: Vec<bool> = (0..n).map(|i| i % 5 == 1).collect();
+            for thr in [f64::INFINITY, 0.5, -3.0] {
+                let want: Vec<(f64, f64)> = (0..n)
+                    .filter(|&i| x[i].is_finite() && y[i].is_finite() && !mask[i] && x[i] <= thr)
+                    .map(|i| (x[i], y[i]))
+                    .collect();
+                for portable in [false, true] {
+                    let (mut xs, mut ys) = (vec![0.0; n], vec![0.0; n]);
+                    let k = if portable {
+                        portable_usable_pairs(&x, &y, &mask, thr, &mut xs, &mut ys)
+                    } else {
+                        compact_usable_pairs(&x, &y, &mask, thr, &mut xs, &mut ys)
+                    };
+                    let got: Vec<(f64, f64)> = xs[..k]
+                        .iter()
+                        .copied()
+                        .zip(ys[..k].iter().copied())
+                        .collect();
+                    assert_eq!(got, want, "n = {n}, thr = {thr}, portable = {portable}");
+                }
+            }
         }
     }
 

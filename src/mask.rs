@@ -101,14 +101,8 @@ fn count_excluded(xs: &[f64], ys: &[f64], mask: &[bool], thr: f64) -> [usize; 3]
     [nonfinite, masked, hot]
 }
 
-/// The usable pairs of two columns, compacted to the front of `xs`/`ys`
-/// (see [`push_chunk`]); returns how many.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx512bw",
-    "x86_64+avx2+fma",
-    "x86_64+avx"
-))]
-#[allow(clippy::needless_bitwise_bool)] // branch-free on purpose
+/// The usable pairs of two columns, compacted to the front of `xs`/`ys`;
+/// returns how many.
 fn compact_usable(
     bx: &[f64],
     by: &[f64],
@@ -117,26 +111,7 @@ fn compact_usable(
     xs: &mut [f64],
     ys: &mut [f64],
 ) -> usize {
-    let n = bx.len().min(by.len()).min(mask.len());
-    let whole = n - n % 8;
-    let mut j = 0;
-    for i in (0..whole).step_by(8) {
-        let (cx, cy) = (chunk(&bx[i..i + 8]), chunk(&by[i..i + 8]));
-        let keep = open_bits(&mask[i..i + 8])
-            & bits_where(&cx, |x| x.is_finite() & (x <= thr))
-            & bits_where(&cy, f64::is_finite);
-        push_chunk(ys, j, &cy, keep);
-        j = push_chunk(xs, j, &cx, keep);
-    }
-    for i in whole..n {
-        let (x, y) = (bx[i], by[i]);
-        if x.is_finite() && y.is_finite() && !mask[i] && x <= thr {
-            xs[j] = x;
-            ys[j] = y;
-            j += 1;
-        }
-    }
-    j
+    crate::compress::compact_usable_pairs(bx, by, mask, thr, xs, ys)
 }
 
 #[inline(always)]
