@@ -99,7 +99,21 @@ fn portable_usable_pairs(
         push_chunk(ys, j, &cy, keep);
         j = push_chunk(xs, j, &cx, keep);
     }
-    for i in whole..n {
+    usable_tail(bx, by, mask, thr, (xs, ys), whole, j)
+}
+
+/// The usable pairs from `from` on, one by one, written from `j`; returns the
+/// new end (the tail after the last whole chunk).
+fn usable_tail(
+    bx: &[f64],
+    by: &[f64],
+    mask: &[bool],
+    thr: f64,
+    (xs, ys): (&mut [f64], &mut [f64]),
+    from: usize,
+    mut j: usize,
+) -> usize {
+    for i in from..bx.len() {
         let (x, y) = (bx[i], by[i]);
         if x.is_finite() && y.is_finite() && !mask[i] && x <= thr {
             xs[j] = x;
@@ -304,15 +318,7 @@ mod avx512 {
             j = unsafe { push(xs, j, x, k) };
             i += 8;
         }
-        for i in whole..n {
-            let (x, y) = (bx[i], by[i]);
-            if x.is_finite() && y.is_finite() && !mask[i] && x <= thr {
-                xs[j] = x;
-                ys[j] = y;
-                j += 1;
-            }
-        }
-        j
+        super::usable_tail(bx, by, mask, thr, (xs, ys), whole, j)
     }
 
     /// [`super::compact_unmasked`] with AVX-512.

@@ -72,7 +72,7 @@ impl Exclusion {
         let (bx, by, bm) = (&block.cols[0][..n], &block.cols[1][..n], &block.mask[..n]);
         let thr = self.hot_threshold.unwrap_or(f64::INFINITY);
         let [nonfinite, masked, hot] = count_excluded(bx, by, bm, thr);
-        let used = compact_usable(bx, by, bm, thr, xs, ys);
+        let used = crate::compress::compact_usable_pairs(bx, by, bm, thr, xs, ys);
         counts.n_nonfinite += nonfinite;
         counts.n_masked += masked;
         counts.n_hot += hot;
@@ -99,19 +99,6 @@ fn count_excluded(xs: &[f64], ys: &[f64], mask: &[bool], thr: f64) -> [usize; 3]
         hot += usize::from(finite & !m & (x > thr));
     }
     [nonfinite, masked, hot]
-}
-
-/// The usable pairs of two columns, compacted to the front of `xs`/`ys`;
-/// returns how many.
-fn compact_usable(
-    bx: &[f64],
-    by: &[f64],
-    mask: &[bool],
-    thr: f64,
-    xs: &mut [f64],
-    ys: &mut [f64],
-) -> usize {
-    crate::compress::compact_usable_pairs(bx, by, mask, thr, xs, ys)
 }
 
 #[inline(always)]
