@@ -162,6 +162,9 @@ def test_bad_batch_inputs(stacks):
         iuvs.fit_batch(x, y, mask=np.zeros(x.shape, dtype=np.uint8))
     with pytest.raises(ex.EmptyInputError):
         iuvs.fit_batch(x[:0], y[:0])
+    for scalar in (np.float64(3.0), 3, np.array(3.0)):
+        with pytest.raises(ex.ShapeMismatchError, match="stack"):
+            iuvs.fit_batch(scalar, y)
     with pytest.raises(ex.RankError):
         iuvs.fit_batch(x, y, ranks=[13])
 

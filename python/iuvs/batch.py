@@ -231,7 +231,13 @@ def _frames(darks: Any, name: str) -> list[Any]:
         if darks.ndim < 1:
             raise ShapeMismatchError(f"{name} must be a stack (n, ...) or a sequence of arrays")
         return list(darks)
-    return [np.asarray(d) if not isinstance(d, np.ndarray) else d for d in darks]
+    try:
+        items = iter(darks)
+    except TypeError:
+        raise ShapeMismatchError(
+            f"{name} must be a stack (n, ...) or a sequence of arrays, got {type(darks).__name__}"
+        ) from None
+    return [np.asarray(d) if not isinstance(d, np.ndarray) else d for d in items]
 
 
 def fit_batch(
