@@ -126,8 +126,23 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
         identity: true,
         counts: Counts::default(),
     };
-    let mut position = 0_usize;
     let exclusion = &input.exclusion;
+    if in_order && !weighted && input.mask.is_none() {
+        // the common case, every pixel usable: convert both frames straight
+        // into the gathered buffers (no block in between)
+        g.x.resize(n, 0.0);
+        g.y.resize(n, 0.0);
+        walk.fill(0, &mut g.x);
+        walk.fill(1, &mut g.y);
+        if exclusion.all_usable_slices(&g.x, &g.y) {
+            g.counts.n_total = n;
+            g.counts.n_used = n;
+            return Ok(g);
+        }
+        g.x.clear();
+        g.y.clear();
+    }
+    let mut position = 0_usize;
     walk.for_each_block(&mut |b| {
         if in_order
             && exclusion.all_usable(b)

@@ -431,6 +431,19 @@ impl<'a> Walk<'a> {
         self.frames[0].shape().to_vec()
     }
 
+    /// Every pixel of frame `col`, as `f64` in walk order (the order of
+    /// [`Walk::for_each_block`]), written to `out` (as long as the walk)
+    /// without passing through blocks.
+    ///
+    /// # Panics
+    /// If `col` is not a frame of the walk or `out` is shorter than the walk.
+    pub fn fill(&self, col: usize, out: &mut [f64]) {
+        assert!(out.len() >= self.len(), "fill buffer too short");
+        let f = &self.frames[col];
+        let mut pos = 0;
+        fill_rec(&f.data, f.swapped, out, &mut pos);
+    }
+
     /// Visit every pixel in blocks of at most [`BLOCK`], in memory order of the first array.
     pub fn for_each_block(&self, visit: &mut dyn FnMut(&Block)) {
         let size = self.len().min(BLOCK);
@@ -509,6 +522,35 @@ fn walk_rec(
             .collect();
         let sub_mask = mask.map(|m| m.index_axis(Axis(0), i));
         walk_rec(&sub, sub_mask.as_ref(), block, visit);
+    }
+}
+
+fn fill_rec(data: &PixelArray<'_>, swapped: bool, out: &mut [f64], pos: &mut usize) {
+    let shape = data.shape();
+    if shape.len() <= 1 {
+        let n = shape.first().copied().unwrap_or(1);
+        if shape.is_empty() {
+            // a 0-d frame: its one value
+            dispatch!(data, v => load_lane_0d(v, swapped, &mut out[*pos..=*pos]));
+        } else {
+            dispatch!(data, v => load_lane(v, 0, n, swapped, &mut out[*pos..*pos + n]));
+        }
+        *pos += n;
+        return;
+    }
+    for i in 0..shape[0] {
+        let sub = dispatch!(wrap data, v => v.index_axis(Axis(0), i));
+        fill_rec(&sub, swapped, out, pos);
+    }
+}
+
+fn load_lane_0d<T: Pixel>(v: &ArrayViewD<'_, T>, swapped: bool, out: &mut [f64]) {
+    if let Some(&p) = v.iter().next() {
+        out[0] = if swapped {
+            p.swap().to_f64()
+        } else {
+            p.to_f64()
+        };
     }
 }
 
@@ -600,6 +642,31 @@ mod tests {
             }
         });
         out
+    }
+
+    #[test]
+    fn fill_gives_the_walk_order_of_the_blocks() {
+        let a: ArrayD<i32> = ArrayD::from_shape_fn(IxDyn(&[7, 300, 3]), |i| {
+            i32::try_from(i[0] * 1000 + i[1] * 3 + i[2]).unwrap()
+        });
+        let swapped_bytes: ArrayD<i32> = a.mapv(i32::swap_bytes);
+        let f = Array::from_shape_vec((7, 900).f(), (0..6300).map(f64::from).collect()).unwrap();
+        let views: Vec<Frame<'_>> = vec![
+            Frame::native(PixelArray::I32(a.view())),
+            Frame::native(PixelArray::I32(a.slice(s![.., ..;2, 1..]).into_dyn())),
+            Frame::native(PixelArray::I32(a.slice(s![..;-1, .., ..]).into_dyn())),
+            Frame {
+                data: PixelArray::I32(swapped_bytes.view()),
+                swapped: true,
+            },
+            Frame::from(f.view().into_dyn()),
+        ];
+        for (k, v) in views.iter().enumerate() {
+            let w = Walk::new(std::slice::from_ref(v), None).unwrap();
+            let mut out = vec![f64::NAN; w.len()];
+            w.fill(0, &mut out);
+            assert_eq!(out, collect(&w).remove(0), "view {k}");
+        }
     }
 
     #[test]
