@@ -67,16 +67,15 @@ impl Bins {
     }
 }
 
-/// Marks a value outside the range (or NaN) in the index buffer.
-const OUTSIDE: u32 = u32::MAX;
-/// Marks a value so close to an edge that its bin is decided against the edges.
+/// Largest accepted number of bins (the index buffer also holds the two
+/// marker rows `n` and `n + 1` below).
 const NEAR_EDGE: u32 = u32::MAX - 1;
 
 macro_rules! bin_fn {
     ($name:ident, $guess:ident, $t:ty) => {
         /// First, vectorisable step: the bin of every value from its scaled
-        /// offset, or a marker for values outside the range and for values
-        /// within rounding distance of an edge.
+        /// offset, or a marker row: `n` for values outside the range (and
+        /// NaN), `n + 1` for values within rounding distance of an edge.
         #[multiversion(targets(
             "x86_64+avx512f+avx512vl+avx512dq",
             "x86_64+avx2+fma",
@@ -87,7 +86,7 @@ macro_rules! bin_fn {
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss
         )]
-        fn $guess(v: &[f64], first: $t, last: $t, scale: f64, n: usize, idx: &mut [u32]) {
+        fn $guess(v: &[f64], first: $t, last: $t, scale: f64, n: usize, tol: f64, idx: &mut [u32]) {
             let top = (n - 1) as f64;
             for (o, &raw) in idx.iter_mut().zip(v) {
                 let a = raw as $t;
@@ -106,17 +105,18 @@ macro_rules! bin_fn {
                 };
                 let fl = f.floor();
                 let frac = f - fl;
-                // a guess this far from an integer is the right bin whatever the rounding
-                let clear = frac > 1e-6 && frac < 1.0 - 1e-6;
+                // a guess farther than `tol` from an integer is the right bin
+                // whatever the rounding (never, when `tol` is 0.5 or more)
+                let clear = frac > tol && frac < 1.0 - tol;
                 // 0 <= fl <= top < 2^32 is an integer: adding 2^52 puts it in the low
                 // mantissa bits exactly
                 let bin = (fl + 4_503_599_627_370_496.0).to_bits() as u32;
                 *o = if !inside {
-                    OUTSIDE
+                    n as u32
                 } else if clear {
                     bin
                 } else {
-                    NEAR_EDGE
+                    n as u32 + 1
                 };
             }
         }
@@ -125,7 +125,10 @@ macro_rules! bin_fn {
         /// near an edge get numpy's first guess and its one-step correction
         /// against the edges (a guess from a multiplication where numpy divides
         /// lands within one bin as well and is corrected to the same answer).
-        /// Four sub-histograms keep consecutive increments of one bin apart.
+        /// Four sub-histograms keep consecutive increments of one bin apart;
+        /// `counts` has two more rows than bins, where the marked values are
+        /// counted without a branch (row `n`, outside, is left for the caller
+        /// to ignore; row `n + 1` is resolved here and emptied).
         #[allow(
             clippy::cast_precision_loss,
             clippy::cast_possible_truncation,
@@ -135,30 +138,45 @@ macro_rules! bin_fn {
             let n = bins.n;
             let (first, last) = (edges[0], edges[n]);
             let scale = n as f64 / (bins.last - bins.first);
+            // how far (in bins) the guess can be from the position against the
+            // edges of this precision: the subtraction `a - first` rounds in
+            // this precision (eps n bins at most) and so do the edges (eps
+            // times their size, in bins)
+            let reach = f64::from(first.abs().max(last.abs())) * scale;
+            let tol = (2.0 * f64::from(<$t>::EPSILON) * (n as f64 + reach)).max(1e-6);
             let idx = &mut idx[..v.len()];
-            $guess(v, first, last, scale, n, idx);
-            let n_u32 = n as u32;
-            for (lane, (&i, &raw)) in idx.iter().zip(v).enumerate() {
-                if i < n_u32 {
-                    // the common case first: a clear bin
-                    counts[i as usize][lane & 3] += 1;
-                    continue;
-                }
-                let bin = match i {
-                    OUTSIDE => continue,
-                    NEAR_EDGE => {
-                        let a = raw as $t;
-                        let mut b = ((f64::from(a - first) * scale) as usize).min(n - 1);
-                        if a < edges[b] {
-                            b -= 1;
-                        } else if b != n - 1 && a >= edges[b + 1] {
-                            b += 1;
-                        }
-                        b
+            $guess(v, first, last, scale, n, tol, idx);
+            let whole = idx.len() - idx.len() % 4;
+            for q in idx[..whole].chunks_exact(4) {
+                counts[q[0] as usize][0] += 1;
+                counts[q[1] as usize][1] += 1;
+                counts[q[2] as usize][2] += 1;
+                counts[q[3] as usize][3] += 1;
+            }
+            for (lane, &i) in idx[whole..].iter().enumerate() {
+                counts[i as usize][lane] += 1;
+            }
+            if counts[n + 1] == [0; 4] {
+                return;
+            }
+            // values near an edge (rare): numpy's first guess, computed as
+            // numpy 2 computes it (`a - first` in this precision, then
+            // `/ (last - first) * n` in float64: the width is a float64 scalar),
+            // then its one-step correction against the edges
+            counts[n + 1] = [0; 4];
+            let near = n as u32 + 1;
+            let width = bins.last - bins.first;
+            for (&i, &raw) in idx.iter().zip(v) {
+                if i == near {
+                    let a = raw as $t;
+                    let mut b = ((f64::from(a - first) / width * n as f64) as usize).min(n - 1);
+                    if a < edges[b] {
+                        b -= 1;
+                    } else if b != n - 1 && a >= edges[b + 1] {
+                        b += 1;
                     }
-                    b => b as usize,
-                };
-                counts[bin][lane & 3] += 1;
+                    counts[b][0] += 1;
+                }
             }
         }
     };
@@ -195,7 +213,7 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
         )));
     }
     let count_part = |w: &Walk<'_>| {
-        let mut counts = vec![[0_u64; 4]; bins.n];
+        let mut counts = vec![[0_u64; 4]; bins.n + 2];
         let mut idx = vec![0_u32; BLOCK];
         if is_f32 {
             w.for_each_block(&mut |b| {
@@ -215,7 +233,7 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
     };
     let partial: Vec<Vec<[u64; 4]>> = if let Some(all) = direct {
         let count_slice = |chunk: &[f64]| {
-            let mut counts = vec![[0_u64; 4]; bins.n];
+            let mut counts = vec![[0_u64; 4]; bins.n + 2];
             let mut idx = vec![0_u32; BLOCK];
             for block in chunk.chunks(BLOCK) {
                 bin_f64(block, bins, &edges, &mut counts, &mut idx);

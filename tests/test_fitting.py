@@ -307,6 +307,32 @@ def test_histogram_edge_values_and_2d():
     np.testing.assert_array_equal(counts, want)
 
 
+def test_histogram_near_edges_in_large_arrays_equals_numpy():
+    # more than one parallel part, edge values, values a rounding away from edges, NaN, outside
+    rng = np.random.default_rng(8)
+    edges = np.linspace(-3.0, 7.0, 38)
+    v = np.concatenate(
+        [
+            np.repeat(edges, 4000),
+            np.nextafter(np.repeat(edges, 2000), np.inf),
+            np.nextafter(np.repeat(edges, 2000), -np.inf),
+            rng.uniform(-4.0, 8.0, 150_000),
+            [np.nan] * 1000,
+        ]
+    )
+    rng.shuffle(v)
+    for a in (v, v.astype(np.float32), v.astype(">f8")):
+        counts, _ = iuvs.histogram(a, 37, (-3.0, 7.0))
+        np.testing.assert_array_equal(counts, np.histogram(a, 37, (-3.0, 7.0))[0])
+    # float32 far from zero: the edges themselves round by a good part of a bin
+    far = (1000.0 + rng.uniform(-0.1, 1.1, 300_000)).astype(np.float32)
+    on_edges = np.linspace(1000.0, 1001.0, 51).astype(np.float32)
+    far[::7] = on_edges[rng.integers(0, 51, far[::7].size)]
+    for bins in (50, 3000):
+        counts, _ = iuvs.histogram(far, bins, (1000.0, 1001.0))
+        np.testing.assert_array_equal(counts, np.histogram(far, bins, (1000.0, 1001.0))[0])
+
+
 def test_histogram_of_residual(darks):
     x, y = darks
     f = iuvs.fit(x, y, 2)
