@@ -26,7 +26,7 @@
 use multiversion::multiversion;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use crate::compress::{compact_unmasked, compact_within, for_each_outside};
+use crate::compress::{compact_unmasked, compact_within, for_each_outside, retain_within};
 use crate::error::{CoreError, CoreResult};
 use crate::fit::kernels::{
     add_mult_sums, gradient_of, lane_total, range_block, residuals_of, v_add, Eval, MomentSums, V,
@@ -390,9 +390,46 @@ struct Band {
     plo: f64,
     below: usize,
     len: usize,
+    /// `(l, r)` after a selection: `band[..l] <= band[l..r] <= band[r..len]`,
+    /// with `band[l..r]` the selected value (or nothing, once cut away).
+    split: Option<(usize, usize)>,
 }
 
 impl Band {
+    /// `band[..t]` <= `band[t]` <= `band[t + 1..len]` for the rank `t`, selected
+    /// within the part of the last split that holds `t` (the whole band the
+    /// first time): each inner iteration's median moves little, so the next
+    /// selection reads a part of the band, not all of it.
+    fn select(&mut self, band: &mut [f64], t: usize) {
+        let (from, to) = match self.split {
+            Some((l, _)) if t < l => (0, l),
+            Some((l, r)) if t < r => {
+                // the value selected last time, still in place
+                debug_assert!(t == l && r == l + 1);
+                (t, t + 1)
+            }
+            Some((_, r)) => (r, self.len),
+            None => (0, self.len),
+        };
+        band[from..to].select_nth_unstable_by(t - from, cmp_finite);
+        self.split = Some((t, t + 1));
+    }
+
+    /// Keep the values within `[lo, hi]`, in order, each part of the split in
+    /// its place (so the split stays true with the kept counts).
+    fn retain(&mut self, band: &mut [f64], lo: f64, hi: f64) {
+        match self.split {
+            None => self.len = retain_within(band, 0..self.len, 0, lo, hi),
+            Some((l, r)) => {
+                let kl = retain_within(band, 0..l, 0, lo, hi);
+                let km = retain_within(band, l..r, kl, lo, hi);
+                let kr = retain_within(band, r..self.len, kl + km, lo, hi);
+                self.split = Some((kl, kl + km));
+                self.len = kl + km + kr;
+            }
+        }
+    }
+
     /// Whether the middle value(s) of the set, of `m` values, are in the band.
     fn holds_median(&self, m: usize) -> bool {
         let k = m / 2;
@@ -568,6 +605,7 @@ fn whole_band(vals: &[f64], lo: f64, hi: f64, band: &mut [f64]) -> Band {
         plo: f64::NEG_INFINITY,
         below: 0,
         len: collect_band(vals, lo, hi, band),
+        split: None,
     }
 }
 
@@ -591,6 +629,7 @@ fn clip_bounds(vals: &[f64], band: &mut [f64], sigma: f64) -> (f64, f64) {
             plo,
             below: set.below,
             len: collect_band(vals, plo, phi, band),
+            split: None,
         },
         None => whole_band(vals, set_lo, set_hi, band),
     };
@@ -604,12 +643,13 @@ fn clip_bounds(vals: &[f64], band: &mut [f64], sigma: f64) -> (f64, f64) {
             b = whole_band(vals, set_lo, set_hi, band);
             set.below = 0;
         }
-        let (left, upper, _) = band[..b.len].select_nth_unstable_by(m / 2 - set.below, cmp_finite);
-        let upper = *upper;
+        let t = m / 2 - set.below;
+        b.select(band, t);
+        let upper = band[t];
         let center = if m % 2 == 1 {
             upper
         } else {
-            let lower = left.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lower = band[..t].iter().copied().fold(f64::NEG_INFINITY, f64::max);
             lower + (upper - lower) / 2.0
         };
         let std = set.std();
@@ -625,24 +665,10 @@ fn clip_bounds(vals: &[f64], band: &mut [f64], sigma: f64) -> (f64, f64) {
             break;
         }
         set = next;
-        b.len = retain_band(band, b.len, set_lo, set_hi);
+        b.retain(band, set_lo, set_hi);
         b.below = set.below;
     }
     (lo, hi)
-}
-
-/// Keep the first `len` values of `band` that are within `[lo, hi]` (in
-/// place); returns how many.
-fn retain_band(band: &mut [f64], len: usize, lo: f64, hi: f64) -> usize {
-    let mut j = 0;
-    for i in 0..len {
-        let v = band[i];
-        if v >= lo && v <= hi {
-            band[j] = v;
-            j += 1;
-        }
-    }
-    j
 }
 
 /// Mark (and list in `newly`) the pixels not yet masked whose residual is

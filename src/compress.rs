@@ -28,6 +28,38 @@ pub(crate) fn compact_within(vals: &[f64], lo: f64, hi: f64, out: &mut [f64]) ->
     portable_within(vals, lo, hi, out)
 }
 
+/// Move the values of `buf[from]` within `[lo, hi]` (never NaN), in order,
+/// to `buf[to..]` (`to <= from.start`: the values move down or stay); returns
+/// how many.
+///
+/// # Panics
+/// If `to > from.start` or `from` is not within `buf`.
+#[allow(unsafe_code)] // the call of the AVX-512 path; see SAFETY
+pub(crate) fn retain_within(
+    buf: &mut [f64],
+    from: std::ops::Range<usize>,
+    to: usize,
+    lo: f64,
+    hi: f64,
+) -> usize {
+    assert!(to <= from.start && from.start <= from.end && from.end <= buf.len());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has AVX-512F (checked just above) and the
+        // ranges are as `avx512::retain` requires (asserted above).
+        return unsafe { avx512::retain(buf, from, to, lo, hi) };
+    }
+    let mut j = to;
+    for i in from {
+        let v = buf[i];
+        if v >= lo && v <= hi {
+            buf[j] = v;
+            j += 1;
+        }
+    }
+    j - to
+}
+
 /// Copy the values of `a` whose `mask` is false to the front of `out`, in
 /// order; returns how many.  `out` must be as long as `a`.
 ///
@@ -321,6 +353,43 @@ mod avx512 {
         super::usable_tail(bx, by, mask, thr, (xs, ys), whole, j)
     }
 
+    /// [`super::retain_within`] with AVX-512.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `to <= from.start <= from.end <= buf.len()`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn retain(
+        buf: &mut [f64],
+        from: std::ops::Range<usize>,
+        to: usize,
+        lo: f64,
+        hi: f64,
+    ) -> usize {
+        let whole = from.start + (from.end - from.start) / 8 * 8;
+        let (vlo, vhi) = (_mm512_set1_pd(lo), _mm512_set1_pd(hi));
+        let mut j = to;
+        let mut i = from.start;
+        while i < whole {
+            // SAFETY: i + 8 <= whole <= buf.len().
+            let v = unsafe { _mm512_loadu_pd(buf.as_ptr().add(i)) };
+            let k =
+                _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, vlo) & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(v, vhi);
+            // SAFETY: j <= i (it starts at `to <= from.start` and grows by at
+            // most 8 per chunk), so the 8 values written at j end at or before
+            // i + 8 <= buf.len(): only values already loaded are overwritten.
+            j = unsafe { push(buf, j, v, k) };
+            i += 8;
+        }
+        for i in whole..from.end {
+            let v = buf[i];
+            if v >= lo && v <= hi {
+                buf[j] = v;
+                j += 1;
+            }
+        }
+        j - to
+    }
+
     /// [`super::compact_unmasked`] with AVX-512.
     ///
     /// # Safety
@@ -439,6 +508,29 @@ mod tests {
                         .collect();
                     assert_eq!(got, want, "n = {n}, thr = {thr}, portable = {portable}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn retain_moves_the_kept_values_down_in_order() {
+        for n in 0..40 {
+            for (start, to) in [(0, 0), (3, 0), (5, 2), (9, 9)] {
+                if start > n {
+                    continue;
+                }
+                let mut buf = values(n);
+                let before = buf.clone();
+                let want: Vec<f64> = before[start..]
+                    .iter()
+                    .copied()
+                    .filter(|&x| (-0.5..=1.0).contains(&x))
+                    .collect();
+                let k = retain_within(&mut buf, start..n, to, -0.5, 1.0);
+                assert_eq!(&buf[to..to + k], &want[..], "n = {n}, {start} -> {to}");
+                // nothing below `to` is touched
+                let bits = |s: &[f64]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&buf[..to]), bits(&before[..to]));
             }
         }
     }
