@@ -259,26 +259,47 @@ mod avx512 {
     /// AVX-512F must be available; `out.len() >= vals.len()`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn within(vals: &[f64], lo: f64, hi: f64, out: &mut [f64]) -> usize {
-        let n = vals.len();
+        // SAFETY: `vals` is readable for its length and `out` writable for at
+        // least that many values; the two slices do not overlap.
+        unsafe { within_run(vals.as_ptr(), vals.len(), out.as_mut_ptr(), lo, hi) }
+    }
+
+    /// The values of `src[..n]` within `[lo, hi]` (never NaN), in order, to
+    /// `dst`; returns how many.  `dst` may be `src` or below it in the same
+    /// buffer: every chunk is loaded before anything is written over it.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `src` readable for `n` values; `dst`
+    /// writable for `n` values; when the two overlap, `dst <= src`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn within_run(src: *const f64, n: usize, dst: *mut f64, lo: f64, hi: f64) -> usize {
         let whole = n - n % 8;
         let (vlo, vhi) = (_mm512_set1_pd(lo), _mm512_set1_pd(hi));
         let mut j = 0;
         let mut i = 0;
         while i < whole {
-            // SAFETY: i + 8 <= whole <= vals.len().
-            let v = unsafe { _mm512_loadu_pd(vals.as_ptr().add(i)) };
+            // SAFETY: i + 8 <= whole <= n values are readable at `src`.
+            let v = unsafe { _mm512_loadu_pd(src.add(i)) };
             // ordered, quiet compares: NaN is never within
             let k =
                 _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, vlo) & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(v, vhi);
-            // SAFETY: j <= i, so j + 8 <= i + 8 <= whole <= out.len().
-            j = unsafe { push(out, j, v, k) };
+            // SAFETY: j <= i, so the 8 values written at dst + j end at or
+            // before dst + i + 8, within the n writable values; when dst is at
+            // or below src they cover only values already loaded.
+            unsafe { _mm512_storeu_pd(dst.add(j), _mm512_maskz_compress_pd(k, v)) };
+            j += k.count_ones() as usize;
             i += 8;
         }
-        for &v in &vals[whole..] {
-            if v >= lo && v <= hi {
-                out[j] = v;
-                j += 1;
+        while i < n {
+            // SAFETY: i < n, j <= i: in bounds as above, read before written.
+            unsafe {
+                let v = *src.add(i);
+                if v >= lo && v <= hi {
+                    *dst.add(j) = v;
+                    j += 1;
+                }
             }
+            i += 1;
         }
         j
     }
@@ -365,29 +386,10 @@ mod avx512 {
         lo: f64,
         hi: f64,
     ) -> usize {
-        let whole = from.start + (from.end - from.start) / 8 * 8;
-        let (vlo, vhi) = (_mm512_set1_pd(lo), _mm512_set1_pd(hi));
-        let mut j = to;
-        let mut i = from.start;
-        while i < whole {
-            // SAFETY: i + 8 <= whole <= buf.len().
-            let v = unsafe { _mm512_loadu_pd(buf.as_ptr().add(i)) };
-            let k =
-                _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, vlo) & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(v, vhi);
-            // SAFETY: j <= i (it starts at `to <= from.start` and grows by at
-            // most 8 per chunk), so the 8 values written at j end at or before
-            // i + 8 <= buf.len(): only values already loaded are overwritten.
-            j = unsafe { push(buf, j, v, k) };
-            i += 8;
-        }
-        for i in whole..from.end {
-            let v = buf[i];
-            if v >= lo && v <= hi {
-                buf[j] = v;
-                j += 1;
-            }
-        }
-        j - to
+        let base = buf.as_mut_ptr();
+        // SAFETY: `buf[from]` is readable, `buf[to..from.end]` (as long as
+        // `from` or longer) writable, and `to <= from.start`.
+        unsafe { within_run(base.add(from.start), from.len(), base.add(to), lo, hi) }
     }
 
     /// [`super::compact_unmasked`] with AVX-512.
