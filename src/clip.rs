@@ -118,20 +118,27 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
     let mask: Option<ArrayViewD<'_, bool>> = input.mask.as_ref().map(|m| m.view());
     let walk = Walk::new(&frames, mask.as_ref())?;
     let thr = input.exclusion.hot_threshold.unwrap_or(f64::INFINITY);
+    // the common case (no mask, no weights, C order): both frames converted
+    // straight into the gathered buffers, no block in between; the buffers
+    // are written before they are read (pooled, not zeroed)
+    let direct = in_order && !weighted && input.mask.is_none();
+    let take = |len: usize| {
+        if direct {
+            scratch::take_f64_len(len)
+        } else {
+            scratch::take_f64(len)
+        }
+    };
     let mut g = Gathered {
-        x: scratch::take_f64(n),
-        y: scratch::take_f64(n),
+        x: take(n),
+        y: take(n),
         w: scratch::take_f64(if weighted { n } else { 0 }),
         index: Vec::new(),
         identity: true,
         counts: Counts::default(),
     };
     let exclusion = &input.exclusion;
-    if in_order && !weighted && input.mask.is_none() {
-        // the common case, every pixel usable: convert both frames straight
-        // into the gathered buffers (no block in between)
-        g.x.resize(n, 0.0);
-        g.y.resize(n, 0.0);
+    if direct {
         walk.fill(0, &mut g.x);
         walk.fill(1, &mut g.y);
         if exclusion.all_usable_slices(&g.x, &g.y) {
