@@ -138,16 +138,8 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
         counts: Counts::default(),
     };
     let exclusion = &input.exclusion;
-    if direct {
-        walk.fill(0, &mut g.x);
-        walk.fill(1, &mut g.y);
-        if exclusion.all_usable_slices(&g.x, &g.y) {
-            g.counts.n_total = n;
-            g.counts.n_used = n;
-            return Ok(g);
-        }
-        g.x.clear();
-        g.y.clear();
+    if direct && fill_usable(&walk, exclusion, &mut g) {
+        return Ok(g);
     }
     let mut position = 0_usize;
     walk.for_each_block(&mut |b| {
@@ -201,6 +193,22 @@ pub(crate) fn gather(input: &PairInput<'_>, weights: Option<&Frame<'_>>) -> Core
     });
     g.counts.n_used = g.x.len();
     Ok(g)
+}
+
+/// Convert both frames of `walk` straight into `g.x` and `g.y` (as long as
+/// the walk); true when every pixel is usable, else the buffers are emptied
+/// for the block-by-block gather.
+fn fill_usable(walk: &Walk<'_>, exclusion: &Exclusion, g: &mut Gathered) -> bool {
+    walk.fill(0, &mut g.x);
+    walk.fill(1, &mut g.y);
+    if exclusion.all_usable_slices(&g.x, &g.y) {
+        g.counts.n_total = g.x.len();
+        g.counts.n_used = g.x.len();
+        return true;
+    }
+    g.x.clear();
+    g.y.clear();
+    false
 }
 
 /// A model as the clipping loop evaluates it: the Chebyshev series in
