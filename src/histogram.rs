@@ -33,9 +33,9 @@ impl Bins {
                 "bins must be at least 1".into(),
             ));
         }
-        if n >= NEAR_EDGE as usize {
+        if n >= MAX_BINS as usize {
             return Err(CoreError::InvalidParameter(format!(
-                "bins must be below {NEAR_EDGE}, got {n}"
+                "bins must be below {MAX_BINS}, got {n}"
             )));
         }
         if !(lo.is_finite() && hi.is_finite()) {
@@ -67,9 +67,9 @@ impl Bins {
     }
 }
 
-/// Largest accepted number of bins (the index buffer also holds the two
-/// marker rows `n` and `n + 1` below).
-const NEAR_EDGE: u32 = u32::MAX - 1;
+/// Bin counts must be below this: the `u32` index buffer also holds the two
+/// marker rows `n` and `n + 1` (see the binning functions below).
+const MAX_BINS: u32 = u32::MAX - 1;
 
 macro_rules! bin_fn {
     ($name:ident, $guess:ident, $t:ty) => {
@@ -121,11 +121,11 @@ macro_rules! bin_fn {
             }
         }
 
-        /// Count the values of `v` with numpy's rule in this precision.  Values
-        /// near an edge get numpy's first guess and its one-step correction
-        /// against the edges (a guess from a multiplication where numpy divides
-        /// lands within one bin as well and is corrected to the same answer).
-        /// Four sub-histograms keep consecutive increments of one bin apart;
+        /// Count the values of `v` with numpy's rule in this precision.  A value
+        /// whose guessed position (from a multiplication, where numpy divides)
+        /// is farther than the rounding can reach from an edge is in that bin;
+        /// a value nearer an edge gets numpy's own first guess and its one-step
+        /// correction against the edges.  Four sub-histograms keep consecutive increments of one bin apart;
         /// `counts` has two more rows than bins, where the marked values are
         /// counted without a branch (row `n`, outside, is left for the caller
         /// to ignore; row `n + 1` is resolved here and emptied).
@@ -299,7 +299,7 @@ mod tests {
         assert!(Bins::new(3, 1.0, 0.0).is_err());
         assert!(Bins::new(3, f64::NAN, 1.0).is_err());
         assert!(Bins::new(3, 0.0, f64::INFINITY).is_err());
-        assert!(Bins::new(NEAR_EDGE as usize, 0.0, 1.0).is_err());
+        assert!(Bins::new(MAX_BINS as usize, 0.0, 1.0).is_err());
     }
 
     #[test]

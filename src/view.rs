@@ -525,32 +525,19 @@ fn walk_rec(
     }
 }
 
+/// Walk frames have at least one axis (`Layout::apply` adds one to a 0-d
+/// array): rows are converted straight into `out`, in walk order.
 fn fill_rec(data: &PixelArray<'_>, swapped: bool, out: &mut [f64], pos: &mut usize) {
     let shape = data.shape();
-    if shape.len() <= 1 {
-        let n = shape.first().copied().unwrap_or(1);
-        if shape.is_empty() {
-            // a 0-d frame: its one value
-            dispatch!(data, v => load_lane_0d(v, swapped, &mut out[*pos..=*pos]));
-        } else {
-            dispatch!(data, v => load_lane(v, 0, n, swapped, &mut out[*pos..*pos + n]));
-        }
+    if shape.len() == 1 {
+        let n = shape[0];
+        dispatch!(data, v => load_lane(v, 0, n, swapped, &mut out[*pos..*pos + n]));
         *pos += n;
         return;
     }
     for i in 0..shape[0] {
         let sub = dispatch!(wrap data, v => v.index_axis(Axis(0), i));
         fill_rec(&sub, swapped, out, pos);
-    }
-}
-
-fn load_lane_0d<T: Pixel>(v: &ArrayViewD<'_, T>, swapped: bool, out: &mut [f64]) {
-    if let Some(&p) = v.iter().next() {
-        out[0] = if swapped {
-            p.swap().to_f64()
-        } else {
-            p.to_f64()
-        };
     }
 }
 
@@ -667,6 +654,12 @@ mod tests {
             w.fill(0, &mut out);
             assert_eq!(out, collect(&w).remove(0), "view {k}");
         }
+        // a 0-d array is walked as one value
+        let z = ArrayD::from_elem(IxDyn(&[]), 7_i32);
+        let w = Walk::new(&[Frame::native(PixelArray::I32(z.view()))], None).unwrap();
+        let mut out = vec![f64::NAN; 1];
+        w.fill(0, &mut out);
+        assert_eq!(out, vec![7.0]);
     }
 
     #[test]

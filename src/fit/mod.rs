@@ -457,7 +457,6 @@ pub(crate) fn solve_model(rank: i64, s: &NormalSums<'_>, counts: &Counts) -> Cor
 /// # Errors
 /// Shape mismatch, empty input, a rank out of range, too few usable pixels for
 /// a rank, or a rank-deficient system (constant or all-zero `dark_in`).
-#[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
 pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult>> {
     fit_all_prefetching(input, ranks, Prefetch::default())
 }
