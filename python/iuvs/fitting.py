@@ -299,6 +299,7 @@ def _as_core_array(a: Any, name: str) -> tuple[np.ndarray[Any, Any], bool]:
 
 
 _MaskedArray = np.ma.MaskedArray
+_INTEGER_TYPES = (int, np.integer)
 
 
 def _exclusion(dark_in: Any, dark_out: Any, mask: Any) -> Any:
@@ -311,7 +312,7 @@ def _exclusion(dark_in: Any, dark_out: Any, mask: Any) -> Any:
         return mask  # the common case, checked cheaply
     masked = [a for a in (dark_in, dark_out) if isinstance(a, _MaskedArray)]
     shape = np.shape(dark_in)
-    if not masked or np.shape(dark_out) != shape:
+    if np.shape(dark_out) != shape:
         return mask  # nothing to add, or shapes the core reports as mismatched
     if mask is not None:
         given = np.asarray(mask)
@@ -358,7 +359,7 @@ def _hot_threshold(
 
 
 def _check_clip(clip: float | None, clip_iter: int) -> tuple[float | None, int]:
-    if isinstance(clip_iter, bool) or not isinstance(clip_iter, (int, np.integer)) or clip_iter < 1:
+    if isinstance(clip_iter, bool) or not isinstance(clip_iter, _INTEGER_TYPES) or clip_iter < 1:
         raise InvalidParameterError(f"clip_iter must be a positive integer, got {clip_iter!r}")
     if clip is None:
         return None, int(clip_iter)
@@ -366,9 +367,6 @@ def _check_clip(clip: float | None, clip_iter: int) -> tuple[float | None, int]:
     if not (np.isfinite(value) and value > 0):
         raise InvalidParameterError(f"clip must be finite and positive, got {clip!r}")
     return value, int(clip_iter)
-
-
-_INTEGER_TYPES = (int, np.integer)
 
 
 def _check_ranks(ranks: Iterable[int]) -> list[int]:
@@ -395,28 +393,32 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _fit_from_core(d: dict[str, Any], shape: tuple[int, ...] = ()) -> Fit:
-    """Build a :class:`Fit` from the core's field dicts.
+def _fits_from_core(results: list[dict[str, Any]], shape: tuple[int, ...] = ()) -> list[Fit]:
+    """Build :class:`Fit` objects from the core's field dicts, one per dict.
 
     The core returns the exact fields of :class:`Fit` (``"stats"`` those of
     :class:`ResidualStats`), its arrays already read-only, in fresh dicts
     that become the instances' ``__dict__``: this skips the field-by-field
     ``object.__setattr__`` of a frozen ``__init__``, which costs more than
-    the fit of a small frame.
+    the fit of a small frame.  One call builds every fit of a ``fit_all``
+    (per-fit calls were a measurable part of a small frame's time).
     """
-    stats = _new(ResidualStats)
-    _set(stats, "__dict__", d["stats"])
-    d["stats"] = stats
-    clipped = d.pop("clipped", None)
-    if clipped is not None:
-        mask = np.zeros(int(np.prod(shape)), dtype=bool)
-        mask[clipped] = True
-        mask = mask.reshape(shape)
-        mask.flags.writeable = False
-        d["mask"] = mask
-    fit: Fit = _new(Fit)
-    _set(fit, "__dict__", d)
-    return fit
+    fits: list[Fit] = []
+    for d in results:
+        stats = _new(ResidualStats)
+        _set(stats, "__dict__", d["stats"])
+        d["stats"] = stats
+        clipped = d.pop("clipped", None)
+        if clipped is not None:
+            mask = np.zeros(int(np.prod(shape)), dtype=bool)
+            mask[clipped] = True
+            mask = mask.reshape(shape)
+            mask.flags.writeable = False
+            d["mask"] = mask
+        fit: Fit = _new(Fit)
+        _set(fit, "__dict__", d)
+        fits.append(fit)
+    return fits
 
 
 def fit_all(
@@ -501,36 +503,24 @@ def fit_all(
     sigma, niter = _check_clip(clip, clip_iter)
     if weights is None:
         results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter)
-        if sigma is None:
-            # _fit_from_core without clipped pixels, inlined (six fits of a
-            # small frame take about 100 us; each call here costs about 0.5)
-            fits: list[Fit] = []
-            for d in results:
-                stats = _new(ResidualStats)
-                _set(stats, "__dict__", d["stats"])
-                d["stats"] = stats
-                fit: Fit = _new(Fit)
-                _set(fit, "__dict__", d)
-                fits.append(fit)
-            return fits
-        return [_fit_from_core(d, x.shape) for d in results]
+        return _fits_from_core(results, x.shape)
     if isinstance(weights, str):
         if weights != "poisson":
             raise InvalidParameterError(f"weights must be an array or 'poisson', got {weights!r}")
         out = []
         for rank in rank_list:
-            first = _fit_from_core(
-                _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, sigma, niter)[0], x.shape
-            )
+            first = _fits_from_core(
+                _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, sigma, niter), x.shape
+            )[0]
             model = first.apply(dark_in)
             with np.errstate(divide="ignore", invalid="ignore"):
                 w = np.where(model > 0, 1.0 / np.sqrt(np.where(model > 0, model, 1.0)), 0.0)
             d = _core.fit_all(x, swap_x, y, swap_y, [rank], m, thr, sigma, niter, w, False)[0]
-            out.append(_fit_from_core(d, x.shape))
+            out.extend(_fits_from_core([d], x.shape))
         return out
     w_arr, swap_w = _as_core_array(weights, "weights")
     results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter, w_arr, swap_w)
-    return [_fit_from_core(d, x.shape) for d in results]
+    return _fits_from_core(results, x.shape)
 
 
 def fit(
