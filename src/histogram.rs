@@ -1,8 +1,17 @@
 //! Histograms with equal-width bins whose counts are identical to
 //! `numpy.histogram(a, bins, range)`: the same edges (`numpy.linspace`), the
-//! same first guess of the bin index and the same one-step corrections at the
-//! edges, the last bin closed on the right, values outside the range and NaN
-//! dropped.  float32 data are binned in float32, as numpy does.
+//! same range test, the same first guess of the bin index and the same
+//! one-step corrections at the edges, the last bin closed on the right, values
+//! outside the range and NaN dropped.
+//!
+//! numpy does each of these steps in a precision set by the dtypes of the
+//! data and of the range's two numbers (NEP 50: a Python float adapts to the
+//! array, a numpy scalar does not): float32 data with a range of Python
+//! floats are tested and offset in float32 and scaled in float64; with
+//! `numpy.float32` numbers (or no range, which is `(a.min(), a.max())`)
+//! everything is float32, edges included; with `numpy.float64` numbers
+//! everything is float64.  A [`Rule`] records those precisions; the Python
+//! layer derives it from numpy's own type promotion.
 
 use crate::error::{CoreError, CoreResult};
 use multiversion::multiversion;
@@ -11,7 +20,57 @@ use rayon::prelude::*;
 use crate::fit::PARALLEL_CHUNK;
 use crate::view::{Frame, PixelArray, Walk, BLOCK};
 
-/// Bins and range of a histogram, validated like numpy.
+/// Precision of one step of numpy's binning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// float32.
+    F32,
+    /// float64 (and the exact integer comparisons of integer data with an
+    /// integer range, which float64 reproduces below 2^53).
+    F64,
+}
+
+impl Precision {
+    /// `v` rounded to this precision.
+    #[must_use]
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn round(self, v: f64) -> f64 {
+        match self {
+            Precision::F32 => f64::from(v as f32),
+            Precision::F64 => v,
+        }
+    }
+
+    /// Relative rounding unit.
+    #[must_use]
+    pub fn eps(self) -> f64 {
+        match self {
+            Precision::F32 => f64::from(f32::EPSILON),
+            Precision::F64 => f64::EPSILON,
+        }
+    }
+}
+
+/// How numpy bins one value `a` of the data (the steps of its uniform-bin
+/// branch, each in its precision).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// The range test `lo_keep <= a <= hi_keep`, bounds already rounded to the
+    /// precision of the comparison (in which the data are exact).
+    pub lo_keep: f64,
+    /// See `lo_keep`.
+    pub hi_keep: f64,
+    /// Precision of `a - first` ...
+    pub sub: Precision,
+    /// ... with `first` rounded to it.
+    pub first: f64,
+    /// Precision of `(a - first) / denom * n` ...
+    pub div: Precision,
+    /// ... with numpy's `last - first` rounded to it.
+    pub denom: f64,
+}
+
+/// Bins, range and rule of a histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bins {
     /// Number of bins.
@@ -20,169 +79,270 @@ pub struct Bins {
     pub first: f64,
     /// Upper edge of the range.
     pub last: f64,
+    /// The `n + 1` edges, as numpy computes them (each exact in the
+    /// precision of the edges, in which the data are exact too).
+    pub edges: Vec<f64>,
+    /// The binning steps.
+    pub rule: Rule,
+    /// The coarsest precision among the steps and the edges.
+    pub coarsest: Precision,
+}
+
+/// The linspace numpy computes: `i * ((last - first) / n) + first`, the last
+/// edge `last` itself.
+#[allow(clippy::cast_precision_loss)]
+fn linspace(first: f64, last: f64, n: usize) -> Vec<f64> {
+    let step = (last - first) / n as f64;
+    let mut e: Vec<f64> = (0..=n).map(|i| i as f64 * step + first).collect();
+    e[n] = last;
+    e
+}
+
+/// Validate `bins` and `(lo, hi)` the way `numpy.histogram` does.
+fn check(n: usize, lo: f64, hi: f64) -> CoreResult<()> {
+    if n == 0 {
+        return Err(CoreError::InvalidParameter(
+            "bins must be at least 1".into(),
+        ));
+    }
+    if n >= MAX_BINS as usize {
+        return Err(CoreError::InvalidParameter(format!(
+            "bins must be below {MAX_BINS}, got {n}"
+        )));
+    }
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Err(CoreError::InvalidParameter(format!(
+            "histogram range [{lo}, {hi}] is not finite"
+        )));
+    }
+    if lo > hi {
+        return Err(CoreError::InvalidParameter(format!(
+            "histogram range max ({hi}) must be larger than min ({lo})"
+        )));
+    }
+    Ok(())
 }
 
 impl Bins {
-    /// Validate `bins` and `(lo, hi)` the way `numpy.histogram` does.
+    /// float64 bins of `(lo, hi)`: what `numpy.histogram` does for float64 or
+    /// integer data with a range of Python floats.
     ///
     /// # Errors
     /// [`CoreError::InvalidParameter`] for zero bins, a non-finite range or `lo > hi`.
     pub fn new(n: usize, lo: f64, hi: f64) -> CoreResult<Bins> {
-        if n == 0 {
-            return Err(CoreError::InvalidParameter(
-                "bins must be at least 1".into(),
-            ));
-        }
-        if n >= MAX_BINS as usize {
-            return Err(CoreError::InvalidParameter(format!(
-                "bins must be below {MAX_BINS}, got {n}"
-            )));
-        }
-        if !(lo.is_finite() && hi.is_finite()) {
-            return Err(CoreError::InvalidParameter(format!(
-                "histogram range [{lo}, {hi}] is not finite"
-            )));
-        }
-        if lo > hi {
-            return Err(CoreError::InvalidParameter(format!(
-                "histogram range max ({hi}) must be larger than min ({lo})"
-            )));
-        }
+        check(n, lo, hi)?;
         let (first, last) = if lo == hi {
             (lo - 0.5, hi + 0.5)
         } else {
             (lo, hi)
         };
-        Ok(Bins { n, first, last })
+        let rule = Rule {
+            lo_keep: first,
+            hi_keep: last,
+            sub: Precision::F64,
+            first,
+            div: Precision::F64,
+            denom: last - first,
+        };
+        Bins::with_rule(
+            n,
+            first,
+            last,
+            linspace(first, last, n),
+            rule,
+            Precision::F64,
+        )
     }
 
-    /// The edges as `numpy.linspace(first, last, n + 1)` computes them.
+    /// Bins with numpy's `edges` and `rule` given (by the Python layer, from
+    /// numpy's own type promotion); `edge_precision` is the precision of the
+    /// edges (numpy's `bin_type`).
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] for zero bins, a range that is not
+    /// finite or increasing, `n + 1` edges that are not, or a rule whose
+    /// values are not finite.
+    pub fn with_rule(
+        n: usize,
+        first: f64,
+        last: f64,
+        edges: Vec<f64>,
+        rule: Rule,
+        edge_precision: Precision,
+    ) -> CoreResult<Bins> {
+        check(n, first, last)?;
+        if edges.len() != n + 1 {
+            return Err(CoreError::InvalidParameter(format!(
+                "{} bins need {} edges, got {}",
+                n,
+                n + 1,
+                edges.len()
+            )));
+        }
+        if !edges.iter().all(|e| e.is_finite()) || !edges.windows(2).all(|w| w[0] < w[1]) {
+            return Err(CoreError::InvalidParameter(format!(
+                "too many bins for the range [{first}, {last}]: {n} bins of finite width \
+                 cannot be made in {}",
+                if edge_precision == Precision::F32 {
+                    "float32"
+                } else {
+                    "float64"
+                }
+            )));
+        }
+        let finite = [rule.lo_keep, rule.hi_keep, rule.first, rule.denom]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || !(rule.denom > 0.0) {
+            return Err(CoreError::InvalidParameter(format!(
+                "histogram rule without a finite positive width: {rule:?}"
+            )));
+        }
+        let coarsest = if [edge_precision, rule.sub, rule.div].contains(&Precision::F32) {
+            Precision::F32
+        } else {
+            Precision::F64
+        };
+        Ok(Bins {
+            n,
+            first,
+            last,
+            edges,
+            rule,
+            coarsest,
+        })
+    }
+
+    /// The edges (`numpy.linspace(first, last, n + 1)` in the edges' precision).
     #[must_use]
-    #[allow(clippy::cast_precision_loss)]
     pub fn edges(&self) -> Vec<f64> {
-        let step = (self.last - self.first) / self.n as f64;
-        let mut e: Vec<f64> = (0..=self.n).map(|i| i as f64 * step + self.first).collect();
-        e[self.n] = self.last;
-        e
+        self.edges.clone()
+    }
+
+    /// numpy's bin of `a`, a value inside the range (`lo_keep <= a <= hi_keep`):
+    /// its first guess, then the one-step correction against the edges.
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    fn numpy_bin(&self, a: f64) -> usize {
+        let (n, r, e) = (self.n, &self.rule, &self.edges);
+        let q = match (r.sub, r.div) {
+            (Precision::F32, Precision::F32) => {
+                f64::from(((a as f32 - r.first as f32) / r.denom as f32) * n as f32)
+            }
+            (Precision::F32, Precision::F64) => {
+                f64::from(a as f32 - r.first as f32) / r.denom * n as f64
+            }
+            (Precision::F64, Precision::F32) => {
+                f64::from(((a - r.first) as f32 / r.denom as f32) * n as f32)
+            }
+            (Precision::F64, Precision::F64) => (a - r.first) / r.denom * n as f64,
+        };
+        // astype(intp) truncates; numpy steps an index of n back to n - 1
+        let mut b = (q as usize).min(n - 1);
+        if a < e[b] {
+            b = b.saturating_sub(1);
+        } else if b != n - 1 && a >= e[b + 1] {
+            b += 1;
+        }
+        b
     }
 }
 
 /// Bin counts must be below this: the `u32` index buffer also holds the two
-/// marker rows `n` and `n + 1` (see the binning functions below).
+/// marker rows `n` and `n + 1` (see [`bin_block`]).
 const MAX_BINS: u32 = u32::MAX - 1;
 
-macro_rules! bin_fn {
-    ($name:ident, $guess:ident, $t:ty) => {
-        /// First, vectorisable step: the bin of every value from its scaled
-        /// offset, or a marker row: `n` for values outside the range (and
-        /// NaN), `n + 1` for values within rounding distance of an edge.
-        #[multiversion(targets(
-            "x86_64+avx512f+avx512vl+avx512dq",
-            "x86_64+avx2+fma",
-            "x86_64+avx"
-        ))]
-        #[allow(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss
-        )]
-        fn $guess(v: &[f64], first: $t, last: $t, scale: f64, n: usize, tol: f64, idx: &mut [u32]) {
-            let top = (n - 1) as f64;
-            for (o, &raw) in idx.iter_mut().zip(v) {
-                let a = raw as $t;
-                let inside = a >= first && a <= last;
-                let f0 = f64::from(a - first) * scale;
-                // selects, not f64::min and saturating casts, so the loop vectorises;
-                // values outside (and NaN) are replaced before they are converted
-                let f = if inside {
-                    if f0 > top {
-                        top
-                    } else {
-                        f0
-                    }
-                } else {
-                    0.0
-                };
-                let fl = f.floor();
-                let frac = f - fl;
-                // a guess farther than `tol` from an integer is the right bin
-                // whatever the rounding (never, when `tol` is 0.5 or more)
-                let clear = frac > tol && frac < 1.0 - tol;
-                // 0 <= fl <= top < 2^32 is an integer: adding 2^52 puts it in the low
-                // mantissa bits exactly
-                let bin = (fl + 4_503_599_627_370_496.0).to_bits() as u32;
-                *o = if !inside {
-                    n as u32
-                } else if clear {
-                    bin
-                } else {
-                    n as u32 + 1
-                };
+/// First, vectorisable step: the bin of every value from its position
+/// `(a - e_0) * scale`, or a marker row: `n` for values outside the range
+/// (and NaN), `n + 1` for values within rounding distance of an edge.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::too_many_arguments
+)]
+fn guess(v: &[f64], lo: f64, hi: f64, e0: f64, scale: f64, n: usize, tol: f64, idx: &mut [u32]) {
+    let top = (n - 1) as f64;
+    for (o, &a) in idx.iter_mut().zip(v) {
+        let inside = a >= lo && a <= hi;
+        let f0 = (a - e0) * scale;
+        // selects, not f64::min and saturating casts, so the loop vectorises;
+        // values outside (and NaN) are replaced before they are converted
+        let f = if inside {
+            if f0 > top {
+                top
+            } else if f0 < 0.0 {
+                0.0
+            } else {
+                f0
             }
-        }
-
-        /// Count the values of `v` with numpy's rule in this precision.  A value
-        /// whose guessed position (from a multiplication, where numpy divides)
-        /// is farther than the rounding can reach from an edge is in that bin;
-        /// a value nearer an edge gets numpy's own first guess and its one-step
-        /// correction against the edges.  Four sub-histograms keep consecutive increments of one bin apart;
-        /// `counts` has two more rows than bins, where the marked values are
-        /// counted without a branch (row `n`, outside, is left for the caller
-        /// to ignore; row `n + 1` is resolved here and emptied).
-        #[allow(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss
-        )]
-        fn $name(v: &[f64], bins: &Bins, edges: &[$t], counts: &mut [[u64; 4]], idx: &mut [u32]) {
-            let n = bins.n;
-            let (first, last) = (edges[0], edges[n]);
-            let scale = n as f64 / (bins.last - bins.first);
-            // how far (in bins) the guess can be from the position against the
-            // edges of this precision: the subtraction `a - first` rounds in
-            // this precision (eps n bins at most) and so do the edges (eps
-            // times their size, in bins)
-            let reach = f64::from(first.abs().max(last.abs())) * scale;
-            let tol = (2.0 * f64::from(<$t>::EPSILON) * (n as f64 + reach)).max(1e-6);
-            let idx = &mut idx[..v.len()];
-            $guess(v, first, last, scale, n, tol, idx);
-            let whole = idx.len() - idx.len() % 4;
-            for q in idx[..whole].chunks_exact(4) {
-                counts[q[0] as usize][0] += 1;
-                counts[q[1] as usize][1] += 1;
-                counts[q[2] as usize][2] += 1;
-                counts[q[3] as usize][3] += 1;
-            }
-            for (lane, &i) in idx[whole..].iter().enumerate() {
-                counts[i as usize][lane] += 1;
-            }
-            if counts[n + 1] == [0; 4] {
-                return;
-            }
-            // values near an edge (rare): numpy's first guess, computed as
-            // numpy 2 computes it (`a - first` in this precision, then
-            // `/ (last - first) * n` in float64: the width is a float64 scalar),
-            // then its one-step correction against the edges
-            counts[n + 1] = [0; 4];
-            let near = n as u32 + 1;
-            let width = bins.last - bins.first;
-            for (&i, &raw) in idx.iter().zip(v) {
-                if i == near {
-                    let a = raw as $t;
-                    let mut b = ((f64::from(a - first) / width * n as f64) as usize).min(n - 1);
-                    if a < edges[b] {
-                        b -= 1;
-                    } else if b != n - 1 && a >= edges[b + 1] {
-                        b += 1;
-                    }
-                    counts[b][0] += 1;
-                }
-            }
-        }
-    };
+        } else {
+            0.0
+        };
+        let fl = f.floor();
+        let frac = f - fl;
+        // a position farther than `tol` from an integer is in that bin
+        // whatever the rounding (never, when `tol` is 0.5 or more)
+        let clear = frac > tol && frac < 1.0 - tol;
+        // 0 <= fl <= top < 2^32 is an integer: adding 2^52 puts it in the low
+        // mantissa bits exactly
+        let bin = (fl + 4_503_599_627_370_496.0).to_bits() as u32;
+        *o = if !inside {
+            n as u32
+        } else if clear {
+            bin
+        } else {
+            n as u32 + 1
+        };
+    }
 }
-bin_fn!(bin_f64, guess_f64, f64);
-bin_fn!(bin_f32, guess_f32, f32);
+
+/// Count the values of `v` with numpy's rule.  A value whose position is
+/// farther than the rounding can reach from an edge is in that bin; a value
+/// nearer an edge gets numpy's own first guess and its one-step correction
+/// ([`Bins::numpy_bin`]).  Four sub-histograms keep consecutive increments
+/// of one bin apart; `counts` has two more rows than bins, where the marked
+/// values are counted without a branch (row `n`, outside, is left for the
+/// caller to ignore; row `n + 1` is resolved here and emptied).
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+fn bin_block(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
+    let n = bins.n;
+    let e = &bins.edges;
+    let scale = n as f64 / (e[n] - e[0]);
+    // how far (in bins) the position can be from numpy's guess and from the
+    // edges: the subtraction, the scaling and the edges each round in their
+    // precision, by at most eps (n + the size of the edges in bins)
+    let reach = e[0].abs().max(e[n].abs()).max(bins.rule.first.abs()) * scale;
+    let tol = (4.0 * bins.coarsest.eps() * (n as f64 + reach)).max(1e-6);
+    let idx = &mut idx[..v.len()];
+    let (lo, hi) = (bins.rule.lo_keep, bins.rule.hi_keep);
+    guess(v, lo, hi, e[0], scale, n, tol, idx);
+    let whole = idx.len() - idx.len() % 4;
+    for q in idx[..whole].chunks_exact(4) {
+        counts[q[0] as usize][0] += 1;
+        counts[q[1] as usize][1] += 1;
+        counts[q[2] as usize][2] += 1;
+        counts[q[3] as usize][3] += 1;
+    }
+    for (lane, &i) in idx[whole..].iter().enumerate() {
+        counts[i as usize][lane] += 1;
+    }
+    if counts[n + 1] == [0; 4] {
+        return;
+    }
+    // values near an edge (rare): numpy's own steps
+    counts[n + 1] = [0; 4];
+    let near = n as u32 + 1;
+    for (&i, &a) in idx.iter().zip(v) {
+        if i == near {
+            counts[bins.numpy_bin(a)][0] += 1;
+        }
+    }
+}
 
 /// Histogram of every pixel of `values` (NaN and out-of-range values dropped).
 /// Large arrays are counted in parts on the rayon pool and the parts summed.
@@ -195,35 +355,12 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
         return Ok(vec![0; bins.n]);
     }
     let walk = Walk::new(std::slice::from_ref(values), None)?;
-    let edges = bins.edges();
-    let e32: Vec<f32> = edges.iter().map(|&e| e as f32).collect();
-    let is_f32 = matches!(values.data, PixelArray::F32(_));
-    let distinct = if is_f32 {
-        e32.windows(2).all(|w| w[0] < w[1])
-    } else {
-        edges.windows(2).all(|w| w[0] < w[1])
-    };
-    if !distinct {
-        return Err(CoreError::InvalidParameter(format!(
-            "too many bins for the range [{}, {}]: {} bins of finite width cannot be made in {}",
-            bins.first,
-            bins.last,
-            bins.n,
-            values.data.dtype()
-        )));
-    }
     let count_part = |w: &Walk<'_>| {
         let mut counts = vec![[0_u64; 4]; bins.n + 2];
         let mut idx = vec![0_u32; BLOCK];
-        if is_f32 {
-            w.for_each_block(&mut |b| {
-                bin_f32(&b.cols[0][..b.len], bins, &e32, &mut counts, &mut idx);
-            });
-        } else {
-            w.for_each_block(&mut |b| {
-                bin_f64(&b.cols[0][..b.len], bins, &edges, &mut counts, &mut idx);
-            });
-        }
+        w.for_each_block(&mut |b| {
+            bin_block(&b.cols[0][..b.len], bins, &mut counts, &mut idx);
+        });
         counts
     };
     // native contiguous float64 (residual images): bin the memory itself, no copy
@@ -236,7 +373,7 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
             let mut counts = vec![[0_u64; 4]; bins.n + 2];
             let mut idx = vec![0_u32; BLOCK];
             for block in chunk.chunks(BLOCK) {
-                bin_f64(block, bins, &edges, &mut counts, &mut idx);
+                bin_block(block, bins, &mut counts, &mut idx);
             }
             counts
         };
@@ -300,6 +437,79 @@ mod tests {
         assert!(Bins::new(3, f64::NAN, 1.0).is_err());
         assert!(Bins::new(3, 0.0, f64::INFINITY).is_err());
         assert!(Bins::new(MAX_BINS as usize, 0.0, 1.0).is_err());
+    }
+
+    fn f32_bins(n: usize, lo: f32, hi: f32) -> Bins {
+        // numpy with numpy.float32 ends: linspace, test, offset and scaling in float32
+        let step = (hi - lo) / n as f32;
+        let mut edges: Vec<f64> = (0..=n).map(|i| f64::from(i as f32 * step + lo)).collect();
+        edges[n] = f64::from(hi);
+        let rule = Rule {
+            lo_keep: f64::from(lo),
+            hi_keep: f64::from(hi),
+            sub: Precision::F32,
+            first: f64::from(lo),
+            div: Precision::F32,
+            denom: f64::from(hi - lo),
+        };
+        Bins::with_rule(n, f64::from(lo), f64::from(hi), edges, rule, Precision::F32).unwrap()
+    }
+
+    fn hist_with(v: Vec<f64>, bins: &Bins) -> Vec<u64> {
+        let len = v.len();
+        let a = ArrayD::from_shape_vec(IxDyn(&[len]), v).unwrap();
+        histogram(&Frame::from(a.view()), bins).unwrap()
+    }
+
+    #[test]
+    fn float32_rule_on_and_next_to_edges() {
+        // edges 0, 0.25, .., 1 are exact in float32: a value on an edge starts
+        // its bin, the float32 just below it is in the bin before
+        let b = f32_bins(4, 0.0, 1.0);
+        let below = |e: f32| f64::from(f32::from_bits(e.to_bits() - 1));
+        let v = vec![
+            0.0,
+            0.25,
+            0.5,
+            0.75,
+            1.0,
+            below(0.25),
+            below(0.5),
+            below(1.0),
+            1.5,
+            f64::NAN,
+        ];
+        assert_eq!(hist_with(v, &b), vec![2, 2, 1, 3]);
+        // far from zero, where float32 edges are 1/1024 of a bin apart from
+        // float64 ones: still each edge value in its own bin
+        let b = f32_bins(1000, 1000.0, 1001.0);
+        let counts = hist_with(b.edges.clone(), &b);
+        assert_eq!(counts.iter().sum::<u64>(), 1001);
+        assert!(counts[..999].iter().all(|&c| c == 1) && counts[999] == 2);
+    }
+
+    #[test]
+    fn rules_are_validated() {
+        let good = Bins::new(4, 0.0, 1.0).unwrap();
+        let r = good.rule;
+        let e = good.edges.clone();
+        let f64p = Precision::F64;
+        assert!(Bins::with_rule(4, 0.0, 1.0, e[..4].to_vec(), r, f64p).is_err());
+        let mut flat = e.clone();
+        flat[2] = flat[1];
+        assert!(Bins::with_rule(4, 0.0, 1.0, flat, r, f64p).is_err());
+        let mut nan = e.clone();
+        nan[3] = f64::NAN;
+        assert!(Bins::with_rule(4, 0.0, 1.0, nan, r, f64p).is_err());
+        let zero = Rule { denom: 0.0, ..r };
+        assert!(Bins::with_rule(4, 0.0, 1.0, e.clone(), zero, f64p).is_err());
+        let inf = Rule {
+            first: f64::INFINITY,
+            ..r
+        };
+        assert!(Bins::with_rule(4, 0.0, 1.0, e.clone(), inf, f64p).is_err());
+        assert!(Bins::with_rule(4, 1.0, 0.0, e.clone(), r, f64p).is_err());
+        assert_eq!(Bins::with_rule(4, 0.0, 1.0, e, r, f64p).unwrap(), good);
     }
 
     #[test]

@@ -299,6 +299,80 @@ def test_histogram_counts_equal_numpy(dtype):
         np.testing.assert_array_equal(edges, want_edges)
 
 
+def _range_kinds(a):
+    """The ranges users pass: none, Python floats and ints, numpy scalars of each float type."""
+    lo, hi = a[np.isfinite(a)].min(), a[np.isfinite(a)].max()
+    kinds = [
+        None,
+        (lo, hi),
+        (float(lo), float(hi)),
+        (np.float64(lo), np.float64(hi)),
+        (np.float32(lo), np.float32(hi)),
+        tuple(np.percentile(a[np.isfinite(a)], [5, 95])),
+        (float(lo), float(lo)),
+    ]
+    if a.dtype.kind in "iu":
+        kinds.append((int(lo), int(hi) + 1))
+    return kinds
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", ">f4", "int16", ">u2", "int32", "int64"])
+def test_histogram_follows_numpy_type_promotion(dtype):
+    # numpy bins float32 data in float32 with Python-float or float32 ranges and
+    # in float64 with numpy.float64 ranges; values put on numpy's own edges of
+    # every kind of range, where a difference in precision changes the bin
+    rng = np.random.default_rng(11)
+    dt = np.dtype(dtype)
+    for bins in (1, 7, 100, 257):
+        if dt.kind in "iu":
+            a = rng.integers(-3000 if dt.kind == "i" else 0, 3000, 4000).astype(dt)
+        else:
+            a = (rng.normal(0.0, 1.0, 4000) * 10.0 ** rng.integers(-2, 5)).astype(dt)
+        for rg in _range_kinds(a):
+            if rg is not None:
+                on = np.histogram_bin_edges(a, bins, rg).astype(dt)
+                a[: on.size] = on[: a.size]
+            try:
+                want, want_edges = np.histogram(a, bins, rg)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    iuvs.histogram(a, bins, rg)
+                continue
+            counts, edges = iuvs.histogram(a, bins, rg)
+            kinds = None if rg is None else [type(v).__name__ for v in rg]
+            label = f"{dtype} bins={bins} range types={kinds}"
+            np.testing.assert_array_equal(counts, want, err_msg=label)
+            assert edges.dtype == want_edges.dtype, label
+            np.testing.assert_array_equal(edges, want_edges, err_msg=label)
+
+
+def test_histogram_float32_far_from_zero_with_every_range_kind():
+    # float32 edges round by a good part of a bin here: the rule of each range kind matters
+    rng = np.random.default_rng(12)
+    a = (1000.0 + rng.uniform(-0.1, 1.1, 50_000)).astype(np.float32)
+    for rg in [
+        (1000.0, 1001.0),
+        (np.float32(1000.0), np.float32(1001.0)),
+        (np.float64(1000.0), 1001.0),
+    ]:
+        on = np.histogram_bin_edges(a, 300, rg).astype(np.float32)
+        a[::9][: on.size] = on
+        for bins in (50, 300, 3000):
+            want = np.histogram(a, bins, rg)[0]
+            np.testing.assert_array_equal(iuvs.histogram(a, bins, rg)[0], want)
+
+
+def test_histogram_default_range_of_byte_swapped_data_with_nan():
+    # the default range is taken from the values, not from their swapped bytes
+    v = np.array([np.nan, 2.5, -1.0, np.inf, 0.25, 7.0], dtype=">f4")
+    counts, edges = iuvs.histogram(v, bins=4)
+    finite = v[np.isfinite(v)]
+    want, want_edges = np.histogram(finite, bins=4)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(edges, want_edges)
+    assert edges.dtype == np.float32
+
+
 def test_histogram_edge_values_and_2d():
     edges = np.linspace(-1.0, 1.0, 11)
     v = np.concatenate([edges, [np.nan, 5.0, -5.0]]).reshape(1, -1)
@@ -348,6 +422,13 @@ def test_histogram_bad_parameters():
         iuvs.histogram(np.ones(3), bins=3, range=(1.0, 0.0))
     with pytest.raises(ex.InvalidParameterError):
         iuvs.histogram(np.ones(3), bins=3, range=(0.0, np.inf))
+    with pytest.raises(ex.InvalidParameterError, match="two real numbers"):
+        iuvs.histogram(np.ones(3), bins=3, range=("0", 1.0))
+    with pytest.raises(ex.InvalidParameterError, match="two real numbers"):
+        iuvs.histogram(np.ones(3), bins=3, range=(True, 2.0))
+    with pytest.raises(ex.InvalidParameterError, match="too many bins"):
+        tight = (np.float32(1.0), np.float32(1.0000001))
+        iuvs.histogram(np.float32([1.0, 1.0000001]), bins=100, range=tight)
     with pytest.raises(ex.UnsupportedDtypeError):
         iuvs.histogram(np.ones(3, dtype=complex), bins=3)
 

@@ -42,9 +42,23 @@ def fit_batch(
     """
 
 def histogram(
-    values: npt.NDArray[Any], swapped: bool, bins: int, lo: float, hi: float
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Count values like ``numpy.histogram(values, bins, (lo, hi))``; also return its edges."""
+    values: npt.NDArray[Any],
+    swapped: bool,
+    bins: int,
+    first: float,
+    last: float,
+    edges: list[float],
+    edges_f32: bool,
+    keep: tuple[float, float],
+    sub: tuple[bool, float],
+    div: tuple[bool, float],
+) -> npt.NDArray[np.int64]:
+    """Count values like ``numpy.histogram(values, bins, (first, last))``.
+
+    ``edges`` are numpy's edges (float32 values when ``edges_f32``); ``keep`` the
+    range test's bounds in its precision; ``sub`` and ``div`` whether ``a - first``
+    and ``/ denom * bins`` are float32, with ``first`` and ``denom`` in that precision.
+    """
 
 def hot_sigma_threshold(
     dark: npt.NDArray[Any], swapped: bool, sigma: float, max_iter: int

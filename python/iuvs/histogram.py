@@ -10,6 +10,8 @@ Examples
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,76 @@ from iuvs.fitting import _as_core_array
 __all__ = ["histogram"]
 
 
+# numpy's ``_unsigned_subtract``: the width of an integer range is taken unsigned
+_UNSIGNED: dict[np.dtype[Any], np.dtype[Any]] = {
+    np.dtype(np.int8): np.dtype(np.uint8),
+    np.dtype(np.int16): np.dtype(np.uint16),
+    np.dtype(np.int32): np.dtype(np.uint32),
+    np.dtype(np.int64): np.dtype(np.uint64),
+}
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def _in(dtype: np.dtype[Any], value: Any) -> float:
+    """``value`` converted to ``dtype`` the way numpy converts it in an operation with an array."""
+    return float(
+        np.asarray(value).astype(dtype) if isinstance(value, np.generic) else dtype.type(value)
+    )
+
+
+def _float_kind(dtype: np.dtype[Any]) -> bool:
+    """Whether ``dtype`` is float32 (True), else float64 (False); raises for any other."""
+    if dtype == _F32:
+        return True
+    if dtype == _F64:
+        return False
+    raise InvalidParameterError(f"histograms in {dtype} are not supported")
+
+
+@functools.lru_cache(maxsize=256)
+def _numpy_rule(
+    dtype: np.dtype[Any], bins: int, first: Any, last: Any, _types: tuple[type, type]
+) -> tuple[Any, Any, npt.NDArray[np.floating[Any]], tuple[Any, ...]]:
+    """Derive what ``numpy.histogram`` does with data of ``dtype``, ``bins`` and ``(first, last)``.
+
+    Follows numpy's uniform-bin branch and its type promotion (NEP 50: a Python
+    number adapts to the array, a numpy scalar keeps its type): the widened range,
+    the edges (``numpy.linspace`` in numpy's ``bin_type``), the bounds of the range
+    test in the precision of the comparison, and the precision and values of the
+    guess ``(a - first) / (last - first) * bins``.  ``_types`` keeps ``1.0`` and
+    ``np.float32(1.0)`` apart in the cache.
+    """
+    proto = np.empty(0, dtype=dtype)
+    if first == last:
+        first = first - 0.5
+        last = last + 0.5
+    bin_type = np.result_type(first, last, proto)
+    if np.issubdtype(bin_type, np.integer):
+        bin_type = np.result_type(bin_type, float)
+    # linspace works in the type of its ends (float32 for numpy.float32 ends, even
+    # when the edges are then float64): the edges have the rounding of the coarser
+    edges_f32 = _float_kind(bin_type) or np.result_type(first, last, 1.0) == _F32
+    edges = np.linspace(first, last, bins + 1, endpoint=True, dtype=bin_type)
+    edges.flags.writeable = False
+    keep = (_in(np.result_type(proto, first), first), _in(np.result_type(proto, last), last))
+    sub_type = np.result_type(np.empty(0, bin_type), first)
+    width_type = np.result_type(last, first)
+    if width_type in _UNSIGNED:
+        # modular (wrapping) subtraction of 0-d arrays, numpy's unsafe cast to unsigned
+        u = _UNSIGNED[width_type]
+        denom = np.asarray(last, dtype=width_type).astype(u) - np.asarray(
+            first, dtype=width_type
+        ).astype(u)
+    else:
+        denom = np.subtract(last, first, dtype=width_type)
+    div_type = np.result_type(np.empty(0, sub_type), denom)
+    sub = (_float_kind(sub_type), _in(sub_type, first))
+    div = (_float_kind(div_type), float(np.asarray(denom).astype(div_type)))
+    return first, last, edges, (edges_f32, keep, sub, div)
+
+
 def histogram(
     values: npt.ArrayLike,
     bins: int = 100,
@@ -31,7 +103,11 @@ def histogram(
 
     The array is read in place (any supported dtype, byte order or layout).
     NaN and values outside ``range`` are not counted; the last bin includes its
-    right edge.
+    right edge.  Like numpy, the precision of the binning follows the types of
+    the data *and* of the range's numbers (NEP 50): float32 data are binned in
+    float32 with a range of Python floats or ``numpy.float32`` numbers (or no
+    range), and in float64 with ``numpy.float64`` numbers (for example from
+    :func:`numpy.percentile`); the counts and edges are numpy's in every case.
 
     Parameters
     ----------
@@ -40,16 +116,18 @@ def histogram(
     bins : int, optional
         Number of equal-width bins.
     range : tuple of float, optional
-        ``(lo, hi)``.  Default: the minimum and maximum of the finite values
-        (numpy raises on NaN there instead).
+        ``(lo, hi)``: Python or numpy numbers.  Default: the minimum and
+        maximum of the finite values, as numpy scalars of the data's type
+        (numpy takes ``(a.min(), a.max())`` and raises on NaN there instead).
 
     Returns
     -------
     counts : numpy.ndarray of int64
         Count per bin.
     edges : numpy.ndarray
-        ``bins + 1`` edges, as ``numpy.linspace(lo, hi, bins + 1)`` (float32 for
-        float32 values, float64 otherwise, like numpy).
+        The ``bins + 1`` edges numpy returns (``numpy.linspace`` in numpy's
+        bin type: float32 for float32 values with a float32 or Python range,
+        float64 otherwise).
 
     Examples
     --------
@@ -57,23 +135,45 @@ def histogram(
     >>> r = np.array([-1.0, 0.2, 0.4, np.nan, 3.0])
     >>> iuvs.histogram(r, bins=4, range=(-1.0, 1.0))[0].tolist()
     [1, 0, 2, 0]
+    >>> f = np.float32([0.1, 0.2, 0.3])
+    >>> iuvs.histogram(f, bins=2)[1].dtype, iuvs.histogram(f, 2, (np.float64(0.1), 0.3))[1].dtype
+    (dtype('float32'), dtype('float64'))
     """
     if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or int(bins) < 1:
         raise InvalidParameterError(f"bins must be a positive integer, got {bins!r}")
     arr, swapped = _as_core_array(values, "values")
+    native = arr.dtype.newbyteorder("=")
+    lo: Any
+    hi: Any
     if range is None:
-        finite = np.asarray(arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr)
-        if swapped:
-            finite = finite.byteswap()
+        # numpy's (a.min(), a.max()): scalars of the data's type, here of the finite values
+        vals = arr.byteswap() if swapped else arr  # the values themselves, not their bytes
+        finite = vals[np.isfinite(vals)] if vals.dtype.kind == "f" else vals
         if finite.size == 0:
-            lo, hi = 0.0, 1.0
+            lo, hi = 0, 1
         else:
-            lo, hi = float(finite.min()), float(finite.max())
+            lo, hi = native.type(finite.min()), native.type(finite.max())
     else:
-        lo, hi = float(range[0]), float(range[1])
-    counts, edges64 = _core.histogram(arr, swapped, int(bins), lo, hi)
-    # numpy bins float32 data with float32 edges and everything else with float64 edges
-    edges: npt.NDArray[np.floating[Any]] = edges64
-    if arr.dtype == np.float32:
-        edges = edges64.astype(np.float32)
-    return counts, edges
+        lo, hi = range
+        for v in (lo, hi):
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                raise InvalidParameterError(f"range must be two real numbers, got {range!r}")
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise InvalidParameterError(f"supplied range of [{lo}, {hi}] is not finite")
+        if lo > hi:
+            raise InvalidParameterError("max must be larger than min in range parameter")
+    first, last, edges, rule = _numpy_rule(native, int(bins), lo, hi, (type(lo), type(hi)))
+    edges_f32, keep, sub, div = rule
+    counts = _core.histogram(
+        arr,
+        swapped,
+        int(bins),
+        float(first),
+        float(last),
+        edges.tolist(),
+        edges_f32,
+        keep,
+        sub,
+        div,
+    )
+    return counts, edges.copy()

@@ -20,7 +20,7 @@ use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
 use crate::clip::fit_clipped;
 use crate::error::CoreError;
 use crate::fit::{fit_all as core_fit_all, FitResult, PairInput};
-use crate::histogram::{histogram as core_histogram, Bins};
+use crate::histogram::{histogram as core_histogram, Bins, Precision, Rule};
 use crate::hot::{mask_above as core_mask_above, sigma_threshold};
 use crate::mask::Exclusion;
 use crate::view::{Frame, PixelArray};
@@ -596,33 +596,53 @@ fn mask_above<'py>(
     Ok(mask.into_pyarray(py))
 }
 
-/// Counts and edges of a histogram, as numpy arrays.
-type Counted<'py> = (
-    Bound<'py, numpy::PyArray1<i64>>,
-    Bound<'py, numpy::PyArray1<f64>>,
-);
+/// Precision of a binning step: float32 when `f32`, else float64.
+fn precision(f32: bool) -> Precision {
+    if f32 {
+        Precision::F32
+    } else {
+        Precision::F64
+    }
+}
 
-/// Histogram counts identical to `numpy.histogram(values, bins, (lo, hi))`.
+/// Histogram counts identical to `numpy.histogram(values, bins, (first, last))`,
+/// given numpy's edges and the precisions and values of its binning steps
+/// (derived by the Python layer from numpy's type promotion; see
+/// [`crate::histogram::Rule`]).
 #[pyfunction]
-#[pyo3(signature = (values, swapped, bins, lo, hi))]
+#[pyo3(signature = (values, swapped, bins, first, last, edges, edges_f32, keep, sub, div))]
+#[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
 fn histogram<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyAny>,
     swapped: bool,
     bins: usize,
-    lo: f64,
-    hi: f64,
-) -> PyResult<Counted<'py>> {
+    first: f64,
+    last: f64,
+    edges: Vec<f64>,
+    edges_f32: bool,
+    keep: (f64, f64),
+    sub: (bool, f64),
+    div: (bool, f64),
+) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
     let v = intake(values, "values")?;
-    let spec = Bins::new(bins, lo, hi).map_err(|e| core_error(py, e))?;
+    let rule = Rule {
+        lo_keep: keep.0,
+        hi_keep: keep.1,
+        sub: precision(sub.0),
+        first: sub.1,
+        div: precision(div.0),
+        denom: div.1,
+    };
+    let spec = Bins::with_rule(bins, first, last, edges, rule, precision(edges_f32))
+        .map_err(|e| core_error(py, e))?;
     let frame = v.frame(swapped);
     let counts = detach_core(py, || core_histogram(&frame, &spec))?;
     let counts: Vec<i64> = counts
         .into_iter()
         .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
         .collect();
-    // the edges numpy.linspace gives (Bins::edges computes them the same way)
-    Ok((counts.into_pyarray(py), spec.edges().into_pyarray(py)))
+    Ok(counts.into_pyarray(py))
 }
 
 /// The native core of iuvs.
