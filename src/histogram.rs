@@ -31,16 +31,6 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// `v` rounded to this precision.
-    #[must_use]
-    #[allow(clippy::cast_possible_truncation)]
-    pub fn round(self, v: f64) -> f64 {
-        match self {
-            Precision::F32 => f64::from(v as f32),
-            Precision::F64 => v,
-        }
-    }
-
     /// Relative rounding unit.
     #[must_use]
     pub fn eps(self) -> f64 {
@@ -211,12 +201,6 @@ impl Bins {
             rule,
             coarsest,
         })
-    }
-
-    /// The edges (`numpy.linspace(first, last, n + 1)` in the edges' precision).
-    #[must_use]
-    pub fn edges(&self) -> Vec<f64> {
-        self.edges.clone()
     }
 
     /// numpy's bin of `a`, a value inside the range (`lo_keep <= a <= hi_keep`):
@@ -515,8 +499,7 @@ mod tests {
     #[test]
     fn values_on_inner_edges_go_right() {
         let b = Bins::new(10, 0.0, 1.0).unwrap();
-        let e = b.edges();
-        let got = hist(e.clone(), 10, 0.0, 1.0);
+        let got = hist(b.edges.clone(), 10, 0.0, 1.0);
         // each edge starts its bin; the last edge closes the last bin
         let mut want = vec![1_u64; 10];
         want[9] = 2;

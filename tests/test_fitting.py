@@ -362,6 +362,23 @@ def test_histogram_float32_far_from_zero_with_every_range_kind():
             np.testing.assert_array_equal(iuvs.histogram(a, bins, rg)[0], want)
 
 
+def test_histogram_integer_data_with_ranges_beyond_their_type():
+    # numpy compares integers with any Python integer exactly, even one the
+    # array's type cannot hold (a negative bound for unsigned data, say)
+    signed = np.array([1, 5, 30000, -3, 0], dtype=np.int16)
+    unsigned = np.array([0, 7, 65535, 100], dtype=">u2")
+    cases = [
+        (signed, [(0, 40000), (-40000, 40000), (0.0, 40000)]),
+        (unsigned, [(-5, 100), (-70000, 70000), (-1.5, 65535)]),
+    ]
+    for a, ranges in cases:
+        for rg in ranges:
+            want, want_edges = np.histogram(a, 4, rg)
+            counts, edges = iuvs.histogram(a, 4, rg)
+            np.testing.assert_array_equal(counts, want, err_msg=str(rg))
+            np.testing.assert_array_equal(edges, want_edges, err_msg=str(rg))
+
+
 def test_histogram_default_range_of_byte_swapped_data_with_nan():
     # the default range is taken from the values, not from their swapped bytes
     v = np.array([np.nan, 2.5, -1.0, np.inf, 0.25, 7.0], dtype=">f4")

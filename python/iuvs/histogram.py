@@ -37,10 +37,15 @@ _F64 = np.dtype(np.float64)
 
 
 def _in(dtype: np.dtype[Any], value: Any) -> float:
-    """``value`` converted to ``dtype`` the way numpy converts it in an operation with an array."""
-    return float(
-        np.asarray(value).astype(dtype) if isinstance(value, np.generic) else dtype.type(value)
-    )
+    """``value`` as numpy takes it in an operation of type ``dtype`` with an array.
+
+    A numpy scalar is cast; a Python number is rounded to a float ``dtype`` and
+    compared exactly with integers (numpy compares an integer array with any
+    Python integer exactly, even one outside the array's type).
+    """
+    if isinstance(value, np.generic):
+        return float(np.asarray(value).astype(dtype))
+    return float(dtype.type(value)) if dtype.kind == "f" else float(value)
 
 
 def _float_kind(dtype: np.dtype[Any]) -> bool:
@@ -62,7 +67,10 @@ def _numpy_rule(
     number adapts to the array, a numpy scalar keeps its type): the widened range,
     the edges (``numpy.linspace`` in numpy's ``bin_type``), the bounds of the range
     test in the precision of the comparison, and the precision and values of the
-    guess ``(a - first) / (last - first) * bins``.  ``_types`` keeps ``1.0`` and
+    guess ``(a - first) / (last - first) * bins``.  Returns the widened range, the
+    (read-only) edges and the rest of ``_core.histogram``'s arguments: the edges as a
+    list, whether they are float32, the range test's bounds, and the precision flag
+    and value of ``first`` and of the width.  ``_types`` keeps ``1.0`` and
     ``np.float32(1.0)`` apart in the cache.
     """
     proto = np.empty(0, dtype=dtype)
@@ -91,7 +99,7 @@ def _numpy_rule(
     div_type = np.result_type(np.empty(0, sub_type), denom)
     sub = (_float_kind(sub_type), _in(sub_type, first))
     div = (_float_kind(div_type), float(np.asarray(denom).astype(div_type)))
-    return first, last, edges, (edges_f32, keep, sub, div)
+    return first, last, edges, (edges.tolist(), edges_f32, keep, sub, div)
 
 
 def histogram(
@@ -163,17 +171,6 @@ def histogram(
         if lo > hi:
             raise InvalidParameterError("max must be larger than min in range parameter")
     first, last, edges, rule = _numpy_rule(native, int(bins), lo, hi, (type(lo), type(hi)))
-    edges_f32, keep, sub, div = rule
-    counts = _core.histogram(
-        arr,
-        swapped,
-        int(bins),
-        float(first),
-        float(last),
-        edges.tolist(),
-        edges_f32,
-        keep,
-        sub,
-        div,
-    )
+    # the rule: numpy's edges as a list, then the precisions of its steps (see _core.pyi)
+    counts = _core.histogram(arr, swapped, int(bins), float(first), float(last), *rule)
     return counts, edges.copy()
