@@ -10,7 +10,8 @@ prints the medians and their ratio.  Build the old one first, e.g.::
     pip install -e . && python benches/ab_builds.py /tmp/old.so python/iuvs/_core.abi3.so
 
 Cases: ``tiny`` (6 ranks on 4 x 4, the fixed cost), ``small`` (6 ranks on an
-IUVS-sized 62 x 341 int32 pair), ``masked`` (the same with a 1 % mask), ``clip``
+IUVS-sized 62 x 341 int32 pair), ``masked`` (the same with a 1 % mask), ``strided``
+(the benchmark's strided view of a cube, ``cube[:, ::2, 1:]``), ``clip``
 (a 3-sigma clipped degree-2 fit) and ``cold`` (the clipped fit right after a
 16 MB numpy reduction has evicted the caches).  Give case names to run only those.
 """
@@ -47,10 +48,13 @@ def main() -> int:
     mask = np.random.default_rng(5).random(x.shape) < 0.01
     big = np.random.default_rng(0).random(2_000_000)
     xt, yt = x[:4, :4].copy(), y[:4, :4].copy()
+    # the benchmark's strided twin: every other row of a two-frame cube, one column off
+    sx, sy = np.stack([x, x[::-1]])[:, ::2, 1:], np.stack([y, y[::-1]])[:, ::2, 1:]
     cases = {
         "tiny": (3000, None, lambda m: m.fit_all(xt, False, yt, False, ranks)),
         "small": (600, None, lambda m: m.fit_all(x, False, y, False, ranks)),
         "masked": (600, None, lambda m: m.fit_all(x, False, y, False, ranks, mask)),
+        "strided": (600, None, lambda m: m.fit_all(sx, False, sy, False, ranks)),
         "clip": (600, None, lambda m: m.fit_all(x, False, yf, False, [2], None, None, 3.0, 3)),
         "cold": (
             60,

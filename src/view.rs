@@ -10,7 +10,7 @@
 //! order while pixels of different arrays stay paired by their logical index.
 
 use multiversion::multiversion;
-use ndarray::{ArrayViewD, Axis, Slice};
+use ndarray::{s, ArrayView, ArrayViewD, Axis, Dimension, Ix2, Slice};
 
 use crate::error::{CoreError, CoreResult};
 
@@ -478,41 +478,17 @@ fn walk_rec(
 ) {
     let shape = datas[0].0.shape();
     if shape.len() == 1 {
-        // Rows are packed into full blocks (the walk order is unchanged), so a
-        // strided view is summed in the same blocks as its contiguous copy and
-        // short rows do not multiply the per-block work.
-        let n = shape[0];
-        let full = block.mask.len();
-        let mut start = 0;
-        while start < n {
-            let off = block.len;
-            let end = (start + (full - off)).min(n);
-            let len = end - start;
-            for ((data, swapped), col) in datas.iter().zip(block.cols.iter_mut()) {
-                dispatch!(data, v => load_lane(v, start, end, *swapped, &mut col[off..off + len]));
-            }
-            match mask {
-                Some(m) => {
-                    let part = m.slice_axis(Axis(0), Slice::from(start..end));
-                    let dst = &mut block.mask[off..off + len];
-                    match part.as_slice() {
-                        Some(src) => dst.copy_from_slice(src),
-                        None => {
-                            for (d, &s) in dst.iter_mut().zip(part.iter()) {
-                                *d = s;
-                            }
-                        }
-                    }
-                }
-                None => block.mask[off..off + len].fill(false),
-            }
-            block.len = off + len;
-            if block.len == full {
-                visit(block);
-                block.len = 0;
-            }
-            start = end;
-        }
+        // a lane is a walk of one row
+        let row: Vec<(PixelArray<'_>, bool)> = datas
+            .iter()
+            .map(|(d, s)| (dispatch!(wrap d, v => v.clone().insert_axis(Axis(0))), *s))
+            .collect();
+        let mask = mask.map(|m| m.clone().insert_axis(Axis(0)));
+        walk_rows(&row, mask.as_ref(), block, visit);
+        return;
+    }
+    if shape.len() == 2 {
+        walk_rows(datas, mask, block, visit);
         return;
     }
     for i in 0..shape[0] {
@@ -525,13 +501,90 @@ fn walk_rec(
     }
 }
 
+/// The rows of a 2-d walk, packed into full blocks: the walk order is
+/// unchanged and a strided view is summed in the same blocks as its
+/// contiguous copy (one long row), so short rows do not multiply the
+/// per-block work.  The row segments of a block are listed first, then each
+/// frame is converted through one fixed-dimension view per block: a strided
+/// frame (a slice of a cube) has many short rows, and a dynamic-dimension
+/// sub-view per row and frame cost more than the conversion of the row.
+fn walk_rows(
+    datas: &[(PixelArray<'_>, bool)],
+    mask: Option<&ArrayViewD<'_, bool>>,
+    block: &mut Block,
+    visit: &mut dyn FnMut(&Block),
+) {
+    let shape = datas[0].0.shape();
+    let (rows, n) = (shape[0], shape[1]);
+    if rows == 0 || n == 0 {
+        return; // no pixels (and blocks of length 0, which would never fill)
+    }
+    let full = block.mask.len();
+    let mask = mask.and_then(|m| m.view().into_dimensionality::<Ix2>().ok());
+    // (row, start, end) of each run of the block being filled
+    let mut segs: Vec<(usize, usize, usize)> = Vec::new();
+    let (mut row, mut start) = (0, 0);
+    while row < rows {
+        segs.clear();
+        let base = block.len;
+        let mut off = base;
+        while off < full && row < rows {
+            let end = (start + (full - off)).min(n);
+            segs.push((row, start, end));
+            off += end - start;
+            if end == n {
+                row += 1;
+                start = 0;
+            } else {
+                start = end;
+            }
+        }
+        for ((data, swapped), col) in datas.iter().zip(block.cols.iter_mut()) {
+            dispatch!(data, v => fill_segments(v, *swapped, &segs, &mut col[base..off]));
+        }
+        let dst = &mut block.mask[base..off];
+        match &mask {
+            Some(m) => {
+                let mut o = 0;
+                for &(r, a, b) in &segs {
+                    copy_mask(&m.slice(s![r, a..b]), &mut dst[o..o + (b - a)]);
+                    o += b - a;
+                }
+            }
+            None => dst.fill(false),
+        }
+        block.len = off;
+        if block.len == full {
+            visit(block);
+            block.len = 0;
+        }
+    }
+}
+
+/// Convert the `(row, start, end)` runs of a 2-d view, one after another, into `out`.
+fn fill_segments<T: Pixel>(
+    v: &ArrayViewD<'_, T>,
+    swapped: bool,
+    segs: &[(usize, usize, usize)],
+    out: &mut [f64],
+) {
+    let Ok(v) = v.view().into_dimensionality::<Ix2>() else {
+        unreachable!("walk_rows is called for 2-d frames only");
+    };
+    let mut o = 0;
+    for &(r, a, b) in segs {
+        convert_view(&v.slice(s![r, a..b]), swapped, &mut out[o..o + (b - a)]);
+        o += b - a;
+    }
+}
+
 /// Walk frames have at least one axis (`Layout::apply` adds one to a 0-d
 /// array): rows are converted straight into `out`, in walk order.
 fn fill_rec(data: &PixelArray<'_>, swapped: bool, out: &mut [f64], pos: &mut usize) {
     let shape = data.shape();
     if shape.len() == 1 {
         let n = shape[0];
-        dispatch!(data, v => load_lane(v, 0, n, swapped, &mut out[*pos..*pos + n]));
+        dispatch!(data, v => convert_view(v, swapped, &mut out[*pos..*pos + n]));
         *pos += n;
         return;
     }
@@ -559,15 +612,13 @@ fn convert<T: Pixel>(s: &[T], swapped: bool, out: &mut [f64]) {
     }
 }
 
-#[inline]
-fn load_lane<T: Pixel>(
-    v: &ArrayViewD<'_, T>,
-    start: usize,
-    end: usize,
+/// Convert a 1-d view into `out`: a contiguous one with [`convert`], any
+/// other element by element.
+fn convert_view<T: Pixel, D: Dimension>(
+    part: &ArrayView<'_, T, D>,
     swapped: bool,
     out: &mut [f64],
 ) {
-    let part = v.slice_axis(Axis(0), Slice::from(start..end));
     if let Some(s) = part.as_slice() {
         convert(s, swapped, out);
     } else if swapped {
@@ -577,6 +628,18 @@ fn load_lane<T: Pixel>(
     } else {
         for (o, &p) in out.iter_mut().zip(part.iter()) {
             *o = p.to_f64();
+        }
+    }
+}
+
+/// Copy a 1-d mask view into `dst`.
+fn copy_mask<D: Dimension>(part: &ArrayView<'_, bool, D>, dst: &mut [bool]) {
+    match part.as_slice() {
+        Some(src) => dst.copy_from_slice(src),
+        None => {
+            for (d, &s) in dst.iter_mut().zip(part.iter()) {
+                *d = s;
+            }
         }
     }
 }
@@ -752,6 +815,51 @@ mod tests {
             }
         });
         assert_eq!(n, 12);
+    }
+
+    /// Every block of a walk: its length, columns and mask.
+    fn blocks(walk: &Walk<'_>) -> Vec<(usize, Vec<Vec<f64>>, Vec<bool>)> {
+        let mut out = Vec::new();
+        walk.for_each_block(&mut |b: &Block| {
+            let cols = b.cols.iter().map(|c| c[..b.len].to_vec()).collect();
+            out.push((b.len, cols, b.mask[..b.len].to_vec()));
+        });
+        out
+    }
+
+    #[test]
+    fn rows_of_strided_views_fill_the_blocks_of_their_contiguous_copies() {
+        // rows shorter than, as long as and longer than a block, every other
+        // row of a cube, a column off, two dtypes (one byte-swapped), a mask:
+        // the same blocks, values and mask bits as the contiguous copies
+        for (rows, cols) in [(61, 341), (9, BLOCK), (5, 2 * BLOCK + 9), (300, 3), (3, 0)] {
+            let cube = Array::from_shape_fn((2 * rows, cols + 1), |(i, j)| {
+                i16::try_from((i * 7 + j * 3) % 30_000).unwrap()
+            });
+            let sx = cube.slice(s![..;2, 1..]).into_dyn();
+            let swapped = sx.mapv(i16::swap_bytes);
+            let y = Array::from_shape_fn((2 * rows, cols + 1), |(i, j)| (i * j) as f64 * 0.5);
+            let sy = y.slice(s![1..;2, ..cols]).into_dyn();
+            let m = Array::from_shape_fn((2 * rows, cols + 3), |(i, j)| (i + 2 * j) % 5 == 0);
+            let sm = m.slice(s![..;2, 3..]).into_dyn();
+            let frames = [
+                Frame {
+                    data: PixelArray::I16(swapped.view()),
+                    swapped: true,
+                },
+                Frame::from(sy.view()),
+            ];
+            let strided = Walk::new(&frames, Some(&sm)).unwrap();
+            let (cx, cy) = (sx.as_standard_layout(), sy.as_standard_layout());
+            let cm = sm.as_standard_layout();
+            let copies = [
+                Frame::native(PixelArray::I16(cx.view())),
+                Frame::from(cy.view()),
+            ];
+            let contiguous = Walk::new(&copies, Some(&cm.view())).unwrap();
+            assert_eq!(blocks(&strided), blocks(&contiguous), "{rows} x {cols}");
+            assert_eq!(strided.len(), rows * cols);
+        }
     }
 
     #[test]
