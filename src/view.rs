@@ -588,9 +588,27 @@ fn fill_rec(data: &PixelArray<'_>, swapped: bool, out: &mut [f64], pos: &mut usi
         *pos += n;
         return;
     }
+    if shape.len() == 2 {
+        // rows through one fixed-dimension view (see `walk_rows`)
+        let n = shape[0] * shape[1];
+        dispatch!(data, v => fill_rows(v, swapped, &mut out[*pos..*pos + n]));
+        *pos += n;
+        return;
+    }
     for i in 0..shape[0] {
         let sub = dispatch!(wrap data, v => v.index_axis(Axis(0), i));
         fill_rec(&sub, swapped, out, pos);
+    }
+}
+
+/// Convert the rows of a 2-d view, one after another, into `out`.
+fn fill_rows<T: Pixel>(v: &ArrayViewD<'_, T>, swapped: bool, out: &mut [f64]) {
+    let Ok(v) = v.view().into_dimensionality::<Ix2>() else {
+        unreachable!("fill_rows is called for 2-d frames only");
+    };
+    let n = v.ncols();
+    for (row, dst) in v.rows().into_iter().zip(out.chunks_exact_mut(n.max(1))) {
+        convert_view(&row, swapped, dst);
     }
 }
 
@@ -701,7 +719,12 @@ mod tests {
         });
         let swapped_bytes: ArrayD<i32> = a.mapv(i32::swap_bytes);
         let f = Array::from_shape_vec((7, 900).f(), (0..6300).map(f64::from).collect()).unwrap();
+        // 2-d, rows longer than a block
+        let long: ArrayD<i32> = ArrayD::from_shape_fn(IxDyn(&[9, 2 * BLOCK + 5]), |i| {
+            i32::try_from(i[0] * 10_000 + i[1]).unwrap()
+        });
         let views: Vec<Frame<'_>> = vec![
+            Frame::native(PixelArray::I32(long.slice(s![..;2, 1..]).into_dyn())),
             Frame::native(PixelArray::I32(a.view())),
             Frame::native(PixelArray::I32(a.slice(s![.., ..;2, 1..]).into_dyn())),
             Frame::native(PixelArray::I32(a.slice(s![..;-1, .., ..]).into_dyn())),
