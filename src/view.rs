@@ -520,7 +520,13 @@ fn walk_rows(
         return; // no pixels (and blocks of length 0, which would never fill)
     }
     let full = block.mask.len();
-    let mask = mask.and_then(|m| m.view().into_dimensionality::<Ix2>().ok());
+    // the mask has the frames' shape (checked by `Walk::new`, laid out with them)
+    let mask = mask.map(|m| {
+        let Ok(m) = m.view().into_dimensionality::<Ix2>() else {
+            unreachable!("a walk's mask has the shape of its frames");
+        };
+        m
+    });
     // (row, start, end) of each run of the block being filled
     let mut segs: Vec<(usize, usize, usize)> = Vec::new();
     let (mut row, mut start) = (0, 0);
