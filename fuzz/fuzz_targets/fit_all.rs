@@ -43,6 +43,18 @@ fuzz_target!(|data: &[u8]| {
     let mut y_fortran = ArrayD::zeros(IxDyn(&[rows, cols]).f());
     y_fortran.assign(&y);
     let Ok(exclusion) = Exclusion::new(threshold) else { return };
+    // every other row of a doubled frame, one column off: a strided 2-d walk
+    let wide = ndarray::concatenate(ndarray::Axis(1), &[x.view(), x.view()]).unwrap();
+    let tall = ndarray::concatenate(ndarray::Axis(0), &[wide.view(), wide.view()]).unwrap();
+    let mask_tall = tall.mapv(|v| v.to_bits() & 2 == 2);
+    let (strided, strided_mask) = if n == 0 {
+        (x.view(), mask.view()) // nothing to slice
+    } else {
+        (
+            tall.slice(ndarray::s![..;2, 1..cols + 1]).into_dyn(),
+            mask_tall.slice(ndarray::s![1..;2, ..cols]).into_dyn(),
+        )
+    };
     let inputs = [
         PairInput {
             dark_in: Frame::from(x.view()),
@@ -54,6 +66,12 @@ fuzz_target!(|data: &[u8]| {
             dark_in: Frame { data: PixelArray::I32(xi.view()), swapped },
             dark_out: Frame::from(y_fortran.view()),
             mask: None,
+            exclusion,
+        },
+        PairInput {
+            dark_in: Frame::from(strided.clone()),
+            dark_out: Frame::from(y.view()),
+            mask: Some(strided_mask.clone()),
             exclusion,
         },
     ];
@@ -72,5 +90,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = mask_above(&Frame::from(x.view()), vals[0]);
     if let Ok(bins) = Bins::new(usize::from(head[4]), vals[0], vals[1]) {
         let _ = histogram(&Frame::from(y.view()), &bins);
+        let _ = histogram(&Frame::from(strided.clone()), &bins);
     }
 });
