@@ -293,7 +293,7 @@ fn guess(v: &[f64], lo: f64, hi: f64, e0: f64, scale: f64, n: usize, tol: f64, i
 /// values are counted without a branch (row `n`, outside, is left for the
 /// caller to ignore; row `n + 1` is resolved here and emptied).
 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-fn bin_block(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
+pub(crate) fn bin_block(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
     let n = bins.n;
     let e = &bins.edges;
     let scale = n as f64 / (e[n] - e[0]);
@@ -340,7 +340,7 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
     }
     let walk = Walk::new(std::slice::from_ref(values), None)?;
     let count_part = |w: &Walk<'_>| {
-        let mut counts = vec![[0_u64; 4]; bins.n + 2];
+        let mut counts = count_rows(bins.n);
         let mut idx = vec![0_u32; BLOCK];
         w.for_each_block(&mut |b| {
             bin_block(&b.cols[0][..b.len], bins, &mut counts, &mut idx);
@@ -354,7 +354,7 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
     };
     let partial: Vec<Vec<[u64; 4]>> = if let Some(all) = direct {
         let count_slice = |chunk: &[f64]| {
-            let mut counts = vec![[0_u64; 4]; bins.n + 2];
+            let mut counts = count_rows(bins.n);
             let mut idx = vec![0_u32; BLOCK];
             for block in chunk.chunks(BLOCK) {
                 bin_block(block, bins, &mut counts, &mut idx);
@@ -374,13 +374,23 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
             parts.par_iter().map(count_part).collect()
         }
     };
-    let mut total = vec![0_u64; bins.n];
-    for part in &partial {
+    Ok(totals(&partial, bins.n))
+}
+
+/// Fresh counting rows for [`bin_block`]: `n` bins and its two marker rows.
+pub(crate) fn count_rows(n: usize) -> Vec<[u64; 4]> {
+    vec![[0_u64; 4]; n + 2]
+}
+
+/// The counts of `n` bins, summed over the sub-histograms of every part.
+pub(crate) fn totals(parts: &[Vec<[u64; 4]>], n: usize) -> Vec<u64> {
+    let mut total = vec![0_u64; n];
+    for part in parts {
         for (t, c) in total.iter_mut().zip(part) {
             *t += c.iter().sum::<u64>();
         }
     }
-    Ok(total)
+    total
 }
 
 #[cfg(test)]

@@ -432,6 +432,74 @@ def test_histogram_of_residual(darks):
     np.testing.assert_array_equal(counts, np.histogram(r, 100, (-500.0, 500.0))[0])
 
 
+def _near_an_edge(r, edges):
+    """How many of ``r`` lie within rounding distance of an edge (their bin may differ)."""
+    tol = 1e-9 * max(1.0, float(np.abs(edges).max()))
+    return int((np.abs(r[:, None] - edges[None, :]) < tol).sum())
+
+
+@pytest.mark.parametrize("hist_range", [None, (-150.0, 150.0), (-5.5, 5.5)])
+def test_fit_all_residual_histograms_equal_numpy(hist_range):
+    # the residuals of the used pixels (a mask and a hot-pixel threshold, a
+    # frame large enough to be walked in parallel parts), against
+    # numpy.histogram of the residuals numpy computes from each Fit
+    for shape in [(62, 341), (400, 400)]:
+        x, y = make_darks(shape, seed=21)
+        mask = np.zeros(shape, dtype=bool)
+        mask[::7, ::3] = True
+        fits = iuvs.fit_all(
+            x, y, range(-1, 5), mask=mask, hot_threshold=2500, hist_bins=40, hist_range=hist_range
+        )
+        used = ~mask & (x <= 2500)
+        for f in fits:
+            counts, edges = f.histogram
+            assert counts.dtype == np.int64 and edges.dtype == np.float64
+            assert not counts.flags.writeable and not edges.flags.writeable
+            assert counts.sum() <= f.stats.n_used
+            r = f.residual(x, y)[used]
+            rng = hist_range if hist_range is not None else (r.min(), r.max())
+            want, want_edges = np.histogram(r, 40, rng)
+            if f.rank <= 0:
+                # x + a and a * x: numpy computes the very same residuals
+                np.testing.assert_array_equal(counts, want, err_msg=f.name)
+                np.testing.assert_array_equal(edges, want_edges, err_msg=f.name)
+            else:
+                # polynomials: numpy evaluates them differently (last bits), so
+                # only values within rounding distance of an edge may move
+                np.testing.assert_allclose(edges, want_edges, rtol=0, atol=1e-9)
+                moved = int(np.abs(counts - want).sum())
+                assert moved <= 2 * _near_an_edge(r, want_edges), f.name
+            if hist_range is None:
+                assert counts.sum() == f.stats.n_used  # the default range holds them all
+
+
+def test_fit_all_without_histograms_has_none(darks):
+    x, y = darks
+    assert all(f.histogram is None for f in iuvs.fit_all(x, y, [0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"hist_bins": 0}, "positive integer"),
+        ({"hist_bins": -3}, "positive integer"),
+        ({"hist_bins": 2.5}, "positive integer"),
+        ({"hist_bins": True}, "positive integer"),
+        ({"hist_range": (0.0, 1.0)}, "needs hist_bins"),
+        ({"hist_bins": 10, "hist_range": (1.0, 0.0)}, "lo <= hi"),
+        ({"hist_bins": 10, "hist_range": (0.0, np.inf)}, "finite"),
+        ({"hist_bins": 10, "hist_range": ("a", 1.0)}, "two numbers"),
+        ({"hist_bins": 10, "hist_range": (1.0,)}, "two numbers"),
+        ({"hist_bins": 10, "clip": 3.0}, "clip or weights"),
+        ({"hist_bins": 10, "weights": "poisson"}, "clip or weights"),
+    ],
+)
+def test_fit_all_residual_histogram_bad_parameters(darks, kwargs, message):
+    x, y = darks
+    with pytest.raises(ex.InvalidParameterError, match=message):
+        iuvs.fit_all(x, y, [0, 1], **kwargs)
+
+
 def test_histogram_bad_parameters():
     with pytest.raises(ex.InvalidParameterError):
         iuvs.histogram(np.ones(3), bins=0)

@@ -19,8 +19,15 @@ def fit_all(
     clip_iter: int = 3,
     weights: npt.NDArray[Any] | None = None,
     swap_w: bool = False,
+    hist_bins: int | None = None,
+    hist_range: tuple[float, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit every rank; one dict of coefficients, covariance and statistics per rank."""
+    """Fit every rank; one dict of coefficients, covariance and statistics per rank.
+
+    With ``hist_bins`` (not with ``clip`` or ``weights``), each dict also holds
+    ``"histogram"``: ``(counts, edges)`` of that model's residuals over the used
+    pixels, over ``hist_range`` or the residuals' own ``(min, max)``.
+    """
 
 def fit_batch(
     darks_in: list[npt.NDArray[Any]] | npt.NDArray[Any],

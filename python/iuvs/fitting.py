@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -150,6 +151,11 @@ class Fit:
         (True = rejected, the shape of the input); ``None`` otherwise.
     clip_iterations : int
         Outer clip-and-refit iterations run (0 without clipping).
+    histogram : tuple of numpy.ndarray or None
+        With ``fit_all(..., hist_bins=...)``, ``(counts, edges)`` of the
+        residuals of the used pixels, as :func:`numpy.histogram` gives them
+        (over ``hist_range``, or the residuals' own minimum and maximum);
+        ``None`` otherwise.
 
     Examples
     --------
@@ -174,6 +180,7 @@ class Fit:
     condition: float = 1.0
     mask: npt.NDArray[np.bool_] | None = None
     clip_iterations: int = 0
+    histogram: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
 
     @property
     def name(self) -> str:
@@ -421,6 +428,27 @@ def _fits_from_core(results: list[dict[str, Any]], shape: tuple[int, ...] = ()) 
     return fits
 
 
+def _check_hist(
+    bins: Any, rng: Any, clip: float | None, weights: Any
+) -> tuple[int, tuple[float, float] | None]:
+    """Validate ``hist_bins`` and ``hist_range`` of :func:`fit_all`."""
+    if bins is None:
+        raise InvalidParameterError("hist_range needs hist_bins")
+    if isinstance(bins, bool) or not isinstance(bins, _INTEGER_TYPES) or int(bins) < 1:
+        raise InvalidParameterError(f"hist_bins must be a positive integer, got {bins!r}")
+    if clip is not None or weights is not None:
+        raise InvalidParameterError("residual histograms are not available with clip or weights")
+    if rng is None:
+        return int(bins), None
+    try:
+        lo, hi = (float(v) for v in rng)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"hist_range must be two numbers, got {rng!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise InvalidParameterError(f"hist_range must be finite with lo <= hi, got {rng!r}")
+    return int(bins), (lo, hi)
+
+
 def fit_all(
     dark_in: npt.ArrayLike,
     dark_out: npt.ArrayLike,
@@ -432,6 +460,8 @@ def fit_all(
     clip: float | None = None,
     clip_iter: int = 3,
     weights: npt.ArrayLike | Literal["poisson"] | None = None,
+    hist_bins: int | None = None,
+    hist_range: tuple[float, float] | None = None,
 ) -> list[Fit]:
     """Fit several models of ``dark_out`` against ``dark_in`` in one pass over the pixels.
 
@@ -470,6 +500,14 @@ def fit_all(
         statistics stay those of the plain residuals.  With ``clip``, the
         plain residuals are clipped and each refit is weighted, as astropy's
         ``FittingWithOutlierRemoval`` does with ``weights=``.
+    hist_bins : int, optional
+        Also histogram every model's residuals over the used pixels, in one
+        more pass over the pixels: :attr:`Fit.histogram` is then ``(counts,
+        edges)``, what :func:`numpy.histogram` gives for those residuals with
+        ``hist_bins`` bins.  Not with ``clip`` or ``weights``.
+    hist_range : tuple of float, optional
+        ``(lo, hi)`` of the histograms; default, as numpy's, the minimum and
+        maximum residual of each model.
 
     Returns
     -------
@@ -501,6 +539,12 @@ def fit_all(
     m = _as_core_mask(_exclusion(dark_in, dark_out, mask))
     thr = _hot_threshold(x, swap_x, hot_threshold, hot_sigma)
     sigma, niter = _check_clip(clip, clip_iter)
+    if hist_bins is not None or hist_range is not None:
+        bins, rng = _check_hist(hist_bins, hist_range, clip, weights)
+        results = _core.fit_all(
+            x, swap_x, y, swap_y, rank_list, m, thr, None, 3, None, False, bins, rng
+        )
+        return _fits_from_core(results, x.shape)
     if weights is None:
         results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter)
         return _fits_from_core(results, x.shape)

@@ -749,6 +749,131 @@ pub fn fit_all_prefetching(
     Ok(out)
 }
 
+/// Histograms of the residuals `dark_out - model(dark_in)` of `fits` (the
+/// results of [`fit_all`] on `input`) over the usable pixels: `bins`
+/// equal-width bins over `range`, in one more pass, or, when `range` is
+/// `None`, over each model's own smallest and largest residual
+/// (`numpy.histogram`'s default), found by a pass before.  The residuals are
+/// those of the statistics pass, bit for bit ([`kernels::residuals_of`]):
+/// the refined model's, whose extremes can differ from the carried-over
+/// `stats.min` and `stats.max` in the last digits, hence that pass.  The
+/// counts are numpy's for these residuals ([`crate::histogram`]).  Returns
+/// `(counts, edges)` per fit.
+///
+/// # Errors
+/// [`CoreError::InvalidParameter`] for zero bins or a range that is not
+/// finite and increasing; as [`fit_all`] for the input.
+pub fn residual_histograms(
+    input: &PairInput<'_>,
+    fits: &[FitResult],
+    bins: usize,
+    range: Option<(f64, f64)>,
+) -> CoreResult<Vec<(Vec<u64>, Vec<f64>)>> {
+    let evals: Vec<(Eval<'_>, f64, f64)> = fits
+        .iter()
+        .map(|f| match f.rank {
+            -1 => (Eval::Add(f.coeffs[0]), 0.0, 1.0),
+            0 => (Eval::Mult(f.coeffs[0]), 0.0, 1.0),
+            // t = (x - center) * inv_half_width, as in the statistics pass
+            _ => (Eval::Poly(&f.cheb), f.center, 1.0 / f.half_width),
+        })
+        .collect();
+    let walk = input.walk()?;
+    let parts = walk.split(PARALLEL_CHUNK);
+    let block = walk.len().min(BLOCK);
+    let n_fits = fits.len();
+    let ranges: Vec<(f64, f64)> = if let Some(r) = range {
+        vec![r; n_fits]
+    } else {
+        let found = residual_pass(
+            &parts,
+            &input.exclusion,
+            &evals,
+            block,
+            || vec![(f64::INFINITY, f64::NEG_INFINITY); n_fits],
+            |extremes, j, r| {
+                // the residuals of usable pixels are finite
+                let (lo, hi) = range_block(r);
+                let e = &mut extremes[j];
+                *e = (e.0.min(lo), e.1.max(hi));
+            },
+        );
+        let mut ranges = vec![(f64::INFINITY, f64::NEG_INFINITY); n_fits];
+        for part in found {
+            for (all, (lo, hi)) in ranges.iter_mut().zip(part) {
+                *all = (all.0.min(lo), all.1.max(hi));
+            }
+        }
+        ranges
+    };
+    let specs = ranges
+        .iter()
+        .map(|&(lo, hi)| crate::histogram::Bins::new(bins, lo, hi))
+        .collect::<CoreResult<Vec<_>>>()?;
+    let counted = residual_pass(
+        &parts,
+        &input.exclusion,
+        &evals,
+        block,
+        || {
+            let rows: Vec<_> = specs
+                .iter()
+                .map(|b| crate::histogram::count_rows(b.n))
+                .collect();
+            (rows, vec![0_u32; block])
+        },
+        |(rows, idx), j, r| crate::histogram::bin_block(r, &specs[j], &mut rows[j], idx),
+    );
+    let mut per_fit: Vec<Vec<Vec<[u64; 4]>>> = vec![Vec::new(); n_fits];
+    for (rows, _) in counted {
+        for (all, c) in per_fit.iter_mut().zip(rows) {
+            all.push(c);
+        }
+    }
+    Ok(per_fit
+        .iter()
+        .zip(specs)
+        .map(|(parts, spec)| (crate::histogram::totals(parts, spec.n), spec.edges))
+        .collect())
+}
+
+/// One pass over the usable pixels of `parts` that hands the residuals of
+/// every model of `evals`, block by block, to `f(acc, model index,
+/// residuals)`; one accumulator per part, in part order.
+fn residual_pass<A, I, F>(
+    parts: &[Walk<'_>],
+    ex: &Exclusion,
+    evals: &[(Eval<'_>, f64, f64)],
+    block: usize,
+    init: I,
+    f: F,
+) -> Vec<A>
+where
+    A: Send,
+    I: Fn() -> A + Sync,
+    F: Fn(&mut A, usize, &[f64]) + Sync,
+{
+    fold_pass(
+        parts,
+        ex,
+        // written before it is read: pooled, not zeroed
+        || (init(), crate::scratch::take_f64_len(block)),
+        |(acc, r), xs, ys| {
+            let n = xs.len();
+            for (j, &(eval, center, ihw)) in evals.iter().enumerate() {
+                kernels::residuals_of(xs, ys, eval, center, ihw, &mut r[..n]);
+                f(acc, j, &r[..n]);
+            }
+        },
+    )
+    .into_iter()
+    .map(|((acc, r), _)| {
+        crate::scratch::give_f64(r);
+        acc
+    })
+    .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 mod tests {
@@ -768,6 +893,51 @@ mod tests {
     fn arr(v: Vec<f64>) -> ArrayD<f64> {
         let n = v.len();
         ArrayD::from_shape_vec(IxDyn(&[n]), v).unwrap()
+    }
+
+    #[test]
+    fn residual_histograms_hand_values() {
+        // y = x + e, e = +-0.5 alternately: the additive fit is a = 0 and the
+        // residuals are e itself
+        let xs: Vec<f64> = (0..8).map(f64::from).collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + if i % 2 == 0 { 0.5 } else { -0.5 })
+            .collect();
+        let (x, y) = (arr(xs), arr(ys));
+        let inp = input(&x, &y);
+        let fits = fit_all(&inp, &[-1]).unwrap();
+        assert_eq!(fits[0].coeffs, vec![0.0]);
+        // default range: the residuals' own (-0.5, 0.5); the last bin is closed
+        let h = residual_histograms(&inp, &fits, 2, None).unwrap();
+        assert_eq!(h[0], (vec![4, 4], vec![-0.5, 0.0, 0.5]));
+        let h = residual_histograms(&inp, &fits, 4, Some((-1.0, 1.0))).unwrap();
+        assert_eq!(h[0].0, vec![0, 4, 0, 4]);
+        // nothing outside, nothing twice, over parallel parts and a mask
+        let n = 3 * PARALLEL_CHUNK / 2;
+        let xs: Vec<f64> = (0..n)
+            .map(|i| f64::from(u32::try_from(i % 4001).unwrap()))
+            .collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 1.4 * x + f64::from(u8::try_from(i % 7).unwrap()))
+            .collect();
+        let (x, y) = (
+            ArrayD::from_shape_vec(IxDyn(&[3, n / 3]), xs).unwrap(),
+            ArrayD::from_shape_vec(IxDyn(&[3, n / 3]), ys).unwrap(),
+        );
+        let mask = ArrayD::from_shape_fn(IxDyn(&[3, n / 3]), |i| (i[0] + i[1]) % 11 == 0);
+        let mut inp = input(&x, &y);
+        inp.mask = Some(mask.view());
+        let fits = fit_all(&inp, &[-1, 0, 1, 3]).unwrap();
+        for h in residual_histograms(&inp, &fits, 37, None).unwrap() {
+            assert_eq!(h.0.iter().sum::<u64>(), fits[0].counts.n_used as u64);
+        }
+        assert!(residual_histograms(&inp, &fits, 0, None).is_err());
+        assert!(residual_histograms(&inp, &fits, 3, Some((1.0, -1.0))).is_err());
+        assert!(residual_histograms(&inp, &fits, 3, Some((0.0, f64::NAN))).is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use pyo3::types::{PyDict, PyList};
 use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
 use crate::clip::fit_clipped;
 use crate::error::CoreError;
-use crate::fit::{fit_all as core_fit_all, FitResult, PairInput};
+use crate::fit::{fit_all as core_fit_all, residual_histograms, FitResult, PairInput};
 use crate::histogram::{histogram as core_histogram, Bins, Precision, Rule};
 use crate::hot::{mask_above as core_mask_above, sigma_threshold};
 use crate::mask::Exclusion;
@@ -145,7 +145,9 @@ fn mask_intake<'py>(
 /// `a`, made read-only (a fit's arrays are results, not buffers to edit).
 /// Only for arrays created by the caller just now.
 #[allow(unsafe_code)] // the one unsafe block of the crate; see SAFETY
-fn frozen<D: ndarray::Dimension>(a: Bound<'_, PyArray<f64, D>>) -> Bound<'_, PyArray<f64, D>> {
+fn frozen<T: numpy::Element, D: ndarray::Dimension>(
+    a: Bound<'_, PyArray<T, D>>,
+) -> Bound<'_, PyArray<T, D>> {
     // SAFETY: `a` is a valid array object that the caller has just created and
     // not yet handed to Python or borrowed in Rust, so no reference to its data
     // can be invalidated; clearing WRITEABLE only forbids later writes (the
@@ -229,14 +231,19 @@ fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     d.set_item(intern!(py, "condition"), r.condition)?;
     d.set_item(intern!(py, "mask"), py.None())?;
     d.set_item(intern!(py, "clip_iterations"), 0)?;
+    d.set_item(intern!(py, "histogram"), py.None())?;
     remember(py, &FIT_KEYS, &d)?;
     Ok(d)
 }
 
 /// Fit every rank of `ranks` of `dark_out` against `dark_in`; one dict per rank.
 #[pyfunction]
-#[pyo3(signature = (dark_in, swap_in, dark_out, swap_out, ranks, mask=None, hot_threshold=None, clip=None, clip_iter=3, weights=None, swap_w=false))]
-#[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
+#[pyo3(signature = (dark_in, swap_in, dark_out, swap_out, ranks, mask=None, hot_threshold=None, clip=None, clip_iter=3, weights=None, swap_w=false, hist_bins=None, hist_range=None))]
+#[allow(
+    clippy::needless_pass_by_value,
+    clippy::too_many_arguments,
+    clippy::too_many_lines
+)]
 fn fit_all<'py>(
     py: Python<'py>,
     dark_in: &Bound<'py, PyAny>,
@@ -250,6 +257,8 @@ fn fit_all<'py>(
     clip_iter: usize,
     weights: Option<&Bound<'py, PyAny>>,
     swap_w: bool,
+    hist_bins: Option<usize>,
+    hist_range: Option<(f64, f64)>,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let x = intake(dark_in, "dark_in")?;
     let y = intake(dark_out, "dark_out")?;
@@ -266,6 +275,38 @@ fn fit_all<'py>(
         None => None,
     };
     let wf = wr.as_ref().map(|w| w.frame(swap_w));
+    if let Some(bins) = hist_bins {
+        if clip.is_some() || wf.is_some() {
+            return Err(core_error(
+                py,
+                CoreError::InvalidParameter(
+                    "residual histograms are not available with clip or weights".into(),
+                ),
+            ));
+        }
+        let (results, hists) = detach_core(py, || {
+            let results = core_fit_all(&input, &ranks)?;
+            let hists = residual_histograms(&input, &results, bins, hist_range)?;
+            Ok((results, hists))
+        })?;
+        return results
+            .into_iter()
+            .zip(hists)
+            .map(|(r, (counts, edges))| {
+                let d = result_dict(py, r)?;
+                let counts: Vec<i64> = counts
+                    .into_iter()
+                    .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
+                    .collect();
+                let h = (
+                    frozen(PyArray1::from_vec(py, counts)),
+                    frozen(PyArray1::from_vec(py, edges)),
+                );
+                d.set_item(intern!(py, "histogram"), h)?;
+                Ok(d)
+            })
+            .collect();
+    }
     let Some(sigma) = clip else {
         let results = match &wf {
             Some(wf) => detach_core(py, || fit_weighted(&input, wf, &ranks))?,
