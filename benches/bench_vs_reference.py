@@ -42,19 +42,23 @@ def make_darks(shape, seed):
     return x.astype(np.int32), y.astype(np.int32)
 
 
-def reference(dark_in, dark_out):
-    """The notebook's workflow: curve_fit for add/mult, polyfit+poly1d for 1..4, numpy stats."""
+def reference(dark_in, dark_out, bins=None):
+    """The notebook's workflow: curve_fit for add/mult, polyfit+poly1d for 1..4, numpy stats.
+
+    With ``bins``, also each model's residual histogram (``numpy.histogram``).
+    """
     out = []
     x = dark_in.ravel().astype(np.float64)
     y = dark_out.ravel().astype(np.float64)
+    hist = (lambda r: np.histogram(r, bins)) if bins else (lambda r: None)
     for model in (lambda v, a: v + a, lambda v, a: a * v):
         p, pcov = curve_fit(model, x, y)
         res = y - model(x, *p)
-        out.append((p, np.sqrt(np.diag(pcov)), np.std(res), np.mean(res / y)))
+        out.append((p, np.sqrt(np.diag(pcov)), np.std(res), np.mean(res / y), hist(res)))
     for deg in range(1, 5):
         z = np.polyfit(x, y, deg)
         res = y - np.poly1d(z)(x)
-        out.append((z, None, np.std(res), np.mean(res / y)))
+        out.append((z, None, np.std(res), np.mean(res / y), hist(res)))
     return out
 
 
@@ -165,6 +169,18 @@ def main() -> int:
             interleave({"f": lambda r=r: timed(np.add.reduce, r, None)}, 20)["f"]
         )
         rows.append((f"histogram {shape}", t["np"], t["iuvs"], floor))
+    # the notebook's residual histograms: the reference, with numpy.histogram of
+    # each model's residual; iuvs.fit_all with hist_bins (one more pass, plus
+    # one for numpy's default range of each model's residuals)
+    x, y = make_darks((62, 341), 1)
+    t = interleave(
+        {
+            "ref": lambda: warm(reference, x, y, bins=100),
+            "iuvs": lambda: warm(iuvs.fit_all, x, y, RANKS, hist_bins=100),
+        },
+        3 if quick else 20,
+    )
+    rows.append(("fit_all + residual histograms (62, 341)", t["ref"], t["iuvs"], float("nan")))
     # robust fits: astropy's FittingWithOutlierRemoval against iuvs.fit(clip=...)
     from astropy.modeling import fitting, models
     from astropy.stats import sigma_clip
