@@ -473,6 +473,18 @@ def test_fit_all_residual_histograms_equal_numpy(hist_range):
                 assert counts.sum() == f.stats.n_used  # the default range holds them all
 
 
+def test_fit_histogram_equals_numpy_of_its_residual():
+    # one model through iuvs.fit: a * x, whose residuals numpy computes identically
+    x = np.arange(1.0, 101.0)
+    y = 2.0 * x + np.tile([0.5, -0.5], 50)
+    f = iuvs.fit(x, y, 0, hist_bins=4)
+    want, want_edges = np.histogram(f.residual(x, y), 4)
+    np.testing.assert_array_equal(f.histogram[0], want)
+    np.testing.assert_array_equal(f.histogram[1], want_edges)
+    counts, edges = iuvs.fit(x, y, 0, hist_bins=2, hist_range=(-1.0, 1.0)).histogram
+    assert counts.tolist() == [50, 50] and edges.tolist() == [-1.0, 0.0, 1.0]
+
+
 def test_fit_all_without_histograms_has_none(darks):
     x, y = darks
     assert all(f.histogram is None for f in iuvs.fit_all(x, y, [0, 1]))

@@ -578,6 +578,8 @@ def fit(
     clip: float | None = None,
     clip_iter: int = 3,
     weights: npt.ArrayLike | Literal["poisson"] | None = None,
+    hist_bins: int | None = None,
+    hist_range: tuple[float, float] | None = None,
 ) -> Fit:
     """Fit one model of ``dark_out`` against ``dark_in``.
 
@@ -600,6 +602,8 @@ def fit(
         Most clip-and-refit iterations.
     weights : array_like or 'poisson', optional
         Weights ``1 / sigma`` (see :func:`fit_all`).
+    hist_bins, hist_range : optional
+        Histogram of the residuals in :attr:`Fit.histogram` (see :func:`fit_all`).
 
     Returns
     -------
@@ -625,4 +629,6 @@ def fit(
         clip=clip,
         clip_iter=clip_iter,
         weights=weights,
+        hist_bins=hist_bins,
+        hist_range=hist_range,
     )[0]
