@@ -390,6 +390,19 @@ def test_histogram_default_range_of_byte_swapped_data_with_nan():
     assert edges.dtype == np.float32
 
 
+def test_histogram_default_range_skips_nan_and_inf():
+    # numpy raises on NaN in the default range; the range here is that of the finite values
+    v = np.array([3.0, np.nan, -2.0, np.inf, 0.5, -np.inf], dtype=np.float32)
+    counts, edges = iuvs.histogram(v, bins=5)
+    want, want_edges = np.histogram(np.float32([3.0, -2.0, 0.5]), bins=5)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(edges, want_edges)
+    # nothing finite (or nothing at all): numpy's range of an empty array, (0, 1)
+    for empty in (np.full(4, np.nan), np.zeros(0)):
+        counts, edges = iuvs.histogram(empty, bins=2)
+        assert counts.tolist() == [0, 0] and edges.tolist() == [0.0, 0.5, 1.0]
+
+
 def test_histogram_edge_values_and_2d():
     edges = np.linspace(-1.0, 1.0, 11)
     v = np.concatenate([edges, [np.nan, 5.0, -5.0]]).reshape(1, -1)

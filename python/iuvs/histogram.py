@@ -102,6 +102,23 @@ def _numpy_rule(
     return first, last, edges, (edges.tolist(), edges_f32, keep, sub, div)
 
 
+def _finite_extremes(vals: npt.NDArray[Any]) -> tuple[Any, Any]:
+    """Smallest and largest finite value of ``vals``, or ``(None, None)`` if there is none.
+
+    Without NaN or inf (the common case) these are just ``min()`` and ``max()``:
+    two reductions, no copy; only then are the finite values selected.
+    """
+    if vals.size == 0:
+        return None, None
+    lo, hi = vals.min(), vals.max()
+    if vals.dtype.kind != "f" or (math.isfinite(lo) and math.isfinite(hi)):
+        return lo, hi
+    finite = vals[np.isfinite(vals)]
+    if finite.size == 0:
+        return None, None
+    return finite.min(), finite.max()
+
+
 def histogram(
     values: npt.ArrayLike,
     bins: int = 100,
@@ -155,12 +172,13 @@ def histogram(
     hi: Any
     if range is None:
         # numpy's (a.min(), a.max()): scalars of the data's type, here of the finite values
-        vals = arr.byteswap() if swapped else arr  # the values themselves, not their bytes
-        finite = vals[np.isfinite(vals)] if vals.dtype.kind == "f" else vals
-        if finite.size == 0:
+        # (a view in the data's own byte order: the values, not their bytes)
+        vals = arr.view(arr.dtype.newbyteorder()) if swapped else arr
+        lo, hi = _finite_extremes(vals)
+        if lo is None:
             lo, hi = 0, 1
         else:
-            lo, hi = native.type(finite.min()), native.type(finite.max())
+            lo, hi = native.type(lo), native.type(hi)
     else:
         lo, hi = range
         for v in (lo, hi):
