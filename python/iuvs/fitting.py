@@ -542,7 +542,7 @@ def fit_all(
     if hist_bins is not None or hist_range is not None:
         bins, rng = _check_hist(hist_bins, hist_range, clip, weights)
         results = _core.fit_all(
-            x, swap_x, y, swap_y, rank_list, m, thr, None, 3, None, False, bins, rng
+            x, swap_x, y, swap_y, rank_list, m, thr, hist_bins=bins, hist_range=rng
         )
         return _fits_from_core(results, x.shape)
     if weights is None:

@@ -294,12 +294,8 @@ fn fit_all<'py>(
             .zip(hists)
             .map(|(r, (counts, edges))| {
                 let d = result_dict(py, r)?;
-                let counts: Vec<i64> = counts
-                    .into_iter()
-                    .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
-                    .collect();
                 let h = (
-                    frozen(PyArray1::from_vec(py, counts)),
+                    frozen(PyArray1::from_vec(py, counts_i64(counts))),
                     frozen(PyArray1::from_vec(py, edges)),
                 );
                 d.set_item(intern!(py, "histogram"), h)?;
@@ -637,6 +633,14 @@ fn mask_above<'py>(
     Ok(mask.into_pyarray(py))
 }
 
+/// Histogram counts as numpy's int64 (saturating, which no array reaches).
+fn counts_i64(counts: Vec<u64>) -> Vec<i64> {
+    counts
+        .into_iter()
+        .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
+        .collect()
+}
+
 /// Precision of a binning step: float32 when `f32`, else float64.
 fn precision(f32: bool) -> Precision {
     if f32 {
@@ -679,11 +683,7 @@ fn histogram<'py>(
         .map_err(|e| core_error(py, e))?;
     let frame = v.frame(swapped);
     let counts = detach_core(py, || core_histogram(&frame, &spec))?;
-    let counts: Vec<i64> = counts
-        .into_iter()
-        .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
-        .collect();
-    Ok(counts.into_pyarray(py))
+    Ok(counts_i64(counts).into_pyarray(py))
 }
 
 /// The native core of iuvs.
