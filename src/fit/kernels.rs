@@ -681,6 +681,10 @@ impl ModelLanes {
     /// degree), without the allocation of [`ModelLanes::gradient`].
     #[must_use]
     pub fn gradient_term(&self, k: usize) -> f64 {
+        // `g[0]` is never accumulated: sum r T_0 is the sum of the residuals
+        if k == 0 {
+            return lane_total(&self.s);
+        }
         self.g.get(k).map_or(0.0, lane_total)
     }
 }
@@ -693,34 +697,38 @@ fn model_block<const D: usize>(
     xs: &[f64],
     ys: &[f64],
     inv_y: &[f64],
+    ts: &[f64],
     model: Eval<'_>,
-    center: f64,
-    inv_half_width: f64,
 ) -> ModelLanes {
-    let n = xs.len().min(ys.len()).min(inv_y.len());
+    let n = xs.len().min(ys.len()).min(inv_y.len()).min(ts.len());
     let mut acc = ModelLanes::new();
     let mut c = [0.0; MAX_MOMENT / 2 + 1];
     if let Eval::Poly(cheb) = model {
         c[..=D].copy_from_slice(&cheb[..=D]);
     }
     let whole = n - n % L;
-    let (xw, yw, iw) = (&xs[..whole], &ys[..whole], &inv_y[..whole]);
-    for ((x, y), iy) in xw
+    let (xw, yw, iw, tw) = (&xs[..whole], &ys[..whole], &inv_y[..whole], &ts[..whole]);
+    for (((x, y), iy), t) in xw
         .chunks_exact(L)
         .zip(yw.chunks_exact(L))
         .zip(iw.chunks_exact(L))
+        .zip(tw.chunks_exact(L))
     {
-        let x: [f64; L] = std::array::from_fn(|l| x[l]);
-        let y: [f64; L] = std::array::from_fn(|l| y[l]);
-        let iy: [f64; L] = std::array::from_fn(|l| iy[l]);
-        model_chunk::<D, false>(&x, &y, &iy, L, model, &c, center, inv_half_width, &mut acc);
+        let x: V = std::array::from_fn(|l| x[l]);
+        let y: V = std::array::from_fn(|l| y[l]);
+        let iy: V = std::array::from_fn(|l| iy[l]);
+        let t: V = std::array::from_fn(|l| t[l]);
+        model_chunk::<D, false>(&x, &t, &y, &iy, L, model, &c, &mut acc);
     }
     if whole < n {
+        // dead lanes: x = center, so t = 0, and y = 0
         let m = n - whole;
-        let x: [f64; L] = std::array::from_fn(|l| if l < m { xs[whole + l] } else { center });
-        let y: [f64; L] = std::array::from_fn(|l| if l < m { ys[whole + l] } else { 0.0 });
-        let iy: [f64; L] = std::array::from_fn(|l| if l < m { inv_y[whole + l] } else { 0.0 });
-        model_chunk::<D, true>(&x, &y, &iy, m, model, &c, center, inv_half_width, &mut acc);
+        let lane = |v: &[f64], l: usize, dead: f64| if l < m { v[whole + l] } else { dead };
+        let x: V = std::array::from_fn(|l| lane(xs, l, 0.0));
+        let t: V = std::array::from_fn(|l| lane(ts, l, 0.0));
+        let y: V = std::array::from_fn(|l| lane(ys, l, 0.0));
+        let iy: V = std::array::from_fn(|l| lane(inv_y, l, 0.0));
+        model_chunk::<D, true>(&x, &t, &y, &iy, m, model, &c, &mut acc);
     }
     acc
 }
@@ -767,17 +775,16 @@ fn v_fms(a: &V, b: &V, c: &V) -> V {
 #[allow(clippy::inline_always, clippy::too_many_arguments)]
 fn model_chunk<const D: usize, const TAIL: bool>(
     x: &V,
+    t: &V,
     y: &V,
     iy: &V,
     m: usize,
     model: Eval<'_>,
     c: &[f64; MAX_MOMENT / 2 + 1],
-    center: f64,
-    inv_half_width: f64,
     acc: &mut ModelLanes,
 ) {
     let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
-    let f = fitted_chunk::<D>(x, model, c, center, inv_half_width, &mut tk);
+    let f = fitted_chunk::<D>(x, t, model, c, &mut tk);
     let mut r = v_sub(y, &f);
     // extremes: a dead tail lane repeats lane 0 (m >= 1), so no lane test is needed
     let mut e = r;
@@ -794,8 +801,9 @@ fn model_chunk<const D: usize, const TAIL: bool>(
     acc.fs2 = v_fma(&q, &q, &acc.fs2);
     acc.mn = std::array::from_fn(|l| if e[l] < acc.mn[l] { e[l] } else { acc.mn[l] });
     acc.mx = std::array::from_fn(|l| if e[l] > acc.mx[l] { e[l] } else { acc.mx[l] });
+    // g[0] = sum r T_0 = sum r is `s` (T_0 = 1, so fma(r, 1, g) = g + r exactly)
     if D > 0 {
-        for k in 0..=D {
+        for k in 1..=D {
             acc.g[k] = v_fma(&r, &tk[k], &acc.g[k]);
         }
     }
@@ -832,25 +840,34 @@ macro_rules! by_degree {
     };
 }
 
+/// The scaled variable `t = (x - center) * inv_half_width` of a chunk: the
+/// one formula every kernel and [`prepare_block`] use.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+fn scaled(x: &V, center: f64, inv_half_width: f64) -> V {
+    v_mul(&v_sub(x, &[center; L]), &[inv_half_width; L])
+}
+
 /// Fitted values of one chunk: the one place the statistics pass and
-/// [`residuals_of`] evaluate a model.  For a polynomial, `tk` receives the
-/// Chebyshev terms `T_0..T_D` of the chunk (the statistics pass needs them for
-/// the refinement gradient; elsewhere the stores are optimised away).
+/// [`residuals_of`] evaluate a model (`x` for the additive and multiplicative
+/// models, its scaled `t` from [`scaled`] for a polynomial).  For a
+/// polynomial, `tk` receives the Chebyshev terms `T_0..T_D` of the chunk (the
+/// statistics pass needs them for the refinement gradient; elsewhere the
+/// stores are optimised away).
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn fitted_chunk<const D: usize>(
     x: &V,
+    t: &V,
     model: Eval<'_>,
     c: &[f64; MAX_MOMENT / 2 + 1],
-    center: f64,
-    inv_half_width: f64,
     tk: &mut [V; MAX_MOMENT / 2 + 1],
 ) -> V {
     match model {
         Eval::Add(a) => v_add(x, &[a; L]),
         Eval::Mult(a) => v_mul(&[a; L], x),
         Eval::Poly(_) => {
-            let t = v_mul(&v_sub(x, &[center; L]), &[inv_half_width; L]);
+            let t = *t;
             let t2 = v_add(&t, &t);
             tk[0] = [1.0; L];
             tk[1] = t;
@@ -944,7 +961,7 @@ fn gradient_block<const D: usize>(
     let mut tk = [[0.0; L]; MAX_MOMENT / 2 + 1];
     let mut acc = [[0.0; L]; MAX_MOMENT / 2 + 1];
     let mut step = |x: &V, r: &V| {
-        fitted_chunk::<D>(x, model, &c, center, inv_half_width, &mut tk);
+        fitted_chunk::<D>(x, &scaled(x, center, inv_half_width), model, &c, &mut tk);
         for k in 0..=D {
             acc[k] = v_fma(r, &tk[k], &acc[k]);
         }
@@ -999,14 +1016,39 @@ pub fn model_stats<'a>(
     xs: &[f64],
     ys: &[f64],
     inv_y: &[f64],
+    ts: &[f64],
     model: Eval<'a>,
+) -> ModelLanes {
+    by_degree!(degree_of(model), model_block(xs, ys, inv_y, ts, model))
+}
+
+/// Prepare a block for [`model_stats`]: `inv[i] = 1 / y[i]` (0 where
+/// `y[i] == 0`) and `ts[i] = (x[i] - center) * inv_half_width`, the scaled
+/// variable every polynomial reads (computed once per block instead of once
+/// per model, while the divisions keep the divider busy); returns how many
+/// `y` are non-zero.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "x86_64+avx"))]
+pub fn prepare_block(
+    xs: &[f64],
+    ys: &[f64],
     center: f64,
     inv_half_width: f64,
-) -> ModelLanes {
-    by_degree!(
-        degree_of(model),
-        model_block(xs, ys, inv_y, model, center, inv_half_width)
-    )
+    inv: &mut [f64],
+    ts: &mut [f64],
+) -> usize {
+    let n = xs.len().min(ys.len()).min(inv.len()).min(ts.len());
+    let (xs, ys, inv, ts) = (&xs[..n], &ys[..n], &mut inv[..n], &mut ts[..n]);
+    // element by element, which LLVM vectorises along the block (written per
+    // register, it vectorised across registers, with gathers); the same
+    // operations as `scaled`, so the same bits
+    let mut nz = 0;
+    for (((o, t), &x), &y) in inv.iter_mut().zip(ts.iter_mut()).zip(xs).zip(ys) {
+        let ok = y != 0.0;
+        *o = if ok { 1.0 / y } else { 0.0 };
+        nz += usize::from(ok);
+        *t = (x - center) * inv_half_width;
+    }
+    nz
 }
 
 #[cfg(test)]
@@ -1029,7 +1071,9 @@ mod model_tests {
         inverse_or_zero(&ys, &mut inv);
         for degree in 1..=6_u32 {
             let cheb: Vec<f64> = (0..=degree).map(|k| 700.0 / f64::from(k + 1)).collect();
-            let lanes = model_stats(&xs, &ys, &inv, Eval::Poly(&cheb), c, ihw);
+            let mut ts = vec![0.0; n];
+            prepare_block(&xs, &ys, c, ihw, &mut inv.clone(), &mut ts);
+            let lanes = model_stats(&xs, &ys, &inv, &ts, Eval::Poly(&cheb));
             let stats = lanes.totals(n, n);
             let mut r = vec![0.0; n];
             residuals_of(&xs, &ys, Eval::Poly(&cheb), c, ihw, &mut r);
@@ -1055,12 +1099,18 @@ mod model_tests {
             .collect();
         let cheb = [60.0, 50.0, 0.5];
         let (c, h) = (50.7, 40.7);
-        let mut inv = vec![0.0; 23];
-        let nz = inverse_or_zero(&ys, &mut inv);
+        let mut want_inv = vec![0.0; 23];
+        let want_nz = inverse_or_zero(&ys, &mut want_inv);
+        let (mut inv, mut ts) = (vec![f64::NAN; 23], vec![f64::NAN; 23]);
+        let nz = prepare_block(&xs, &ys, c, 1.0 / h, &mut inv, &mut ts);
+        assert_eq!((nz, &inv), (want_nz, &want_inv));
+        for (&t, &x) in ts.iter().zip(&xs) {
+            assert_eq!(t.to_bits(), ((x - c) * (1.0 / h)).to_bits());
+        }
         let models = [Eval::Add(5.0), Eval::Mult(1.3), Eval::Poly(&cheb)];
         let accs: Vec<ModelLanes> = models
             .iter()
-            .map(|m| model_stats(&xs, &ys, &inv, *m, c, 1.0 / h))
+            .map(|m| model_stats(&xs, &ys, &inv, &ts, *m))
             .collect();
         for (j, model) in models.iter().enumerate() {
             let fitted: Vec<f64> = xs

@@ -35,7 +35,7 @@ use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::{lane_sum, Neumaier};
 use crate::view::{Block, Frame, Walk, BLOCK};
 use chebyshev::{power_coeffs, power_covariance};
-use kernels::{add_mult_sums, inverse_or_zero, model_stats, range_block, Eval, MomentSums};
+use kernels::{add_mult_sums, model_stats, prepare_block, range_block, Eval, MomentSums};
 
 /// Lowest accepted rank (additive).
 pub const MIN_RANK: i64 = -1;
@@ -572,8 +572,11 @@ pub fn fit_all_prefetching(
                     .iter()
                     .map(|&p| vec![Neumaier::default(); p])
                     .collect::<Vec<_>>(),
-                // written before it is read: pooled, not zeroed
-                crate::scratch::take_f64_len(walk.len().min(BLOCK)),
+                // 1 / y and t of a block, written before they are read: pooled, not zeroed
+                (
+                    crate::scratch::take_f64_len(walk.len().min(BLOCK)),
+                    crate::scratch::take_f64_len(walk.len().min(BLOCK)),
+                ),
                 ahead.lock().ok().and_then(|mut a| a.take()),
                 0_usize,
             )
@@ -585,9 +588,10 @@ pub fn fit_all_prefetching(
                 *seen += n;
                 h.advance(1.25 * *seen as f64 / part_len);
             }
-            let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
+            let (inv_y, ts) = (&mut inv_y.0[..n], &mut inv_y.1[..n]);
+            let n_frac = prepare_block(xs, ys, center, inv_half_width, inv_y, ts);
             for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
-                let lane = model_stats(xs, ys, &inv_y[..n], *eval, center, inv_half_width);
+                let lane = model_stats(xs, ys, inv_y, ts, *eval);
                 acc.add(&lane.totals(n, n_frac));
                 for (k, g) in grad.iter_mut().enumerate() {
                     g.add(lane.gradient_term(k));
@@ -600,8 +604,9 @@ pub fn fit_all_prefetching(
         .iter()
         .map(|&p| vec![Neumaier::default(); p])
         .collect();
-    for ((part_accs, part_grads, inv_y, _, _), _) in stat_parts {
+    for ((part_accs, part_grads, (inv_y, ts), _, _), _) in stat_parts {
         crate::scratch::give_f64(inv_y);
+        crate::scratch::give_f64(ts);
         for (a, pa) in accs.iter_mut().zip(&part_accs) {
             a.merge(pa);
         }
@@ -669,19 +674,21 @@ pub fn fit_all_prefetching(
                 (
                     vec![StatsAccumulator::default(); evals.len()],
                     vec![0.0; walk.len().min(BLOCK)],
+                    vec![0.0; walk.len().min(BLOCK)],
                 )
             },
-            |(accs, inv_y), xs, ys| {
+            |(accs, inv_y, ts), xs, ys| {
                 let n = xs.len();
-                let n_frac = inverse_or_zero(ys, &mut inv_y[..n]);
+                let (inv_y, ts) = (&mut inv_y[..n], &mut ts[..n]);
+                let n_frac = prepare_block(xs, ys, center, inv_half_width, inv_y, ts);
                 for (eval, acc) in evals.iter().zip(accs.iter_mut()) {
-                    let lane = model_stats(xs, ys, &inv_y[..n], *eval, center, inv_half_width);
+                    let lane = model_stats(xs, ys, inv_y, ts, *eval);
                     acc.add(&lane.totals(n, n_frac));
                 }
             },
         );
         let mut fresh = vec![StatsAccumulator::default(); evals.len()];
-        for ((part_accs, _), _) in again {
+        for ((part_accs, _, _), _) in again {
             for (a, pa) in fresh.iter_mut().zip(&part_accs) {
                 a.merge(pa);
             }
