@@ -205,10 +205,11 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Aligned;
     use crate::view::BLOCK;
 
     fn block(x: &[f64], y: &[f64], m: &[bool]) -> Block {
-        let mut cols = vec![vec![0.0; BLOCK]; 2];
+        let mut cols = vec![Aligned::take(BLOCK), Aligned::take(BLOCK)];
         cols[0][..x.len()].copy_from_slice(x);
         cols[1][..y.len()].copy_from_slice(y);
         let mut mask = vec![false; BLOCK];

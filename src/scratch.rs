@@ -72,9 +72,63 @@ fn give<T>(pool: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>, v: Vec<T>
     });
 }
 
+/// Slots an [`Aligned`] buffer may skip to reach a 64-byte boundary.
+const ALIGN_SLACK: usize = 8;
+
+/// A pooled `f64` buffer of `len` slots that starts on a 64-byte boundary:
+/// whole-register (8-lane) loads and stores of it never straddle two cache
+/// lines, which on this hardware made the kernels that read several such
+/// buffers a few per cent slower.  Derefs to its `len` slots.
+#[derive(Debug)]
+pub struct Aligned {
+    buf: Vec<f64>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    /// A buffer of `len` slots (their values are unspecified: write before reading).
+    #[must_use]
+    pub fn take(len: usize) -> Aligned {
+        let buf = take_f64_len(len + ALIGN_SLACK);
+        let start = buf.as_ptr().align_offset(64).min(ALIGN_SLACK);
+        Aligned { buf, start, len }
+    }
+
+    /// Return the buffer to this thread's pool.
+    pub fn give(self) {
+        give_f64(self.buf);
+    }
+}
+
+impl std::ops::Deref for Aligned {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [f64] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aligned_buffers_start_on_64_bytes_and_have_their_length() {
+        for len in [0, 1, 7, 8, 1000, 1025] {
+            let mut a = Aligned::take(len);
+            assert_eq!(a.len(), len);
+            assert_eq!((a.as_ptr() as usize) % 64, 0, "len {len}");
+            a.fill(2.5);
+            assert!(a.iter().all(|&v| v == 2.5));
+            a.give();
+        }
+    }
 
     #[test]
     fn buffers_are_reused_empty_and_large_ones_dropped() {

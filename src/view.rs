@@ -13,6 +13,7 @@ use multiversion::multiversion;
 use ndarray::{s, ArrayView, ArrayViewD, Axis, Dimension, Ix2, Slice};
 
 use crate::error::{CoreError, CoreResult};
+use crate::scratch::Aligned;
 
 /// Pixels per block: small enough for L1, large enough to amortise dispatch.
 pub const BLOCK: usize = 1024;
@@ -276,8 +277,9 @@ pub struct Walk<'a> {
 /// Buffers handed to a block visitor: one `f64` column per frame and the mask.
 #[derive(Debug)]
 pub struct Block {
-    /// One buffer per frame; only the first `len` entries are meaningful.
-    pub cols: Vec<Vec<f64>>,
+    /// One buffer per frame (64-byte aligned); only the first `len` entries
+    /// are meaningful.
+    pub cols: Vec<Aligned>,
     /// Mask values (True = excluded); all false when no mask was given.
     pub mask: Vec<bool>,
     /// Number of pixels in this block.
@@ -450,7 +452,7 @@ impl<'a> Walk<'a> {
         // the columns are written before they are read: pooled, not zeroed
         let mut block = Block {
             cols: (0..self.frames.len())
-                .map(|_| crate::scratch::take_f64_len(size))
+                .map(|_| Aligned::take(size))
                 .collect(),
             mask: vec![false; size],
             len: 0,
@@ -465,7 +467,7 @@ impl<'a> Walk<'a> {
             visit(&block);
         }
         for col in block.cols {
-            crate::scratch::give_f64(col);
+            col.give();
         }
     }
 }

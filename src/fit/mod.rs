@@ -31,6 +31,7 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::mask::{Counts, Exclusion};
 use crate::prefetch::Prefetch;
+use crate::scratch::Aligned;
 use crate::stats::{ResidualStats, StatsAccumulator};
 use crate::sum::{lane_sum, Neumaier};
 use crate::view::{Block, Frame, Walk, BLOCK};
@@ -158,7 +159,7 @@ fn pass(walk: &Walk<'_>, exclusion: &Exclusion, f: &mut dyn FnMut(&[f64], &[f64]
             }
             // a block with unusable pixels (rare): copy it and compact as usual
             let b = block.get_or_insert_with(|| Block {
-                cols: vec![vec![0.0; BLOCK]; 2],
+                cols: vec![Aligned::take(BLOCK), Aligned::take(BLOCK)],
                 mask: vec![false; BLOCK],
                 len: 0,
             });
@@ -574,8 +575,8 @@ pub fn fit_all_prefetching(
                     .collect::<Vec<_>>(),
                 // 1 / y and t of a block, written before they are read: pooled, not zeroed
                 (
-                    crate::scratch::take_f64_len(walk.len().min(BLOCK)),
-                    crate::scratch::take_f64_len(walk.len().min(BLOCK)),
+                    Aligned::take(walk.len().min(BLOCK)),
+                    Aligned::take(walk.len().min(BLOCK)),
                 ),
                 ahead.lock().ok().and_then(|mut a| a.take()),
                 0_usize,
@@ -605,8 +606,8 @@ pub fn fit_all_prefetching(
         .map(|&p| vec![Neumaier::default(); p])
         .collect();
     for ((part_accs, part_grads, (inv_y, ts), _, _), _) in stat_parts {
-        crate::scratch::give_f64(inv_y);
-        crate::scratch::give_f64(ts);
+        inv_y.give();
+        ts.give();
         for (a, pa) in accs.iter_mut().zip(&part_accs) {
             a.merge(pa);
         }
