@@ -231,16 +231,15 @@ fn moment_block_any(
     }
     let rest = n - whole;
     if rest > 0 {
-        let mut t = [0.0; L];
-        let mut y = [0.0; L];
-        for l in 0..rest {
-            let (x, yv) = (xs[whole + l], ys[whole + l]);
-            t[l] = (x - center) * inv_half_width;
-            y[l] = yv;
-            e[0][l] += yv - x;
-            e[1][l] = x.mul_add(x, e[1][l]);
-            e[2][l] = x.mul_add(yv, e[2][l]);
-        }
+        // dead lanes hold x = y = 0: they add exactly 0 to the sums of `e`
+        // (whole-register updates: per-lane ones here made LLVM split `e`
+        // across registers, with shuffles, in the main loop above)
+        let x: V = std::array::from_fn(|l| if l < rest { xs[whole + l] } else { 0.0 });
+        let y: V = std::array::from_fn(|l| if l < rest { ys[whole + l] } else { 0.0 });
+        let t = v_mul(&v_sub(&x, &[center; L]), &[inv_half_width; L]);
+        e[0] = v_add(&e[0], &v_sub(&y, &x));
+        e[1] = v_fma(&x, &x, &e[1]);
+        e[2] = v_fma(&x, &y, &e[2]);
         let mut tm = [[0.0_f64; L]; MAX_MOMENT + 1];
         let mut tb = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
         accumulate_lanes(&t, &y, kmax, dmax, &mut tm, &mut tb);
@@ -254,6 +253,11 @@ fn moment_block_any(
                 ab[k][l] += tb[k][l];
             }
         }
+    }
+    // T_0 = 1: each lane's count of pixels (exact), without an add per register
+    #[allow(clippy::cast_precision_loss)]
+    {
+        am[0] = std::array::from_fn(|l| (whole / L + usize::from(l < rest)) as f64);
     }
     (am, ab, e)
 }
@@ -271,7 +275,7 @@ fn accumulate_lanes(
     let mut prev: V = [1.0; L];
     let mut cur = *t;
     let t2 = v_add(t, t);
-    am[0] = v_add(&am[0], &[1.0; L]);
+    // am[0] (the count, T_0 = 1) is set by the caller
     ab[0] = v_add(&ab[0], y);
     am[1] = v_add(&am[1], &cur);
     ab[1] = v_fma(y, &cur, &ab[1]);
