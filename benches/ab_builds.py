@@ -11,7 +11,9 @@ prints the medians and their ratio.  Build the old one first, e.g.::
 
 Cases: ``tiny`` (6 ranks on 4 x 4, the fixed cost), ``small`` (6 ranks on an
 IUVS-sized 62 x 341 int32 pair), ``masked`` (the same with a 1 % mask), ``strided``
-(the benchmark's strided view of a cube, ``cube[:, ::2, 1:]``), ``clip``
+(the benchmark's strided view of a cube, ``cube[:, ::2, 1:]``), ``mid`` and
+``large`` (133 x 1024 and 1024 x 1024 pairs), ``batch`` (``fit_batch`` of 200
+pairs of 62 x 341), ``clip``
 (a 3-sigma clipped degree-2 fit) and ``cold`` (the clipped fit right after a
 16 MB numpy reduction has evicted the caches).  Give case names to run only those.
 """
@@ -50,11 +52,19 @@ def main() -> int:
     xt, yt = x[:4, :4].copy(), y[:4, :4].copy()
     # the benchmark's strided twin: every other row of a two-frame cube, one column off
     sx, sy = np.stack([x, x[::-1]])[:, ::2, 1:], np.stack([y, y[::-1]])[:, ::2, 1:]
+    lx, ly = make_darks((1024, 1024), 4)
+    mx, my = make_darks((133, 1024), 5)
+    bx = np.stack([make_darks((62, 341), 10 + i)[0] for i in range(200)])
+    by = np.stack([make_darks((62, 341), 10 + i)[1] for i in range(200)])
+    flags = [False] * len(bx)
     cases = {
         "tiny": (3000, None, lambda m: m.fit_all(xt, False, yt, False, ranks)),
         "small": (600, None, lambda m: m.fit_all(x, False, y, False, ranks)),
         "masked": (600, None, lambda m: m.fit_all(x, False, y, False, ranks, mask)),
         "strided": (600, None, lambda m: m.fit_all(sx, False, sy, False, ranks)),
+        "mid": (100, None, lambda m: m.fit_all(mx, False, my, False, ranks)),
+        "large": (30, None, lambda m: m.fit_all(lx, False, ly, False, ranks)),
+        "batch": (10, None, lambda m: m.fit_batch(bx, flags, by, flags, ranks)),
         "clip": (600, None, lambda m: m.fit_all(x, False, yf, False, [2], None, None, 3.0, 3)),
         "cold": (
             60,

@@ -1,5 +1,5 @@
 //! Residual statistics in one pass: per block a two-pass mean and sum of
-//! squared deviations (the block sits in L1), blocks merged with Chan et al.'s
+//! squared deviations (the block sits in cache), blocks merged with Chan et al.'s
 //! parallel formula; sums are compensated.  `std` uses `ddof = 0`, like
 //! `numpy.std`.
 

@@ -220,14 +220,33 @@ fn moment_block_any(
     let mut e = [[0.0_f64; L]; 3];
     let n = xs.len().min(ys.len());
     let whole = n - n % L;
-    for (cx, cy) in xs[..whole].chunks_exact(L).zip(ys[..whole].chunks_exact(L)) {
-        let x: V = std::array::from_fn(|l| cx[l]);
-        let y: V = std::array::from_fn(|l| cy[l]);
-        let t = v_mul(&v_sub(&x, &[center; L]), &[inv_half_width; L]);
-        e[0] = v_add(&e[0], &v_sub(&y, &x));
-        e[1] = v_fma(&x, &x, &e[1]);
-        e[2] = v_fma(&x, &y, &e[2]);
-        accumulate_lanes(&t, &y, kmax, dmax, &mut am, &mut ab);
+    // lane sums of at most SUM_RUN terms, added up per block (blocked summation)
+    for start in (0..whole).step_by(SUM_RUN) {
+        let end = (start + SUM_RUN).min(whole);
+        let mut rm = [[0.0_f64; L]; MAX_MOMENT + 1];
+        let mut rb = [[0.0_f64; L]; MAX_MOMENT / 2 + 1];
+        let mut re = [[0.0_f64; L]; 3];
+        for (cx, cy) in xs[start..end]
+            .chunks_exact(L)
+            .zip(ys[start..end].chunks_exact(L))
+        {
+            let x: V = std::array::from_fn(|l| cx[l]);
+            let y: V = std::array::from_fn(|l| cy[l]);
+            let t = v_mul(&v_sub(&x, &[center; L]), &[inv_half_width; L]);
+            re[0] = v_add(&re[0], &v_sub(&y, &x));
+            re[1] = v_fma(&x, &x, &re[1]);
+            re[2] = v_fma(&x, &y, &re[2]);
+            accumulate_lanes(&t, &y, kmax, dmax, &mut rm, &mut rb);
+        }
+        for k in 1..=kmax {
+            am[k] = v_add(&am[k], &rm[k]);
+        }
+        for k in 0..=dmax {
+            ab[k] = v_add(&ab[k], &rb[k]);
+        }
+        for k in 0..3 {
+            e[k] = v_add(&e[k], &re[k]);
+        }
     }
     let rest = n - whole;
     if rest > 0 {
@@ -648,6 +667,33 @@ pub struct ModelLanes {
 }
 
 impl ModelLanes {
+    /// Add the lanes of a run of the same block (`g` up to degree `D`).
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn absorb<const D: usize>(&mut self, run: &ModelLanes) {
+        self.s = v_add(&self.s, &run.s);
+        self.s2 = v_add(&self.s2, &run.s2);
+        self.fs = v_add(&self.fs, &run.fs);
+        self.fs2 = v_add(&self.fs2, &run.fs2);
+        self.mn = std::array::from_fn(|l| {
+            if run.mn[l] < self.mn[l] {
+                run.mn[l]
+            } else {
+                self.mn[l]
+            }
+        });
+        self.mx = std::array::from_fn(|l| {
+            if run.mx[l] > self.mx[l] {
+                run.mx[l]
+            } else {
+                self.mx[l]
+            }
+        });
+        for k in 1..=D {
+            self.g[k] = v_add(&self.g[k], &run.g[k]);
+        }
+    }
+
     fn new() -> ModelLanes {
         ModelLanes {
             s: [0.0; L],
@@ -711,18 +757,23 @@ fn model_block<const D: usize>(
         c[..=D].copy_from_slice(&cheb[..=D]);
     }
     let whole = n - n % L;
-    let (xw, yw, iw, tw) = (&xs[..whole], &ys[..whole], &inv_y[..whole], &ts[..whole]);
-    for (((x, y), iy), t) in xw
-        .chunks_exact(L)
-        .zip(yw.chunks_exact(L))
-        .zip(iw.chunks_exact(L))
-        .zip(tw.chunks_exact(L))
-    {
-        let x: V = std::array::from_fn(|l| x[l]);
-        let y: V = std::array::from_fn(|l| y[l]);
-        let iy: V = std::array::from_fn(|l| iy[l]);
-        let t: V = std::array::from_fn(|l| t[l]);
-        model_chunk::<D, false>(&x, &t, &y, &iy, L, model, &c, &mut acc);
+    // lane sums of at most SUM_RUN terms, added up per block (blocked summation)
+    for start in (0..whole).step_by(SUM_RUN) {
+        let end = (start + SUM_RUN).min(whole);
+        let mut run = ModelLanes::new();
+        for (((x, y), iy), t) in xs[start..end]
+            .chunks_exact(L)
+            .zip(ys[start..end].chunks_exact(L))
+            .zip(inv_y[start..end].chunks_exact(L))
+            .zip(ts[start..end].chunks_exact(L))
+        {
+            let x: V = std::array::from_fn(|l| x[l]);
+            let y: V = std::array::from_fn(|l| y[l]);
+            let iy: V = std::array::from_fn(|l| iy[l]);
+            let t: V = std::array::from_fn(|l| t[l]);
+            model_chunk::<D, false>(&x, &t, &y, &iy, L, model, &c, &mut run);
+        }
+        acc.absorb::<D>(&run);
     }
     if whole < n {
         // dead lanes: x = center, so t = 0, and y = 0
@@ -736,6 +787,11 @@ fn model_block<const D: usize>(
     }
     acc
 }
+
+/// Pixels whose terms one lane accumulator takes before it is added into the
+/// block's (blocked summation: each lane sums at most `SUM_RUN / L` terms, so
+/// the rounding of a block's sums does not grow with [`crate::view::BLOCK`]).
+const SUM_RUN: usize = 1024;
 
 /// One register of lanes.  The kernels below are written as whole-register
 /// operations (small always-inlined helpers): LLVM then keeps every value in a

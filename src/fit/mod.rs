@@ -206,6 +206,127 @@ fn compacted(
 /// low, a few hot ones, high degree) by far more.
 const REFINE_SHIFT_TOLERANCE: f64 = 1e-10;
 
+/// The fused statistics pass: the residual statistics of every model of
+/// `evals` over the usable pixels, residuals computed directly, with the
+/// refinement gradient `sum r T_k` (`grad_len[i]` terms; 0 for the additive
+/// and multiplicative models).  `scale` is `(center, inv_half_width)` of the
+/// polynomials' `t`; `ahead` the read-ahead hints of the caller's next pair.
+fn stats_pass(
+    parts: &[Walk<'_>],
+    ex: &Exclusion,
+    evals: &[Eval<'_>],
+    grad_len: &[usize],
+    scale: (f64, f64),
+    ahead: Option<Prefetch>,
+) -> (Vec<StatsAccumulator>, Vec<Vec<Neumaier>>) {
+    let (center, inv_half_width) = scale;
+    let block = parts.first().map_or(0, Walk::len).min(BLOCK);
+    let fresh = || {
+        (
+            vec![StatsAccumulator::default(); evals.len()],
+            grad_len
+                .iter()
+                .map(|&p| vec![Neumaier::default(); p])
+                .collect::<Vec<_>>(),
+        )
+    };
+    // the hints go with the first part only (one thread), paced by its pixels
+    let ahead = Mutex::new(ahead.filter(|a| a.total() > 0));
+    #[allow(clippy::cast_precision_loss)]
+    let part_len = parts.first().map_or(1, Walk::len).max(1) as f64;
+    let parts_done = fold_pass_finish(
+        parts,
+        ex,
+        || {
+            (
+                fresh(),
+                // 1 / y and t of a block, written before they are read: pooled, not zeroed
+                (Aligned::take(block), Aligned::take(block)),
+                ahead.lock().ok().and_then(|mut a| a.take()),
+                0_usize,
+            )
+        },
+        |((accs, grads), inv_y, hints, seen), xs, ys| {
+            let n = xs.len();
+            if let Some(h) = hints {
+                // a little ahead of the pass, so that the last hints are not late
+                *seen += n;
+                #[allow(clippy::cast_precision_loss)]
+                h.advance(1.25 * *seen as f64 / part_len);
+            }
+            let (inv_y, ts) = (&mut inv_y.0[..n], &mut inv_y.1[..n]);
+            let n_frac = prepare_block(xs, ys, center, inv_half_width, inv_y, ts);
+            for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
+                let lane = model_stats(xs, ys, inv_y, ts, *eval);
+                acc.add(&lane.totals(n, n_frac));
+                for (k, g) in grad.iter_mut().enumerate() {
+                    g.add(lane.gradient_term(k));
+                }
+            }
+        },
+        |(sums, (inv_y, ts), _, _)| {
+            inv_y.give();
+            ts.give();
+            sums
+        },
+    );
+    let (mut accs, mut grads) = fresh();
+    for ((part_accs, part_grads), _) in parts_done {
+        for (a, pa) in accs.iter_mut().zip(&part_accs) {
+            a.merge(pa);
+        }
+        for (g, pg) in grads.iter_mut().zip(&part_grads) {
+            for (x, y) in g.iter_mut().zip(pg) {
+                x.merge(y);
+            }
+        }
+    }
+    (accs, grads)
+}
+
+/// Most passes after the statistics pass: each recomputes the statistics of
+/// the polynomials whose last refinement step moved their fitted values
+/// beyond [`REFINE_SHIFT_TOLERANCE`] and (except the last) refines them again.
+const REFINE_EXTRA_PASSES: usize = 3;
+
+/// One step of iterative refinement of the Chebyshev coefficients `cheb`
+/// from the gradient `g = A^T r` of their residuals (`inverse` = G^-1, `m`
+/// the moments), with the sum and the sum of squares of the residuals in
+/// `acc` carried over to the refined model exactly (they are linear and
+/// quadratic in the coefficients).  Returns whether the fitted values moved
+/// beyond [`REFINE_SHIFT_TOLERANCE`] (min, max and the fractional statistics
+/// then need a pass of their own).
+fn refine(
+    cheb: &mut [f64],
+    inverse: &[f64],
+    g: &[f64],
+    m: &[Neumaier],
+    acc: &mut StatsAccumulator,
+) -> bool {
+    let p = cheb.len();
+    let delta: Vec<f64> = (0..p)
+        .map(|j| (0..p).map(|k| inverse[j * p + k] * g[k]).sum::<f64>())
+        .collect();
+    // r' = r - A delta:  sum r' = sum r - delta . m,
+    // sum r'^2 = sum r^2 - 2 delta . g + delta^T G delta
+    let d_sum: f64 = -(0..p).map(|k| delta[k] * m[k].value()).sum::<f64>();
+    let mut quad = 0.0;
+    for j in 0..p {
+        for k in 0..p {
+            quad += delta[j] * 0.5 * (m[j + k].value() + m[j.abs_diff(k)].value()) * delta[k];
+        }
+    }
+    let d_sumsq = -2.0 * (0..p).map(|k| delta[k] * g[k]).sum::<f64>() + quad;
+    acc.shift(d_sum, d_sumsq);
+    for (c, d) in cheb.iter_mut().zip(&delta) {
+        *c += d;
+    }
+    // |T_k| <= 1, so the fitted values moved by at most sum |delta_k|
+    let moved: f64 = delta.iter().map(|d| d.abs()).sum();
+    let size: f64 = cheb.iter().map(|c| c.abs()).sum();
+    !(moved <= REFINE_SHIFT_TOLERANCE * size)
+}
+
 /// Pixels per part when a large pair is walked by several threads.
 pub const PARALLEL_CHUNK: usize = 1 << 17;
 
@@ -217,10 +338,29 @@ where
     I: Fn() -> A + Sync,
     F: Fn(&mut A, &[f64], &[f64]) + Sync,
 {
+    fold_pass_finish(parts, ex, init, f, |a| a)
+}
+
+/// [`fold_pass`] whose accumulator goes through `finish` as soon as its part
+/// is done: the place to return block-sized scratch buffers, so that a frame
+/// of many parts never holds more than one set per thread.
+fn fold_pass_finish<A, B, I, F, G>(
+    parts: &[Walk<'_>],
+    ex: &Exclusion,
+    init: I,
+    f: F,
+    finish: G,
+) -> Vec<(B, Counts)>
+where
+    B: Send,
+    I: Fn() -> A + Sync,
+    F: Fn(&mut A, &[f64], &[f64]) + Sync,
+    G: Fn(A) -> B + Sync,
+{
     let run = |w: &Walk<'_>| {
         let mut acc = init();
         let counts = pass(w, ex, &mut |xs, ys| f(&mut acc, xs, ys));
-        (acc, counts)
+        (finish(acc), counts)
     };
     if parts.len() == 1 {
         vec![run(&parts[0])]
@@ -552,7 +692,6 @@ pub fn fit_all_prefetching(
             Model::Poly { cheb, .. } => Eval::Poly(cheb),
         })
         .collect();
-    let n_models = models.len();
     let grad_len: Vec<usize> = models
         .iter()
         .map(|m| match m {
@@ -560,63 +699,14 @@ pub fn fit_all_prefetching(
             _ => 0,
         })
         .collect();
-    // the hints go with the first part only (one thread), paced by its pixels
-    let ahead = Mutex::new((ahead.total() > 0).then_some(ahead));
-    let part_len = parts.first().map_or(1, Walk::len).max(1) as f64;
-    let stat_parts = fold_pass(
+    let (mut accs, grads) = stats_pass(
         &parts,
         ex,
-        || {
-            (
-                vec![StatsAccumulator::default(); n_models],
-                grad_len
-                    .iter()
-                    .map(|&p| vec![Neumaier::default(); p])
-                    .collect::<Vec<_>>(),
-                // 1 / y and t of a block, written before they are read: pooled, not zeroed
-                (
-                    Aligned::take(walk.len().min(BLOCK)),
-                    Aligned::take(walk.len().min(BLOCK)),
-                ),
-                ahead.lock().ok().and_then(|mut a| a.take()),
-                0_usize,
-            )
-        },
-        |(accs, grads, inv_y, hints, seen), xs, ys| {
-            let n = xs.len();
-            if let Some(h) = hints {
-                // a little ahead of the pass, so that the last hints are not late
-                *seen += n;
-                h.advance(1.25 * *seen as f64 / part_len);
-            }
-            let (inv_y, ts) = (&mut inv_y.0[..n], &mut inv_y.1[..n]);
-            let n_frac = prepare_block(xs, ys, center, inv_half_width, inv_y, ts);
-            for ((eval, acc), grad) in evals.iter().zip(accs.iter_mut()).zip(grads.iter_mut()) {
-                let lane = model_stats(xs, ys, inv_y, ts, *eval);
-                acc.add(&lane.totals(n, n_frac));
-                for (k, g) in grad.iter_mut().enumerate() {
-                    g.add(lane.gradient_term(k));
-                }
-            }
-        },
+        &evals,
+        &grad_len,
+        (center, inv_half_width),
+        Some(ahead),
     );
-    let mut accs = vec![StatsAccumulator::default(); n_models];
-    let mut grads: Vec<Vec<Neumaier>> = grad_len
-        .iter()
-        .map(|&p| vec![Neumaier::default(); p])
-        .collect();
-    for ((part_accs, part_grads, (inv_y, ts), _, _), _) in stat_parts {
-        inv_y.give();
-        ts.give();
-        for (a, pa) in accs.iter_mut().zip(&part_accs) {
-            a.merge(pa);
-        }
-        for (g, pg) in grads.iter_mut().zip(&part_grads) {
-            for (x, y) in g.iter_mut().zip(pg) {
-                x.merge(y);
-            }
-        }
-    }
     drop(evals);
     let mut redo: Vec<usize> = Vec::new();
     for (index, ((model, acc), grad)) in models
@@ -626,40 +716,25 @@ pub fn fit_all_prefetching(
         .enumerate()
     {
         if let Model::Poly { cheb, inverse, .. } = model {
-            let p = cheb.len();
             let g: Vec<f64> = grad.iter().map(Neumaier::value).collect();
-            let delta: Vec<f64> = (0..p)
-                .map(|j| (0..p).map(|k| inverse[j * p + k] * g[k]).sum::<f64>())
-                .collect();
-            // r' = r - A delta:  sum r' = sum r - delta . m,
-            // sum r'^2 = sum r^2 - 2 delta . g + delta^T G delta
-            let d_sum: f64 = -(0..p).map(|k| delta[k] * m[k].value()).sum::<f64>();
-            let mut quad = 0.0;
-            for j in 0..p {
-                for k in 0..p {
-                    quad +=
-                        delta[j] * 0.5 * (m[j + k].value() + m[j.abs_diff(k)].value()) * delta[k];
-                }
-            }
-            let d_sumsq = -2.0 * (0..p).map(|k| delta[k] * g[k]).sum::<f64>() + quad;
-            acc.shift(d_sum, d_sumsq);
-            for (c, d) in cheb.iter_mut().zip(&delta) {
-                *c += d;
-            }
-            // |T_k| <= 1, so the fitted values moved by at most sum |delta_k|
-            let moved: f64 = delta.iter().map(|d| d.abs()).sum();
-            let size: f64 = cheb.iter().map(|c| c.abs()).sum();
-            if !(moved <= REFINE_SHIFT_TOLERANCE * size) {
+            if refine(cheb, inverse, &g, m, acc) {
                 redo.push(index);
             }
         }
     }
 
-    // Pass 3, only for ill-conditioned polynomials whose refinement moved the
-    // fitted values beyond the rounding level: the statistics again, directly
-    // from the refined model (min, max and the fractional statistics cannot be
-    // carried over exactly).
-    if !redo.is_empty() {
+    // Passes 3.., only for ill-conditioned polynomials whose refinement moved
+    // the fitted values beyond the rounding level: the statistics again,
+    // directly from the refined model (min, max and the fractional statistics
+    // cannot be carried over exactly), with the gradient of a further
+    // refinement step.  One step leaves an error of about cond * (the rounding
+    // of the moments) times the one before, so a badly conditioned fit
+    // (cond ~ 1e10: all pixels but a few hot ones at the low end of the range)
+    // needs a second; the last allowed pass only recomputes the statistics.
+    for extra in 0..REFINE_EXTRA_PASSES {
+        if redo.is_empty() {
+            break;
+        }
         let evals: Vec<Eval<'_>> = redo
             .iter()
             .map(|&i| match &models[i] {
@@ -668,35 +743,28 @@ pub fn fit_all_prefetching(
                 Model::Multiplicative { a, .. } => Eval::Mult(*a),
             })
             .collect();
-        let again = fold_pass(
+        let redo_len: Vec<usize> = redo.iter().map(|&i| grad_len[i]).collect();
+        let (fresh, fresh_grads) = stats_pass(
             &parts,
             ex,
-            || {
-                (
-                    vec![StatsAccumulator::default(); evals.len()],
-                    vec![0.0; walk.len().min(BLOCK)],
-                    vec![0.0; walk.len().min(BLOCK)],
-                )
-            },
-            |(accs, inv_y, ts), xs, ys| {
-                let n = xs.len();
-                let (inv_y, ts) = (&mut inv_y[..n], &mut ts[..n]);
-                let n_frac = prepare_block(xs, ys, center, inv_half_width, inv_y, ts);
-                for (eval, acc) in evals.iter().zip(accs.iter_mut()) {
-                    let lane = model_stats(xs, ys, inv_y, ts, *eval);
-                    acc.add(&lane.totals(n, n_frac));
-                }
-            },
+            &evals,
+            &redo_len,
+            (center, inv_half_width),
+            None,
         );
-        let mut fresh = vec![StatsAccumulator::default(); evals.len()];
-        for ((part_accs, _, _), _) in again {
-            for (a, pa) in fresh.iter_mut().zip(&part_accs) {
-                a.merge(pa);
+        drop(evals);
+        let last = extra + 1 == REFINE_EXTRA_PASSES;
+        let mut still = Vec::new();
+        for ((&i, mut acc), grad) in redo.iter().zip(fresh).zip(&fresh_grads) {
+            if let (false, Model::Poly { cheb, inverse, .. }) = (last, &mut models[i]) {
+                let g: Vec<f64> = grad.iter().map(Neumaier::value).collect();
+                if refine(cheb, inverse, &g, m, &mut acc) {
+                    still.push(i);
+                }
             }
-        }
-        for (&i, acc) in redo.iter().zip(fresh) {
             accs[i] = acc;
         }
+        redo = still;
     }
 
     let mut out = Vec::with_capacity(models.len());
@@ -805,6 +873,7 @@ pub fn residual_histograms(
                 let e = &mut extremes[j];
                 *e = (e.0.min(lo), e.1.max(hi));
             },
+            |extremes| extremes,
         );
         let mut ranges = vec![(f64::INFINITY, f64::NEG_INFINITY); n_fits];
         for part in found {
@@ -831,9 +900,10 @@ pub fn residual_histograms(
             (rows, vec![0_u32; block])
         },
         |(rows, idx), j, r| crate::histogram::bin_block(r, &specs[j], &mut rows[j], idx),
+        |(rows, _)| rows,
     );
     let mut per_fit: Vec<Vec<Vec<[u64; 4]>>> = vec![Vec::new(); n_fits];
-    for (rows, _) in counted {
+    for rows in counted {
         for (all, c) in per_fit.iter_mut().zip(rows) {
             all.push(c);
         }
@@ -848,20 +918,22 @@ pub fn residual_histograms(
 /// One pass over the usable pixels of `parts` that hands the residuals of
 /// every model of `evals`, block by block, to `f(acc, model index,
 /// residuals)`; one accumulator per part, in part order.
-fn residual_pass<A, I, F>(
+fn residual_pass<A, B, I, F, G>(
     parts: &[Walk<'_>],
     ex: &Exclusion,
     evals: &[(Eval<'_>, f64, f64)],
     block: usize,
     init: I,
     f: F,
-) -> Vec<A>
+    finish: G,
+) -> Vec<B>
 where
-    A: Send,
+    B: Send,
     I: Fn() -> A + Sync,
     F: Fn(&mut A, usize, &[f64]) + Sync,
+    G: Fn(A) -> B + Sync,
 {
-    fold_pass(
+    fold_pass_finish(
         parts,
         ex,
         // written before it is read: pooled, not zeroed
@@ -873,12 +945,13 @@ where
                 f(acc, j, &r[..n]);
             }
         },
+        |(acc, r)| {
+            crate::scratch::give_f64(r);
+            finish(acc)
+        },
     )
     .into_iter()
-    .map(|((acc, r), _)| {
-        crate::scratch::give_f64(r);
-        acc
-    })
+    .map(|(acc, _)| acc)
     .collect()
 }
 
