@@ -343,6 +343,7 @@ impl Downdated {
                     cheb,
                     inverse,
                     condition,
+                    ..
                 } => (
                     cheb,
                     self.center,

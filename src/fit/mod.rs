@@ -12,8 +12,14 @@
 //! 2. residual statistics of every model at once, residuals computed directly,
 //!    with the gradient for one step of iterative refinement.
 //!
-//! (A third pass runs only for a badly conditioned polynomial whose refinement
-//! moved the fitted values beyond the rounding level; see pass 2.)
+//! Badly conditioned polynomials cost more passes, only for themselves: when
+//! a refinement step moved the fitted values beyond the rounding level, the
+//! statistics are computed again with the gradient of a further step (at most
+//! [`REFINE_EXTRA_PASSES`]); when the normal equations are beyond what
+//! refinement recovers (condition above [`QR_CONDITION`], e.g. every pixel
+//! but a hot one crowded at the low end of the range), the coefficients come
+//! from a QR factorisation streamed over the pixels in one more pass
+//! ([`qr::RowQr`]), as accurate as `numpy.polyfit`'s SVD.
 //!
 //! Coefficients are returned highest power first, like `numpy.polyfit`; the
 //! covariance is `inv(A^T A) * SSR / (N - p)` as `scipy.optimize.curve_fit`
@@ -21,6 +27,7 @@
 
 pub mod chebyshev;
 pub mod kernels;
+pub mod qr;
 pub mod solve;
 
 use std::sync::Mutex;
@@ -284,6 +291,68 @@ fn stats_pass(
     (accs, grads)
 }
 
+/// Condition number of the normal equations above which a polynomial's
+/// coefficients come from [`qr::RowQr`] instead of the moments.  Up to about
+/// 1e12 the moments' solution with its refinement steps is within a few
+/// 1e-14 of the data scale, like `numpy.polyfit` (degree 4 with one hot
+/// pixel at 16 times the bulk: cond ~ 5e11, 2.5e-14..1.6e-13 against numpy's
+/// 8e-15..5e-14, and QR would only halve that at 2.5 times the time); beyond,
+/// refinement stops converging (degree 5 of the same data, cond ~ 5e15, was
+/// off by up to 4e-7, and is 1e-12..1e-11 by QR, as numpy).
+const QR_CONDITION: f64 = 1e12;
+
+/// Re-solve the polynomials of `models` whose normal equations are worse
+/// conditioned than [`QR_CONDITION`] by a QR factorisation of the design
+/// matrix, streamed over the pixels in one more pass (one for all of them:
+/// the factor of the highest degree holds those of the lower ones).  `scale`
+/// is `(center, inv_half_width)` of `t`.
+fn qr_refit(models: &mut [Model], parts: &[Walk<'_>], ex: &Exclusion, scale: (f64, f64)) {
+    let ill = |m: &Model| match m {
+        Model::Poly {
+            cheb, condition, ..
+        } if !(*condition <= QR_CONDITION) => Some(cheb.len()),
+        _ => None,
+    };
+    let Some(p) = models.iter().filter_map(ill).max() else {
+        return;
+    };
+    let (center, inv_half_width) = scale;
+    let folded = fold_pass(
+        parts,
+        ex,
+        || qr::RowQr::new(p),
+        |qr, xs, ys| qr.add_points(xs, ys, center, inv_half_width),
+    );
+    let mut parts_qr = folded.into_iter().map(|(qr, _)| qr);
+    let Some(mut all) = parts_qr.next() else {
+        return;
+    };
+    for other in parts_qr {
+        all.merge(other);
+    }
+    all.flush();
+    for m in models.iter_mut() {
+        if let (
+            Some(p),
+            Model::Poly {
+                cheb,
+                inverse,
+                condition,
+                by_qr,
+            },
+        ) = (ill(m), &mut *m)
+        {
+            // singular here (never after the moments' own checks): keep the moments' fit
+            if let Some((c, inv, cond)) = all.solve(p) {
+                *cheb = c;
+                *inverse = inv;
+                *condition = cond;
+                *by_qr = true;
+            }
+        }
+    }
+}
+
 /// Most passes after the statistics pass: each recomputes the statistics of
 /// the polynomials whose last refinement step moved their fitted values
 /// beyond [`REFINE_SHIFT_TOLERANCE`] and (except the last) refines them again.
@@ -495,6 +564,9 @@ pub(crate) enum Model {
         cheb: Vec<f64>,
         inverse: Vec<f64>,
         condition: f64,
+        /// Solved by QR ([`qr_refit`]): at the rounding level already, and
+        /// too badly conditioned for a refinement step to help.
+        by_qr: bool,
     },
 }
 
@@ -588,6 +660,7 @@ pub(crate) fn solve_model(rank: i64, s: &NormalSums<'_>, counts: &Counts) -> Cor
                 cheb: sol.beta,
                 inverse: sol.inverse,
                 condition: sol.condition,
+                by_qr: false,
             }
         }
     })
@@ -674,6 +747,7 @@ pub fn fit_all_prefetching(
         .map(|&rank| solve_model(rank, &normal, &counts))
         .collect::<CoreResult<Vec<Model>>>()?;
     let n_used = counts.n_used;
+    qr_refit(&mut models, &parts, ex, (center, inv_half_width));
 
     // Pass 2: residual statistics of every model at once, residuals computed
     // directly.  The same pass accumulates the gradient A^T r of every
@@ -695,7 +769,10 @@ pub fn fit_all_prefetching(
     let grad_len: Vec<usize> = models
         .iter()
         .map(|m| match m {
-            Model::Poly { cheb, .. } => cheb.len(),
+            // no refinement gradient for the additive, multiplicative and QR-solved models
+            Model::Poly {
+                cheb, by_qr: false, ..
+            } => cheb.len(),
             _ => 0,
         })
         .collect();
@@ -715,7 +792,13 @@ pub fn fit_all_prefetching(
         .zip(&grads)
         .enumerate()
     {
-        if let Model::Poly { cheb, inverse, .. } = model {
+        if let Model::Poly {
+            cheb,
+            inverse,
+            by_qr: false,
+            ..
+        } = model
+        {
             let g: Vec<f64> = grad.iter().map(Neumaier::value).collect();
             if refine(cheb, inverse, &g, m, acc) {
                 redo.push(index);
@@ -804,6 +887,7 @@ pub fn fit_all_prefetching(
                 cheb,
                 inverse,
                 condition,
+                ..
             } => {
                 let coeffs = power_coeffs(&cheb, center, half_width);
                 let cov = power_covariance(&inverse, p, center, half_width, s2);
