@@ -15,8 +15,8 @@
 //! Badly conditioned polynomials cost more passes, only for themselves: when
 //! a refinement step moved the fitted values beyond the rounding level, the
 //! statistics are computed again with the gradient of a further step (at most
-//! [`REFINE_EXTRA_PASSES`]); when the normal equations are beyond what
-//! refinement recovers (condition above [`QR_CONDITION`], e.g. every pixel
+//! `REFINE_EXTRA_PASSES`); when the normal equations are beyond what
+//! refinement recovers (condition above `QR_CONDITION`, e.g. every pixel
 //! but a hot one crowded at the low end of the range), the coefficients come
 //! from a QR factorisation streamed over the pixels in one more pass
 //! ([`qr::RowQr`]), as accurate as `numpy.polyfit`'s SVD.
