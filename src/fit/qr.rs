@@ -179,13 +179,14 @@ fn fill_columns(
     pending[col(p)].copy_from_slice(&ys[..n]);
 }
 
-/// `sum a_i b_i` in 8 interleaved sums (which vectorise, where one running
-/// sum waits for each add), inlined into each target of [`fold_rows`].
+/// `sum a_i b_i` in 32 interleaved sums (four registers of 8, which
+/// vectorise and do not wait on each other), inlined into each target of
+/// [`fold_rows`].
 #[inline(always)]
 #[allow(clippy::inline_always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0_f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [[0.0_f64; 8]; 4];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
     let tail: f64 = ca
         .remainder()
         .iter()
@@ -193,11 +194,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         .map(|(x, y)| x * y)
         .sum();
     for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] = x[l].mul_add(y[l], acc[l]);
+        for (r, acc) in acc.iter_mut().enumerate() {
+            for l in 0..8 {
+                acc[l] = x[8 * r + l].mul_add(y[8 * r + l], acc[l]);
+            }
         }
     }
-    acc.iter().sum::<f64>() + tail
+    acc.iter().flatten().sum::<f64>() + tail
 }
 
 /// The body of [`RowQr::flush`]: fold the first `m` rows of `pending`
