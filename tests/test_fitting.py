@@ -116,6 +116,34 @@ def test_ill_conditioned_fits_against_exact_reference(seed):
         assert ours <= max(4.0 * theirs, floor), (deg, fit.condition, ours, theirs)
 
 
+def test_singular_normal_equations_with_a_hot_pixel_still_fit_like_numpy():
+    # degrees 6..9 of darks crowded at the low end with one hot pixel: the
+    # normal equations are singular in float64 (cond 1e19..1e31), the design
+    # matrix is not (about 150 distinct values); numpy.polyfit fits them (with
+    # a RankWarning), and so does iuvs, by QR, instead of calling them degenerate
+    rng = np.random.default_rng(0)
+    x = np.clip(np.round(rng.gamma(2.0, 10.0, size=(62, 341))), 0, 220).astype(np.int64)
+    x.flat[rng.integers(x.size)] = 3577
+    y = np.round(0.9 * x + 3e-4 * x**2 + 25.0 + rng.normal(0.0, 8.0, x.shape)).astype(np.int64)
+    xs, ys = x.ravel(), y.ravel()
+    for deg in (6, 7, 8, 9):
+        fit = iuvs.fit(x.astype(np.int32), y.astype(np.int32), deg)
+        exact = _exact_fit_values(xs, ys, deg)
+        scale = np.max(np.abs(exact))
+        ours = np.max(np.abs(fit.apply(xs) - exact)) / scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's RankWarning
+            theirs = np.max(np.abs(np.polyval(np.polyfit(xs, ys, deg), xs) - exact)) / scale
+        assert fit.condition > 1e18
+        assert ours <= 4.0 * theirs, (deg, ours, theirs)
+    # three distinct values stay degenerate from degree 3 on, whatever the path
+    few = np.tile(np.array([1, 2, 3], dtype=np.int32), 100)
+    assert iuvs.fit(few, 2 * few + 1, 2).stats.n_used == 300
+    for deg in (3, 6):
+        with pytest.raises(ex.DegenerateFitError, match="distinct"):
+            iuvs.fit(few, 2 * few + 1, deg)
+
+
 def test_values_up_to_65535_stay_accurate():
     rng = np.random.default_rng(11)
     x = rng.integers(0, 65536, size=(64, 256)).astype(np.uint16)

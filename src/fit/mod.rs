@@ -742,12 +742,35 @@ pub fn fit_all_prefetching(
         lo,
         hi,
     };
-    let mut models = ranks
-        .iter()
-        .map(|&rank| solve_model(rank, &normal, &counts))
-        .collect::<CoreResult<Vec<Model>>>()?;
+    // a polynomial whose normal equations are singular in floating point may
+    // still be well defined (hot pixels far above the rest: cond(G) beyond
+    // 1e16): it goes to the QR path, and its error stands only if QR finds
+    // the design matrix rank-deficient too
+    let mut singular: Vec<(usize, CoreError)> = Vec::new();
+    let mut models = Vec::with_capacity(ranks.len());
+    for (i, &rank) in ranks.iter().enumerate() {
+        models.push(match solve_model(rank, &normal, &counts) {
+            Err(e @ CoreError::Degenerate { .. }) if rank > 0 => {
+                singular.push((i, e));
+                let p = n_params(rank);
+                Model::Poly {
+                    cheb: vec![0.0; p],
+                    inverse: vec![0.0; p * p],
+                    condition: f64::INFINITY,
+                    by_qr: false,
+                }
+            }
+            other => other?,
+        });
+    }
     let n_used = counts.n_used;
     qr_refit(&mut models, &parts, ex, (center, inv_half_width));
+    if let Some((_, e)) = singular
+        .into_iter()
+        .find(|(i, _)| matches!(models[*i], Model::Poly { by_qr: false, .. }))
+    {
+        return Err(e);
+    }
 
     // Pass 2: residual statistics of every model at once, residuals computed
     // directly.  The same pass accumulates the gradient A^T r of every
@@ -1254,6 +1277,24 @@ mod tests {
         assert!(fit_all(&input(&x, &y), &[2]).is_ok());
         let err = fit_all(&input(&x, &y), &[4]).unwrap_err();
         assert!(matches!(err, CoreError::Degenerate { .. }), "{err}");
+    }
+
+    #[test]
+    fn singular_normal_equations_are_solved_by_qr() {
+        // an exact degree-7 polynomial at x = 0..40 (many times) and one hot
+        // pixel at 3000: cond(G) ~ 1e22, singular for the moments' Cholesky;
+        // QR recovers the polynomial, whose residuals are then ~0
+        let xs: Vec<f64> = (0..4001)
+            .map(|i| if i == 4000 { 3000.0 } else { f64::from(i % 41) })
+            .collect();
+        let poly = |x: f64| 5.0 + 0.5 * x + 1e-3 * x * x + 1e-9 * x.powi(5) - 1e-14 * x.powi(7);
+        let ys: Vec<f64> = xs.iter().map(|&x| poly(x)).collect();
+        let (x, y) = (arr(xs), arr(ys.clone()));
+        let fits = fit_all(&input(&x, &y), &[7]).unwrap();
+        let scale = ys.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
+        assert!(fits[0].condition > 1e16, "{}", fits[0].condition);
+        let worst = fits[0].stats.min.abs().max(fits[0].stats.max.abs());
+        assert!(worst < 1e-9 * scale, "{worst} of {scale}");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct RowQr {
     /// Rows not yet folded in, column-major `ROWS x (p + 1)`.
     pending: Vec<f64>,
     n_pending: usize,
+    /// Rows taken in so far (the rank cutoff of [`RowQr::solve`] scales with it).
+    rows: usize,
 }
 
 impl RowQr {
@@ -41,6 +43,7 @@ impl RowQr {
             r: vec![0.0; p * (p + 1)],
             pending: vec![0.0; ROWS * (p + 1)],
             n_pending: 0,
+            rows: 0,
         }
     }
 
@@ -50,6 +53,7 @@ impl RowQr {
             self.pending[k * ROWS + self.n_pending] = v;
         }
         self.n_pending += 1;
+        self.rows += 1;
         if self.n_pending == ROWS {
             self.flush();
         }
@@ -71,6 +75,7 @@ impl RowQr {
                 (center, inv_half_width),
             );
             self.n_pending += take;
+            self.rows += take;
             i += take;
             if self.n_pending == ROWS {
                 self.flush();
@@ -90,11 +95,13 @@ impl RowQr {
     pub fn merge(&mut self, mut other: RowQr) {
         other.flush();
         let w = self.p + 1;
+        let rows = self.rows;
         for j in 0..self.p {
             let row: Vec<f64> = other.r[j * w..(j + 1) * w].to_vec();
             self.add_row(&row);
         }
         self.flush();
+        self.rows = rows + other.rows;
     }
 
     /// The least-squares coefficients of the first `p` basis functions
@@ -106,13 +113,16 @@ impl RowQr {
         let w = self.p + 1;
         let p = p.min(self.p);
         let at = |i: usize, j: usize| self.r[i * w + j];
-        // a diagonal at the rounding level of its column (whose norm is that
-        // of the basis function over the pixels): the basis functions are
-        // dependent on these pixels
+        // a diagonal below the rounding of its column (whose norm is that of
+        // the basis function over the pixels): the basis functions are
+        // dependent on these pixels.  The cutoff, the number of rows times
+        // the machine epsilon, is numpy.polyfit's `rcond` (singular values
+        // below it count as zero there)
         #[allow(clippy::cast_precision_loss)]
+        let cutoff = f64::EPSILON * (self.rows.max(p) as f64);
         let singular = |j: usize| {
             let column = (0..=j).map(|i| at(i, j) * at(i, j)).sum::<f64>().sqrt();
-            !(at(j, j).abs() > column * f64::EPSILON * 4.0 * (p as f64)) || !at(j, j).is_finite()
+            !(at(j, j).abs() > column * cutoff) || !at(j, j).is_finite()
         };
         if (0..p).any(singular) {
             return None;
