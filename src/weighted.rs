@@ -3,8 +3,10 @@
 //! `w**2`.  The covariance is `inv(A^T W^2 A) * SSR_w / (N - p)` with the
 //! weighted sum of squares `SSR_w = sum (w r)**2`, as `numpy.polyfit(cov=True)`
 //! and `scipy.optimize.curve_fit(sigma=1/w)` report it.  Polynomials use the
-//! same Chebyshev basis and one refinement step as the unweighted fits; the
-//! residual statistics are those of the plain residuals over the used pixels.
+//! same Chebyshev basis and one refinement step as the unweighted fits (or,
+//! when the weighted normal equations are too badly conditioned or singular in
+//! floating point, a QR factorisation of the weighted rows); the residual
+//! statistics are those of the plain residuals over the used pixels.
 //!
 //! The usable pixels and their weights are gathered once (this path copies
 //! them; the unweighted fits never do).
@@ -13,8 +15,9 @@ use crate::clip::gather;
 use crate::error::{CoreError, CoreResult};
 use crate::fit::chebyshev::{power_coeffs, power_covariance};
 use crate::fit::kernels::eval_cheb;
+use crate::fit::qr::RowQr;
 use crate::fit::solve::solve_spd;
-use crate::fit::{model_name, FitResult, PairInput, MAX_RANK, MIN_RANK};
+use crate::fit::{model_name, FitResult, PairInput, MAX_RANK, MIN_RANK, QR_CONDITION};
 use crate::stats::StatsAccumulator;
 use crate::sum::Neumaier;
 use crate::view::Frame;
@@ -140,44 +143,86 @@ pub fn fit_weighted(
                     }
                 }
                 let rhs: Vec<f64> = b.iter().map(Neumaier::value).collect();
-                let sol = solve_spd(&gm, &rhs, p).map_err(|s| CoreError::Degenerate {
+                let degenerate = |s: &crate::fit::solve::Singular| CoreError::Degenerate {
                     model: model_name(rank),
                     reason: format!(
                         "the weighted normal equations are singular (pivot {} is {:e}): too few \
                          distinct dark_in values with non-zero weight",
                         s.pivot, s.value
                     ),
-                })?;
-                let mut beta = sol.beta;
-                // one refinement step from the directly computed weighted residuals
-                eval_cheb(&g.x, &beta, c, ih, &mut fitted);
-                let mut grad = vec![Neumaier::default(); p];
-                for i in 0..n {
-                    let r = w2[i] * (g.y[i] - fitted[i]);
-                    let u = (g.x[i] - c) * ih;
-                    let (mut tkm1, mut tk) = (1.0, u);
-                    grad[0].add(r);
-                    for (k, gk) in grad.iter_mut().enumerate().skip(1) {
-                        if k > 1 {
-                            let next = 2.0 * u * tk - tkm1;
-                            tkm1 = tk;
-                            tk = next;
+                };
+                let moments = solve_spd(&gm, &rhs, p);
+                // badly conditioned or singular in floating point (a hot pixel far
+                // above the rest): QR of the weighted rows, as the unweighted fits do
+                let badly = moments
+                    .as_ref()
+                    .map_or(true, |sol| !(sol.condition <= QR_CONDITION));
+                if badly {
+                    let mut qr = RowQr::new(p);
+                    let mut row = vec![0.0; p + 1];
+                    for i in 0..n {
+                        let (w, u) = (g.w[i], (g.x[i] - c) * ih);
+                        row[0] = 1.0;
+                        if p > 1 {
+                            row[1] = u;
                         }
-                        gk.add(r * tk);
+                        for k in 2..p {
+                            row[k] = 2.0 * u * row[k - 1] - row[k - 2];
+                        }
+                        row[p] = g.y[i];
+                        for v in &mut row {
+                            *v *= w;
+                        }
+                        qr.add_row(&row);
                     }
+                    qr.flush();
+                    if let Some((beta, inverse, condition)) = qr.solve(p) {
+                        let coeffs = power_coeffs(&beta, c, h);
+                        (coeffs, beta, c, h, inverse, condition)
+                    } else {
+                        return Err(match moments {
+                            Err(s) => degenerate(&s),
+                            Ok(_) => CoreError::Degenerate {
+                                model: model_name(rank),
+                                reason: "the weighted design matrix is rank-deficient: too few \
+                                         distinct dark_in values with non-zero weight"
+                                    .into(),
+                            },
+                        });
+                    }
+                } else {
+                    let sol = moments.map_err(|s| degenerate(&s))?;
+                    let mut beta = sol.beta;
+                    // one refinement step from the directly computed weighted residuals
+                    eval_cheb(&g.x, &beta, c, ih, &mut fitted);
+                    let mut grad = vec![Neumaier::default(); p];
+                    for i in 0..n {
+                        let r = w2[i] * (g.y[i] - fitted[i]);
+                        let u = (g.x[i] - c) * ih;
+                        let (mut tkm1, mut tk) = (1.0, u);
+                        grad[0].add(r);
+                        for (k, gk) in grad.iter_mut().enumerate().skip(1) {
+                            if k > 1 {
+                                let next = 2.0 * u * tk - tkm1;
+                                tkm1 = tk;
+                                tk = next;
+                            }
+                            gk.add(r * tk);
+                        }
+                    }
+                    let gv: Vec<f64> = grad.iter().map(Neumaier::value).collect();
+                    for j in 0..p {
+                        beta[j] += (0..p).map(|k| sol.inverse[j * p + k] * gv[k]).sum::<f64>();
+                    }
+                    (
+                        power_coeffs(&beta, c, h),
+                        beta,
+                        c,
+                        h,
+                        sol.inverse,
+                        sol.condition,
+                    )
                 }
-                let gv: Vec<f64> = grad.iter().map(Neumaier::value).collect();
-                for j in 0..p {
-                    beta[j] += (0..p).map(|k| sol.inverse[j * p + k] * gv[k]).sum::<f64>();
-                }
-                (
-                    power_coeffs(&beta, c, h),
-                    beta,
-                    c,
-                    h,
-                    sol.inverse,
-                    sol.condition,
-                )
             }
         };
         // fitted values, plain residual statistics and the weighted SSR

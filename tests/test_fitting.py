@@ -47,11 +47,15 @@ def test_poly_fit_is_numpy_poly1d_compatible(darks):
     np.testing.assert_allclose(f.poly(x.astype(float)), f.apply(x), rtol=1e-10)
 
 
-def _exact_fit_values(x_int, y_int, deg):
-    """Least-squares fitted values in exact rational arithmetic (integer data only)."""
+def _exact_fit_values(x_int, y_int, deg, w2_int=None):
+    """Least-squares fitted values in exact rational arithmetic (integer data only).
+
+    ``w2_int``: integer squared weights (``numpy.polyfit``'s ``w`` squared).
+    """
     ux, inv = np.unique(x_int, return_inverse=True)
-    cnt = np.bincount(inv)
-    sy = np.bincount(inv, weights=y_int.astype(float)).astype(np.int64)
+    w2 = np.ones(x_int.size, dtype=np.int64) if w2_int is None else w2_int.astype(np.int64)
+    cnt = np.bincount(inv, weights=w2.astype(float)).astype(np.int64)
+    sy = np.bincount(inv, weights=(w2 * y_int).astype(float)).astype(np.int64)
     u = [int(v) for v in ux]
     n = [int(v) for v in cnt]
     s = [int(v) for v in sy]
@@ -142,6 +146,28 @@ def test_singular_normal_equations_with_a_hot_pixel_still_fit_like_numpy():
     for deg in (3, 6):
         with pytest.raises(ex.DegenerateFitError, match="distinct"):
             iuvs.fit(few, 2 * few + 1, deg)
+
+
+def test_weighted_fits_with_a_hot_pixel_against_exact_reference():
+    # the weighted path takes the QR route too: degrees 5..7 of hot-pixel
+    # darks with weights 1 and 2 (exact squares), against exact rational
+    # weighted least squares and numpy.polyfit(w=)
+    rng = np.random.default_rng(1)
+    x = np.clip(np.round(rng.gamma(2.0, 10.0, size=(40, 120))), 0, 220).astype(np.int64)
+    x.flat[rng.integers(x.size)] = 3577
+    y = np.round(0.9 * x + 3e-4 * x**2 + 25.0 + rng.normal(0.0, 8.0, x.shape)).astype(np.int64)
+    w = rng.integers(1, 3, size=x.shape)
+    xs, ys, ws = x.ravel(), y.ravel(), w.ravel()
+    for deg in (5, 6, 7):
+        fit = iuvs.fit(x.astype(np.int32), y.astype(np.int32), deg, weights=w.astype(np.float64))
+        exact = _exact_fit_values(xs, ys, deg, ws * ws)
+        scale = np.max(np.abs(exact))
+        ours = np.max(np.abs(fit.apply(xs) - exact)) / scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's RankWarning
+            theirs = np.max(np.abs(np.polyval(np.polyfit(xs, ys, deg, w=ws), xs) - exact)) / scale
+        assert fit.condition > 1e14
+        assert ours <= max(4.0 * theirs, 2e-11), (deg, ours, theirs)
 
 
 def test_values_up_to_65535_stay_accurate():

@@ -299,7 +299,7 @@ fn stats_pass(
 /// 8e-15..5e-14, and QR would only halve that at 2.5 times the time); beyond,
 /// refinement stops converging (degree 5 of the same data, cond ~ 5e15, was
 /// off by up to 4e-7, and is 1e-12..1e-11 by QR, as numpy).
-const QR_CONDITION: f64 = 1e12;
+pub(crate) const QR_CONDITION: f64 = 1e12;
 
 /// Re-solve the polynomials of `models` whose normal equations are worse
 /// conditioned than [`QR_CONDITION`] by a QR factorisation of the design
