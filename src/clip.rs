@@ -33,7 +33,7 @@ use crate::fit::kernels::{
 };
 use crate::fit::{
     fit_all, scalable, scaling, solve_model, validate_ranks, FitResult, Model, NormalSums,
-    PairInput,
+    PairInput, QR_CONDITION,
 };
 use crate::mask::{chunk, Counts, Exclusion};
 use crate::scratch;
@@ -325,7 +325,9 @@ impl Downdated {
 
     /// The model of the kept pixels, with the inverse normal matrix when it
     /// should take a refinement step (see [`Downdated::refine`]); `None` for
-    /// an error, which the full fit then reports with its own message.
+    /// an error, which the full fit then reports with its own message, and
+    /// for normal equations too badly conditioned for the sums (the full fit
+    /// then solves them by QR).
     fn solve(&self) -> Option<(Current, Option<Vec<f64>>)> {
         let normal = NormalSums {
             m: &self.sums.m,
@@ -339,6 +341,8 @@ impl Downdated {
         let (coeffs, center, inv_half_width, inverse) =
             match solve_model(self.rank, &normal, &self.counts).ok()? {
                 Model::Additive(a) | Model::Multiplicative { a, .. } => (vec![a], 0.0, 1.0, None),
+                // beyond what refinement recovers: the full fit (by QR) instead
+                Model::Poly { condition, .. } if !(condition <= QR_CONDITION) => return None,
                 Model::Poly {
                     cheb,
                     inverse,
