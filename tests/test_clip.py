@@ -127,3 +127,26 @@ def test_clip_mask_is_in_logical_order_for_every_layout():
         f = iuvs.fit(view(x), view(y), 2, clip=3.0)
         np.testing.assert_array_equal(f.mask, want.mask)
         np.testing.assert_allclose(f.coeffs, want.coeffs, rtol=1e-12)
+
+
+def test_clipped_fits_of_hot_pixel_darks_are_exact_least_squares_of_the_kept_pixels():
+    # a hot pixel far above darks crowded at the low end: the normal equations
+    # of degrees 4..6 (cond 1e11..1e19) are beyond refinement, so every refit
+    # goes through QR; the result must be the least-squares fit of the pixels
+    # it keeps (exact rational reference), and must keep the hot pixel, which
+    # a polynomial of degree >= 1 fits exactly (it alone sets the far end)
+    from test_fitting import _exact_fit_values
+
+    rng = np.random.default_rng(0)
+    x = np.clip(np.round(rng.gamma(2.0, 10.0, size=(62, 341))), 0, 220).astype(np.int64)
+    hot = rng.integers(x.size)
+    x.flat[hot] = 3577
+    y = np.round(0.9 * x + 3e-4 * x**2 + 25.0 + rng.normal(0.0, 8.0, x.shape)).astype(np.int64)
+    for deg in (4, 5, 6):
+        f = iuvs.fit(x.astype(np.int32), y.astype(np.int32), deg, clip=3.0)
+        keep = ~f.mask.ravel()
+        assert keep[hot] and 0 < f.stats.n_clipped < 100
+        xs, ys = x.ravel()[keep], y.ravel()[keep]
+        exact = _exact_fit_values(xs, ys, deg)
+        err = np.max(np.abs(f.apply(xs) - exact)) / np.max(np.abs(exact))
+        assert err < 2e-9, (deg, err)
