@@ -379,6 +379,8 @@ fn refine(
     // r' = r - A delta:  sum r' = sum r - delta . m,
     // sum r'^2 = sum r^2 - 2 delta . g + delta^T G delta
     let d_sum: f64 = -(0..p).map(|k| delta[k] * m[k].value()).sum::<f64>();
+    // delta^T G delta from the moments: the sum over the pixels of the
+    // squared moves of the fitted values
     let mut quad = 0.0;
     for j in 0..p {
         for k in 0..p {
@@ -390,8 +392,14 @@ fn refine(
     for (c, d) in cheb.iter_mut().zip(&delta) {
         *c += d;
     }
-    // |T_k| <= 1, so the fitted values moved by at most sum |delta_k|
-    let moved: f64 = delta.iter().map(|d| d.abs()).sum();
+    // How far any pixel's fitted value moved: at most sum |delta_k| (|T_k| <= 1),
+    // and at most the root of the sum over the pixels of the squared moves,
+    // delta^T G delta, plus a generous bound of the moments' rounding (which
+    // is ~5e-14 n per entry); along the ill-conditioned directions of a bad
+    // fit the second is far smaller, and saves it passes
+    let n = m[0].value().max(1.0);
+    let abs_sum: f64 = delta.iter().map(|d| d.abs()).sum();
+    let moved = abs_sum.min((quad.max(0.0) + 1e-12 * n * abs_sum * abs_sum).sqrt());
     let size: f64 = cheb.iter().map(|c| c.abs()).sum();
     !(moved <= REFINE_SHIFT_TOLERANCE * size)
 }
