@@ -227,7 +227,7 @@ fn stats_pass(
     ahead: Option<Prefetch>,
 ) -> (Vec<StatsAccumulator>, Vec<Vec<Neumaier>>) {
     let (center, inv_half_width) = scale;
-    let block = parts.first().map_or(0, Walk::len).min(BLOCK);
+    let block = parts.iter().map(Walk::len).max().unwrap_or(0).min(BLOCK);
     let fresh = || {
         (
             vec![StatsAccumulator::default(); evals.len()],
