@@ -11,7 +11,7 @@ use crate::view::{Frame, PixelArray};
 
 /// Cache line size assumed for the hints (64 bytes on every current `x86_64` and
 /// most ARM cores; a wrong guess only makes the hints denser or sparser).
-const LINE: usize = 64;
+pub(crate) const LINE: usize = 64;
 
 /// Frames whose memory span is more than this many times their pixel bytes
 /// (strided views over a much larger array) are not fetched: most of the span
@@ -133,7 +133,7 @@ impl Prefetch {
 /// Ask the processor to bring the cache line at `address` into the L2 cache.
 #[allow(unsafe_code)] // a prefetch hint; see SAFETY
 #[inline]
-fn hint(address: usize) {
+pub(crate) fn hint(address: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
