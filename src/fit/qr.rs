@@ -1,16 +1,16 @@
-//! Least squares by a QR factorisation built one row at a time (Givens
-//! rotations), for the polynomials whose normal equations are too badly
-//! conditioned for the moments to carry them.
+//! Least squares by a QR factorisation built from the rows as they stream by
+//! (blocked Householder reflections), for the polynomials whose normal
+//! equations are too badly conditioned for the moments to carry them.
 //!
 //! The normal equations lose `cond(G) = cond(A)^2`: when almost every pixel
 //! sits at one end of the range and a few hot pixels at the other, `cond(G)`
 //! of a degree-4 or -5 fit reaches 1e11..1e16 and even repeated refinement
 //! cannot recover what `numpy.polyfit` (an SVD of the design matrix, error
-//! about `cond(A)` times the rounding) gets.  Folding each row `[T_0(t) ..
-//! T_d(t), y]` into an upper-triangular `R` by Givens rotations is backward
-//! stable like any orthogonal factorisation and needs only `(d + 1) x (d + 2)`
-//! numbers, whatever the number of pixels, so it streams over the frame like
-//! every other pass.  The leading `p x p` block of `R` with the first `p`
+//! about `cond(A)` times the rounding) gets.  Folding the rows `[T_0(t) ..
+//! T_d(t), y]` into an upper-triangular `R`, a block of rows at a time, is
+//! backward stable like any orthogonal factorisation and keeps only `(d + 1) x
+//! (d + 2)` numbers (and one block), whatever the number of pixels, so it
+//! streams over the frame like every other pass.  The leading `p x p` block of `R` with the first `p`
 //! entries of its last column is the factorisation of the degree `p - 1`
 //! problem, so one pass serves every lower degree too.
 
@@ -105,8 +105,8 @@ impl RowQr {
     }
 
     /// The least-squares coefficients of the first `p` basis functions
-    /// (`p <= ` the factorisation's), `(G^T G)^-1` of them (row-major `p x p`,
-    /// for the covariance) and the 1-norm condition number of `G = A^T A`;
+    /// (`p <= ` the factorisation's), `(A^T A)^-1` of them (row-major `p x p`,
+    /// for the covariance) and the 1-norm condition number of `A^T A`;
     /// `None` if `R` is singular there.  Call [`RowQr::flush`] first.
     #[must_use]
     pub fn solve(&self, p: usize) -> Option<(Vec<f64>, Vec<f64>, f64)> {
@@ -116,8 +116,8 @@ impl RowQr {
         // a diagonal below the rounding of its column (whose norm is that of
         // the basis function over the pixels): the basis functions are
         // dependent on these pixels.  The cutoff, the number of rows times
-        // the machine epsilon, is numpy.polyfit's `rcond` (singular values
-        // below it count as zero there)
+        // the machine epsilon, is the size of numpy.polyfit's `rcond` (which
+        // counts singular values below it times the largest as zero)
         #[allow(clippy::cast_precision_loss)]
         let cutoff = f64::EPSILON * (self.rows.max(p) as f64);
         let singular = |j: usize| {
