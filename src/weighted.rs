@@ -34,6 +34,35 @@ fn sum(v: impl Iterator<Item = f64>) -> f64 {
     acc.value()
 }
 
+/// The QR factorisation of the weighted rows `w [T_0(u) .. T_{p-1}(u), y]`,
+/// `u = (x - center) * inv_half_width`: least squares of `sum (w r)^2`, for
+/// weighted normal equations beyond the moments (see [`crate::fit::qr`]).
+fn weighted_qr(
+    (xs, ys, ws): (&[f64], &[f64], &[f64]),
+    p: usize,
+    (center, inv_half_width): (f64, f64),
+) -> RowQr {
+    let mut qr = RowQr::new(p);
+    let mut row = vec![0.0; p + 1];
+    for ((&x, &y), &w) in xs.iter().zip(ys).zip(ws) {
+        let u = (x - center) * inv_half_width;
+        row[0] = 1.0;
+        if p > 1 {
+            row[1] = u;
+        }
+        for k in 2..p {
+            row[k] = 2.0 * u * row[k - 1] - row[k - 2];
+        }
+        row[p] = y;
+        for v in &mut row {
+            *v *= w;
+        }
+        qr.add_row(&row);
+    }
+    qr.flush();
+    qr
+}
+
 /// Fit every rank with weights `w` (any supported dtype, the shape of the darks).
 ///
 /// # Errors
@@ -158,25 +187,9 @@ pub fn fit_weighted(
                     .as_ref()
                     .map_or(true, |sol| !(sol.condition <= QR_CONDITION));
                 if badly {
-                    let mut qr = RowQr::new(p);
-                    let mut row = vec![0.0; p + 1];
-                    for i in 0..n {
-                        let (w, u) = (g.w[i], (g.x[i] - c) * ih);
-                        row[0] = 1.0;
-                        if p > 1 {
-                            row[1] = u;
-                        }
-                        for k in 2..p {
-                            row[k] = 2.0 * u * row[k - 1] - row[k - 2];
-                        }
-                        row[p] = g.y[i];
-                        for v in &mut row {
-                            *v *= w;
-                        }
-                        qr.add_row(&row);
-                    }
-                    qr.flush();
-                    if let Some((beta, inverse, condition)) = qr.solve(p) {
+                    if let Some((beta, inverse, condition)) =
+                        weighted_qr((&g.x, &g.y, &g.w), p, (c, ih)).solve(p)
+                    {
                         let coeffs = power_coeffs(&beta, c, h);
                         (coeffs, beta, c, h, inverse, condition)
                     } else {
