@@ -67,6 +67,37 @@ fn chol_solve(l: &[f64], p: usize, z: &mut [f64]) {
     }
 }
 
+/// [`chol_solve`] for the `p` columns of `z` (row-major `p x p`) at once: per
+/// column the same operations in the same order, so the same bits, but the
+/// columns' independent dependency chains (a division per row) overlap
+/// instead of running one after another.
+fn chol_solve_columns(l: &[f64], p: usize, z: &mut [f64]) {
+    for i in 0..p {
+        for k in 0..i {
+            let lik = l[i * p + k];
+            for j in 0..p {
+                z[i * p + j] -= lik * z[k * p + j];
+            }
+        }
+        let d = l[i * p + i];
+        for j in 0..p {
+            z[i * p + j] /= d;
+        }
+    }
+    for i in (0..p).rev() {
+        for k in i + 1..p {
+            let lki = l[k * p + i];
+            for j in 0..p {
+                z[i * p + j] -= lki * z[k * p + j];
+            }
+        }
+        let d = l[i * p + i];
+        for j in 0..p {
+            z[i * p + j] /= d;
+        }
+    }
+}
+
 fn norm1(a: &[f64], p: usize) -> f64 {
     (0..p)
         .map(|j| (0..p).map(|i| a[i * p + j].abs()).sum::<f64>())
@@ -115,14 +146,12 @@ pub fn solve_spd(g: &[f64], b: &[f64], p: usize) -> Result<Solution, Singular> {
     for (y, dy) in ys.iter_mut().zip(z.iter()) {
         *y += dy;
     }
+    // the inverse: column j solves for the unit vector e_j
+    inv_s.fill(0.0);
     for j in 0..p {
-        z.fill(0.0);
-        z[j] = 1.0;
-        chol_solve(l, p, z);
-        for i in 0..p {
-            inv_s[i * p + j] = z[i];
-        }
+        inv_s[j * p + j] = 1.0;
     }
+    chol_solve_columns(l, p, inv_s);
     let condition = norm1(gs, p) * norm1(inv_s, p);
     let beta = (0..p).map(|i| ys[i] * scale[i]).collect();
     let mut inverse = vec![0.0; p * p];
@@ -153,6 +182,46 @@ mod tests {
             assert!((a - b).abs() < 1e-15);
         }
         assert!(s.condition >= 1.0);
+    }
+
+    #[test]
+    fn inverse_columns_are_the_single_solves_bit_for_bit() {
+        // a badly scaled 5 x 5 SPD matrix (Hilbert-like plus a diagonal)
+        let p = 5;
+        let a: Vec<f64> = (0..p * p)
+            .map(|k| {
+                let (i, j) = (k / p, k % p);
+                let h = 1.0 / f64::from(u32::try_from(i + j + 1).unwrap());
+                if i == j {
+                    h + 0.3
+                } else {
+                    h
+                }
+            })
+            .collect();
+        let mut l = vec![0.0; p * p];
+        cholesky(&a, p, &mut l).unwrap();
+        let mut all = vec![0.0; p * p];
+        for j in 0..p {
+            all[j * p + j] = 1.0;
+        }
+        chol_solve_columns(&l, p, &mut all);
+        for j in 0..p {
+            let mut z = vec![0.0; p];
+            z[j] = 1.0;
+            chol_solve(&l, p, &mut z);
+            for i in 0..p {
+                assert_eq!(all[i * p + j].to_bits(), z[i].to_bits(), "({i}, {j})");
+            }
+        }
+        // and it is the inverse: A * inv = I to rounding
+        for i in 0..p {
+            for j in 0..p {
+                let v: f64 = (0..p).map(|k| a[i * p + k] * all[k * p + j]).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((v - want).abs() < 1e-13, "({i}, {j}): {v}");
+            }
+        }
     }
 
     #[test]
