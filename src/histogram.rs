@@ -250,23 +250,20 @@ const MAX_BINS: u32 = u32::MAX - 1;
     clippy::too_many_arguments
 )]
 fn guess(v: &[f64], lo: f64, hi: f64, e0: f64, scale: f64, n: usize, tol: f64, idx: &mut [u32]) {
-    let top = (n - 1) as f64;
+    // positions are clamped to [0, n]: a value of the last bin, n - 1 <= f < n,
+    // keeps its fraction (clamping it to n - 1 made all of them 'near an
+    // edge' and sent their blocks to the scalar path), and the clamped
+    // extremes 0 and n have none, so they go to numpy's own steps
+    let top = n as f64;
     for (o, &a) in idx.iter_mut().zip(v) {
         let inside = a >= lo && a <= hi;
         let f0 = (a - e0) * scale;
-        // selects, not f64::min and saturating casts, so the loop vectorises;
-        // values outside (and NaN) are replaced before they are converted
-        let f = if inside {
-            if f0 > top {
-                top
-            } else if f0 < 0.0 {
-                0.0
-            } else {
-                f0
-            }
-        } else {
-            0.0
-        };
+        // the clamp as the two selects x86's max and min instructions are
+        // (one instruction each; f64::max / min add NaN handling): a NaN or
+        // a value outside the range gets some position here, and its index
+        // is replaced below, so only its conversion must not trap (it does not)
+        let g = if f0 < 0.0 { 0.0 } else { f0 };
+        let f = if top < g { top } else { g };
         let fl = f.floor();
         let frac = f - fl;
         // a position farther than `tol` from an integer is in that bin
@@ -292,8 +289,23 @@ fn guess(v: &[f64], lo: f64, hi: f64, e0: f64, scale: f64, n: usize, tol: f64, i
 /// of one bin apart; `counts` has two more rows than bins, where the marked
 /// values are counted without a branch (row `n`, outside, is left for the
 /// caller to ignore; row `n + 1` is resolved here and emptied).
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+///
+/// The values are binned in runs of [`HIST_RUN`]: each run's bin indices
+/// are counted while they are still in the L1 cache (with the walk's blocks
+/// of 8192 values, the indices of a whole block filled the L1 cache and
+/// pushed out the values being read).
 pub(crate) fn bin_block(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
+    for run in v.chunks(HIST_RUN) {
+        bin_run(run, bins, counts, idx);
+    }
+}
+
+/// Values binned per run of [`bin_block`].
+const HIST_RUN: usize = 1024;
+
+/// [`bin_block`] of one run (`idx` at least as long as `v`).
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+fn bin_run(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
     let n = bins.n;
     let e = &bins.edges;
     let scale = n as f64 / (e[n] - e[0]);
@@ -415,6 +427,20 @@ mod tests {
             2.0,
         );
         assert_eq!(got, vec![1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn only_values_near_an_edge_are_marked_for_numpy_steps() {
+        // values well inside a bin, the last one included, get their bin in the
+        // vector step; only the range's ends (and values a rounding away from an
+        // edge) go to numpy's own steps (marker n + 1), the outside to marker n
+        let v = [0.05, 0.55, 0.95, 0.999, 0.0, 1.0, 0.3, -0.5, f64::NAN];
+        let mut idx = [0_u32; 9];
+        guess(&v, 0.0, 1.0, 0.0, 10.0, 10, 1e-6, &mut idx);
+        assert_eq!(idx, [0, 5, 9, 9, 11, 11, 11, 10, 10]);
+        // and counted as numpy counts them (numpy puts 0.3 in [0.2, 0.30000000000000004))
+        let got = hist(v.to_vec(), 10, 0.0, 1.0);
+        assert_eq!(got, vec![2, 0, 1, 0, 0, 1, 0, 0, 0, 3]);
     }
 
     #[test]
