@@ -15,9 +15,9 @@
 
 use crate::error::{CoreError, CoreResult};
 use multiversion::multiversion;
-use rayon::prelude::*;
 
 use crate::fit::PARALLEL_CHUNK;
+use crate::parallel::map_parts;
 use crate::view::{Frame, PixelArray, Walk, BLOCK};
 
 /// Precision of one step of numpy's binning.
@@ -373,18 +373,11 @@ pub fn histogram(values: &Frame<'_>, bins: &Bins) -> CoreResult<Vec<u64>> {
             }
             counts
         };
-        if all.len() <= PARALLEL_CHUNK {
-            vec![count_slice(all)]
-        } else {
-            all.par_chunks(PARALLEL_CHUNK).map(count_slice).collect()
-        }
+        let chunks: Vec<&[f64]> = all.chunks(PARALLEL_CHUNK).collect();
+        map_parts(chunks.len(), |i| count_slice(chunks[i]))
     } else {
         let parts = walk.split(PARALLEL_CHUNK);
-        if parts.len() == 1 {
-            vec![count_part(&parts[0])]
-        } else {
-            parts.par_iter().map(count_part).collect()
-        }
+        map_parts(parts.len(), |i| count_part(&parts[i]))
     };
     Ok(totals(&partial, bins.n))
 }

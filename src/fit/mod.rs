@@ -33,7 +33,6 @@ pub mod solve;
 use std::sync::Mutex;
 
 use ndarray::ArrayViewD;
-use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::mask::{Counts, Exclusion};
@@ -452,11 +451,7 @@ where
         let counts = pass(w, ex, &mut |xs, ys| f(&mut acc, xs, ys));
         (finish(acc), counts)
     };
-    if parts.len() == 1 {
-        vec![run(&parts[0])]
-    } else {
-        parts.par_iter().map(run).collect()
-    }
+    crate::parallel::map_parts(parts.len(), |i| run(&parts[i]))
 }
 
 /// The scaling `t = (x - c) / h` that maps `[lo, hi]` onto `[-1, 1]`.
