@@ -52,6 +52,26 @@ def test_thread_counts_give_identical_results(stacks):
     np.testing.assert_array_equal(a.columns["std"], b.columns["std"])
 
 
+def test_large_pairs_split_into_parts_give_the_same_bits_on_any_thread_count():
+    # 600 x 600 pixels are walked in 8 parts, taken by whichever thread is free:
+    # the parts' sums are merged in part order, so the thread count cannot show
+    x, y = make_darks(shape=(600, 600), seed=4)
+    ranks = [-1, 0, 1, 2, 4]
+    want = iuvs.fit_all(x, y, ranks)
+    for n in (1, 2, 3):
+        res = iuvs.fit_batch(x[None], y[None], ranks, n_threads=n)
+        for j, f in enumerate(want):
+            np.testing.assert_array_equal(res.coeffs[0, j, : f.coeffs.size], f.coeffs)
+            assert res.columns["std"][0, j] == f.stats.std
+            assert res.columns["frac_mean"][0, j] == f.stats.frac_mean
+    # and the fit is numpy's
+    np.testing.assert_allclose(
+        want[3].coeffs,
+        np.polyfit(x.ravel().astype(float), y.ravel().astype(float), 2),
+        rtol=1e-9,
+    )
+
+
 def test_sequences_of_different_shapes_layouts_and_byte_orders():
     x1, y1 = make_darks(shape=(10, 40), seed=1)
     x2, y2 = make_darks(shape=(33, 7), seed=2)
