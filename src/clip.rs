@@ -32,7 +32,7 @@ use crate::fit::kernels::{
     add_mult_sums, gradient_of, lane_total, range_block, residuals_of, v_add, Eval, MomentSums, V,
 };
 use crate::fit::{
-    fit_all, scalable, scaling, solve_model, validate_ranks, FitResult, Model, NormalSums,
+    fit_all_local, scalable, scaling, solve_model, validate_ranks, FitResult, Model, NormalSums,
     PairInput, QR_CONDITION,
 };
 use crate::mask::{chunk, Counts, Exclusion};
@@ -804,7 +804,7 @@ impl Kept {
             let w = Frame::from(ArrayViewD::from_shape(IxDyn(&shape), w).map_err(shape_err)?);
             return Ok(fit_weighted(&sub, &w, &[rank])?.remove(0));
         }
-        Ok(fit_all(&sub, &[rank])?.remove(0))
+        Ok(fit_all_local(&sub, &[rank])?.remove(0))
     }
 }
 
@@ -906,6 +906,7 @@ pub fn fit_clipped(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fit::fit_all;
 
     /// `sigma_clip` written plainly: the median by sorting a copy, a
     /// two-pass std, the kept values rewritten every iteration.
@@ -1018,7 +1019,7 @@ mod tests {
                 let k = kx.len();
                 let kx = ArrayD::from_shape_vec(IxDyn(&[k]), kx).unwrap();
                 let ky = ArrayD::from_shape_vec(IxDyn(&[k]), ky).unwrap();
-                fit_all(&pair(&kx, &ky), &[rank]).unwrap().remove(0)
+                fit_all_local(&pair(&kx, &ky), &[rank]).unwrap().remove(0)
             };
             let mut mask = vec![false; n];
             let mut fit = kept_fit(&mask);

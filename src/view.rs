@@ -10,7 +10,7 @@
 //! order while pixels of different arrays stay paired by their logical index.
 
 use multiversion::multiversion;
-use ndarray::{s, ArrayView, ArrayViewD, Axis, Dimension, Ix2, Slice};
+use ndarray::{s, ArrayView, ArrayViewD, Axis, Dimension, Ix2};
 
 use crate::error::{CoreError, CoreResult};
 use crate::prefetch::{hint, LINE};
@@ -277,6 +277,9 @@ fn merge_into<T>(v: ArrayViewD<'_, T>, outer: usize) -> ArrayViewD<'_, T> {
 pub struct Walk<'a> {
     frames: Vec<Frame<'a>>,
     mask: Option<ArrayViewD<'a, bool>>,
+    /// The pixels walked, `[start, end)` in walk order: the whole frames, or
+    /// one part of a [`Walk::split`].
+    range: (usize, usize),
 }
 
 /// Buffers handed to a block visitor: one `f64` column per frame and the mask.
@@ -353,13 +356,23 @@ impl<'a> Walk<'a> {
                 mask = mask.map(|m| merge_into(m, ax));
             }
         }
-        Ok(Walk { frames, mask })
+        let total = frames[0].len();
+        Ok(Walk {
+            frames,
+            mask,
+            range: (0, total),
+        })
     }
 
     /// Number of pixels.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.frames[0].len()
+        self.range.1 - self.range.0
+    }
+
+    /// Whether the walk covers the whole frames (not one part of a split).
+    fn whole(&self) -> bool {
+        self.range == (0, self.frames[0].len())
     }
 
     /// True when a mask was given.
@@ -376,10 +389,11 @@ impl<'a> Walk<'a> {
         if self.mask.is_some() {
             return None;
         }
+        let (lo, hi) = self.range;
         self.frames
             .iter()
             .map(|f| match &f.data {
-                PixelArray::F64(v) if !f.swapped => v.clone().to_slice(),
+                PixelArray::F64(v) if !f.swapped => v.clone().to_slice().map(|s| &s[lo..hi]),
                 _ => None,
             })
             .collect()
@@ -399,42 +413,28 @@ impl<'a> Walk<'a> {
         self.len() == 0
     }
 
-    /// Split into consecutive parts of at most about `target` pixels along the
-    /// outermost walked axis, as equal in size as the axis allows (a frame of
-    /// 1.04 `target` becomes two halves, not a whole part and a sliver that
-    /// leaves a thread idle).  The number of parts is a power of two (as far
-    /// as the axis allows), so that it divides evenly among 2, 4, 8, ...
-    /// threads: 5 parts on 2 threads take as long as 6.  The split depends
-    /// only on the shape, never on the number of threads, so results merged
-    /// in order are reproducible.
+    /// Split into consecutive parts of at most about `target` pixels, in walk
+    /// order, as equal in size as pixels allow (a frame of 1.04 `target`
+    /// becomes two halves, not a whole part and a sliver that leaves a thread
+    /// idle).  The number of parts is a power of two, so that it divides
+    /// evenly among 2, 4, 8, ... threads: 5 parts on 2 threads take as long
+    /// as 6.  The split depends only on the number of pixels, never on the
+    /// number of threads or the memory layout: a strided view and its
+    /// contiguous copy are cut at the same pixels, and each part's blocks
+    /// start where the part starts, so the two are summed in the same blocks.
     #[must_use]
     pub fn split(&self, target: usize) -> Vec<Walk<'a>> {
-        let shape = self.frames[0].shape();
-        let len0 = shape.first().copied().unwrap_or(1);
-        if len0 <= 1 || self.len() <= target {
+        let len = self.len();
+        if len <= target.max(1) {
             return vec![self.clone()];
         }
-        let n_parts = self
-            .len()
-            .div_ceil(target.max(1))
-            .next_power_of_two()
-            .min(len0);
-        let rows = len0.div_ceil(n_parts);
-        (0..len0)
-            .step_by(rows)
-            .map(|start| {
-                let range = Slice::from(start..(start + rows).min(len0));
-                Walk {
-                    frames: self
-                        .frames
-                        .iter()
-                        .map(|f| Frame {
-                            data: dispatch!(wrap f.data.clone(), v => v.slice_axis_move(Axis(0), range)),
-                            swapped: f.swapped,
-                        })
-                        .collect(),
-                    mask: self.mask.clone().map(|m| m.slice_axis_move(Axis(0), range)),
-                }
+        let n_parts = len.div_ceil(target.max(1)).next_power_of_two().min(len);
+        let at = |k: usize| self.range.0 + k * len / n_parts;
+        (0..n_parts)
+            .map(|k| Walk {
+                frames: self.frames.clone(),
+                mask: self.mask.clone(),
+                range: (at(k), at(k + 1)),
             })
             .collect()
     }
@@ -453,6 +453,15 @@ impl<'a> Walk<'a> {
     /// If `col` is not a frame of the walk or `out` is shorter than the walk.
     pub fn fill(&self, col: usize, out: &mut [f64]) {
         assert!(out.len() >= self.len(), "fill buffer too short");
+        if !self.whole() {
+            // one part of a split: through its blocks
+            let mut pos = 0;
+            self.for_each_block(&mut |b| {
+                out[pos..pos + b.len].copy_from_slice(&b.cols[col][..b.len]);
+                pos += b.len;
+            });
+            return;
+        }
         let f = &self.frames[col];
         let mut pos = 0;
         fill_rec(&f.data, f.swapped, out, &mut pos);
@@ -474,7 +483,7 @@ impl<'a> Walk<'a> {
             .iter()
             .map(|f| (f.data.clone(), f.swapped))
             .collect();
-        walk_rec(&datas, self.mask.as_ref(), &mut block, visit);
+        walk_rec(&datas, self.mask.as_ref(), self.range, &mut block, visit);
         if block.len > 0 {
             visit(&block);
         }
@@ -484,13 +493,18 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// Walk the pixels `range` (in walk order) of `datas`.
 fn walk_rec(
     datas: &[(PixelArray<'_>, bool)],
     mask: Option<&ArrayViewD<'_, bool>>,
+    range: (usize, usize),
     block: &mut Block,
     visit: &mut dyn FnMut(&Block),
 ) {
     let shape = datas[0].0.shape();
+    if range.1 <= range.0 {
+        return;
+    }
     if shape.len() == 1 {
         // a lane is a walk of one row
         let row: Vec<(PixelArray<'_>, bool)> = datas
@@ -498,20 +512,27 @@ fn walk_rec(
             .map(|(d, s)| (dispatch!(wrap d, v => v.clone().insert_axis(Axis(0))), *s))
             .collect();
         let mask = mask.map(|m| m.clone().insert_axis(Axis(0)));
-        walk_rows(&row, mask.as_ref(), block, visit);
+        walk_rows(&row, mask.as_ref(), range, block, visit);
         return;
     }
     if shape.len() == 2 {
-        walk_rows(datas, mask, block, visit);
+        walk_rows(datas, mask, range, block, visit);
         return;
     }
-    for i in 0..shape[0] {
+    // the sub-arrays along the outer axis that hold pixels of the range
+    let sub_len: usize = shape[1..].iter().product();
+    if sub_len == 0 {
+        return;
+    }
+    for i in range.0 / sub_len..range.1.div_ceil(sub_len).min(shape[0]) {
+        let base = i * sub_len;
+        let sub_range = (range.0.saturating_sub(base), (range.1 - base).min(sub_len));
         let sub: Vec<(PixelArray<'_>, bool)> = datas
             .iter()
             .map(|(d, s)| (dispatch!(wrap d, v => v.index_axis(Axis(0), i)), *s))
             .collect();
         let sub_mask = mask.map(|m| m.index_axis(Axis(0), i));
-        walk_rec(&sub, sub_mask.as_ref(), block, visit);
+        walk_rec(&sub, sub_mask.as_ref(), sub_range, block, visit);
     }
 }
 
@@ -525,12 +546,14 @@ fn walk_rec(
 fn walk_rows(
     datas: &[(PixelArray<'_>, bool)],
     mask: Option<&ArrayViewD<'_, bool>>,
+    range: (usize, usize),
     block: &mut Block,
     visit: &mut dyn FnMut(&Block),
 ) {
     let shape = datas[0].0.shape();
     let (rows, n) = (shape[0], shape[1]);
-    if rows == 0 || n == 0 {
+    let stop = range.1.min(rows * n);
+    if rows == 0 || n == 0 || stop <= range.0 {
         return; // no pixels (and blocks of length 0, which would never fill)
     }
     let full = block.mask.len();
@@ -543,13 +566,15 @@ fn walk_rows(
     });
     // (row, start, end) of each run of the block being filled
     let mut segs: Vec<(usize, usize, usize)> = Vec::new();
-    let (mut row, mut start) = (0, 0);
-    while row < rows {
+    // from the first pixel of the range to its last: rows, then the pixels
+    // within the first and the last row
+    let (mut row, mut start) = (range.0 / n, range.0 % n);
+    while row * n + start < stop {
         segs.clear();
         let base = block.len;
         let mut off = base;
-        while off < full && row < rows {
-            let end = (start + (full - off)).min(n);
+        while off < full && row * n + start < stop {
+            let end = (start + (full - off)).min(n).min(stop - row * n);
             segs.push((row, start, end));
             off += end - start;
             if end == n {
@@ -961,23 +986,56 @@ mod tests {
         // balanced: 10 * BLOCK + 3 pixels in parts of at most ~3 * BLOCK are four
         // parts of 2.5 * BLOCK, not three of 3 * BLOCK and a sliver of BLOCK + 3
         let lens: Vec<usize> = parts.iter().map(Walk::len).collect();
-        let want = (10 * BLOCK + 3).div_ceil(4);
-        assert_eq!(lens, vec![want, want, want, 10 * BLOCK + 3 - 3 * want]);
-        // a contiguous 133 x 1024 frame is walked as one axis: two equal halves
-        let b = ArrayD::<f64>::zeros(IxDyn(&[133, 1024]));
+        let n = 10 * BLOCK + 3;
+        assert_eq!(
+            lens,
+            vec![n / 4, n / 2 - n / 4, 3 * n / 4 - n / 2, n - 3 * n / 4]
+        );
+        // a contiguous 133 x 1024 frame: two equal halves
+        let b = ArrayD::<f64>::from_shape_fn(IxDyn(&[133, 1024]), |i| (i[0] * 1024 + i[1]) as f64);
         let w = Walk::new(&[Frame::from(b.view())], None).unwrap();
         let lens: Vec<usize> = w.split(1 << 17).iter().map(Walk::len).collect();
         assert_eq!(lens, vec![68096, 68096]);
-        // rows of a strided view (axes that cannot merge): 133 rows of 512 in parts
-        // of about 1 << 16 pixels are 67 and 66 rows (the old split left 5 alone)
-        let v = b.slice(s![.., 1..513]).into_dyn();
-        let w = Walk::new(&[Frame::from(v)], None).unwrap();
-        let lens: Vec<usize> = w.split(1 << 16).iter().map(Walk::len).collect();
-        assert_eq!(lens, vec![67 * 512, 66 * 512]);
-        // more parts wanted than rows: one row each
-        let c = ArrayD::<f64>::zeros(IxDyn(&[3, 1000]));
-        let w = Walk::new(&[Frame::from(c.slice(s![.., 1..999]).into_dyn())], None).unwrap();
-        assert_eq!(w.split(10).len(), 3);
+        // a strided view (axes that cannot merge) is cut at the same pixels as its
+        // contiguous copy, in the middle of a row: 133 rows of 511, parts of
+        // about 1 << 14 pixels are 8 parts, the first of 8496 pixels (16 rows and
+        // 320 pixels of the 17th)
+        let v = b.slice(s![.., 1..512]).into_dyn();
+        let copy = v.to_owned();
+        let w = Walk::new(&[Frame::from(v.clone())], None).unwrap();
+        let wc = Walk::new(&[Frame::from(copy.view())], None).unwrap();
+        let (parts, copies) = (w.split(1 << 14), wc.split(1 << 14));
+        assert_eq!(parts.len(), 8);
+        assert_eq!(parts[0].len(), 133 * 511 / 8);
+        for (p, c) in parts.iter().zip(&copies) {
+            assert_eq!(collect(p), collect(c));
+        }
+        let got: Vec<f64> = parts.iter().flat_map(|p| collect(p).remove(0)).collect();
+        assert_eq!(got, v.iter().copied().collect::<Vec<_>>());
+        // the same for a 3-d cube's view (sub-arrays skipped and cut), parts of
+        // parts, and `fill` of a part
+        let cube = ArrayD::<f64>::from_shape_fn(IxDyn(&[3, 40, 30]), |i| {
+            (i[0] * 1200 + i[1] * 30 + i[2]) as f64
+        });
+        let cv = cube.slice(s![.., ..;2, 1..]).into_dyn();
+        let w = Walk::new(&[Frame::from(cv.clone())], None).unwrap();
+        let want: Vec<f64> = cv.iter().copied().collect();
+        for target in [1, 7, 29, 100, 1000] {
+            let parts: Vec<Walk<'_>> = w
+                .split(target)
+                .iter()
+                .flat_map(|p| p.split(target / 2 + 1))
+                .collect();
+            let got: Vec<f64> = parts.iter().flat_map(|p| collect(p).remove(0)).collect();
+            assert_eq!(got, want, "target {target}");
+            let mut filled = Vec::new();
+            for p in &parts {
+                let mut out = vec![f64::NAN; p.len()];
+                p.fill(0, &mut out);
+                filled.extend(out);
+            }
+            assert_eq!(filled, want, "target {target}");
+        }
     }
 
     #[test]

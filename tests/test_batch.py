@@ -72,6 +72,39 @@ def test_large_pairs_split_into_parts_give_the_same_bits_on_any_thread_count():
     )
 
 
+def test_iuvs_sized_pairs_give_the_same_bits_alone_in_threads_and_in_a_batch():
+    # a 62 x 341 pair is walked in two parts: in a lone call the calling thread and
+    # iuvs's helper thread share them, in a batch one pool thread takes both, and
+    # callers in several Python threads at once share one helper (the others run
+    # alone); the parts' sums are merged in part order every time
+    pairs = [make_darks(shape=(62, 341), seed=s) for s in range(6)]
+    ranks = [-1, 0, 1, 2, 3, 4]
+    alone = [iuvs.fit_all(x, y, ranks) for x, y in pairs]
+    batch = iuvs.fit_batch([x for x, _ in pairs], [y for _, y in pairs], ranks)
+    results: dict[int, list[list[iuvs.Fit]]] = {}
+
+    def worker(k: int) -> None:
+        results[k] = [iuvs.fit_all(x, y, ranks) for _ in range(20) for x, y in pairs[k : k + 1]]
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(pairs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, fits in enumerate(alone):
+        for j, f in enumerate(fits):
+            p = f.coeffs.size
+            np.testing.assert_array_equal(batch.coeffs[i, j, :p], f.coeffs)
+            assert batch.columns["std"][i, j] == f.stats.std
+            assert batch.columns["max"][i, j] == f.stats.max
+            for again in results[i]:
+                np.testing.assert_array_equal(again[j].coeffs, f.coeffs)
+                assert again[j].stats == f.stats
+        # and numpy's
+        x, y = (a.ravel().astype(float) for a in pairs[i])
+        np.testing.assert_allclose(fits[4].coeffs, np.polyfit(x, y, 3), rtol=1e-8)
+
+
 def test_sequences_of_different_shapes_layouts_and_byte_orders():
     x1, y1 = make_darks(shape=(10, 40), seed=1)
     x2, y2 = make_darks(shape=(33, 7), seed=2)
