@@ -292,7 +292,7 @@ fn guess(v: &[f64], lo: f64, hi: f64, e0: f64, scale: f64, n: usize, tol: f64, i
 ///
 /// The values are binned in runs of [`HIST_RUN`]: each run's bin indices
 /// are counted while they are still in the L1 cache (with the walk's blocks
-/// of 8192 values, the indices of a whole block filled the L1 cache and
+/// of 8192 or more values, the indices of a whole block filled the L1 cache and
 /// pushed out the values being read).
 pub(crate) fn bin_block(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
     for run in v.chunks(HIST_RUN) {

@@ -19,9 +19,11 @@ use crate::scratch::Aligned;
 /// Pixels per block.  The columns of a block (and the statistics pass's
 /// `1 / y` and `t` buffers) stay in L2; larger blocks amortise the per-block
 /// work (dispatch, lane totals, accumulator merges): 8192 was 6-13 % faster
-/// than 1024 from 62 x 341 to 1024 x 1024 pairs and in batches, and 16384
-/// no faster.
-pub const BLOCK: usize = 8192;
+/// than 1024 from 62 x 341 to 1024 x 1024 pairs and in batches; 16384 was no
+/// faster until frames of 16384 to 65536 pixels were split in two or four
+/// parts (`fit::SMALL_SPLIT`), where a part of a 62 x 341 pair (10571 pixels)
+/// is then one block instead of two (batches of such pairs 0.97-0.99x).
+pub const BLOCK: usize = 16384;
 
 /// A pixel type the core reads.
 pub trait Pixel: Copy + Send + Sync + 'static {
