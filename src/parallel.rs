@@ -127,6 +127,15 @@ impl Spinner {
                 } else {
                     // a caller unparks it after publishing a job
                     std::thread::park_timeout(Duration::from_secs(1));
+                    // the job that woke us is under way on its caller's warm
+                    // CPU, while ours has been idle: leave it, take the next
+                    let woken_by = self.seq.load(Ordering::SeqCst);
+                    while !self.job.load(Ordering::SeqCst).is_null()
+                        && self.seq.load(Ordering::SeqCst) == woken_by
+                    {
+                        std::thread::yield_now();
+                    }
+                    idle_since = Instant::now();
                 }
                 continue;
             }
