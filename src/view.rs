@@ -431,7 +431,9 @@ impl<'a> Walk<'a> {
             return vec![self.clone()];
         }
         let n_parts = len.div_ceil(target.max(1)).next_power_of_two().min(len);
-        let at = |k: usize| self.range.0 + k * len / n_parts;
+        // k * len / n_parts without overflow for any array that fits in memory
+        #[allow(clippy::cast_possible_truncation)]
+        let at = |k: usize| self.range.0 + (k as u128 * len as u128 / n_parts as u128) as usize;
         (0..n_parts)
             .map(|k| Walk {
                 frames: self.frames.clone(),

@@ -458,8 +458,10 @@ where
     }
 }
 
-/// Walks of at least this many pixels (and at most [`PARALLEL_CHUNK`]) are
-/// split into parts of about [`SMALL_PART`] for [`crate::parallel::map_parts_small`].
+/// Walks of more than this many pixels (and at most [`PARALLEL_CHUNK`]) are
+/// split into parts of at most [`SMALL_PART`] for
+/// [`crate::parallel::map_parts_small`]: two parts up to 32768 pixels (a
+/// 62 x 341 pair), four up to 65536.
 pub const SMALL_SPLIT: usize = 1 << 14;
 
 /// See [`SMALL_SPLIT`].
