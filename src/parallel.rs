@@ -212,9 +212,10 @@ impl Drop for Withdraw<'_> {
 
 /// [`map_parts`] for work too small for the rayon pool: the calling thread
 /// and the helper thread take parts from a shared counter.  Inside a rayon
-/// worker (a batch, which is parallel over pairs already), when the helper
-/// is busy with another caller, or when it cannot be started, the caller
-/// computes every part alone, in order.  The results never depend on who
+/// worker (a batch, which is parallel over pairs already), when the global
+/// pool has a single thread (`RAYON_NUM_THREADS=1`), when the helper is busy
+/// with another caller, or when it cannot be started, the caller computes
+/// every part alone, in order.  The results never depend on who
 /// computed which part.
 ///
 /// # Panics
@@ -225,7 +226,9 @@ where
     F: Fn(usize) -> T + Sync,
 {
     let alone = || (0..n).map(&f).collect();
-    if n <= 1 || rayon::current_thread_index().is_some() {
+    // the thread budget is the rayon pool's: `RAYON_NUM_THREADS=1` (one
+    // process per core, say) means one thread here too
+    if n <= 1 || rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
         return alone();
     }
     let Some(spinner) = spinner() else {
