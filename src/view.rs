@@ -647,11 +647,10 @@ fn fill_segments<T: Pixel>(
 /// of 1,000 int32 pixels).
 const AHEAD: usize = 8;
 
-/// Frames (or parallel parts of frames) of at least this many bytes get the
-/// row hints of `fill_segments`.  A part holds `PARALLEL_CHUNK / 2` to
-/// `PARALLEL_CHUNK` pixels, so this is half an int32 part at least: the parts
-/// of any int32 frame large enough to be split, but not a frame of a few tens
-/// of KiB, which comes from the cache.
+/// Frames of at least this many bytes get the row hints of `fill_segments`
+/// (the parts of a split walk are pixel ranges of the whole frame, so they
+/// share its decision): frames from memory, but not a frame of a few tens of
+/// KiB, which comes from the cache.
 const HINT_BYTES: usize = 1 << 17;
 
 /// Walk frames have at least one axis (`Layout::apply` adds one to a 0-d
