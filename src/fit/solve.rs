@@ -53,47 +53,37 @@ fn cholesky(a: &[f64], p: usize, l: &mut [f64]) -> Result<(), Singular> {
 
 /// Solve `L L^T z = b` in place (`z` holds `b` on entry).
 fn chol_solve(l: &[f64], p: usize, z: &mut [f64]) {
-    for i in 0..p {
-        for k in 0..i {
-            z[i] -= l[i * p + k] * z[k];
-        }
-        z[i] /= l[i * p + i];
-    }
-    for i in (0..p).rev() {
-        for k in i + 1..p {
-            z[i] -= l[k * p + i] * z[k];
-        }
-        z[i] /= l[i * p + i];
-    }
+    chol_solve_columns(l, p, z, 1);
 }
 
-/// [`chol_solve`] for the `p` columns of `z` (row-major `p x p`) at once: per
-/// column the same operations in the same order, so the same bits, but the
+/// Solve `L L^T Z = B` in place for the `cols` columns of `z` (row-major
+/// `p x cols`, holding `B` on entry): per column the same operations in the
+/// same order as a solve of that column alone, so the same bits, but the
 /// columns' independent dependency chains (a division per row) overlap
 /// instead of running one after another.
-fn chol_solve_columns(l: &[f64], p: usize, z: &mut [f64]) {
+fn chol_solve_columns(l: &[f64], p: usize, z: &mut [f64], cols: usize) {
     for i in 0..p {
         for k in 0..i {
             let lik = l[i * p + k];
-            for j in 0..p {
-                z[i * p + j] -= lik * z[k * p + j];
+            for j in 0..cols {
+                z[i * cols + j] -= lik * z[k * cols + j];
             }
         }
         let d = l[i * p + i];
-        for j in 0..p {
-            z[i * p + j] /= d;
+        for j in 0..cols {
+            z[i * cols + j] /= d;
         }
     }
     for i in (0..p).rev() {
         for k in i + 1..p {
             let lki = l[k * p + i];
-            for j in 0..p {
-                z[i * p + j] -= lki * z[k * p + j];
+            for j in 0..cols {
+                z[i * cols + j] -= lki * z[k * cols + j];
             }
         }
         let d = l[i * p + i];
-        for j in 0..p {
-            z[i * p + j] /= d;
+        for j in 0..cols {
+            z[i * cols + j] /= d;
         }
     }
 }
@@ -151,7 +141,7 @@ pub fn solve_spd(g: &[f64], b: &[f64], p: usize) -> Result<Solution, Singular> {
     for j in 0..p {
         inv_s[j * p + j] = 1.0;
     }
-    chol_solve_columns(l, p, inv_s);
+    chol_solve_columns(l, p, inv_s, p);
     let condition = norm1(gs, p) * norm1(inv_s, p);
     let beta = (0..p).map(|i| ys[i] * scale[i]).collect();
     let mut inverse = vec![0.0; p * p];
@@ -205,7 +195,7 @@ mod tests {
         for j in 0..p {
             all[j * p + j] = 1.0;
         }
-        chol_solve_columns(&l, p, &mut all);
+        chol_solve_columns(&l, p, &mut all, p);
         for j in 0..p {
             let mut z = vec![0.0; p];
             z[j] = 1.0;
