@@ -25,8 +25,8 @@ pub const MAX_COEFFS: usize = 13;
 
 /// Fit every pair; one result (or error) per pair, in input order.
 ///
-/// `n_threads` runs the batch on a pool of that size instead of the global
-/// pool (whose size `RAYON_NUM_THREADS` sets).
+/// `n_threads` runs the batch on a pool of that size (built once per size)
+/// instead of iuvs's default pool (see [`crate::parallel`]).
 ///
 /// # Errors
 /// Only for an invalid thread count; per-pair errors are in the returned vector.
@@ -66,28 +66,19 @@ pub fn fit_batch(
                 .collect(),
         }
     };
-    let run = || -> Vec<CoreResult<Vec<FitResult>>> {
-        if total < PARALLEL_MIN_PIXELS {
-            (0..pairs.len()).map(one).collect()
-        } else {
-            (0..pairs.len()).into_par_iter().map(one).collect()
+    if total < PARALLEL_MIN_PIXELS {
+        if n_threads == Some(0) {
+            return Err(CoreError::InvalidParameter(
+                "n_threads must be at least 1".into(),
+            ));
         }
-    };
-    match n_threads {
-        None => Ok(run()),
-        Some(0) => Err(CoreError::InvalidParameter(
-            "n_threads must be at least 1".into(),
-        )),
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| {
-                    CoreError::InvalidParameter(format!("cannot start {n} threads: {e}"))
-                })?;
-            Ok(pool.install(run))
-        }
+        return Ok((0..pairs.len()).map(one).collect());
     }
+    let pool = match n_threads {
+        None => crate::parallel::pool()?,
+        Some(n) => crate::parallel::pool_of(n)?,
+    };
+    Ok(pool.install(|| (0..pairs.len()).into_par_iter().map(one).collect()))
 }
 
 /// Dense, NaN-padded arrays of a batch (row-major, pair-major).

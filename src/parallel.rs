@@ -1,31 +1,171 @@
-//! Parts of one pass on several threads, the calling thread among them.
+//! Parts of one pass on the calling thread and the threads of iuvs's own
+//! rayon pool, as a guest in someone else's process.
 //!
-//! `rayon`'s `par_iter` hands the whole job to the pool and parks the calling
-//! thread until it is done.  On a virtual machine whose CPUs idle between
-//! calls (a notebook, a script that reads a file between fits), the pool's
-//! threads then start on CPUs that wake slowly, while the CPU that just ran
-//! the caller sits idle.  Here the calling thread takes parts from a shared
-//! counter from the start, and helpers on the pool take parts from the same
-//! counter as soon as they run; a helper that starts after the last part is
-//! taken has nothing to do.  Each result goes to the slot of its part, so
-//! the results (and whatever is merged from them in order) do not depend on
-//! which thread computed which part.
+//! - **One pool, built once.**  iuvs never uses rayon's global pool (which
+//!   would be shared with, and sized by, whatever else in the process uses
+//!   rayon).  Its own pool is built on first use with [`threads`] threads
+//!   (`RAYON_NUM_THREADS`, else the number of CPUs), rebuilt only when the
+//!   user asks for another size ([`set_threads`]).  Pools asked for by size
+//!   (`fit_batch(n_threads=...)`) are built once per size and kept.
+//! - **Fork-safe.**  A child made by `fork()` has none of its parent's
+//!   threads, so a pool inherited from the parent would wait forever for
+//!   them.  Every pool remembers the process that built it; in a child the
+//!   inherited pools are forgotten (never touched: their threads do not
+//!   exist there) and new ones are built on first use.
+//! - **No CPU between calls.**  No thread of our own: the pool's threads are
+//!   rayon's, which sleep when there is no work (after a few dozen yields).
+//! - **The caller never waits for a thread that has not started.**  The
+//!   calling thread takes parts from a shared counter from the start; each
+//!   helper job posted to the pool takes parts from the same counter when it
+//!   runs.  When the caller finds no part left it withdraws the job and waits
+//!   only for helpers already inside it (each finishing at most the part it
+//!   holds); a helper that starts later finds the job withdrawn and returns.
+//!   On a busy machine, where a pool thread may not get a CPU for
+//!   milliseconds, the caller simply does all the work.
 //!
-//! Frames too small for the pool (a (62, 341) dark pair takes ~90 µs; handing
-//! work to a pool thread and waiting for it costs 20-45 µs on this kind of
-//! machine) use [`map_parts_small`] instead: one helper thread of our own that
-//! spins for [`SPIN`] after each job, so that calls in a loop find it awake,
-//! and otherwise parks.  The caller never waits for it to wake: it takes parts
-//! itself from the start, and withdraws the job when none are left.
+//! Each result goes to the slot of its part, so the results (and whatever is
+//! merged from them in part order) never depend on which thread computed
+//! which part or on the number of threads.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::thread::Thread;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-/// `f(0), f(1), ..., f(n - 1)`, computed by the calling thread and up to
-/// one helper per other thread of the current rayon pool, in part order.
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use crate::error::{CoreError, CoreResult};
+
+/// A pool and the process that built it.
+struct Owned {
+    pid: u32,
+    pool: Arc<ThreadPool>,
+}
+
+/// The default pool and its requested size (0: rayon's default).
+struct Default {
+    requested: usize,
+    pool: Option<Owned>,
+}
+
+static DEFAULT: Mutex<Default> = Mutex::new(Default {
+    requested: 0,
+    pool: None,
+});
+
+/// Pools asked for by size, `(n_threads, pool)`.
+static SIZED: Mutex<Vec<(usize, Owned)>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // the guarded data are plain values that a panic cannot leave half-written
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Forget (never drop) a pool inherited through `fork()`: dropping would
+/// signal threads that exist only in the parent.
+fn forget_if_inherited(slot: &mut Option<Owned>, pid: u32) {
+    if slot.as_ref().is_some_and(|o| o.pid != pid) {
+        if let Some(o) = slot.take() {
+            std::mem::forget(o.pool);
+        }
+    }
+}
+
+fn build(n: usize) -> CoreResult<Arc<ThreadPool>> {
+    ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("iuvs-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| {
+            CoreError::InvalidParameter(format!(
+                "cannot start a pool of {n} threads ({e}); try fewer threads"
+            ))
+        })
+}
+
+/// The default pool, built on first use (and anew in a forked child).
+///
+/// # Errors
+/// If the operating system refuses to start its threads.
+pub fn pool() -> CoreResult<Arc<ThreadPool>> {
+    let pid = std::process::id();
+    let mut d = lock(&DEFAULT);
+    forget_if_inherited(&mut d.pool, pid);
+    if let Some(o) = &d.pool {
+        return Ok(Arc::clone(&o.pool));
+    }
+    let pool = build(d.requested)?;
+    d.pool = Some(Owned {
+        pid,
+        pool: Arc::clone(&pool),
+    });
+    Ok(pool)
+}
+
+/// A pool of exactly `n` threads, built once per size and process.
+///
+/// # Errors
+/// `n == 0`, or the operating system refuses to start the threads.
+pub fn pool_of(n: usize) -> CoreResult<Arc<ThreadPool>> {
+    if n == 0 {
+        return Err(CoreError::InvalidParameter(
+            "n_threads must be at least 1".into(),
+        ));
+    }
+    let pid = std::process::id();
+    let mut sized = lock(&SIZED);
+    if sized.iter().any(|(_, o)| o.pid != pid) {
+        for (_, o) in sized.drain(..) {
+            std::mem::forget(o.pool);
+        }
+    }
+    if let Some((_, o)) = sized.iter().find(|(k, _)| *k == n) {
+        return Ok(Arc::clone(&o.pool));
+    }
+    let pool = build(n)?;
+    sized.push((
+        n,
+        Owned {
+            pid,
+            pool: Arc::clone(&pool),
+        },
+    ));
+    Ok(pool)
+}
+
+/// Set the size of the default pool: `n` threads, or rayon's default
+/// (`RAYON_NUM_THREADS`, else one per CPU) for `None`.  The old pool is
+/// released once no call uses it any more; the new one is built on first use.
+///
+/// # Errors
+/// `Some(0)`.
+pub fn set_threads(n: Option<usize>) -> CoreResult<()> {
+    if n == Some(0) {
+        return Err(CoreError::InvalidParameter(
+            "the number of threads must be at least 1 (or None for the default)".into(),
+        ));
+    }
+    let pid = std::process::id();
+    let mut d = lock(&DEFAULT);
+    forget_if_inherited(&mut d.pool, pid);
+    let requested = n.unwrap_or(0);
+    if requested != d.requested {
+        d.requested = requested;
+        d.pool = None;
+    }
+    Ok(())
+}
+
+/// Threads of the default pool (building it if need be); 1 if it cannot be built.
+#[must_use]
+pub fn threads() -> usize {
+    pool().map_or(1, |p| p.current_num_threads())
+}
+
+/// `f(0), f(1), ..., f(n - 1)`, in part order, computed by the calling
+/// thread and up to one helper per other thread of iuvs's pool (inside a
+/// rayon pool's thread, a batch: by that pool's threads, nested).
 ///
 /// # Panics
 /// If `f` panics (the panic is resumed on the calling thread).
@@ -37,16 +177,175 @@ where
     if n <= 1 {
         return (0..n).map(&f).collect();
     }
+    if rayon::current_thread_index().is_some() {
+        // a thread of a pool (a batch, parallel over pairs): its own pool
+        // takes the other parts, and it steals them back while it waits
+        let parts = Parts::new(n);
+        let work = || parts.work(&f);
+        let helpers = rayon::current_num_threads().saturating_sub(1).min(n - 1);
+        rayon::in_place_scope(|s| {
+            for _ in 0..helpers {
+                s.spawn(|_| work());
+            }
+            work();
+        });
+        return parts.results();
+    }
+    match pool() {
+        Ok(pool) => map_parts_on(&pool, n, f),
+        Err(_) => (0..n).map(&f).collect(),
+    }
+}
+
+/// A small frame's parts are shared with the pool only inside a run of
+/// small passes, each starting less than [`WARM`] after the last ended, that
+/// has lasted [`STREAK`] already: a loop of calls, during which the pool's
+/// threads stay awake (rayon's idle threads yield a few dozen times before
+/// they sleep).  After a pause they sleep, and waking one costs more CPU (its
+/// wake-up and idle rounds) than its share of a small frame saves: with one
+/// fit per millisecond, sharing every pass burned 1.8x the CPU the fits need.
+pub const WARM: Duration = Duration::from_micros(WARM_US);
+
+/// See [`WARM`].
+pub const STREAK: Duration = Duration::from_micros(STREAK_US);
+
+const WARM_US: u64 = 100;
+const STREAK_US: u64 = 2000;
+
+/// When the last small pass ended and when its run began, in nanoseconds
+/// after [`epoch`] (0: never).  Racy across threads, and harmless: they only
+/// choose who computes the parts, never the parts.
+static LAST_SMALL_END: AtomicU64 = AtomicU64::new(0);
+static RUN_START: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// [`map_parts`] for the parts of one small frame (a (62, 341) dark pair
+/// takes ~90 µs): shared with the pool in a loop of calls (see [`WARM`]),
+/// computed by the calling thread alone otherwise and inside a pool thread
+/// (a batch, parallel over pairs already).  The parts are the same either
+/// way, so the results are too.
+///
+/// # Panics
+/// If `f` panics.
+pub fn map_parts_small<T, F>(n: usize, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize) -> T + Sync,
+{
+    if n <= 1 || rayon::current_thread_index().is_some() {
+        return (0..n).map(&f).collect();
+    }
+    let start = now_ns();
+    let last = LAST_SMALL_END.load(Ordering::Relaxed);
+    let in_run = last != 0 && start.saturating_sub(last) < WARM_US * 1000;
+    let shared = if in_run {
+        start.saturating_sub(RUN_START.load(Ordering::Relaxed)) >= STREAK_US * 1000
+    } else {
+        RUN_START.store(start, Ordering::Relaxed);
+        false
+    };
+    let out = if shared {
+        map_parts(n, f)
+    } else {
+        (0..n).map(&f).collect()
+    };
+    LAST_SMALL_END.store(now_ns(), Ordering::Relaxed);
+    out
+}
+
+/// The calling thread and `pool`'s threads take parts from one counter.
+fn map_parts_on<T, F>(pool: &ThreadPool, n: usize, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize) -> T + Sync,
+{
+    // the caller is one of the threads the user allowed
+    let helpers = pool.current_num_threads().saturating_sub(1).min(n - 1);
+    if helpers == 0 {
+        return (0..n).map(&f).collect();
+    }
     let parts = Parts::new(n);
     let work = || parts.work(&f);
-    let helpers = rayon::current_num_threads().saturating_sub(1).min(n - 1);
-    rayon::in_place_scope(|s| {
+    let job: Job<'_> = &work;
+    let post = Arc::new(Post {
+        job: AtomicPtr::new(std::ptr::from_ref(&job).cast_mut().cast()),
+        active: AtomicUsize::new(0),
+    });
+    {
+        // withdraws the job when the caller is done, also while unwinding
+        let _withdraw = Withdraw(&post);
         for _ in 0..helpers {
-            s.spawn(|_| work());
+            let post = Arc::clone(&post);
+            pool.spawn(move || post.help());
         }
         work();
-    });
+    }
     parts.results()
+}
+
+/// A job as a helper sees it: the caller's work loop, type-erased.
+type Job<'a> = &'a (dyn Fn() + Sync);
+
+/// One call's job, shared with the helpers it posted.
+struct Post {
+    /// A `*const Job` on the caller's stack, or null once withdrawn.
+    job: AtomicPtr<()>,
+    /// Helpers inside the job.
+    active: AtomicUsize,
+}
+
+impl Post {
+    /// Run the job if it is still posted.
+    fn help(&self) {
+        // claim first, then read the job: the caller withdraws it (stores
+        // null) before it waits for `active` to reach zero, so a job read
+        // after our claim stays valid until we release the claim
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let p = self.job.load(Ordering::SeqCst);
+        if !p.is_null() {
+            #[allow(unsafe_code)]
+            // SAFETY: `p` points to a `Job` on the stack of `map_parts_on`,
+            // read after our claim.  That frame withdraws it (`Withdraw`, also
+            // on unwinding) and then waits until `active` is zero before it
+            // ends, so the `Job` and everything it borrows outlive this call.
+            // Tested by `helpers_run_on_pool_threads`, `a_panicking_part_...`
+            // and `many_callers_at_once`.
+            let job: Job<'_> = unsafe { *p.cast::<Job<'_>>() };
+            // a panic is the caller's to see (its part stays empty); the
+            // claim must be released in any case
+            let _ = catch_unwind(AssertUnwindSafe(job));
+        }
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Withdraws a posted job when dropped and waits for the helpers inside it.
+struct Withdraw<'p>(&'p Post);
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.0.job.store(std::ptr::null_mut(), Ordering::SeqCst);
+        let mut spins = 0_u32;
+        while self.0.active.load(Ordering::SeqCst) != 0 {
+            // a helper finishes the part it holds (microseconds)
+            if spins < 64 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
 }
 
 /// Parts taken from a shared counter, each result in the slot of its part.
@@ -71,9 +370,7 @@ impl<T> Parts<T> {
                 break;
             }
             let value = f(i);
-            if let Ok(mut slot) = self.slots[i].lock() {
-                *slot = Some(value);
-            }
+            *lock(&self.slots[i]) = Some(value);
         }
     }
 
@@ -83,178 +380,11 @@ impl<T> Parts<T> {
             .into_iter()
             .map(|m| {
                 m.into_inner()
-                    .ok()
-                    .flatten()
-                    .expect("every part is computed once")
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .expect("a part was not computed (a helper panicked)")
             })
             .collect()
     }
-}
-
-/// How long the helper of [`map_parts_small`] keeps looking for work after
-/// its last job before it parks (OpenMP runtimes spin for 200 ms by default;
-/// this is enough for the next call of a loop).
-pub const SPIN: Duration = Duration::from_micros(300);
-
-/// A job as the helper sees it: the caller's work loop, type-erased.
-type Job<'a> = &'a (dyn Fn() + Sync);
-
-/// The one helper thread of [`map_parts_small`] and its job slot.
-struct Spinner {
-    /// A caller holds the slot (other callers run alone meanwhile).
-    busy: AtomicBool,
-    /// The published job: a `*const Job` on the caller's stack, or null.
-    job: AtomicPtr<()>,
-    /// Helpers inside the published job.
-    active: AtomicUsize,
-    /// Jobs published so far (a new job may sit at the address of the last).
-    seq: AtomicUsize,
-    /// The helper, to unpark.
-    thread: Thread,
-}
-
-impl Spinner {
-    /// The helper's loop: run whatever job is published, spin for [`SPIN`]
-    /// after the last one, then park until a caller unparks it.
-    fn serve(&self) {
-        let mut idle_since = Instant::now();
-        loop {
-            if self.job.load(Ordering::SeqCst).is_null() {
-                if idle_since.elapsed() < SPIN {
-                    // gives the CPU to any other thread that wants it (a syscall
-                    // of well under a microsecond when none does)
-                    std::thread::yield_now();
-                } else {
-                    // a caller unparks it after publishing a job
-                    std::thread::park_timeout(Duration::from_secs(1));
-                    // the job that woke us is under way on its caller's warm
-                    // CPU, while ours has been idle: leave it, take the next
-                    let woken_by = self.seq.load(Ordering::SeqCst);
-                    while !self.job.load(Ordering::SeqCst).is_null()
-                        && self.seq.load(Ordering::SeqCst) == woken_by
-                    {
-                        std::thread::yield_now();
-                    }
-                    idle_since = Instant::now();
-                }
-                continue;
-            }
-            // claim first, then read the job again: a caller withdraws its
-            // job (stores null) before it waits for `active` to reach zero, so
-            // a job read after our claim stays valid until we release it
-            self.active.fetch_add(1, Ordering::SeqCst);
-            let seq = self.seq.load(Ordering::SeqCst);
-            let p = self.job.load(Ordering::SeqCst);
-            if !p.is_null() {
-                #[allow(unsafe_code)]
-                // SAFETY: `p` was published by `map_parts_small` as a pointer to
-                // a `Job` on its stack, and read here after our claim; the caller
-                // withdraws it and then waits for `active` to drop to zero before
-                // that stack frame ends (also when it unwinds: `Withdraw`), so
-                // the `Job` and everything it borrows outlive this call.
-                let job: Job<'_> = unsafe { *p.cast::<Job<'_>>() };
-                // a panic is the caller's to see (its part stays empty); this
-                // thread must live on and release its claim
-                let _ = catch_unwind(AssertUnwindSafe(job));
-            }
-            self.active.fetch_sub(1, Ordering::SeqCst);
-            // do not claim the finished job again and again while its caller
-            // collects the results (until it is withdrawn or another published)
-            while !self.job.load(Ordering::SeqCst).is_null()
-                && self.seq.load(Ordering::SeqCst) == seq
-            {
-                std::hint::spin_loop();
-            }
-            idle_since = Instant::now();
-        }
-    }
-}
-
-/// The helper, started on first use; `None` if no thread could be started
-/// (then every caller runs alone).
-fn spinner() -> Option<&'static Spinner> {
-    static SPINNER: OnceLock<Option<&'static Spinner>> = OnceLock::new();
-    *SPINNER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<&'static Spinner>();
-        let handle = std::thread::Builder::new()
-            .name("iuvs-helper".into())
-            .spawn(move || {
-                if let Ok(s) = rx.recv() {
-                    s.serve();
-                }
-            })
-            .ok()?;
-        let s: &'static Spinner = Box::leak(Box::new(Spinner {
-            busy: AtomicBool::new(false),
-            job: AtomicPtr::new(std::ptr::null_mut()),
-            active: AtomicUsize::new(0),
-            seq: AtomicUsize::new(0),
-            thread: handle.thread().clone(),
-        }));
-        tx.send(s).ok()?;
-        Some(s)
-    })
-}
-
-/// Withdraws a published job when dropped (also while unwinding) and waits
-/// until no helper is inside it, then frees the slot.
-struct Withdraw<'s>(&'s Spinner);
-
-impl Drop for Withdraw<'_> {
-    fn drop(&mut self) {
-        self.0.job.store(std::ptr::null_mut(), Ordering::SeqCst);
-        while self.0.active.load(Ordering::SeqCst) != 0 {
-            std::hint::spin_loop();
-        }
-        self.0.busy.store(false, Ordering::SeqCst);
-    }
-}
-
-/// [`map_parts`] for work too small for the rayon pool: the calling thread
-/// and the helper thread take parts from a shared counter.  Inside a rayon
-/// worker (a batch, which is parallel over pairs already), when the global
-/// pool has a single thread (`RAYON_NUM_THREADS=1`), when the helper is busy
-/// with another caller, or when it cannot be started, the caller computes
-/// every part alone, in order.  The results never depend on who
-/// computed which part.
-///
-/// # Panics
-/// If `f` panics (on the caller, or on the helper: then its part is missing).
-pub fn map_parts_small<T, F>(n: usize, f: F) -> Vec<T>
-where
-    T: Send,
-    F: Fn(usize) -> T + Sync,
-{
-    let alone = || (0..n).map(&f).collect();
-    // the thread budget is the rayon pool's: `RAYON_NUM_THREADS=1` (one
-    // process per core, say) means one thread here too
-    if n <= 1 || rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
-        return alone();
-    }
-    let Some(spinner) = spinner() else {
-        return alone();
-    };
-    if spinner
-        .busy
-        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
-        return alone();
-    }
-    let parts = Parts::new(n);
-    let work = || parts.work(&f);
-    {
-        let job: Job<'_> = &work;
-        let withdraw = Withdraw(spinner);
-        spinner.seq.fetch_add(1, Ordering::SeqCst);
-        spinner
-            .job
-            .store(std::ptr::from_ref(&job).cast_mut().cast(), Ordering::SeqCst);
-        spinner.thread.unpark();
-        work();
-        drop(withdraw);
-    }
-    parts.results()
 }
 
 #[cfg(test)]
@@ -271,74 +401,39 @@ mod tests {
             });
             assert_eq!(got, (0..n).map(|i| i * i).collect::<Vec<_>>());
             assert_eq!(calls.load(Ordering::Relaxed), n);
+            let got = map_parts_small(n, |i| i + 7);
+            assert_eq!(got, (0..n).map(|i| i + 7).collect::<Vec<_>>());
         }
     }
 
     #[test]
     fn inside_a_pool_and_with_one_thread() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let pool = ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         assert_eq!(
             pool.install(|| map_parts(5, |i| i + 1)),
             vec![1, 2, 3, 4, 5]
         );
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
+        let pool = ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         // nested: parts of parts, as a batch of large pairs does
         let got = pool.install(|| map_parts(4, |i| map_parts(3, |j| 10 * i + j)));
         assert_eq!(got[3], vec![30, 31, 32]);
-    }
-
-    #[test]
-    fn small_parts_every_part_once_in_order_from_any_thread() {
-        for n in [0, 1, 2, 4, 7, 64] {
-            let calls = AtomicUsize::new(0);
-            let got = map_parts_small(n, |i| {
-                calls.fetch_add(1, Ordering::Relaxed);
-                std::hint::black_box(i * 3)
-            });
-            assert_eq!(got, (0..n).map(|i| i * 3).collect::<Vec<_>>());
-            assert_eq!(calls.load(Ordering::Relaxed), n);
-        }
-        // several callers at once (the helper serves one, the others run alone),
-        // each borrowing its own data, many times over
-        let data: Vec<Vec<u64>> = (0..4).map(|k| (0..1000).map(|i| i * k).collect()).collect();
-        std::thread::scope(|sc| {
-            for d in &data {
-                sc.spawn(move || {
-                    for _ in 0..200 {
-                        let sums =
-                            map_parts_small(8, |i| d[i * 125..(i + 1) * 125].iter().sum::<u64>());
-                        assert_eq!(sums.iter().sum::<u64>(), d.iter().sum::<u64>());
-                    }
-                });
-            }
-        });
-        // inside a rayon worker: the caller alone
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
         assert_eq!(pool.install(|| map_parts_small(3, |i| i)), vec![0, 1, 2]);
+        // a one-thread pool of our own: the caller alone
+        let one = pool_of(1).unwrap();
+        assert_eq!(map_parts_on(&one, 4, |i| i * 2), vec![0, 2, 4, 6]);
     }
 
     #[test]
-    fn the_helper_really_takes_parts() {
-        // parts slow enough that the spinning helper joins: some part is computed
-        // off the calling thread (the helper is started, then given time to spin)
-        let _ = map_parts_small(2, |i| i);
+    fn helpers_run_on_pool_threads() {
+        let pool = pool_of(3).unwrap();
         let me = std::thread::current().id();
         let mut helped = false;
-        // (other tests may be using the helper meanwhile: then this caller runs alone)
-        for _ in 0..2000 {
-            let ids = map_parts_small(8, |_| {
-                std::thread::sleep(Duration::from_micros(200));
+        for _ in 0..200 {
+            let ids = map_parts_on(&pool, 16, |_| {
+                std::thread::sleep(Duration::from_micros(300));
                 std::thread::current().id()
             });
+            assert_eq!(ids.len(), 16);
             if ids.iter().any(|&id| id != me) {
                 helped = true;
                 break;
@@ -348,22 +443,49 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_small_part_reaches_the_caller_and_the_helper_lives_on() {
-        for _ in 0..20 {
-            let r = std::panic::catch_unwind(|| {
-                map_parts_small(8, |i| {
-                    std::thread::sleep(Duration::from_micros(50));
-                    assert!(i != 5, "part 5");
-                })
-            });
-            assert!(r.is_err());
-        }
-        assert_eq!(map_parts_small(4, |i| i + 1), vec![1, 2, 3, 4]);
+    fn many_callers_at_once() {
+        let data: Vec<Vec<u64>> = (0..4).map(|k| (0..1000).map(|i| i * k).collect()).collect();
+        let pool = pool_of(2).unwrap();
+        std::thread::scope(|sc| {
+            for d in &data {
+                let pool = Arc::clone(&pool);
+                sc.spawn(move || {
+                    for _ in 0..300 {
+                        let sums = map_parts_on(&pool, 8, |i| {
+                            d[i * 125..(i + 1) * 125].iter().sum::<u64>()
+                        });
+                        assert_eq!(sums.iter().sum::<u64>(), d.iter().sum::<u64>());
+                    }
+                });
+            }
+        });
     }
 
     #[test]
-    fn a_panicking_part_reaches_the_caller() {
-        let r = std::panic::catch_unwind(|| map_parts(8, |i| assert!(i != 5, "part 5")));
-        assert!(r.is_err());
+    fn a_panicking_part_reaches_the_caller_and_the_pool_lives_on() {
+        let pool = pool_of(2).unwrap();
+        for _ in 0..20 {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                map_parts_on(&pool, 8, |i| {
+                    std::thread::sleep(Duration::from_micros(50));
+                    assert!(i != 5, "part 5");
+                })
+            }));
+            assert!(r.is_err());
+        }
+        assert_eq!(map_parts_on(&pool, 4, |i| i + 1), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn pools_are_built_once_per_size() {
+        let a = pool_of(2).unwrap();
+        let b = pool_of(2).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.current_num_threads(), 2);
+        assert!(pool_of(0).is_err());
+        assert!(set_threads(Some(0)).is_err());
+        let p1 = pool().unwrap();
+        let p2 = pool().unwrap();
+        assert!(Arc::ptr_eq(&p1, &p2));
     }
 }

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -77,9 +74,9 @@ def test_large_pairs_split_into_parts_give_the_same_bits_on_any_thread_count():
 
 def test_iuvs_sized_pairs_give_the_same_bits_alone_in_threads_and_in_a_batch():
     # a 62 x 341 pair is walked in two parts: in a lone call the calling thread and
-    # iuvs's helper thread share them, in a batch one pool thread takes both, and
-    # callers in several Python threads at once share one helper (the others run
-    # alone); the parts' sums are merged in part order every time
+    # a thread of iuvs's pool share them, in a batch one pool thread takes both, and
+    # callers in several Python threads at once share the pool; the parts' sums are
+    # merged in part order every time
     pairs = [make_darks(shape=(62, 341), seed=s) for s in range(6)]
     ranks = [-1, 0, 1, 2, 3, 4]
     alone = [iuvs.fit_all(x, y, ranks) for x, y in pairs]
@@ -223,37 +220,6 @@ def test_bad_batch_inputs(stacks):
             iuvs.fit_batch(scalar, y)
     with pytest.raises(ex.RankError):
         iuvs.fit_batch(x, y, ranks=[13])
-
-
-HELPER_PROBE = """
-import glob, numpy as np, iuvs
-rng = np.random.default_rng(1)
-x = rng.integers(100, 3000, (62, 341)).astype(np.int32)
-y = (1.45 * x + 10).astype(np.int32)
-for _ in range(20):
-    iuvs.fit_all(x, y)
-names = [open(p).read().strip() for p in glob.glob("/proc/self/task/*/comm")]
-print(sum(n == "iuvs-helper" for n in names))
-"""
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
-def test_the_helper_thread_respects_rayon_num_threads():
-    # a small frame is shared with one helper thread only when the rayon pool
-    # has two threads or more: RAYON_NUM_THREADS=1 means one thread
-    def helpers(threads: str) -> int:
-        env = dict(os.environ, RAYON_NUM_THREADS=threads)
-        out = subprocess.run(
-            [sys.executable, "-c", HELPER_PROBE],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return int(out.stdout.strip())
-
-    assert helpers("1") == 0
-    assert helpers("2") == 1
 
 
 def test_gil_is_released_during_fits():

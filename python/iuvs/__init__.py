@@ -27,6 +27,7 @@ from iuvs.histogram import histogram
 from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
 from iuvs.reporting import report
 from iuvs.selection import RankChoice, choose_rank
+from iuvs.threads import get_threads, set_threads
 
 try:
     __version__ = version("iuvs")
@@ -55,6 +56,7 @@ __all__ = [
     "fit",
     "fit_all",
     "fit_batch",
+    "get_threads",
     "histogram",
     "hot_pixels",
     "hot_pixels_stack",
@@ -62,6 +64,7 @@ __all__ = [
     "model_name",
     "report",
     "scaling",
+    "set_threads",
     "survey",
     "synthetic",
 ]

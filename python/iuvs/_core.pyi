@@ -7,6 +7,12 @@ import numpy.typing as npt
 
 __version__: str
 
+def set_threads(n: int | None = None) -> None:
+    """Set the size of iuvs's thread pool (None: RAYON_NUM_THREADS, else one per CPU)."""
+
+def get_threads() -> int:
+    """Threads of iuvs's thread pool, the calling thread among them."""
+
 def fit_all(
     dark_in: npt.NDArray[Any],
     swap_in: bool,

@@ -468,7 +468,7 @@ pub const SMALL_SPLIT: usize = 1 << 14;
 pub const SMALL_PART: usize = 1 << 14;
 
 /// The part size [`Walk::split`] is given for a pair's walk of `len` pixels:
-/// [`PARALLEL_CHUNK`] for the pool, [`SMALL_PART`] for the helper thread, or
+/// [`PARALLEL_CHUNK`] for the pool, [`SMALL_PART`] for a small frame's parts, or
 /// the whole walk.  A function of the shape only, so that the sums (merged in
 /// part order) never depend on the threads.
 pub(crate) fn part_target(len: usize) -> usize {
@@ -720,7 +720,7 @@ pub fn fit_all(input: &PairInput<'_>, ranks: &[i64]) -> CoreResult<Vec<FitResult
 
 /// [`fit_all`] of pixels the calling thread has just written (a clipped
 /// fit's kept pixels): frames below [`PARALLEL_CHUNK`] are not shared with
-/// the helper thread, whose core would have to fetch them from this one's
+/// a pool thread, whose core would have to fetch them from this one's
 /// cache (a clipped degree-2 fit of a (62, 341) frame was 1.1-1.25x slower).
 ///
 /// # Errors
@@ -745,7 +745,7 @@ pub fn fit_all_prefetching(
 }
 
 /// [`fit_all_prefetching`]; `share_small` splits frames of [`SMALL_SPLIT`] to
-/// [`PARALLEL_CHUNK`] pixels into parts for the helper thread.
+/// [`PARALLEL_CHUNK`] pixels into parts that a pool thread may share.
 #[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
 fn fit_all_split(
     input: &PairInput<'_>,

@@ -687,6 +687,19 @@ fn histogram<'py>(
 }
 
 /// The native core of iuvs.
+/// Set the size of iuvs's thread pool (`None`: `RAYON_NUM_THREADS`, else one per CPU).
+#[pyfunction]
+#[pyo3(signature = (n=None))]
+fn set_threads(py: Python<'_>, n: Option<usize>) -> PyResult<()> {
+    crate::parallel::set_threads(n).map_err(|e| core_error(py, e))
+}
+
+/// Threads of iuvs's thread pool (the calling thread counted among them).
+#[pyfunction]
+fn get_threads(py: Python<'_>) -> usize {
+    py.detach(crate::parallel::threads)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_all, m)?)?;
@@ -694,6 +707,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hot_sigma_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(mask_above, m)?)?;
+    m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
