@@ -54,7 +54,7 @@ pub fn fit_batch(
                 // into the cache during this one's statistics pass
                 let ahead = pairs
                     .get(i + 1)
-                    .map(|next| Prefetch::new(&[&next.dark_in, &next.dark_out]))
+                    .map(|next| Prefetch::new(&[next.dark_in.region(), next.dark_out.region()]))
                     .filter(|a| a.total() <= PREFETCH_MAX_BYTES)
                     .unwrap_or_default();
                 fit_all_prefetching(p, ranks, ahead)

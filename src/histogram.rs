@@ -16,8 +16,7 @@
 use crate::error::{CoreError, CoreResult};
 use multiversion::multiversion;
 
-use crate::fit::PARALLEL_CHUNK;
-use crate::parallel::map_parts;
+use crate::parallel::{map_parts, PARALLEL_CHUNK};
 use crate::view::{Frame, PixelArray, Walk, BLOCK};
 
 /// Precision of one step of numpy's binning.

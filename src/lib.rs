@@ -7,17 +7,18 @@
 
 pub mod batch;
 pub mod clip;
-mod compress;
+mod compact;
 pub mod error;
 pub mod fit;
+mod gather;
 pub mod histogram;
 pub mod hot;
 pub mod mask;
 pub mod parallel;
-pub mod prefetch;
-pub mod scratch;
+pub(crate) mod prefetch;
+pub(crate) mod scratch;
 pub mod stats;
-pub mod sum;
+pub(crate) mod sum;
 pub mod view;
 pub mod weighted;
 

@@ -72,7 +72,7 @@ impl Exclusion {
         let (bx, by, bm) = (&block.cols[0][..n], &block.cols[1][..n], &block.mask[..n]);
         let thr = self.hot_threshold.unwrap_or(f64::INFINITY);
         let [nonfinite, masked, hot] = count_excluded(bx, by, bm, thr);
-        let used = crate::compress::compact_usable_pairs(bx, by, bm, thr, xs, ys);
+        let used = crate::compact::compact_usable_pairs(bx, by, bm, thr, xs, ys);
         counts.n_nonfinite += nonfinite;
         counts.n_masked += masked;
         counts.n_hot += hot;
@@ -99,56 +99,6 @@ fn count_excluded(xs: &[f64], ys: &[f64], mask: &[bool], thr: f64) -> [usize; 3]
         hot += usize::from(finite & !m & (x > thr));
     }
     [nonfinite, masked, hot]
-}
-
-#[inline(always)]
-#[allow(clippy::inline_always)]
-pub(crate) fn chunk(s: &[f64]) -> [f64; 8] {
-    std::array::from_fn(|l| s[l])
-}
-
-/// Bit `l` set where `f(c[l])`: one vector compare.
-#[inline(always)]
-#[allow(clippy::inline_always)]
-pub(crate) fn bits_where(c: &[f64; 8], f: impl Fn(f64) -> bool) -> u8 {
-    (0..8).fold(0, |b, l| b | (u8::from(f(c[l])) << l))
-}
-
-/// Bit `l` set where `mask[l]` is false, for a chunk of 8 (few are true, so
-/// the whole chunk is tested as one word first).
-#[inline(always)]
-#[allow(clippy::inline_always)]
-pub(crate) fn open_bits(mask: &[bool]) -> u8 {
-    let bytes: [u8; 8] = std::array::from_fn(|l| u8::from(mask[l]));
-    if u64::from_le_bytes(bytes) == 0 {
-        return 0xff;
-    }
-    (0..8).fold(0, |b, l| b | (u8::from(bytes[l] == 0) << l))
-}
-
-/// Write the values of the chunk `c` whose bit is set in `keep` to
-/// `dst[j..]`, in order, and return the new end.  A chunk kept whole is one
-/// vector store and a chunk kept nowhere is skipped; otherwise every value
-/// is written and the cursor moves only past those kept (`jj & 7` keeps the
-/// index provably in the window: no bounds check, no branch).  `dst` needs
-/// 8 slots from `j`.
-#[inline(always)]
-#[allow(clippy::inline_always)]
-pub(crate) fn push_chunk(dst: &mut [f64], j: usize, c: &[f64; 8], keep: u8) -> usize {
-    if keep == 0 {
-        return j;
-    }
-    let w = &mut dst[j..j + 8];
-    if keep == 0xff {
-        w.copy_from_slice(c);
-        return j + 8;
-    }
-    let mut jj = 0;
-    for l in 0..8 {
-        w[jj & 7] = c[l];
-        jj += usize::from((keep >> l) & 1);
-    }
-    j + jj
 }
 
 /// Pixels that are non-finite in either column, masked, or above the threshold.

@@ -7,8 +7,6 @@
 //! reads from the cache.  A hint never changes a result: it only moves data
 //! between memory and cache.
 
-use crate::view::{Frame, PixelArray};
-
 /// Cache line size assumed for the hints (64 bytes on every current `x86_64` and
 /// most ARM cores; a wrong guess only makes the hints denser or sparser).
 pub(crate) const LINE: usize = 64;
@@ -18,53 +16,15 @@ pub(crate) const LINE: usize = 64;
 /// would be bytes the fit never reads.
 const MAX_SPAN_RATIO: usize = 2;
 
-/// The byte range `(start address, length)` a frame's pixels lie in, from the
-/// lowest to the highest addressed element whatever the signs of the strides;
-/// `None` for an empty frame.
-#[must_use]
-pub fn span(frame: &Frame<'_>) -> Option<(usize, usize)> {
-    macro_rules! of {
-        ($v:expr) => {{
-            let v = $v;
-            if v.is_empty() {
-                return None;
-            }
-            let item = std::mem::size_of_val(v.first()?);
-            let mut low: isize = 0;
-            let mut high: isize = 0;
-            for (&n, &s) in v.shape().iter().zip(v.strides()) {
-                // n >= 1 here (the view is not empty)
-                let reach = isize::try_from(n - 1).ok()? * s;
-                if reach < 0 {
-                    low += reach;
-                } else {
-                    high += reach;
-                }
-            }
-            let start =
-                (v.as_ptr() as usize).wrapping_add_signed(low * isize::try_from(item).ok()?);
-            let bytes = usize::try_from(high - low).ok()? * item + item;
-            Some((start, bytes))
-        }};
-    }
-    match &frame.data {
-        PixelArray::I16(v) => of!(v),
-        PixelArray::U16(v) => of!(v),
-        PixelArray::I32(v) => of!(v),
-        PixelArray::U32(v) => of!(v),
-        PixelArray::I64(v) => of!(v),
-        PixelArray::F32(v) => of!(v),
-        PixelArray::F64(v) => of!(v),
-    }
-}
-
-/// Bytes per pixel of a frame.
-fn item_size(frame: &Frame<'_>) -> usize {
-    match &frame.data {
-        PixelArray::I16(_) | PixelArray::U16(_) => 2,
-        PixelArray::I32(_) | PixelArray::U32(_) | PixelArray::F32(_) => 4,
-        PixelArray::I64(_) | PixelArray::F64(_) => 8,
-    }
+/// The memory of one frame as the hints see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Lowest address of the frame's pixels.
+    pub start: usize,
+    /// Bytes from the lowest to the highest addressed pixel, inclusive.
+    pub bytes: usize,
+    /// Bytes of the pixels themselves (less than `bytes` for strided views).
+    pub data: usize,
 }
 
 /// Prefetch hints for a set of frames, issued a portion at a time.
@@ -79,16 +39,15 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    /// Hints for `frames` (frames that are empty or mostly gaps are left out).
+    /// Hints for the memory of some frames (see `Frame::region`; frames that
+    /// are empty or mostly gaps are left out).
     #[must_use]
-    pub fn new(frames: &[&Frame<'_>]) -> Prefetch {
-        let spans: Vec<(usize, usize)> = frames
+    pub fn new(regions: &[Option<Region>]) -> Prefetch {
+        let spans: Vec<(usize, usize)> = regions
             .iter()
-            .filter_map(|f| {
-                let (start, bytes) = span(f)?;
-                let data = f.len() * item_size(f);
-                (bytes <= MAX_SPAN_RATIO * data).then_some((start, bytes))
-            })
+            .flatten()
+            .filter(|r| r.bytes <= MAX_SPAN_RATIO * r.data)
+            .map(|r| (r.start, r.bytes))
             .collect();
         let total = spans.iter().map(|s| s.1).sum();
         Prefetch {
@@ -153,43 +112,24 @@ pub(crate) fn hint(address: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{s, Array2, ArrayD, IxDyn};
-
-    fn frame(a: &ArrayD<i32>) -> Frame<'_> {
-        Frame::native(PixelArray::I32(a.view()))
-    }
 
     #[test]
-    fn span_of_contiguous_strided_and_reversed_views() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[4, 10]), (0..40).collect()).unwrap();
-        let base = a.as_ptr() as usize;
-        assert_eq!(span(&frame(&a)), Some((base, 160)));
-        // rows 0 and 2, columns 1..9: from element 1 to element 28 inclusive
-        let v = a.slice(s![..;2, 1..9]).into_dyn();
-        let f = Frame::native(PixelArray::I32(v));
-        assert_eq!(span(&f), Some((base + 4, 28 * 4)));
-        // a negative stride starts at the lowest address, not at the first element
-        let r = a.slice(s![..;-1, ..]).into_dyn();
-        let f = Frame::native(PixelArray::I32(r));
-        assert_eq!(span(&f), Some((base, 160)));
-        // Fortran order: the same bytes
-        let t = Array2::from_shape_vec((4, 10), (0..40).collect::<Vec<i32>>()).unwrap();
-        let ft = t.t().into_dyn();
-        let f = Frame::native(PixelArray::I32(ft));
-        assert_eq!(span(&f), Some((t.as_ptr() as usize, 160)));
-        let e = ArrayD::<i32>::zeros(IxDyn(&[0, 3]));
-        assert_eq!(span(&frame(&e)), None);
-    }
-
-    #[test]
-    fn sparse_views_are_not_fetched_and_progress_is_monotone() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[64, 64]), (0..4096).collect()).unwrap();
-        let sparse = a.slice(s![..;8, ..;8]).into_dyn();
-        let fs = Frame::native(PixelArray::I32(sparse));
-        let fa = frame(&a);
-        let p = Prefetch::new(&[&fa, &fs]);
+    fn sparse_regions_are_not_fetched_and_progress_is_monotone() {
+        let a: Vec<i32> = (0..4096).collect();
+        let start = a.as_ptr() as usize;
+        let dense = Region {
+            start,
+            bytes: 4096 * 4,
+            data: 4096 * 4,
+        };
+        // every 8th element of every 8th row: a span 57 times its data
+        let sparse = Region {
+            start,
+            bytes: 4096 * 4 - 7 * 64 * 4 - 7 * 4,
+            data: 64 * 4,
+        };
+        let mut p = Prefetch::new(&[Some(dense), Some(sparse), None]);
         assert_eq!(p.total(), 4096 * 4);
-        let mut p = p;
         p.advance(0.5);
         assert_eq!(p.done, 8192);
         p.advance(0.25); // never goes back
@@ -202,9 +142,14 @@ mod tests {
 
     #[test]
     fn hints_over_real_and_unmapped_addresses_are_harmless() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[100]), (0..100).collect()).unwrap();
+        let a: Vec<i32> = (0..100).collect();
         let before = a.clone();
-        let mut p = Prefetch::new(&[&frame(&a)]);
+        let r = Region {
+            start: a.as_ptr() as usize,
+            bytes: 400,
+            data: 400,
+        };
+        let mut p = Prefetch::new(&[Some(r)]);
         p.advance(1.0);
         // addresses the process does not map: a hint must not fault
         for address in [0, 8, usize::MAX - 63, 0x10, 1 << 47] {

@@ -5,6 +5,27 @@
 
 use crate::sum::{lane_dot, lane_sum, Neumaier};
 
+/// Block totals of the residual statistics of one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BlockStats {
+    /// Pixels.
+    pub n: usize,
+    /// Sum of residuals.
+    pub sum: f64,
+    /// Sum of squared residuals.
+    pub sumsq: f64,
+    /// Smallest residual.
+    pub min: f64,
+    /// Largest residual.
+    pub max: f64,
+    /// Pixels with `dark_out != 0`.
+    pub n_frac: usize,
+    /// Sum of `residual / dark_out` over those.
+    pub frac_sum: f64,
+    /// Sum of its squares.
+    pub frac_sumsq: f64,
+}
+
 /// Count, mean and sum of squared deviations of a set of values.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Moments {
@@ -161,7 +182,7 @@ impl StatsAccumulator {
     /// Add the block totals of a fused kernel.  The block's sum of squared
     /// deviations is formed from its sums (the block is small and the residual
     /// mean is of the order of its spread, so little is lost) and merged exactly.
-    pub fn add(&mut self, b: &crate::fit::kernels::BlockStats) {
+    pub fn add(&mut self, b: &BlockStats) {
         if b.n == 0 {
             return;
         }

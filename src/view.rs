@@ -13,7 +13,7 @@ use multiversion::multiversion;
 use ndarray::{s, ArrayView, ArrayViewD, Axis, Dimension, Ix2};
 
 use crate::error::{CoreError, CoreResult};
-use crate::prefetch::{hint, LINE};
+use crate::prefetch::{hint, Region, LINE};
 use crate::scratch::Aligned;
 
 /// Pixels per block.  The columns of a block (and the statistics pass's
@@ -207,6 +207,62 @@ impl<'a> Frame<'a> {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The byte range `(start address, length)` a frame's pixels lie in, from the
+    /// lowest to the highest addressed element whatever the signs of the strides;
+    /// `None` for an empty frame.
+    #[must_use]
+    pub fn span(&self) -> Option<(usize, usize)> {
+        macro_rules! of {
+            ($v:expr) => {{
+                let v = $v;
+                if v.is_empty() {
+                    return None;
+                }
+                let item = std::mem::size_of_val(v.first()?);
+                let mut low: isize = 0;
+                let mut high: isize = 0;
+                for (&n, &s) in v.shape().iter().zip(v.strides()) {
+                    // n >= 1 here (the view is not empty)
+                    let reach = isize::try_from(n - 1).ok()? * s;
+                    if reach < 0 {
+                        low += reach;
+                    } else {
+                        high += reach;
+                    }
+                }
+                let start =
+                    (v.as_ptr() as usize).wrapping_add_signed(low * isize::try_from(item).ok()?);
+                let bytes = usize::try_from(high - low).ok()? * item + item;
+                Some((start, bytes))
+            }};
+        }
+        match &self.data {
+            PixelArray::I16(v) => of!(v),
+            PixelArray::U16(v) => of!(v),
+            PixelArray::I32(v) => of!(v),
+            PixelArray::U32(v) => of!(v),
+            PixelArray::I64(v) => of!(v),
+            PixelArray::F32(v) => of!(v),
+            PixelArray::F64(v) => of!(v),
+        }
+    }
+
+    /// The frame's memory for cache hints (`None` for an empty frame).
+    #[must_use]
+    pub fn region(&self) -> Option<Region> {
+        let (start, bytes) = self.span()?;
+        let item = match &self.data {
+            PixelArray::I16(_) | PixelArray::U16(_) => 2,
+            PixelArray::I32(_) | PixelArray::U32(_) | PixelArray::F32(_) => 4,
+            PixelArray::I64(_) | PixelArray::F64(_) => 8,
+        };
+        Some(Region {
+            start,
+            bytes,
+            data: self.len() * item,
+        })
     }
 }
 
@@ -742,6 +798,30 @@ fn copy_mask<D: Dimension>(part: &ArrayView<'_, bool, D>, dst: &mut [bool]) {
 mod tests {
     use super::*;
     use ndarray::{s, Array, ArrayD, IxDyn, ShapeBuilder};
+
+    #[test]
+    fn span_of_contiguous_strided_and_reversed_views() {
+        let frame = |a: &ArrayD<i32>| Frame::native(PixelArray::I32(a.view())).span();
+        let a = ArrayD::from_shape_vec(IxDyn(&[4, 10]), (0..40).collect()).unwrap();
+        let base = a.as_ptr() as usize;
+        assert_eq!(frame(&a), Some((base, 160)));
+        // rows 0 and 2, columns 1..9: from element 1 to element 28 inclusive
+        let v = a.slice(s![..;2, 1..9]).into_dyn();
+        let f = Frame::native(PixelArray::I32(v));
+        assert_eq!(f.span(), Some((base + 4, 28 * 4)));
+        assert_eq!(f.region().map(|r| r.data), Some(16 * 4));
+        // a negative stride starts at the lowest address, not at the first element
+        let r = a.slice(s![..;-1, ..]).into_dyn();
+        assert_eq!(Frame::native(PixelArray::I32(r)).span(), Some((base, 160)));
+        // Fortran order: the same bytes
+        let t = ndarray::Array2::from_shape_vec((4, 10), (0..40).collect::<Vec<i32>>()).unwrap();
+        let ft = t.t().into_dyn();
+        let f = Frame::native(PixelArray::I32(ft));
+        assert_eq!(f.span(), Some((t.as_ptr() as usize, 160)));
+        let e = ArrayD::<i32>::zeros(IxDyn(&[0, 3]));
+        assert_eq!(frame(&e), None);
+        assert_eq!(Frame::native(PixelArray::I32(e.view())).region(), None);
+    }
 
     #[test]
     fn outer_splits_a_stack_into_views_of_its_frames() {

@@ -11,13 +11,13 @@
 //! The usable pixels and their weights are gathered once (this path copies
 //! them; the unweighted fits never do).
 
-use crate::clip::gather;
 use crate::error::{CoreError, CoreResult};
 use crate::fit::chebyshev::{power_coeffs, power_covariance};
 use crate::fit::kernels::eval_cheb;
 use crate::fit::qr::RowQr;
 use crate::fit::solve::solve_spd;
 use crate::fit::{model_name, FitResult, PairInput, MAX_RANK, MIN_RANK, QR_CONDITION};
+use crate::gather::gather;
 use crate::stats::StatsAccumulator;
 use crate::sum::Neumaier;
 use crate::view::Frame;

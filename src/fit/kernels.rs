@@ -5,6 +5,7 @@
 
 use multiversion::multiversion;
 
+pub use crate::stats::BlockStats;
 use crate::sum::Neumaier;
 
 /// Pixels processed together (a power of two: 8 fills an AVX-512 register
@@ -427,27 +428,6 @@ pub fn eval_cheb(xs: &[f64], cheb: &[f64], center: f64, inv_half_width: f64, out
         }
         i += m;
     }
-}
-
-/// Block totals of the residual statistics of one model.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct BlockStats {
-    /// Pixels.
-    pub n: usize,
-    /// Sum of residuals.
-    pub sum: f64,
-    /// Sum of squared residuals.
-    pub sumsq: f64,
-    /// Smallest residual.
-    pub min: f64,
-    /// Largest residual.
-    pub max: f64,
-    /// Pixels with `dark_out != 0`.
-    pub n_frac: usize,
-    /// Sum of `residual / dark_out` over those.
-    pub frac_sum: f64,
-    /// Sum of its squares.
-    pub frac_sumsq: f64,
 }
 
 /// Reference (tests only): residual statistics of one block, `r = y - fitted`, fractions `r * inv_y`

@@ -36,6 +36,7 @@ use ndarray::ArrayViewD;
 
 use crate::error::{CoreError, CoreResult};
 use crate::mask::{Counts, Exclusion};
+pub use crate::parallel::{part_target, PARALLEL_CHUNK, SMALL_PART, SMALL_SPLIT};
 use crate::prefetch::Prefetch;
 use crate::scratch::Aligned;
 use crate::stats::{ResidualStats, StatsAccumulator};
@@ -412,13 +413,6 @@ fn refine(
     !(moved <= REFINE_SHIFT_TOLERANCE * size)
 }
 
-/// Pixels per part (at most) when a large pair is walked by several threads.
-/// Parts this small (16 for a 1024 x 1024 pair) keep both threads busy to the
-/// end of a pass when one of them is slow: a virtual CPU that has been idle
-/// runs slowly for a while after it wakes (measured after 20 ms of work on
-/// the calling thread alone: 1024 x 1024 fits 0.60x the time of 8 parts).
-pub const PARALLEL_CHUNK: usize = 1 << 16;
-
 /// Run one pass over every part with its own accumulator (parts in parallel
 /// when there are several) and return the accumulators in part order.
 fn fold_pass<A, I, F>(parts: &[Walk<'_>], ex: &Exclusion, init: I, f: F) -> Vec<(A, Counts)>
@@ -455,29 +449,6 @@ where
         crate::parallel::map_parts_small(parts.len(), |i| run(&parts[i]))
     } else {
         crate::parallel::map_parts(parts.len(), |i| run(&parts[i]))
-    }
-}
-
-/// Walks of more than this many pixels (and at most [`PARALLEL_CHUNK`]) are
-/// split into parts of at most [`SMALL_PART`] for
-/// [`crate::parallel::map_parts_small`]: two parts up to 32768 pixels (a
-/// 62 x 341 pair), four up to 65536.
-pub const SMALL_SPLIT: usize = 1 << 14;
-
-/// See [`SMALL_SPLIT`].
-pub const SMALL_PART: usize = 1 << 14;
-
-/// The part size [`Walk::split`] is given for a pair's walk of `len` pixels:
-/// [`PARALLEL_CHUNK`] for the pool, [`SMALL_PART`] for a small frame's parts, or
-/// the whole walk.  A function of the shape only, so that the sums (merged in
-/// part order) never depend on the threads.
-pub(crate) fn part_target(len: usize) -> usize {
-    if len > PARALLEL_CHUNK {
-        PARALLEL_CHUNK
-    } else if len >= SMALL_SPLIT {
-        SMALL_PART
-    } else {
-        PARALLEL_CHUNK
     }
 }
 

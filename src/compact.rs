@@ -9,7 +9,57 @@
 
 use multiversion::multiversion;
 
-use crate::mask::{bits_where, chunk, open_bits, push_chunk};
+// ---- 8-lane compaction helpers (shared with the exclusion pass in `mask`) ----
+
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn chunk(s: &[f64]) -> [f64; 8] {
+    std::array::from_fn(|l| s[l])
+}
+
+/// Bit `l` set where `f(c[l])`: one vector compare.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn bits_where(c: &[f64; 8], f: impl Fn(f64) -> bool) -> u8 {
+    (0..8).fold(0, |b, l| b | (u8::from(f(c[l])) << l))
+}
+
+/// Bit `l` set where `mask[l]` is false, for a chunk of 8 (few are true, so
+/// the whole chunk is tested as one word first).
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn open_bits(mask: &[bool]) -> u8 {
+    let bytes: [u8; 8] = std::array::from_fn(|l| u8::from(mask[l]));
+    if u64::from_le_bytes(bytes) == 0 {
+        return 0xff;
+    }
+    (0..8).fold(0, |b, l| b | (u8::from(bytes[l] == 0) << l))
+}
+
+/// Write the values of the chunk `c` whose bit is set in `keep` to
+/// `dst[j..]`, in order, and return the new end.  A chunk kept whole is one
+/// vector store and a chunk kept nowhere is skipped; otherwise every value
+/// is written and the cursor moves only past those kept (`jj & 7` keeps the
+/// index provably in the window: no bounds check, no branch).  `dst` needs
+/// 8 slots from `j`.
+#[inline(always)]
+#[allow(clippy::inline_always)]
+pub(crate) fn push_chunk(dst: &mut [f64], j: usize, c: &[f64; 8], keep: u8) -> usize {
+    if keep == 0 {
+        return j;
+    }
+    let w = &mut dst[j..j + 8];
+    if keep == 0xff {
+        w.copy_from_slice(c);
+        return j + 8;
+    }
+    let mut jj = 0;
+    for l in 0..8 {
+        w[jj & 7] = c[l];
+        jj += usize::from((keep >> l) & 1);
+    }
+    j + jj
+}
 
 /// Copy the values of `vals` within `[lo, hi]` (never NaN) to the front of
 /// `out`, in order; returns how many.  `out` must be as long as `vals`.
@@ -229,13 +279,12 @@ fn portable_unmasked(a: &[f64], mask: &[bool], out: &mut [f64]) -> usize {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)] // AVX-512 intrinsics; every block has its SAFETY note
 mod avx512 {
+    use super::open_bits;
     use std::arch::x86_64::{
         __m512d, __mmask8, _mm512_abs_pd, _mm512_cmp_pd_mask, _mm512_loadu_pd,
         _mm512_maskz_compress_pd, _mm512_set1_pd, _mm512_storeu_pd, _CMP_GE_OQ, _CMP_GT_OQ,
         _CMP_LE_OQ, _CMP_LT_OQ,
     };
-
-    use crate::mask::open_bits;
 
     /// Store the lanes of `v` selected by `k` at `out[j..]` and return the new
     /// end.  Writes all of `out[j..j + 8]` (the lanes past the selected ones
