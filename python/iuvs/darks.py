@@ -438,6 +438,8 @@ def _combine(
         elif used.size == 2:
             a, b = int(used[0]), int(used[1])
             out[k] = darks[a] + (darks[b] - darks[a]) * row[b]
+        elif used.size == row.size and np.all(row == row[0]):
+            out[k] = darks.mean(axis=0)
         else:
             out[k] = np.tensordot(row, darks, axes=1)
     return np.floor(out) if floor else out
@@ -549,14 +551,30 @@ def _box(shape: tuple[int, ...]) -> tuple[int, int]:
     return (max(1, math.ceil(shape[0] / 5)), max(1, math.ceil(shape[1] / 10)))
 
 
+def _box_mean(
+    image: npt.NDArray[np.float64], box: tuple[int, int], cval: float
+) -> npt.NDArray[np.float64]:
+    """Mean over the median filter's box at every pixel (outside = ``cval``), by summed areas."""
+    (b0, b1), (n0, n1) = box, image.shape
+    padded = np.pad(
+        image, ((b0 // 2, b0 - 1 - b0 // 2), (b1 // 2, b1 - 1 - b1 // 2)), constant_values=cval
+    )
+    area = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1))
+    area[1:, 1:] = padded.cumsum(axis=0).cumsum(axis=1)
+    sums = area[b0 : b0 + n0, b1 : b1 + n1] - area[:n0, b1 : b1 + n1]
+    sums = sums - area[b0 : b0 + n0, :n1] + area[:n0, :n1]
+    return np.asarray(sums / (b0 * b1), dtype=np.float64)
+
+
 def calm_window(light: npt.ArrayLike) -> tuple[int, int, int, int]:
     """Return the calm window of one light frame.
 
     The frame is median-filtered with a box of ``ceil(spatial / 5) x
     ceil(spectral / 10)`` bins, the outside of the frame counting as very
     bright (brighter than any pixel; non-finite pixels count as bright too);
-    the window is the same box centred on the filtered frame's minimum (the
-    first one in C order), clipped to the frame.
+    the window is the same box centred on the filtered frame's minimum,
+    clipped to the frame.  Where several pixels share that minimum, the one
+    whose box has the lowest mean wins (then the first in C order).
 
     Parameters
     ----------
@@ -595,7 +613,13 @@ def calm_window(light: npt.ArrayLike) -> tuple[int, int, int, int]:
     filled = np.where(finite, a, bright)
     box = _box(a.shape)
     filtered = _median_filter(filled, box, cval=bright)
-    r, c = np.unravel_index(int(np.argmin(filtered)), a.shape)
+    ties = filtered == filtered.min()
+    if np.count_nonzero(ties) > 1:
+        # a flat minimum: the box with the lowest mean among the tied ones
+        means = np.where(ties, _box_mean(filled, box, bright), np.inf)
+        r, c = np.unravel_index(int(np.argmin(means)), a.shape)
+    else:
+        r, c = np.unravel_index(int(np.argmin(filtered)), a.shape)
     r0 = max(0, int(r) - box[0] // 2)
     c0 = max(0, int(c) - box[1] // 2)
     r1 = min(a.shape[0], int(r) - box[0] // 2 + box[0])
