@@ -409,3 +409,108 @@ def test_every_real_file():
     for path in files:
         worst, exact = _check_reproduction(path)
         assert worst <= 1.0 and exact >= 0.99
+
+
+# ------------------------------------------------------ product and command line
+def test_product_round_trip(smooth, tmp_path):
+    path, _, _ = smooth
+    c = darks.subtract(path, "scaled", rank=1)
+    out = iuvs.io.write_correction(c, tmp_path / "c.fits.gz")
+    # read with astropy alone: layout, units, checksums
+    with fits.open(out, checksum=True) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "DARK", "DN_S", "WINDOW", "QUALITY", "WEIGHTS"]
+        assert hdul[0].data.dtype == np.dtype(">f4") and hdul[0].header["BUNIT"] == "DN"
+        assert hdul[0].header["METHOD"] == "scaled" and hdul[0].header["RANK"] == 1
+        assert hdul[0].header["INPUT"] == Path(path).name
+        assert all("CHECKSUM" in h.header and "DATASUM" in h.header for h in hdul)
+        np.testing.assert_array_equal(hdul[0].data, c.corrected)
+        np.testing.assert_array_equal(hdul["WINDOW"].data["SPE_STOP"], c.window[:, 3])
+    p = iuvs.io.read_product(out)
+    assert isinstance(p, iuvs.io.CorrectionProduct)
+    np.testing.assert_array_equal(p.dark, c.dark)
+    np.testing.assert_array_equal(p.dn_s, c.dn_s)
+    np.testing.assert_array_equal(p.window, c.window)
+    np.testing.assert_array_equal(p.dark_weights, c.dark_weights)
+    for k, f in enumerate(c.fits):
+        np.testing.assert_array_equal(p.coeffs[k], f.coeffs)
+    np.testing.assert_array_equal(p.quality.data, c.quality.data)
+    assert p.method_detail == c.method_detail
+    with pytest.raises(iuvs.exceptions.OutputExistsError):
+        iuvs.io.write_correction(c, out)
+
+
+def test_cli_subtract(smooth, tmp_path, capsys):
+    from iuvs.cli import main
+
+    path, _, _ = smooth
+    out = tmp_path / "sub.fits"
+    argv = ["subtract", str(path), "-o", str(out), "--method", "scaled", "--rank", "-1"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "window_sigma" in text and f"wrote {out}" in text
+    expected = darks.subtract(path, "scaled", rank=-1)
+    np.testing.assert_array_equal(fits.getdata(out), expected.corrected)
+    # an existing output is kept without --overwrite
+    before = out.stat().st_mtime_ns
+    assert main(argv) == 1
+    assert "exists" in capsys.readouterr().err and out.stat().st_mtime_ns == before
+    assert main([*argv, "--overwrite", "--method", "nearest"]) == 0
+    assert fits.getheader(out)["METHOD"] == "nearest"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "scaled", "--rank", "2"], "10 x 51"),
+        (["--method", "scaled", "--window", "0", "11", "0", "5"], "does not fit"),
+        (["--method", "superdark"], "needs superdark"),
+    ],
+)
+def test_cli_subtract_failures_write_nothing(tmp_path, capsys, extra, message):
+    from iuvs.cli import main
+
+    out = tmp_path / "never.fits"
+    assert main(["subtract", str(FUV), "-o", str(out), *extra]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_cli_subtract_dark_only_file_writes_nothing(plain, tmp_path, capsys):
+    from iuvs.cli import main
+
+    path = _rewrite(
+        plain, tmp_path / "d.fits", lambda hs: [h for h in hs if h.name.upper() != "DETECTOR_RAW"]
+    )
+    out = tmp_path / "never.fits"
+    assert main(["subtract", str(path), "-o", str(out)]) == 1
+    assert "no detector_raw" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_superdark(smooth, tmp_path):
+    from iuvs.cli import main
+
+    path, truth, _ = smooth
+    sd = tmp_path / "superdark.fits"
+    fits.PrimaryHDU(truth[0]).writeto(sd)
+    out = tmp_path / "s.fits"
+    assert (
+        main(
+            [
+                "-q",
+                "subtract",
+                str(path),
+                "-o",
+                str(out),
+                "--method",
+                "superdark",
+                "--superdark",
+                str(sd),
+                "--rank",
+                "0",
+            ]
+        )
+        == 0
+    )
+    p = iuvs.io.read_product(out)
+    assert p.method == "superdark" and p.fit_ranks.tolist() == [0] * 4

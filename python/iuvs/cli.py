@@ -25,6 +25,14 @@ Subcommands:
     into ``DIR``.  Ranks are given as a range ``A:B`` (inclusive), a list
     ``-1,0,2`` or separate numbers.
 
+``iuvs subtract FILE -o OUT.fits [--method pipeline|nearest|scaled|superdark] [--rank R]
+[--hot-sigma K] [--window S0 S1 E0 E1] [--superdark FITS] [--allow-lower-rank] [--overwrite]``
+    Dark-correct the light frames of an L1B file (:func:`iuvs.darks.subtract`,
+    default the pipeline's dark), print the quality table's per-method summary
+    and write the product (:func:`iuvs.io.write_correction`).  The output is
+    checked before any work: an existing file is kept unless ``--overwrite``,
+    and nothing is written when the correction fails.
+
 ``iuvs info FILE... [--json]``
     The extensions (names, shapes, dtypes), the darks (count, shape, times,
     temperatures), integration time, binning and channel of each file.
@@ -219,6 +227,62 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the results as JSON")
     fit.set_defaults(run=_fit)
 
+    subtract = sub.add_parser(
+        "subtract",
+        help="dark-correct the light frames of an L1B file and write a FITS product",
+        description="Subtract a dark from every light frame (detector_raw) of an L1B file: the "
+        "pipeline's dark, the nearest recorded dark, or a dark scaled onto each frame in its "
+        "calm window; print the quality summary and write OUT.fits.",
+    )
+    subtract.add_argument("file", type=Path, metavar="FILE", help="L1B file (.fits or .fits.gz)")
+    subtract.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        type=Path,
+        required=True,
+        metavar="OUT",
+        help="the product to write (.fits or .fits.gz)",
+    )
+    subtract.add_argument(
+        "--method",
+        choices=("pipeline", "nearest", "scaled", "superdark"),
+        default="pipeline",
+        help="the dark (default: pipeline)",
+    )
+    subtract.add_argument(
+        "--rank",
+        type=int,
+        default=1,
+        help="model of the scaling fit: -1 additive, 0 multiplicative, n degree (default 1)",
+    )
+    subtract.add_argument(
+        "--hot-sigma", type=float, default=None, metavar="K", help="leave hot dark pixels out"
+    )
+    subtract.add_argument(
+        "--window",
+        type=int,
+        nargs=4,
+        default=None,
+        metavar=("S0", "S1", "E0", "E1"),
+        help="fit window for every frame: spatial [S0, S1) x spectral [E0, E1)",
+    )
+    subtract.add_argument(
+        "--superdark",
+        type=Path,
+        default=None,
+        metavar="FITS",
+        help="a FITS file whose primary image is the (spatial, spectral) dark (--method superdark)",
+    )
+    subtract.add_argument(
+        "--allow-lower-rank",
+        action="store_true",
+        help="fit a lower rank where a window is too small for --rank",
+    )
+    subtract.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    subtract.set_defaults(run=_subtract)
+
     info = sub.add_parser(
         "info",
         help="describe L1B files: extensions, darks, times, temperatures",
@@ -410,6 +474,40 @@ def _fit(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         doc["product"] = None if args.out is None else str(args.out)
         doc["report"] = None if report_path is None else str(report_path)
         print(json.dumps(doc, indent=2, allow_nan=False))
+    return 0
+
+
+def _subtract(args: argparse.Namespace, show: Callable[[str], None]) -> int:
+    from astropy.io import fits
+
+    from iuvs.darks import subtract
+    from iuvs.io.correction import write_correction
+    from iuvs.io.product import check_output_path
+
+    path: Path = args.file
+    inputs = [path] + ([args.superdark] if args.superdark is not None else [])
+    check_output_path(args.out, overwrite=args.overwrite, inputs=inputs)  # before any work
+    superdark = None
+    if args.superdark is not None:
+        try:
+            superdark = fits.getdata(args.superdark)
+        except (OSError, ValueError, IndexError) as err:
+            raise FileFormatError(f"{args.superdark}: cannot read a superdark: {err}") from err
+    result = subtract(
+        path,
+        args.method,
+        rank=args.rank,
+        hot_sigma=args.hot_sigma,
+        window=args.window,
+        superdark=superdark,
+        allow_lower_rank=args.allow_lower_rank,
+    )
+    show(f"{path.name}: {result.corrected.shape[0]} frames, method {args.method}")
+    show(result.method_detail)
+    show("")
+    show(result.quality.summary().to_text())
+    written = write_correction(result, args.out, overwrite=args.overwrite)
+    show(f"wrote {written}")
     return 0
 
 

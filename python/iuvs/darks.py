@@ -861,8 +861,8 @@ def subtract(
             used_ranks.append(f.rank)
             dark[k] = (f.apply(base_dn_s) - 0.001) * scaling
         detail += (
-            f"; scaled onto each light frame by a {model_name(int(rank))} fit (rank {int(rank)}) "
-            f"in DN/s inside its {'given' if user_window else 'calm'} window"
+            f"; scaled onto each light frame by the {model_name(int(rank))} model (rank "
+            f"{int(rank)}) fitted in DN/s inside its {'given' if user_window else 'calm'} window"
         )
         lowered = sorted({r for r in used_ranks if r != rank})
         if lowered:
