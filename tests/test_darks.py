@@ -514,3 +514,51 @@ def test_cli_superdark(smooth, tmp_path):
     )
     p = iuvs.io.read_product(out)
     assert p.method == "superdark" and p.fit_ranks.tolist() == [0] * 4
+
+
+def test_hot_sigma_leaves_hot_dark_pixels_out(smooth):
+    path, _, _ = smooth
+    window = (0, 40, 0, 60)
+    base = darks.pipeline_dark(path)
+    n_hot = int((base[:, 0:40, 0:60] > 2500).sum(axis=(1, 2)).min())  # planted at 2500-5000 DN
+    assert n_hot > 0
+    plain = darks.subtract(path, "scaled", rank=1, window=window)
+    hot = darks.subtract(path, "scaled", rank=1, window=window, hot_sigma=5.0)
+    for f_plain, f_hot in zip(plain.fits, hot.fits, strict=True):
+        assert f_plain.stats.n_used == 40 * 60
+        assert f_hot.stats.n_used <= 40 * 60 - n_hot
+
+
+def test_report_page(smooth, tmp_path):
+    from iuvs.cli import main
+
+    path, _, _ = smooth
+    out, folder = tmp_path / "c.fits", tmp_path / "rep"
+    assert (
+        main(
+            [
+                "-q",
+                "subtract",
+                str(path),
+                "-o",
+                str(out),
+                "--method",
+                "scaled",
+                "--report",
+                str(folder),
+            ]
+        )
+        == 0
+    )
+    page = (folder / "dark_correction.html").read_text()
+    assert page.count("<img") == 1 and "Quality per frame" in page
+    c = darks.subtract(path, "scaled")
+    # every frame's window sigma is on the page, as the quality table gives it
+    for v in c.quality["window_sigma"]:
+        assert f"{v:.4g}" in page
+    # a second run refuses to replace the page and writes nothing
+    assert (
+        main(["-q", "subtract", str(path), "-o", str(tmp_path / "d.fits"), "--report", str(folder)])
+        == 1
+    )
+    assert not (tmp_path / "d.fits").exists()

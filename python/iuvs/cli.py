@@ -26,12 +26,14 @@ Subcommands:
     ``-1,0,2`` or separate numbers.
 
 ``iuvs subtract FILE -o OUT.fits [--method pipeline|nearest|scaled|superdark] [--rank R]
-[--hot-sigma K] [--window S0 S1 E0 E1] [--superdark FITS] [--allow-lower-rank] [--overwrite]``
+[--hot-sigma K] [--window S0 S1 E0 E1] [--superdark FITS] [--allow-lower-rank] [--report DIR]
+[--overwrite]``
     Dark-correct the light frames of an L1B file (:func:`iuvs.darks.subtract`,
     default the pipeline's dark), print the quality table's per-method summary
     and write the product (:func:`iuvs.io.write_correction`).  The output is
     checked before any work: an existing file is kept unless ``--overwrite``,
-    and nothing is written when the correction fails.
+    and nothing is written when the correction fails.  ``--report DIR`` also
+    writes ``dark_correction.html`` (:mod:`iuvs.correction_report`).
 
 ``iuvs info FILE... [--json]``
     The extensions (names, shapes, dtypes), the darks (count, shape, times,
@@ -280,7 +282,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fit a lower rank where a window is too small for --rank",
     )
-    subtract.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    subtract.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write dark_correction.html (frame 0, quality table) into DIR",
+    )
+    subtract.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     subtract.set_defaults(run=_subtract)
 
     info = sub.add_parser(
@@ -487,6 +496,10 @@ def _subtract(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     path: Path = args.file
     inputs = [path] + ([args.superdark] if args.superdark is not None else [])
     check_output_path(args.out, overwrite=args.overwrite, inputs=inputs)  # before any work
+    if args.report is not None:
+        from iuvs.correction_report import REPORT_NAME, check_report_target
+
+        check_report_target(args.report / REPORT_NAME, args.overwrite)
     superdark = None
     if args.superdark is not None:
         try:
@@ -508,6 +521,11 @@ def _subtract(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     show(result.quality.summary().to_text())
     written = write_correction(result, args.out, overwrite=args.overwrite)
     show(f"wrote {written}")
+    if args.report is not None:
+        from iuvs.correction_report import write_correction_report
+
+        page = write_correction_report(result, args.report, overwrite=args.overwrite)
+        show(f"wrote {page}")
     return 0
 
 
