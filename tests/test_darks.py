@@ -284,7 +284,7 @@ def test_window_override(smooth):
 
 # ------------------------------------------------------------- fallbacks
 def test_single_dark_fallback(tmp_path):
-    path = iuvs.synthetic.write_l1b(tmp_path, n_int=2, n_darks=1, seed=3)
+    path = iuvs.synthetic.write_l1b(tmp_path, n_int=2, n_darks=1, seed=3, n_spa=12, n_spe=50)
     c = darks.subtract(path, "pipeline")
     assert "one dark" in c.method_detail
     np.testing.assert_array_equal(c.dark[1], _hdus(path)["DETECTOR_DARK"].astype(np.float32))
@@ -299,7 +299,7 @@ def _rewrite(src, dst, edit):
 
 
 def test_no_et_fallback_mean(tmp_path):
-    src = iuvs.synthetic.write_l1b(tmp_path, n_int=2, n_darks=3, seed=4)
+    src = iuvs.synthetic.write_l1b(tmp_path, n_int=2, n_darks=3, seed=4, n_spa=12, n_spe=50)
     path = _rewrite(
         src, tmp_path / "no_et.fits", lambda hs: [h for h in hs if h.name.upper() != "INTEGRATION"]
     )
@@ -310,7 +310,7 @@ def test_no_et_fallback_mean(tmp_path):
 
 
 def test_lights_after_every_dark_hold_the_nearest_set(tmp_path):
-    src = iuvs.synthetic.write_l1b(tmp_path, n_int=3, n_darks=2, seed=5)
+    src = iuvs.synthetic.write_l1b(tmp_path, n_int=3, n_darks=2, seed=5, n_spa=12, n_spe=50)
 
     def earlier(hs):
         for h in hs:
@@ -330,7 +330,7 @@ def test_lights_after_every_dark_hold_the_nearest_set(tmp_path):
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     d = tmp_path_factory.mktemp("plain")
-    return iuvs.synthetic.write_l1b(d, n_int=2, n_darks=2, seed=6, gzip=False)
+    return iuvs.synthetic.write_l1b(d, n_int=2, n_darks=2, seed=6, gzip=False, n_spa=12, n_spe=50)
 
 
 def test_dark_only_file(plain, tmp_path):
@@ -347,11 +347,11 @@ def test_darks_and_lights_of_different_binning(plain, tmp_path):
     def rebin(hs):
         for i, h in enumerate(hs):
             if h.name.upper() == "DETECTOR_DARK":
-                hs[i] = fits.ImageHDU(h.data[:, :, :340], name="detector_dark")
+                hs[i] = fits.ImageHDU(h.data[:, :, :49], name="detector_dark")
         return hs
 
     path = _rewrite(plain, tmp_path / "b.fits", rebin)
-    with pytest.raises(ShapeMismatchError, match="62 x 340.*62 x 341"):
+    with pytest.raises(ShapeMismatchError, match="12 x 49.*12 x 50"):
         darks.subtract(path)
 
 
@@ -379,13 +379,13 @@ def test_all_nan_frame(plain, tmp_path):
         return hs
 
     path = _rewrite(plain, tmp_path / "n.fits", edit)
-    with pytest.raises(InsufficientDataError, match="light frame 1 .62 x 341. has no finite"):
+    with pytest.raises(InsufficientDataError, match="light frame 1 .12 x 50. has no finite"):
         darks.subtract(path, "scaled")
 
 
 def test_bad_parameters(plain):
-    with pytest.raises(InvalidParameterError, match="does not fit in a 62 x 341 frame"):
-        darks.subtract(plain, "scaled", window=(0, 63, 0, 10))
+    with pytest.raises(InvalidParameterError, match="does not fit in a 12 x 50 frame"):
+        darks.subtract(plain, "scaled", window=(0, 13, 0, 10))
     with pytest.raises(InvalidParameterError, match="4 numbers"):
         darks.subtract(plain, "scaled", window=(0, 10))
     with pytest.raises(InvalidParameterError, match="method must be one of"):
@@ -393,11 +393,16 @@ def test_bad_parameters(plain):
     with pytest.raises(InvalidParameterError, match="needs superdark="):
         darks.subtract(plain, "superdark")
     with pytest.raises(InvalidParameterError, match="only with method='superdark'"):
-        darks.subtract(plain, "scaled", superdark=np.zeros((62, 341)))
+        darks.subtract(plain, "scaled", superdark=np.zeros((12, 50)))
     with pytest.raises(InvalidParameterError, match="rank must be an integer"):
         darks.subtract(plain, "scaled", rank=1.5)
-    with pytest.raises(IuvsError):
+    with pytest.raises(iuvs.exceptions.RankError, match="rank 13 is outside -1..12"):
         darks.subtract(plain, "scaled", rank=13)
+    with pytest.raises(InvalidParameterError, match="window must be"):
+        darks.subtract(plain, "scaled", window=(0, 10.5, 0, 20))
+    with pytest.raises(iuvs.exceptions.UnsupportedDtypeError, match="complex128"):
+        darks.subtract(plain, "superdark", superdark=np.zeros((12, 50), dtype=complex))
+    assert issubclass(iuvs.exceptions.RankError, IuvsError)
 
 
 # ------------------------------------------------- opt-in: every real file

@@ -57,9 +57,11 @@ from iuvs.exceptions import (
     InsufficientDataError,
     InvalidParameterError,
     MissingExtensionError,
+    RankError,
     ShapeMismatchError,
+    UnsupportedDtypeError,
 )
-from iuvs.fitting import Fit, fit, model_name
+from iuvs.fitting import MAX_RANK, MIN_RANK, Fit, fit, model_name
 from iuvs.io.l1b import L1BReader
 
 __all__ = [
@@ -629,8 +631,11 @@ def calm_window(light: npt.ArrayLike) -> tuple[int, int, int, int]:
 
 def _check_window(window: Any, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     try:
-        values = tuple(int(v) for v in window)
-    except (TypeError, ValueError) as err:
+        items = list(window)
+        if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items):
+            raise TypeError("not integers")
+        values = tuple(int(v) for v in items)
+    except TypeError as err:
         raise InvalidParameterError(
             "window must be (spatial_start, spatial_stop, spectral_start, spectral_stop), "
             f"got {window!r}"
@@ -779,6 +784,10 @@ def subtract(
         ``INT_TIME`` missing, zero, negative or not finite.
     iuvs.exceptions.InsufficientDataError
         A frame with no finite pixel, or a window too small for ``rank``.
+    iuvs.exceptions.RankError
+        ``rank`` outside -1..12.
+    iuvs.exceptions.UnsupportedDtypeError
+        A ``superdark`` that is not integer or floating-point.
 
     Examples
     --------
@@ -802,6 +811,11 @@ def subtract(
     fitted = method in ("scaled", "superdark")
     if fitted and (isinstance(rank, bool) or not isinstance(rank, int | np.integer)):
         raise InvalidParameterError(f"rank must be an integer -1..12, got {rank!r}")
+    if fitted and not MIN_RANK <= int(rank) <= MAX_RANK:
+        raise RankError(
+            f"rank {int(rank)} is outside {MIN_RANK}..{MAX_RANK} (-1 additive, 0 "
+            "multiplicative, n polynomial degree)"
+        )
     reader = _open(l1b)
     raw_cube, darks = _check_frames(reader, need_darks=method != "superdark")
     shape = tuple(raw_cube.shape[1:])
@@ -832,7 +846,12 @@ def subtract(
 
     n_darks = 0 if darks is None else int(darks.shape[0])
     if method == "superdark":
-        sd = np.asarray(superdark, dtype=np.float64)
+        sd_in = np.asarray(superdark)
+        if sd_in.dtype.kind not in "iuf":
+            raise UnsupportedDtypeError(
+                f"superdark has dtype {sd_in.dtype}; give an integer or floating-point dark (DN)"
+            )
+        sd = sd_in.astype(np.float64)
         if sd.shape != shape:
             raise ShapeMismatchError(
                 f"superdark is {sd.shape} but the light frames of {reader.fname} are "
