@@ -485,10 +485,8 @@ def pipeline_dark(l1b: L1BReader | str | os.PathLike[str]) -> npt.NDArray[np.flo
     1. The darks form *sets* (bursts taken seconds apart; the sets of an
        orbit are hours apart: darks more than 600 s apart start a new set).
     2. Light integration 0 of a file uses the **first** dark of a set; every
-       later integration uses the **second** dark of a set.  (The first
-       integration after the detector starts differs from the rest: in the
-       orbit 18001 files the first dark of a set is 100-500 DN away from the
-       others, and the first light frame is dark-corrected with it.)
+       later integration uses the **second** dark of a set (the files do not
+       say why; the data show it, below).
     3. The dark of integration ``k`` at time ``t`` is
        ``floor(a + (b - a) * (t - t_a) / (t_b - t_a))``, ``a`` and ``b`` the
        chosen darks of the set before and the set after (times ``t_a``, ``t_b``).
@@ -496,12 +494,15 @@ def pipeline_dark(l1b: L1BReader | str | os.PathLike[str]) -> npt.NDArray[np.flo
     Evidence (the five public v13_r01 files of orbit 18001): the rule equals
     ``background_dark`` within 1 DN at every pixel of every frame, and exactly
     on 99.78 % of all pixels (FUV 071804: 99.71 %, 071818: 99.80 %, 072612:
-    99.80 %, MUV 071804: 99.17 %, 072558: 99.45 %).  Any other pair of darks
-    (second dark for frame 0, first for the others, or darks 3..5 of a set)
-    matches on at most 1.2 % of the pixels, off by 140-500 DN.  Every pixel
-    that differs is one where the two darks are equal (``a == b``) and the
-    pipeline wrote ``a - 1`` (about half of those pixels); no rounding of the
-    interpolation in float32 or float64 tried (six forms) reproduces these.
+    99.80 %, MUV 071804: 99.17 %, 072558: 99.45 %).  The darks are nearly
+    pure noise and differ from one another pixel by pixel by a median of
+    40-110 DN, so the pair is unambiguous: any other pair of matching darks
+    (the second dark for frame 0, the first for later frames, or the third
+    to fifth of a set) equals ``background_dark`` on at most 1.2 % of the
+    pixels and is off by up to 140-500 DN.  Every pixel that differs is one
+    where the two darks are equal (``a == b``) and the pipeline wrote
+    ``a - 1`` (on about half of those pixels); none of the 16 float32/float64
+    orderings of the interpolation tried reproduces these.
 
     Fallbacks, named in :attr:`DarkCorrection.method_detail`: a file with one
     dark uses it for every frame; frames with a dark set on one side only
