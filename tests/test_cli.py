@@ -17,7 +17,7 @@ import pytest
 from astropy.io import fits
 
 import iuvs
-from iuvs.cli import DEMO_FILE, main
+from iuvs.cli import DEMO_FILE, DEMO_LIGHT_FILE, main
 
 RANK_NAMES = ["RANK-1", "RANK0", "RANK1", "RANK2", "RANK3", "RANK4"]
 
@@ -113,7 +113,16 @@ def test_demo_reruns_in_its_own_folder(tmp_path, capsys):
     assert main(["-q", "demo", "--out", str(tmp_path / "d")]) == 0
     assert capsys.readouterr().out == ""  # -q: no table
     assert sorted(os.listdir(tmp_path / "d")) == sorted(
-        [".iuvs-demo", DEMO_FILE, "dark_fitting.fits", "dark_fitting_hot2500.fits", "report.html"]
+        [
+            ".iuvs-demo",
+            DEMO_FILE,
+            DEMO_LIGHT_FILE,
+            "dark_fitting.fits",
+            "dark_fitting_hot2500.fits",
+            "report.html",
+            "dark_correction.fits",
+            "dark_correction.html",
+        ]
     )
 
 

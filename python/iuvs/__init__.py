@@ -34,7 +34,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "unknown"
 
-_LAZY_SUBMODULES = ("io", "scaling", "synthetic", "plotting", "cli", "survey")
+_LAZY_SUBMODULES = ("io", "scaling", "synthetic", "plotting", "cli", "survey", "darks")
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -52,6 +52,7 @@ __all__ = [
     "ResidualStats",
     "__version__",
     "choose_rank",
+    "darks",
     "exceptions",
     "fit",
     "fit_all",

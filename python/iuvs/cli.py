@@ -12,6 +12,10 @@ Subcommands:
     and once with the notebook's 2500 DN hot-pixel cut.  Writes
     ``dark_fitting.fits`` (the notebook's product) and
     ``dark_fitting_hot2500.fits`` into ``DIR`` and prints a table per run.
+    Then it writes a synthetic light file whose true dark is known
+    (``DEMO_LIGHT_FILE``), dark-corrects it with the pipeline's dark, the
+    nearest dark and a scaled dark (rank 1), prints each one's error against
+    the truth and writes ``dark_correction.fits`` and ``dark_correction.html``.
     The demo marks ``DIR`` as its own (a ``.iuvs-demo`` file) and replaces its
     own three files on later runs; it refuses to replace files of those names
     in a folder it did not create them in.
@@ -24,6 +28,16 @@ Subcommands:
     ``--overwrite``); ``--report DIR`` writes ``report.html`` and its product
     into ``DIR``.  Ranks are given as a range ``A:B`` (inclusive), a list
     ``-1,0,2`` or separate numbers.
+
+``iuvs subtract FILE -o OUT.fits [--method pipeline|nearest|scaled|superdark] [--rank R]
+[--hot-sigma K] [--window S0 S1 E0 E1] [--superdark FITS] [--allow-lower-rank] [--report DIR]
+[--overwrite]``
+    Dark-correct the light frames of an L1B file (:func:`iuvs.darks.subtract`,
+    default the pipeline's dark), print the quality table's per-method summary
+    and write the product (:func:`iuvs.io.write_correction`).  The output is
+    checked before any work: an existing file is kept unless ``--overwrite``,
+    and nothing is written when the correction fails.  ``--report DIR`` also
+    writes ``dark_correction.html`` (:mod:`iuvs.correction_report`).
 
 ``iuvs info FILE... [--json]``
     The extensions (names, shapes, dtypes), the darks (count, shape, times,
@@ -63,13 +77,20 @@ import iuvs
 from iuvs._argtypes import add_exclusion_options, parse_ranks
 from iuvs.exceptions import FileFormatError, IuvsError, OutputExistsError
 
-__all__ = ["DEMO_FILE", "main"]
+__all__ = ["DEMO_FILE", "DEMO_LIGHT_FILE", "main"]
 
 log = logging.getLogger("iuvs.cli")
 
 DEMO_FILE = "mvn_iuv_l1b_cruisecal2-mode080-muv_20140521T120029_v00_r00.fits.gz"
+DEMO_LIGHT_FILE = "mvn_iuv_l1b_apoapse-orbit00109-muv_20150101T120000_v13_r00.fits.gz"
 _DEMO_MARKER = ".iuvs-demo"
-_DEMO_PRODUCTS = ("dark_fitting.fits", "dark_fitting_hot2500.fits", "report.html")
+_DEMO_PRODUCTS = (
+    "dark_fitting.fits",
+    "dark_fitting_hot2500.fits",
+    "report.html",
+    "dark_correction.fits",
+    "dark_correction.html",
+)
 _NOTEBOOK_RANKS = (-1, 0, 1, 2, 3, 4)
 _NOTEBOOK_HOT = 2500.0
 
@@ -179,7 +200,9 @@ def _parser() -> argparse.ArgumentParser:
             "Write a synthetic v00 cruisecal2 L1B file into DIR, fit its darks 1 and 2 "
             "(ranks -1..4, without and with the 2500 DN hot-pixel cut), write "
             "dark_fitting.fits, dark_fitting_hot2500.fits and report.html into DIR and print "
-            "the results. Files the demo wrote before in DIR are replaced; others never are."
+            "the results; then dark-correct a synthetic light file whose true dark is known "
+            "and write dark_correction.fits and dark_correction.html. Files the demo wrote "
+            "before in DIR are replaced; others never are."
         ),
     )
     demo.add_argument(
@@ -218,6 +241,69 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--json", action="store_true", help="print the results as JSON")
     fit.set_defaults(run=_fit)
+
+    subtract = sub.add_parser(
+        "subtract",
+        help="dark-correct the light frames of an L1B file and write a FITS product",
+        description="Subtract a dark from every light frame (detector_raw) of an L1B file: the "
+        "pipeline's dark, the nearest recorded dark, or a dark scaled onto each frame in its "
+        "calm window; print the quality summary and write OUT.fits.",
+    )
+    subtract.add_argument("file", type=Path, metavar="FILE", help="L1B file (.fits or .fits.gz)")
+    subtract.add_argument(
+        "-o",
+        "--out",
+        "--output",
+        dest="out",
+        type=Path,
+        required=True,
+        metavar="OUT",
+        help="the product to write (.fits or .fits.gz)",
+    )
+    subtract.add_argument(
+        "--method",
+        choices=("pipeline", "nearest", "scaled", "superdark"),
+        default="pipeline",
+        help="the dark (default: pipeline)",
+    )
+    subtract.add_argument(
+        "--rank",
+        type=int,
+        default=1,
+        help="model of the scaling fit: -1 additive, 0 multiplicative, n degree (default 1)",
+    )
+    subtract.add_argument(
+        "--hot-sigma", type=float, default=None, metavar="K", help="leave hot dark pixels out"
+    )
+    subtract.add_argument(
+        "--window",
+        type=int,
+        nargs=4,
+        default=None,
+        metavar=("S0", "S1", "E0", "E1"),
+        help="fit window for every frame: spatial [S0, S1) x spectral [E0, E1)",
+    )
+    subtract.add_argument(
+        "--superdark",
+        type=Path,
+        default=None,
+        metavar="FITS",
+        help="a FITS file whose primary image is the (spatial, spectral) dark (--method superdark)",
+    )
+    subtract.add_argument(
+        "--allow-lower-rank",
+        action="store_true",
+        help="fit a lower rank where a window is too small for --rank",
+    )
+    subtract.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write dark_correction.html (frame 0, quality table) into DIR",
+    )
+    subtract.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    subtract.set_defaults(run=_subtract)
 
     info = sub.add_parser(
         "info",
@@ -332,7 +418,7 @@ def _demo(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     folder: Path = args.out
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / _DEMO_MARKER
-    ours = [folder / DEMO_FILE, *(folder / p for p in _DEMO_PRODUCTS)]
+    ours = [folder / DEMO_FILE, folder / DEMO_LIGHT_FILE, *(folder / p for p in _DEMO_PRODUCTS)]
     if not marker.exists():
         foreign = [str(p) for p in ours if p.exists()]
         if foreign:
@@ -361,7 +447,54 @@ def _demo(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     result = write_report(analyses[1], folder, product=None, overwrite=True)
     log.info("wrote %s with %d figures", result.html, result.figures)
     show(f"wrote {result.html} (for the hot-pixel run, {result.figures} figures)")
+    _demo_correction(folder, show)
     return 0
+
+
+def _demo_correction(folder: Path, show: Callable[[str], None]) -> None:
+    """Dark-correct a synthetic light file whose true dark is known; print each method's error."""
+    import numpy as np
+    from astropy.io import fits
+
+    from iuvs.correction_report import write_correction_report
+    from iuvs.darks import Method, subtract
+    from iuvs.io.correction import write_correction
+    from iuvs.synthetic import write_l1b
+
+    path = write_l1b(
+        folder,
+        n_int=4,
+        n_darks=2,
+        seed=2015,
+        light="smooth",
+        description="apoapse-orbit00109-muv",
+        timestamp="20150101T120000",
+        overwrite=True,
+    )
+    with fits.open(path) as hdul:
+        truth = np.asarray(hdul["TRUE_DARK"].data, dtype=np.float64)
+    show("")
+    show(f"Dark correction of {path.name} (light frames whose true dark is known):")
+    show(
+        f"{'method':<12} {'dark - truth: mean':>19} {'rms':>8}  (DN; true dark about "
+        f"{truth.mean():.0f} DN)"
+    )
+    scaled = None
+    runs: tuple[tuple[Method, int | None], ...] = (
+        ("pipeline", None),
+        ("nearest", None),
+        ("scaled", 1),
+    )
+    for method, rank in runs:
+        c = subtract(path, method, rank=1 if rank is None else rank)
+        err = c.dark.astype(np.float64) - truth
+        label = method if rank is None else f"{method} r{rank}"
+        show(f"{label:<12} {err.mean():>19.2f} {np.sqrt((err**2).mean()):>8.2f}")
+        scaled = c
+    assert scaled is not None
+    product = write_correction(scaled, folder / _DEMO_PRODUCTS[3], overwrite=True)
+    page = write_correction_report(scaled, folder, overwrite=True)
+    show(f"wrote {product} and {page} (method scaled, rank 1)")
 
 
 def _fit(args: argparse.Namespace, show: Callable[[str], None]) -> int:
@@ -410,6 +543,49 @@ def _fit(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         doc["product"] = None if args.out is None else str(args.out)
         doc["report"] = None if report_path is None else str(report_path)
         print(json.dumps(doc, indent=2, allow_nan=False))
+    return 0
+
+
+def _subtract(args: argparse.Namespace, show: Callable[[str], None]) -> int:
+    from astropy.io import fits
+
+    from iuvs.darks import subtract
+    from iuvs.io.correction import write_correction
+    from iuvs.io.product import check_output_path
+
+    path: Path = args.file
+    inputs = [path] + ([args.superdark] if args.superdark is not None else [])
+    check_output_path(args.out, overwrite=args.overwrite, inputs=inputs)  # before any work
+    if args.report is not None:
+        from iuvs.correction_report import REPORT_NAME, check_report_target
+
+        check_report_target(args.report / REPORT_NAME, args.overwrite)
+    superdark = None
+    if args.superdark is not None:
+        try:
+            superdark = fits.getdata(args.superdark)
+        except (OSError, ValueError, IndexError) as err:
+            raise FileFormatError(f"{args.superdark}: cannot read a superdark: {err}") from err
+    result = subtract(
+        path,
+        args.method,
+        rank=args.rank,
+        hot_sigma=args.hot_sigma,
+        window=args.window,
+        superdark=superdark,
+        allow_lower_rank=args.allow_lower_rank,
+    )
+    show(f"{path.name}: {result.corrected.shape[0]} frames, method {args.method}")
+    show(result.method_detail)
+    show("")
+    show(result.quality.summary().to_text())
+    written = write_correction(result, args.out, overwrite=args.overwrite)
+    show(f"wrote {written}")
+    if args.report is not None:
+        from iuvs.correction_report import write_correction_report
+
+        page = write_correction_report(result, args.report, overwrite=args.overwrite)
+        show(f"wrote {page}")
     return 0
 
 

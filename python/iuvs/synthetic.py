@@ -454,6 +454,7 @@ def write_l1b(
     dark_temps: tuple[float, ...] | None = None,
     dark_temp_coefficient: float = 0.1,
     compresslevel: int = 6,
+    light: Literal["gamma", "smooth"] = "gamma",
 ) -> Path:
     """Write a synthetic IUVS Level 1B file.
 
@@ -506,6 +507,22 @@ def write_l1b(
         level doubles about every 7 deg C).
     compresslevel : int, optional
         zlib level of the gzip stream, 1 (fastest) .. 9 (default 6, as gzip(1)).
+    light : {'gamma', 'smooth'}, optional
+        ``'gamma'`` (default): the light frames are the darks interpolated in
+        time plus random gamma-distributed counts.  ``'smooth'``: light frames
+        whose dark is known exactly, for testing dark corrections: a smooth
+        emission (two Gaussian lines along the spectral axis times a smooth
+        spatial profile, near zero far from the lines) plus a true dark that
+        drifts with the detector temperature, ``exp(dark_temp_coefficient *
+        (T - dark_temps[0]))`` times the noise-free background of the first
+        dark, plus Poisson-like noise.  The darks get the temperatures
+        ``-17.0 .. -16.2`` deg C when ``dark_temps`` is not given, and each
+        light frame the temperature interpolated in time between the first and
+        last dark plus 0.3 deg C (the detector warmer during the observation,
+        so a dark interpolated in time is about 3 % low); the lights'
+        ``Integration.DET_TEMP_C`` holds it.  The truth is written to two extra
+        float32 image extensions, ``TRUE_DARK`` and ``TRUE_EMISSION``
+        (``(n_int, n_spa, n_spe)``, DN), which real files do not have.
 
     Returns
     -------
@@ -549,6 +566,10 @@ def write_l1b(
             raise InvalidParameterError(f"{label} must be a positive integer, got {value!r}")
     if not isinstance(compresslevel, int) or not 0 <= compresslevel <= 9:
         raise InvalidParameterError(f"compresslevel must be 0..9, got {compresslevel!r}")
+    if light not in ("gamma", "smooth"):
+        raise InvalidParameterError(f"light must be 'gamma' or 'smooth', got {light!r}")
+    if light == "smooth" and dark_temps is None:
+        dark_temps = tuple(float(t) for t in np.linspace(-17.0, -16.2, n_darks))
     if dark_temps is not None:
         dark_temps = tuple(float(t) for t in dark_temps)
         if len(dark_temps) != n_darks or not all(np.isfinite(dark_temps)):
@@ -602,6 +623,19 @@ def write_l1b(
     raw = np.round(background + signal + rng.normal(0, np.sqrt(background + signal))).astype(
         np.int32
     )
+    truth: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
+    light_temps: tuple[float, ...] | None = None
+    if light == "smooth":
+        assert dark_temps is not None
+        raw, truth, light_temps = _smooth_light(
+            seed,
+            (n_spa, n_spe),
+            int_time,
+            dark_times,
+            light_times,
+            dark_temps,
+            dark_temp_coefficient,
+        )
     dds = (raw - background).astype(np.float32)
     calibrated = (dds / 3.2e3).astype(np.float32)
     calibrated[:, 0, :2] = np.nan  # fill bins
@@ -646,13 +680,20 @@ def write_l1b(
         hdus.append(_engineering_table("DarkEngineering", n_darks, int_time, rng, dark_temps))
     if with_darks:
         hdus.append(dark_hdu)
-    hdus.append(_integration_table("Integration", light_times, rng, temps=layout == "v13"))
+    hdus.append(
+        _integration_table(
+            "Integration", light_times, rng, temps=layout == "v13", det_temps=light_temps
+        )
+    )
     hdus.append(_engineering_table("Engineering", n_int, int_time, rng))
     hdus.append(binning)
     if layout == "v13":
         hdus.append(_geometry_table("SpacecraftGeometry", n_int, n_spa, spacecraft=True))
         hdus.append(_geometry_table("PixelGeometry", n_int, n_spa, spacecraft=False))
     hdus.append(_observation_table("Observation", n_spa, binning, int_time, channel, product_id))
+    if truth is not None:
+        hdus.append(fits.ImageHDU(truth[0], name="TRUE_DARK"))
+        hdus.append(fits.ImageHDU(truth[1], name="TRUE_EMISSION"))
     for hdu in hdus:
         # astropy upper-cases names given to the constructor; real files keep their case
         hdu.header["EXTNAME"] = _EXTNAMES.get(hdu.name, hdu.name)
@@ -664,6 +705,49 @@ def write_l1b(
         data = _gzip.compress(data, compresslevel=compresslevel, mtime=0)  # 6: gzip(1) default
     _atomic_write(target, data)
     return target
+
+
+def _smooth_light(
+    seed: int,
+    shape: tuple[int, int],
+    int_time: float,
+    dark_times: list[datetime],
+    light_times: list[datetime],
+    dark_temps: tuple[float, ...],
+    coefficient: float,
+) -> tuple[
+    npt.NDArray[np.int32],
+    tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]],
+    tuple[float, ...],
+]:
+    """Light frames with a known dark: (raw, (true dark, emission), light temperatures)."""
+    # the noise-free background of make_darks(seed=seed): the same draws
+    mean = 428.0 * max(int_time, 0.1) / 60.0
+    base, _hot = _background(np.random.default_rng(seed), shape, max(mean, 20.0), 0.002)
+    dark_et = np.array([_et(t) for t in dark_times])
+    light_et = np.array([_et(t) for t in light_times])
+    if len(dark_temps) > 1 and dark_et[-1] > dark_et[0]:
+        frac = np.clip((light_et - dark_et[0]) / (dark_et[-1] - dark_et[0]), 0.0, 1.0)
+    else:
+        frac = np.zeros(light_et.size)
+    temps = dark_temps[0] + frac * (dark_temps[-1] - dark_temps[0]) + 0.3
+    gains = np.exp(coefficient * (temps - dark_temps[0]))
+    true_dark = gains[:, None, None] * base[None]
+    n_spa, n_spe = shape
+    x = np.arange(n_spe, dtype=np.float64)
+    y = np.arange(n_spa, dtype=np.float64)
+    width = max(n_spe / 25.0, 0.7)
+    lines = np.exp(-0.5 * ((x - 0.3 * n_spe) / width) ** 2) + 0.6 * np.exp(
+        -0.5 * ((x - 0.65 * n_spe) / width) ** 2
+    )
+    profile = 0.3 + 0.7 * np.exp(-(((y - 0.35 * n_spa) / max(0.25 * n_spa, 0.5)) ** 2))
+    emission = 0.6 * float(base.mean()) * profile[:, None] * lines[None, :]
+    emission = np.broadcast_to(emission, true_dark.shape)
+    expected = true_dark + emission
+    rng = np.random.default_rng([seed, 16])
+    raw = np.round(expected + rng.normal(0.0, np.sqrt(expected))).astype(np.int32)
+    truth = (true_dark.astype(np.float32), np.ascontiguousarray(emission, dtype=np.float32))
+    return raw, truth, tuple(float(t) for t in temps)
 
 
 def _interpolate_darks(

@@ -82,7 +82,9 @@ class HDUInfo:
 
 _SUBTRACTED = ("detector_dark_subtracted", "detector_background_subtracted")
 _DARK_INTEGRATION = ("Dark_Integration", "DarkIntegration")
-_USED_TABLES = frozenset(n.upper() for n in (*_DARK_INTEGRATION, "Observation", "Binning"))
+_USED_TABLES = frozenset(
+    n.upper() for n in (*_DARK_INTEGRATION, "Integration", "Observation", "Binning")
+)
 _FRAMES = {
     "raw": "detector_raw",
     "dark": "detector_dark",
@@ -473,6 +475,34 @@ class L1BReader:
         if table is None or "ET" not in table:
             return None
         return np.asarray(table["ET"], dtype=np.float64)
+
+    @property
+    def integration_et(self) -> npt.NDArray[np.float64] | None:
+        """Ephemeris time (s past J2000) of each light integration (``Integration.ET``), or None."""
+        table = self._table("Integration")
+        if table is None or "ET" not in table:
+            return None
+        return np.asarray(table["ET"], dtype=np.float64).reshape(-1)
+
+    @property
+    def observation(self) -> dict[str, Any]:
+        """First row of the ``Observation`` table as a dict of column -> value (empty if absent).
+
+        Strings are stripped (``DARK_METHOD``, ``DARK_FILES``, ...); arrays are
+        returned as numpy arrays.
+        """
+        table = self._table("Observation")
+        if table is None:
+            return {}
+        out: dict[str, Any] = {}
+        for name, column in table.items():
+            if len(column) == 0:
+                continue
+            value = column[0]
+            if isinstance(value, bytes | np.bytes_):
+                value = value.decode("ascii", "replace")
+            out[name] = value.strip() if isinstance(value, str) else value
+        return out
 
     @property
     def dark_times(self) -> list[datetime] | None:

@@ -80,6 +80,7 @@ from iuvs.exceptions import (
     UnsupportedDtypeError,
 )
 from iuvs.fitting import Fit
+from iuvs.io.correction import CorrectionProduct, is_correction, read_correction
 
 __all__ = [
     "DarkWriter",
@@ -785,8 +786,14 @@ def _parse_coeffs(text: Any, where: str) -> npt.NDArray[np.float64]:
     return np.array([float(v) for v in s[1:-1].split(",")], dtype=np.float64)
 
 
-def read_product(path: str | os.PathLike[str], *, verify: bool = True) -> Product:
+def read_product(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> Product | CorrectionProduct:
     """Read a dark-fitting product (written by :class:`DarkWriter` or the 2015 package).
+
+    A dark-corrected light frames product (``iuvs subtract``,
+    :func:`iuvs.io.write_correction`; primary ``KIND = 'dark-corrected light
+    frames'``) is read as a :class:`~iuvs.io.correction.CorrectionProduct`.
 
     Parameters
     ----------
@@ -797,9 +804,10 @@ def read_product(path: str | os.PathLike[str], *, verify: bool = True) -> Produc
 
     Returns
     -------
-    Product
+    Product or CorrectionProduct
         The darks and, per ``RANK<n>`` extension, rank, coefficients
-        (highest power first), ``STDDEV`` and residual image.
+        (highest power first), ``STDDEV`` and residual image; or the
+        corrected frames, darks, windows and quality of a correction product.
 
     Raises
     ------
@@ -838,6 +846,9 @@ def read_product(path: str | os.PathLike[str], *, verify: bool = True) -> Produc
                     if "truncated" in text or (verify and "hecksum" in text):
                         raise OSError(text)
                 names = [h.name for h in hdul]
+                if is_correction(hdul[0].header):
+                    current = "a dark-corrected light frames product"
+                    return read_correction(hdul, name)
                 if "DARK2" not in names:
                     raise MissingExtensionError(
                         f"{name} is not a dark-fitting product: no DARK2 extension; it has: "
