@@ -752,8 +752,8 @@ pub fn fit_clipped(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::ArrayD;
     use crate::fit::fit_all;
+    use ndarray::ArrayD;
 
     /// `sigma_clip` written plainly: the median by sorting a copy, a
     /// two-pass std, the kept values rewritten every iteration.

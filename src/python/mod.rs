@@ -1,240 +1,40 @@
-//! The only `PyO3` code: array intake (every supported dtype, read in place,
-//! byte-swapped arrays arrive re-viewed as native with a flag), the helper that
-//! releases the GIL and turns `CoreError`s and panics into the exception
-//! classes of `iuvs.exceptions`, and the module definition.
+//! The only `PyO3` code, in four rooms: [`intake`] (arrays in, read in place:
+//! every supported dtype, byte-swapped arrays re-viewed as native with a
+//! flag), [`errors`] (the classes of `iuvs.exceptions`, the mapping of core
+//! errors onto them, the helper that releases the GIL), [`results`] (arrays
+//! and field dicts out) and, here, the functions and the module definition.
+//! A binding of a new core module goes in a file of its own beside these,
+//! registered at the end of this file.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod errors;
+mod intake;
+mod results;
 
 use ndarray::{Array2, Array3, Array4};
-use numpy::{
-    IntoPyArray, PyArray, PyArray1, PyArray2, PyReadonlyArrayDyn, PyUntypedArray,
-    PyUntypedArrayMethods,
-};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 
 use crate::batch::{fit_batch as core_fit_batch, to_arrays, MAX_COEFFS};
 use crate::clip::fit_clipped;
 use crate::error::CoreError;
-use crate::fit::{fit_all as core_fit_all, residual_histograms, FitResult, PairInput};
+use crate::fit::{fit_all as core_fit_all, residual_histograms, PairInput};
 use crate::histogram::{histogram as core_histogram, Bins, Precision, Rule};
 use crate::hot::{mask_above as core_mask_above, sigma_threshold};
 use crate::mask::Exclusion;
-use crate::view::{Frame, PixelArray};
+use crate::view::Frame;
 use crate::weighted::fit_weighted;
-
-/// A read-only borrow of a numpy array of one supported dtype.
-enum Readonly<'py> {
-    I16(PyReadonlyArrayDyn<'py, i16>),
-    U16(PyReadonlyArrayDyn<'py, u16>),
-    I32(PyReadonlyArrayDyn<'py, i32>),
-    U32(PyReadonlyArrayDyn<'py, u32>),
-    I64(PyReadonlyArrayDyn<'py, i64>),
-    F32(PyReadonlyArrayDyn<'py, f32>),
-    F64(PyReadonlyArrayDyn<'py, f64>),
-}
-
-impl Readonly<'_> {
-    fn frame(&self, swapped: bool) -> Frame<'_> {
-        let data = match self {
-            Readonly::I16(a) => PixelArray::I16(a.as_array()),
-            Readonly::U16(a) => PixelArray::U16(a.as_array()),
-            Readonly::I32(a) => PixelArray::I32(a.as_array()),
-            Readonly::U32(a) => PixelArray::U32(a.as_array()),
-            Readonly::I64(a) => PixelArray::I64(a.as_array()),
-            Readonly::F32(a) => PixelArray::F32(a.as_array()),
-            Readonly::F64(a) => PixelArray::F64(a.as_array()),
-        };
-        Frame { data, swapped }
-    }
-}
-
-fn exception(py: Python<'_>, class: &str, msg: &str) -> PyErr {
-    let made = py
-        .import("iuvs.exceptions")
-        .and_then(|m| m.getattr(class))
-        .and_then(|cls| cls.call1((msg,)));
-    match made {
-        Ok(inst) => PyErr::from_value(inst),
-        Err(e) => e,
-    }
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| core_error(py, e))`
-fn core_error(py: Python<'_>, err: CoreError) -> PyErr {
-    exception(py, error_class(&err), &err.to_string())
-}
-
-/// Run `f` without the GIL; map core errors and any panic to `iuvs.exceptions`.
-fn detach_core<T, F>(py: Python<'_>, f: F) -> PyResult<T>
-where
-    F: FnOnce() -> Result<T, CoreError> + Send,
-    T: Send,
-{
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
-    match outcome {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(core_error(py, e)),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".to_string());
-            Err(exception(
-                py,
-                "IuvsError",
-                &format!("internal error in the iuvs core (please report it): {what}"),
-            ))
-        }
-    }
-}
-
-fn intake<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Readonly<'py>> {
-    macro_rules! try_type {
-        ($t:ty, $variant:ident) => {
-            if let Ok(a) = obj.extract::<PyReadonlyArrayDyn<'py, $t>>() {
-                return Ok(Readonly::$variant(a));
-            }
-        };
-    }
-    try_type!(f64, F64);
-    try_type!(f32, F32);
-    try_type!(i32, I32);
-    try_type!(u16, U16);
-    try_type!(i16, I16);
-    try_type!(u32, U32);
-    try_type!(i64, I64);
-    let py = obj.py();
-    let dtype = obj
-        .cast::<PyUntypedArray>()
-        .map_or_else(|_| obj.get_type().to_string(), |a| a.dtype().to_string());
-    Err(exception(
-        py,
-        "UnsupportedDtypeError",
-        &format!(
-            "{name} has dtype {dtype}; supported are int16, uint16, int32, uint32, int64, \
-             float32 and float64 in native byte order (re-view big-endian data as native and \
-             pass swapped=True)"
-        ),
-    ))
-}
-
-fn mask_intake<'py>(
-    obj: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Option<PyReadonlyArrayDyn<'py, bool>>> {
-    match obj {
-        None => Ok(None),
-        Some(o) if o.is_none() => Ok(None),
-        Some(o) => o
-            .extract::<PyReadonlyArrayDyn<'py, bool>>()
-            .map(Some)
-            .map_err(|_| {
-                exception(
-                    o.py(),
-                    "UnsupportedDtypeError",
-                    "mask must be a numpy boolean array (True = excluded)",
-                )
-            }),
-    }
-}
-
-/// `a`, made read-only (a fit's arrays are results, not buffers to edit).
-/// Only for arrays created by the caller just now.
-#[allow(unsafe_code)] // the one unsafe block of the crate; see SAFETY
-fn frozen<T: numpy::Element, D: ndarray::Dimension>(
-    a: Bound<'_, PyArray<T, D>>,
-) -> Bound<'_, PyArray<T, D>> {
-    // SAFETY: `a` is a valid array object that the caller has just created and
-    // not yet handed to Python or borrowed in Rust, so no reference to its data
-    // can be invalidated; clearing WRITEABLE only forbids later writes (the
-    // same operation as rust-numpy's `make_nonwriteable`, without the borrow
-    // bookkeeping it pays for).  Tested by `test_result_arrays_are_read_only`.
-    unsafe {
-        (*a.as_array_ptr()).flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE;
-    }
-    a
-}
-
-/// A fresh dict for fields: a copy of the first one `remember` kept, when
-/// there is one.  A copy of a dict with the same keys is a block copy, where
-/// inserting the keys one by one rehashes the dict as it grows; the values
-/// set afterwards replace existing entries.
-fn keyed_dict<'py>(py: Python<'py>, cell: &PyOnceLock<Py<PyDict>>) -> PyResult<Bound<'py, PyDict>> {
-    match cell.get(py) {
-        Some(template) => template.bind(py).copy(),
-        None => Ok(PyDict::new(py)),
-    }
-}
-
-/// Keep the keys of the filled dict `d` (values `None`, so that no result is
-/// kept alive) as the template of [`keyed_dict`].
-fn remember(py: Python<'_>, cell: &PyOnceLock<Py<PyDict>>, d: &Bound<'_, PyDict>) -> PyResult<()> {
-    if cell.get(py).is_none() {
-        let template = d.copy()?;
-        for key in template.keys() {
-            template.set_item(key, py.None())?;
-        }
-        // a race with another thread only means its template is kept instead
-        let _ = cell.set(py, template.unbind());
-    }
-    Ok(())
-}
-
-static STATS_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
-static FIT_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
-
-/// One fit as the field dict of `iuvs.Fit`, with `"stats"` the field dict of
-/// `iuvs.ResidualStats` (the Python layer fills the two classes from them).
-fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
-    let s = keyed_dict(py, &STATS_KEYS)?;
-    s.set_item(intern!(py, "n_used"), r.counts.n_used)?;
-    s.set_item(intern!(py, "n_excluded"), r.counts.n_excluded())?;
-    s.set_item(intern!(py, "n_nonfinite"), r.counts.n_nonfinite)?;
-    s.set_item(intern!(py, "mean"), r.stats.mean)?;
-    s.set_item(intern!(py, "std"), r.stats.std)?;
-    s.set_item(intern!(py, "min"), r.stats.min)?;
-    s.set_item(intern!(py, "max"), r.stats.max)?;
-    s.set_item(intern!(py, "rms"), r.stats.rms)?;
-    s.set_item(intern!(py, "frac_mean"), r.stats.frac_mean)?;
-    s.set_item(intern!(py, "frac_std"), r.stats.frac_std)?;
-    s.set_item(intern!(py, "n_fractional"), r.stats.n_fractional)?;
-    s.set_item(
-        intern!(py, "n_zero_denominator"),
-        r.stats.n_zero_denominator,
-    )?;
-    s.set_item(intern!(py, "n_clipped"), r.counts.n_clipped)?;
-    remember(py, &STATS_KEYS, &s)?;
-    let d = keyed_dict(py, &FIT_KEYS)?;
-    let p = r.coeffs.len();
-    d.set_item(intern!(py, "rank"), r.rank)?;
-    d.set_item(
-        intern!(py, "coeffs"),
-        frozen(PyArray1::from_slice(py, &r.coeffs)),
-    )?;
-    let perr: Vec<f64> = (0..p).map(|i| r.cov[i * p + i].sqrt()).collect();
-    d.set_item(intern!(py, "perr"), frozen(PyArray1::from_slice(py, &perr)))?;
-    let cov =
-        Array2::from_shape_vec((p, p), r.cov).map_err(|e| PyTypeError::new_err(e.to_string()))?;
-    d.set_item(intern!(py, "cov"), frozen(PyArray2::from_array(py, &cov)))?;
-    d.set_item(intern!(py, "stats"), s)?;
-    d.set_item(intern!(py, "center"), r.center)?;
-    d.set_item(intern!(py, "half_width"), r.half_width)?;
-    d.set_item(
-        intern!(py, "cheb_coeffs"),
-        frozen(PyArray1::from_slice(py, &r.cheb)),
-    )?;
-    d.set_item(intern!(py, "ssr"), r.stats.ssr)?;
-    d.set_item(intern!(py, "condition"), r.condition)?;
-    d.set_item(intern!(py, "mask"), py.None())?;
-    d.set_item(intern!(py, "clip_iterations"), 0)?;
-    d.set_item(intern!(py, "histogram"), py.None())?;
-    remember(py, &FIT_KEYS, &d)?;
-    Ok(d)
-}
+#[allow(unused_imports)] // the rooms' items, for this file and the bindings beside it
+use errors::{
+    core_error, detach_core, InvalidParameterError, IuvsError, ShapeMismatchError,
+    UnsupportedDtypeError,
+};
+#[allow(unused_imports)]
+use intake::{batch_intake, batch_masks, intake, mask_intake, Batch, Readonly};
+#[allow(unused_imports)]
+use results::{frozen, keyed_dict, remember, result_dict};
 
 /// Fit every rank of `ranks` of `dark_out` against `dark_in`; one dict per rank.
 #[pyfunction]
@@ -332,91 +132,6 @@ fn fit_all<'py>(
         .collect()
 }
 
-fn error_class(err: &CoreError) -> &'static str {
-    match err {
-        CoreError::ShapeMismatch { .. } => "ShapeMismatchError",
-        CoreError::Empty { .. } => "EmptyInputError",
-        CoreError::TooFewPixels { .. } => "InsufficientDataError",
-        CoreError::Degenerate { .. } => "DegenerateFitError",
-        CoreError::RankOutOfRange { .. } => "RankError",
-        CoreError::InvalidParameter(_) => "InvalidParameterError",
-    }
-}
-
-/// The arrays of one side of a batch: one stacked array, borrowed once and
-/// split along its first axis, or a list of arrays, borrowed one by one.
-/// (numpy borrows are tracked per view: thousands of views of one stack,
-/// borrowed one by one, cost time quadratic in their number.)
-enum Batch<'py> {
-    Stack(Readonly<'py>, usize),
-    List(Vec<Readonly<'py>>),
-}
-
-impl Batch<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Batch::Stack(_, n) => *n,
-            Batch::List(v) => v.len(),
-        }
-    }
-
-    /// One frame per pair, `swaps[i]` its byte order.
-    fn frames(&self, swaps: &[bool]) -> Vec<Frame<'_>> {
-        let base: Vec<Frame<'_>> = match self {
-            Batch::Stack(r, _) => r.frame(false).outer(),
-            Batch::List(v) => v.iter().map(|r| r.frame(false)).collect(),
-        };
-        base.into_iter()
-            .zip(swaps)
-            .map(|(f, &swapped)| Frame {
-                data: f.data,
-                swapped,
-            })
-            .collect()
-    }
-}
-
-fn batch_intake<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Batch<'py>> {
-    if let Ok(list) = obj.cast::<PyList>() {
-        return list
-            .iter()
-            .enumerate()
-            .map(|(i, a)| intake(&a, &format!("{name}[{i}]")))
-            .collect::<PyResult<Vec<_>>>()
-            .map(Batch::List);
-    }
-    let r = intake(obj, name)?;
-    let Some(&n) = r.frame(false).shape().first() else {
-        return Err(exception(
-            obj.py(),
-            "ShapeMismatchError",
-            &format!("{name} must be a stack (n, ...) or a list of arrays"),
-        ));
-    };
-    Ok(Batch::Stack(r, n))
-}
-
-/// Masks of a batch: `None`, a list (entries `None` or boolean arrays) or one
-/// boolean stack split along its first axis.
-fn batch_masks<'py>(
-    obj: Option<&Bound<'py, PyAny>>,
-    n: usize,
-) -> PyResult<(Vec<Option<PyReadonlyArrayDyn<'py, bool>>>, bool)> {
-    match obj {
-        None => Ok((vec![None; n], false)),
-        Some(o) if o.is_none() => Ok((vec![None; n], false)),
-        Some(o) => match o.cast::<PyList>() {
-            Ok(list) => Ok((
-                list.iter()
-                    .map(|m| mask_intake(Some(&m)))
-                    .collect::<PyResult<Vec<_>>>()?,
-                false,
-            )),
-            Err(_) => Ok((vec![mask_intake(Some(o))?], true)),
-        },
-    }
-}
-
 /// Fit every pair of two equally long stacks (or lists) of arrays; dense
 /// result arrays.
 #[pyfunction]
@@ -445,10 +160,8 @@ fn fit_batch<'py>(
     let ys = batch_intake(darks_out, "darks_out")?;
     let n = xs.len();
     if ys.len() != n || swaps_in.len() != n || swaps_out.len() != n {
-        return Err(exception(
-            py,
-            "ShapeMismatchError",
-            &format!("darks_in has {n} frames but darks_out has {}", ys.len()),
+        return Err(ShapeMismatchError::new_err(
+            format!("darks_in has {n} frames but darks_out has {}", ys.len()).to_string(),
         ));
     }
     let (x_frames, y_frames) = (xs.frames(&swaps_in), ys.frames(&swaps_out));
@@ -460,13 +173,12 @@ fn fit_batch<'py>(
                 .map(|i| Some(s.clone().index_axis_move(ndarray::Axis(0), i)))
                 .collect(),
             _ => {
-                return Err(exception(
-                    py,
-                    "ShapeMismatchError",
-                    &format!(
+                return Err(ShapeMismatchError::new_err(
+                    format!(
                         "{n} pairs but a mask stack of shape {:?}",
                         stack.map(|s| s.shape().to_vec())
-                    ),
+                    )
+                    .to_string(),
                 ))
             }
         }
@@ -477,10 +189,8 @@ fn fit_batch<'py>(
             .collect()
     };
     if ms.len() != n {
-        return Err(exception(
-            py,
-            "ShapeMismatchError",
-            &format!("{n} pairs but {} masks", ms.len()),
+        return Err(ShapeMismatchError::new_err(
+            format!("{n} pairs but {} masks", ms.len()).to_string(),
         ));
     }
     // one threshold for every pair, or one (or None) per pair
@@ -493,10 +203,8 @@ fn fit_batch<'py>(
         },
     };
     if thresholds.len() != n {
-        return Err(exception(
-            py,
-            "ShapeMismatchError",
-            &format!("{n} pairs but {} hot-pixel thresholds", thresholds.len()),
+        return Err(ShapeMismatchError::new_err(
+            format!("{n} pairs but {} hot-pixel thresholds", thresholds.len()).to_string(),
         ));
     }
     let exclusions = thresholds
@@ -517,11 +225,7 @@ fn fit_batch<'py>(
         .collect();
     if let Some(sigma) = clip {
         if !(sigma.is_finite() && sigma > 0.0) || clip_iter == 0 {
-            return Err(exception(
-                py,
-                "InvalidParameterError",
-                &format!("clip must be finite and positive and clip_iter at least 1 (got {sigma}, {clip_iter})"),
-            ));
+            return Err(InvalidParameterError::new_err(format!("clip must be finite and positive and clip_iter at least 1 (got {sigma}, {clip_iter})").to_string()));
         }
     }
     let clip_spec = clip.map(|s| (s, clip_iter));
@@ -584,14 +288,17 @@ fn fit_batch<'py>(
                 .into_pyarray(py),
         )?;
     }
+    // each failed pair's exception class (the one `fit` would raise) and message
     let errors: Vec<Option<(String, String)>> = results
         .iter()
-        .map(|r| {
-            r.as_ref()
-                .err()
-                .map(|e| (error_class(e).to_string(), e.to_string()))
+        .map(|r| match r {
+            Ok(_) => Ok(None),
+            Err(e) => {
+                let class = core_error(py, e.clone()).get_type(py).name()?.to_string();
+                Ok(Some((class, e.to_string())))
+            }
         })
-        .collect();
+        .collect::<PyResult<_>>()?;
     d.set_item("errors", errors)?;
     Ok(d)
 }
@@ -686,7 +393,6 @@ fn histogram<'py>(
     Ok(counts_i64(counts).into_pyarray(py))
 }
 
-/// The native core of iuvs.
 /// Set the size of iuvs's thread pool (`None`: `RAYON_NUM_THREADS`, else one per CPU).
 #[pyfunction]
 #[pyo3(signature = (n=None))]
@@ -700,6 +406,7 @@ fn get_threads(py: Python<'_>) -> usize {
     py.detach(crate::parallel::threads)
 }
 
+/// The native core of iuvs.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_all, m)?)?;
