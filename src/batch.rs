@@ -8,6 +8,7 @@ use crate::clip::fit_clipped;
 use crate::error::{CoreError, CoreResult};
 use crate::fit::{fit_all_prefetching, FitResult, PairInput, MAX_RANK};
 use crate::prefetch::Prefetch;
+use crate::stats::{FieldKind, RESIDUAL_FIELDS};
 use crate::view::Frame;
 use crate::weighted::fit_weighted;
 
@@ -102,33 +103,19 @@ pub struct BatchArrays {
     pub counts: Vec<(&'static str, Vec<i64>)>,
 }
 
-const FLOAT_NAMES: [&str; 12] = [
-    "mean",
-    "std",
-    "min",
-    "max",
-    "rms",
-    "frac_mean",
-    "frac_std",
-    "ssr",
-    "center",
-    "half_width",
-    "condition",
-    "rank",
-];
-const COUNT_NAMES: [&str; 8] = [
-    "n_used",
-    "n_excluded",
-    "n_nonfinite",
-    "n_masked",
-    "n_hot",
-    "n_clipped",
-    "n_fractional",
-    "n_zero_denominator",
-];
+/// Float columns of a fit beyond its residual statistics.
+pub const FIT_FLOAT_NAMES: [&str; 5] = ["ssr", "center", "half_width", "condition", "rank"];
 
-fn count(v: usize) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+fn residual_names(kind: FieldKind) -> impl Iterator<Item = &'static str> {
+    RESIDUAL_FIELDS
+        .iter()
+        .filter(move |f| f.kind == kind)
+        .map(|f| f.name)
+}
+
+#[allow(clippy::cast_possible_truncation)]
+fn count_of(v: f64) -> i64 {
+    v as i64
 }
 
 /// Gather per-pair results into dense arrays (failed pairs stay NaN / -1).
@@ -143,13 +130,13 @@ pub fn to_arrays(results: &[CoreResult<Vec<FitResult>>], ranks: &[i64]) -> Batch
         perr: vec![f64::NAN; np * nr * MAX_COEFFS],
         cov: vec![f64::NAN; np * nr * MAX_COEFFS * MAX_COEFFS],
         cheb: vec![f64::NAN; np * nr * MAX_COEFFS],
-        floats: FLOAT_NAMES
-            .iter()
-            .map(|&n| (n, vec![f64::NAN; np * nr]))
+        // the residual statistics in the order of RESIDUAL_FIELDS, then the fit's
+        floats: residual_names(FieldKind::Float)
+            .chain(FIT_FLOAT_NAMES)
+            .map(|n| (n, vec![f64::NAN; np * nr]))
             .collect(),
-        counts: COUNT_NAMES
-            .iter()
-            .map(|&n| (n, vec![-1; np * nr]))
+        counts: residual_names(FieldKind::Count)
+            .map(|n| (n, vec![-1; np * nr]))
             .collect(),
     };
     debug_assert!(usize::try_from(MAX_RANK).unwrap_or(0) < MAX_COEFFS);
@@ -167,37 +154,25 @@ pub fn to_arrays(results: &[CoreResult<Vec<FitResult>>], ranks: &[i64]) -> Batch
                     a.cov[cell * MAX_COEFFS * MAX_COEFFS + r * MAX_COEFFS + c] = f.cov[r * p + c];
                 }
             }
-            let s = &f.stats;
-            let floats = [
-                s.mean,
-                s.std,
-                s.min,
-                s.max,
-                s.rms,
-                s.frac_mean,
-                s.frac_std,
-                s.ssr,
+            let values = f.residual_values();
+            let mut floats = a.floats.iter_mut();
+            let mut counts = a.counts.iter_mut();
+            for (field, v) in RESIDUAL_FIELDS.iter().zip(values) {
+                match field.kind {
+                    FieldKind::Float => floats.next().map(|(_, col)| col[cell] = v),
+                    // exact: counts are whole numbers far below 2^53
+                    FieldKind::Count => counts.next().map(|(_, col)| col[cell] = count_of(v)),
+                };
+            }
+            let extra = [
+                f.stats.ssr,
                 f.center,
                 f.half_width,
                 f.condition,
                 f.rank as f64,
             ];
-            for ((_, col), v) in a.floats.iter_mut().zip(floats) {
+            for ((_, col), v) in floats.zip(extra) {
                 col[cell] = v;
-            }
-            let c = &f.counts;
-            let counts = [
-                c.n_used,
-                c.n_excluded(),
-                c.n_nonfinite,
-                c.n_masked,
-                c.n_hot,
-                c.n_clipped,
-                s.n_fractional,
-                s.n_zero_denominator,
-            ];
-            for ((_, col), v) in a.counts.iter_mut().zip(counts) {
-                col[cell] = count(v);
             }
         }
     }

@@ -121,6 +121,89 @@ pub struct ResidualStats {
     pub n_zero_denominator: usize,
 }
 
+/// A residual statistic or pixel count is a float or a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A float statistic (NaN where undefined).
+    Float,
+    /// A pixel count.
+    Count,
+}
+
+/// One statistic or count of a fit's residuals: its name, its kind, and the
+/// FITS card (keyword, comment) a product writes for it, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Name in `ResidualStats`, `fit_batch` columns and the survey table.
+    pub name: &'static str,
+    /// Float or count.
+    pub kind: FieldKind,
+    /// FITS keyword and comment in a product's model extension.
+    pub card: Option<(&'static str, &'static str)>,
+}
+
+const fn float(name: &'static str, card: Option<(&'static str, &'static str)>) -> Field {
+    Field {
+        name,
+        kind: FieldKind::Float,
+        card,
+    }
+}
+
+const fn count(name: &'static str, card: Option<(&'static str, &'static str)>) -> Field {
+    Field {
+        name,
+        kind: FieldKind::Count,
+        card,
+    }
+}
+
+/// The residual statistics and pixel counts of a fit, named and ordered
+/// once: `iuvs.ResidualStats`, the columns of `fit_batch`, the survey table
+/// and the product's cards all follow this list (exported to Python as
+/// `_core.RESIDUAL_FIELDS`).  Values come from `FitResult::residual_values`.
+pub const RESIDUAL_FIELDS: [Field; 15] = [
+    count("n_used", Some(("NUSED", "pixels used in the fit"))),
+    count(
+        "n_excluded",
+        Some(("NEXCL", "pixels excluded from the fit")),
+    ),
+    count(
+        "n_nonfinite",
+        Some(("NNONFIN", "excluded: NaN or inf in an input")),
+    ),
+    count("n_masked", Some(("NMASKED", "excluded: by the mask"))),
+    count(
+        "n_hot",
+        Some(("NHOT", "excluded: above the hot-pixel threshold")),
+    ),
+    count(
+        "n_clipped",
+        Some(("NCLIPPED", "excluded: by sigma clipping")),
+    ),
+    float(
+        "mean",
+        Some(("FITMEAN", "residual mean over the pixels used")),
+    ),
+    float(
+        "std",
+        Some(("FITSTD", "residual std over the pixels used in the fit")),
+    ),
+    float("min", None),
+    float("max", None),
+    float("rms", Some(("FITRMS", "residual rms over the pixels used"))),
+    float(
+        "frac_mean",
+        Some(("FRACMEAN", "mean residual/dark_out over used pixels")),
+    ),
+    float(
+        "frac_std",
+        Some(("FRACSTD", "std of residual/dark_out, used pixels")),
+    ),
+    count("n_fractional", None),
+    count("n_zero_denominator", None),
+];
+
 /// Accumulates [`ResidualStats`] block by block.
 #[derive(Debug, Clone)]
 pub struct StatsAccumulator {

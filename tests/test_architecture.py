@@ -56,3 +56,42 @@ def test_the_core_has_no_import_circle():
     assert find_cycle(graph) is None, find_cycle(graph)
     # the detector itself: a circle is found where there is one
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_one_result_schema_everywhere():
+    import dataclasses
+    import typing
+
+    import numpy as np
+
+    import iuvs
+    from iuvs import _core
+    from iuvs.survey import COLUMNS
+
+    names = tuple(f[0] for f in _core.RESIDUAL_FIELDS)
+    counts = {f[0] for f in _core.RESIDUAL_FIELDS if f[1] == "count"}
+    assert {"n_masked", "n_hot", "n_clipped", "frac_mean"} <= set(names)
+    # the dataclass, in the core's order, counts typed int and the rest float
+    fields = dataclasses.fields(iuvs.ResidualStats)
+    assert tuple(f.name for f in fields) == names
+    hints = typing.get_type_hints(iuvs.ResidualStats)
+    assert all(hints[n] is (int if n in counts else float) for n in names)
+    # the stub declares what the module exports
+    stub = (Path(iuvs.__file__).parent / "_core.pyi").read_text()
+    assert "RESIDUAL_FIELDS:" in stub and "FIT_FLOAT_NAMES:" in stub
+    # a fit's stats, the batch columns and the survey columns carry every name
+    rng = np.random.default_rng(0)
+    x = rng.integers(100, 900, (20, 30)).astype(np.int32)
+    mask = np.zeros(x.shape, bool)
+    mask[0, :3] = True
+    x[1, 0] = 50_000  # hot
+    fit = iuvs.fit(x, 2 * x + 1, rank=1, mask=mask, hot_threshold=10_000)
+    assert (fit.stats.n_masked, fit.stats.n_hot) == (3, 1)
+    assert fit.stats.n_excluded == 4 and fit.stats.n_used == x.size - 4
+    batch = iuvs.fit_batch(x[None], (2 * x + 1)[None], ranks=[1], mask=mask[None])
+    assert [k for k in batch.columns if k in names] == [n for n in names if n not in counts] + [
+        n for n in names if n in counts
+    ]
+    assert batch.columns["n_masked"][0, 0] == 3
+    assert batch.fits(0)[0].stats.n_masked == 3
+    assert [c for c in COLUMNS if c in names] == list(names)

@@ -41,8 +41,9 @@ EXPECTED_COLUMNS = [
     "revision", "dark_in", "dark_out", "time_in", "time_out", "delta_time_s", "temp_in",
     "temp_out", "delta_temp", "int_time", "n_spa", "n_spe", "rank", "model", "coeffs",
     *[f"c{k}" for k in range(13)],
-    "perr", "mean", "std", "min", "max", "rms", "frac_mean", "frac_std", "n_used",
-    "n_excluded", "n_nonfinite", "n_clipped", "chosen", "status", "error_class",
+    "perr", "n_used", "n_excluded", "n_nonfinite", "n_masked", "n_hot", "n_clipped",
+    "mean", "std", "min", "max", "rms", "frac_mean", "frac_std", "n_fractional",
+    "n_zero_denominator", "chosen", "status", "error_class",
     "error_message",
 ]  # fmt: skip
 RANKS = list(range(-1, 5))

@@ -7,6 +7,12 @@ import numpy.typing as npt
 
 __version__: str
 
+#: The residual statistics and counts of a fit, named and ordered once:
+#: (name, "count" | "float", FITS keyword or None, card comment or None).
+RESIDUAL_FIELDS: tuple[tuple[str, str, str | None, str | None], ...]
+#: Float columns of a fit_batch result beyond the residual statistics.
+FIT_FLOAT_NAMES: tuple[str, ...]
+
 def set_threads(n: int | None = None) -> None:
     """Set the size of iuvs's thread pool (None: RAYON_NUM_THREADS, else one per CPU)."""
 

@@ -44,28 +44,14 @@ from iuvs.fitting import (
 
 __all__ = ["BatchResult", "fit_batch"]
 
-_COUNT_FIELDS = (
-    "n_used",
-    "n_excluded",
-    "n_nonfinite",
-    "n_masked",
-    "n_hot",
-    "n_clipped",
-    "n_fractional",
-    "n_zero_denominator",
+# the core's one list of residual statistics and counts, then the fit's own floats
+_STATS_FIELDS = tuple(name for name, _kind, _card, _comment in _core.RESIDUAL_FIELDS)
+_COUNT_FIELDS = tuple(
+    name for name, kind, _card, _comment in _core.RESIDUAL_FIELDS if kind == "count"
 )
 _FLOAT_FIELDS = (
-    "mean",
-    "std",
-    "min",
-    "max",
-    "rms",
-    "frac_mean",
-    "frac_std",
-    "ssr",
-    "center",
-    "half_width",
-    "condition",
+    *(name for name, kind, _card, _comment in _core.RESIDUAL_FIELDS if kind == "float"),
+    *_core.FIT_FLOAT_NAMES,
 )
 
 
@@ -151,19 +137,7 @@ class BatchResult:
             p = 1 if rank <= 0 else rank + 1
             col = {k: v[index, j] for k, v in self.columns.items()}
             stats = ResidualStats(
-                n_used=int(col["n_used"]),
-                n_excluded=int(col["n_excluded"]),
-                n_nonfinite=int(col["n_nonfinite"]),
-                mean=float(col["mean"]),
-                std=float(col["std"]),
-                min=float(col["min"]),
-                max=float(col["max"]),
-                rms=float(col["rms"]),
-                frac_mean=float(col["frac_mean"]),
-                frac_std=float(col["frac_std"]),
-                n_fractional=int(col["n_fractional"]),
-                n_zero_denominator=int(col["n_zero_denominator"]),
-                n_clipped=int(col["n_clipped"]),
+                **{k: int(col[k]) if k in _COUNT_FIELDS else float(col[k]) for k in _STATS_FIELDS}
             )
             out.append(
                 Fit(

@@ -74,6 +74,10 @@ def model_name(rank: int) -> str:
 class ResidualStats:
     """Statistics of ``residual = dark_out - model(dark_in)`` over the pixels used in the fit.
 
+    The names and order of these fields are the core's
+    (``iuvs._core.RESIDUAL_FIELDS``), which the columns of
+    :func:`iuvs.fit_batch`, the survey table and the product cards follow too.
+
     Attributes
     ----------
     n_used : int
@@ -82,6 +86,13 @@ class ResidualStats:
         Pixels excluded (mask, hot-pixel threshold, non-finite values).
     n_nonfinite : int
         Of the excluded pixels, those with a non-finite value in either input.
+    n_masked : int
+        Of the excluded pixels, those excluded by the mask (and finite).
+    n_hot : int
+        Of the excluded pixels, those above the hot-pixel threshold (finite,
+        not masked).
+    n_clipped : int
+        Of the excluded pixels, those rejected by sigma clipping (robust fits).
     mean, std, min, max, rms : float
         Residual mean, standard deviation (``ddof=0`` like :func:`numpy.std`),
         extremes and root mean square.
@@ -92,8 +103,6 @@ class ResidualStats:
         Pixels that entered the fractional statistics.
     n_zero_denominator : int
         Used pixels left out of the fractional statistics because ``dark_out == 0``.
-    n_clipped : int
-        Of the excluded pixels, those rejected by sigma clipping (robust fits).
 
     Examples
     --------
@@ -107,6 +116,9 @@ class ResidualStats:
     n_used: int
     n_excluded: int
     n_nonfinite: int
+    n_masked: int
+    n_hot: int
+    n_clipped: int
     mean: float
     std: float
     min: float
@@ -116,7 +128,6 @@ class ResidualStats:
     frac_std: float
     n_fractional: int
     n_zero_denominator: int
-    n_clipped: int = 0
 
 
 @dataclass(frozen=True)

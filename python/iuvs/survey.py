@@ -31,10 +31,11 @@ The columns (:data:`COLUMNS`, in this order):
   ``c0`` .. ``c12`` (``c<k>`` multiplies ``x**k``: the coefficients reversed
   and NaN-padded, as the ``C0..Cn`` cards of the FITS product; for ranks -1
   and 0 ``c0`` is ``a``), ``perr`` (list, same order as ``coeffs``), the
-  residual statistics ``mean``, ``std``, ``min``, ``max``, ``rms``,
-  ``frac_mean``, ``frac_std``, ``n_used``, ``n_excluded``, ``n_nonfinite``,
-  ``n_clipped`` (see :class:`iuvs.ResidualStats`), and ``chosen`` (the rank
-  chosen for the pair);
+  residual statistics and counts of :class:`iuvs.ResidualStats`, in its order
+  (``n_used``, ``n_excluded``, ``n_nonfinite``, ``n_masked``, ``n_hot``,
+  ``n_clipped``, ``mean``, ``std``, ``min``, ``max``, ``rms``, ``frac_mean``,
+  ``frac_std``, ``n_fractional``, ``n_zero_denominator``), and ``chosen`` (the
+  rank chosen for the pair);
 - ``status`` (``'ok'`` or ``'error'``), ``error_class`` and ``error_message``
   (``''`` for ok rows).
 
@@ -73,6 +74,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
+import iuvs._core as _core
 from iuvs._argtypes import add_exclusion_options, parse_ranks
 from iuvs._atomic import atomic_file
 from iuvs.exceptions import (
@@ -131,20 +133,8 @@ _FILE_COLUMNS = (
     "version",
     "revision",
 )
-# the residual statistics of a fit, as ResidualStats names them
-_STATS = (
-    "mean",
-    "std",
-    "min",
-    "max",
-    "rms",
-    "frac_mean",
-    "frac_std",
-    "n_used",
-    "n_excluded",
-    "n_nonfinite",
-    "n_clipped",
-)
+# the residual statistics of a fit: the core's one list, as ResidualStats names them
+_STATS: tuple[str, ...] = tuple(name for name, *_ in _core.RESIDUAL_FIELDS)
 
 COLUMNS: tuple[str, ...] = (
     *_FILE_COLUMNS,
@@ -195,10 +185,8 @@ _INTEGER = frozenset(
         "n_spa",
         "n_spe",
         "rank",
-        "n_used",
-        "n_excluded",
-        "n_nonfinite",
-        "n_clipped",
+        # the core's counts
+        *(name for name, kind, *_ in _core.RESIDUAL_FIELDS if kind == "count"),
     }
 )
 _TIME = frozenset({"time_in", "time_out"})

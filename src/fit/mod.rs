@@ -91,6 +91,32 @@ pub struct FitResult {
     pub counts: Counts,
 }
 
+impl FitResult {
+    /// The values of [`crate::stats::RESIDUAL_FIELDS`], in its order (counts
+    /// as exact floats: they never approach 2^53).
+    #[must_use]
+    pub fn residual_values(&self) -> [f64; crate::stats::RESIDUAL_FIELDS.len()] {
+        let (s, c) = (&self.stats, &self.counts);
+        [
+            c.n_used as f64,
+            c.n_excluded() as f64,
+            c.n_nonfinite as f64,
+            c.n_masked as f64,
+            c.n_hot as f64,
+            c.n_clipped as f64,
+            s.mean,
+            s.std,
+            s.min,
+            s.max,
+            s.rms,
+            s.frac_mean,
+            s.frac_std,
+            s.n_fractional as f64,
+            s.n_zero_denominator as f64,
+        ]
+    }
+}
+
 /// The inputs of one pair fit.
 #[derive(Debug, Clone)]
 pub struct PairInput<'a> {

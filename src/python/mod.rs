@@ -417,5 +417,24 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // (name, "count" | "float", FITS keyword or None, card comment or None)
+    let fields: Vec<(&str, &str, Option<&str>, Option<&str>)> = crate::stats::RESIDUAL_FIELDS
+        .iter()
+        .map(|f| {
+            let kind = match f.kind {
+                crate::stats::FieldKind::Count => "count",
+                crate::stats::FieldKind::Float => "float",
+            };
+            (f.name, kind, f.card.map(|c| c.0), f.card.map(|c| c.1))
+        })
+        .collect();
+    m.add(
+        "RESIDUAL_FIELDS",
+        pyo3::types::PyTuple::new(m.py(), fields)?,
+    )?;
+    m.add(
+        "FIT_FLOAT_NAMES",
+        pyo3::types::PyTuple::new(m.py(), crate::batch::FIT_FLOAT_NAMES)?,
+    )?;
     Ok(())
 }

@@ -7,9 +7,10 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use crate::fit::FitResult;
+use crate::stats::{FieldKind, RESIDUAL_FIELDS};
 
 /// `a`, made read-only (a fit's arrays are results, not buffers to edit).
 /// Only for arrays created by the caller just now.
@@ -62,27 +63,27 @@ pub(crate) fn remember(
 
 static STATS_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 static FIT_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+/// The names of `RESIDUAL_FIELDS` as Python strings, made once.
+static STATS_NAMES: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
 
 /// One fit as the field dict of `iuvs.Fit`, with `"stats"` the field dict of
 /// `iuvs.ResidualStats` (the Python layer fills the two classes from them).
 pub(crate) fn result_dict(py: Python<'_>, r: FitResult) -> PyResult<Bound<'_, PyDict>> {
     let s = keyed_dict(py, &STATS_KEYS)?;
-    s.set_item(intern!(py, "n_used"), r.counts.n_used)?;
-    s.set_item(intern!(py, "n_excluded"), r.counts.n_excluded())?;
-    s.set_item(intern!(py, "n_nonfinite"), r.counts.n_nonfinite)?;
-    s.set_item(intern!(py, "mean"), r.stats.mean)?;
-    s.set_item(intern!(py, "std"), r.stats.std)?;
-    s.set_item(intern!(py, "min"), r.stats.min)?;
-    s.set_item(intern!(py, "max"), r.stats.max)?;
-    s.set_item(intern!(py, "rms"), r.stats.rms)?;
-    s.set_item(intern!(py, "frac_mean"), r.stats.frac_mean)?;
-    s.set_item(intern!(py, "frac_std"), r.stats.frac_std)?;
-    s.set_item(intern!(py, "n_fractional"), r.stats.n_fractional)?;
-    s.set_item(
-        intern!(py, "n_zero_denominator"),
-        r.stats.n_zero_denominator,
-    )?;
-    s.set_item(intern!(py, "n_clipped"), r.counts.n_clipped)?;
+    let names = STATS_NAMES.get_or_init(py, || {
+        RESIDUAL_FIELDS
+            .iter()
+            .map(|f| PyString::intern(py, f.name).unbind())
+            .collect()
+    });
+    for ((field, name), v) in RESIDUAL_FIELDS.iter().zip(names).zip(r.residual_values()) {
+        match field.kind {
+            // exact: counts are whole numbers far below 2^53
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            FieldKind::Count => s.set_item(name.bind(py), v as u64)?,
+            FieldKind::Float => s.set_item(name.bind(py), v)?,
+        }
+    }
     remember(py, &STATS_KEYS, &s)?;
     let d = keyed_dict(py, &FIT_KEYS)?;
     let p = r.coeffs.len();

@@ -70,6 +70,7 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
+import iuvs._core as _core
 from iuvs._atomic import atomic_file
 from iuvs.exceptions import (
     FileFormatError,
@@ -433,16 +434,15 @@ class DarkWriter:
             if np.isfinite(c):
                 out.append(fits.Card(f"C{k}", c, f"coefficient of x**{k}"), bottom=True)
         out.add_comment(_C_COMMENT)
+        # the core's statistics and counts that have a card, in its order
         s = f.stats
-        out.append(fits.Card("NUSED", int(s.n_used), "pixels used in the fit"), bottom=True)
-        out.append(
-            fits.Card("NEXCL", int(s.n_excluded), "pixels excluded from the fit"), bottom=True
-        )
-        for key, value, comment in (
-            ("FITSTD", s.std, "residual std over the pixels used in the fit"),
-            ("FRACMEAN", s.frac_mean, "mean residual/dark_out over used pixels"),
-        ):
-            if np.isfinite(value):
+        for name, kind, key, comment in _core.RESIDUAL_FIELDS:
+            if key is None:
+                continue
+            value = getattr(s, name)
+            if kind == "count":
+                out.append(fits.Card(key, int(value), comment), bottom=True)
+            elif np.isfinite(value):
                 out.append(fits.Card(key, float(value), comment), bottom=True)
         for key, comment, value in model.options:
             out.append(fits.Card(key, value, comment), bottom=True)
