@@ -136,9 +136,10 @@ class BatchResult:
         for j, rank in enumerate(self.ranks):
             p = 1 if rank <= 0 else rank + 1
             col = {k: v[index, j] for k, v in self.columns.items()}
-            stats = ResidualStats(
-                **{k: int(col[k]) if k in _COUNT_FIELDS else float(col[k]) for k in _STATS_FIELDS}
-            )
+            values: dict[str, Any] = {
+                k: int(col[k]) if k in _COUNT_FIELDS else float(col[k]) for k in _STATS_FIELDS
+            }
+            stats = ResidualStats(**values)
             out.append(
                 Fit(
                     rank=rank,
