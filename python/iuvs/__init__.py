@@ -25,6 +25,7 @@ from iuvs.batch import BatchResult, fit_batch
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
 from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
+from iuvs.options import FitOptions
 from iuvs.reporting import report
 from iuvs.selection import RankChoice, choose_rank
 from iuvs.threads import get_threads, set_threads
@@ -47,6 +48,7 @@ def __getattr__(name: str) -> ModuleType:
 __all__ = [
     "BatchResult",
     "Fit",
+    "FitOptions",
     "HotPixels",
     "RankChoice",
     "ResidualStats",

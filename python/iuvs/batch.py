@@ -41,6 +41,7 @@ from iuvs.fitting import (
     _exclusion,
     _hot_threshold,
 )
+from iuvs.options import FitOptions
 
 __all__ = ["BatchResult", "fit_batch"]
 
@@ -228,6 +229,7 @@ def fit_batch(
     weights: npt.ArrayLike | Sequence[npt.ArrayLike | None] | None = None,
     n_threads: int | None = None,
     on_error: Literal["raise", "keep"] = "raise",
+    options: FitOptions | None = None,
 ) -> BatchResult:
     """Fit every rank to every pair of two stacks of darks, in parallel.
 
@@ -259,12 +261,15 @@ def fit_batch(
         like the darks, or a sequence of per-pair arrays (``None`` entries
         allowed).  Not together with ``clip`` yet.
     n_threads : int, optional
-        Threads to use; default: rayon's global pool (``RAYON_NUM_THREADS``
-        or the number of cores).
+        Threads to use (a pool of that size, built once); default: iuvs's pool
+        (:func:`iuvs.set_threads`, ``RAYON_NUM_THREADS`` or the number of cores).
     on_error : {'raise', 'keep'}, optional
         ``'raise'`` raises the first failing pair's error (its index in the
         message); ``'keep'`` records errors in :attr:`BatchResult.errors` and
         leaves that pair's entries NaN / -1.
+    options : FitOptions, optional
+        ``mask`` .. ``weights`` as one validated bundle (:class:`iuvs.FitOptions`),
+        instead of the individual keywords.
 
     Returns
     -------
@@ -281,6 +286,17 @@ def fit_batch(
     [[3.0, 0.0], [2.0, 1.0]]
     """
     rank_list = _check_ranks(ranks)
+    o = FitOptions.resolve(
+        options,
+        mask=mask,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        clip_iter=clip_iter,
+        weights=weights,
+    )
+    mask, weights = o.mask, o.weights
+    hot_threshold, hot_sigma, clip, clip_iter = o.hot_threshold, o.hot_sigma, o.clip, o.clip_iter
     if on_error not in ("raise", "keep"):
         raise InvalidParameterError(f"on_error must be 'raise' or 'keep', got {on_error!r}")
     if n_threads is not None and (
@@ -333,8 +349,6 @@ def fit_batch(
         masks = [None if m is None else _as_core_mask(m) for m in per_pair]
     thr: float | list[float | None] | None
     if hot_sigma is not None:
-        if hot_threshold is not None:
-            raise InvalidParameterError("give hot_threshold= or hot_sigma=, not both")
         thr = [_hot_threshold(a, s, None, hot_sigma) for a, s in zip(xs, sx, strict=True)]
     else:
         thr = _check_threshold(hot_threshold)

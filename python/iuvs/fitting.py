@@ -33,14 +33,12 @@ import numpy.typing as npt
 import iuvs._core as _core
 from iuvs.exceptions import (
     InvalidParameterError,
-    RankError,
     UnsupportedDtypeError,
 )
+from iuvs.options import MAX_RANK, MIN_RANK, FitOptions, check_ranks
 
 __all__ = ["MAX_RANK", "MIN_RANK", "Fit", "ResidualStats", "fit", "fit_all", "model_name"]
 
-MIN_RANK = -1
-MAX_RANK = 12
 
 _SUPPORTED = ("int16", "uint16", "int32", "uint32", "int64", "float32", "float64")
 
@@ -354,57 +352,25 @@ def _as_core_mask(mask: Any) -> np.ndarray[Any, Any] | None:
 
 
 def _check_threshold(hot_threshold: float | None) -> float | None:
-    if hot_threshold is None:
-        return None
-    value = float(hot_threshold)
-    if not np.isfinite(value):
-        raise InvalidParameterError(f"hot_threshold must be finite, got {hot_threshold!r}")
-    return value
+    return FitOptions(hot_threshold=hot_threshold).hot_threshold
 
 
 def _hot_threshold(
     x: np.ndarray[Any, Any], swapped: bool, hot_threshold: float | None, hot_sigma: float | None
 ) -> float | None:
     """Return the DN threshold from ``hot_threshold`` or ``hot_sigma`` on ``dark_in``."""
-    if hot_sigma is None:
-        return _check_threshold(hot_threshold)
-    if hot_threshold is not None:
-        raise InvalidParameterError("give hot_threshold= or hot_sigma=, not both")
-    sigma = float(hot_sigma)
-    if not (np.isfinite(sigma) and sigma > 0):
-        raise InvalidParameterError(f"hot_sigma must be finite and positive, got {hot_sigma!r}")
-    return float(_core.hot_sigma_threshold(x, swapped, sigma, 10)["threshold"])
+    o = FitOptions(hot_threshold=hot_threshold, hot_sigma=hot_sigma)
+    if o.hot_sigma is None:
+        return o.hot_threshold
+    return float(_core.hot_sigma_threshold(x, swapped, o.hot_sigma, 10)["threshold"])
 
 
 def _check_clip(clip: float | None, clip_iter: int) -> tuple[float | None, int]:
-    if isinstance(clip_iter, bool) or not isinstance(clip_iter, _INTEGER_TYPES) or clip_iter < 1:
-        raise InvalidParameterError(f"clip_iter must be a positive integer, got {clip_iter!r}")
-    if clip is None:
-        return None, int(clip_iter)
-    value = float(clip)
-    if not (np.isfinite(value) and value > 0):
-        raise InvalidParameterError(f"clip must be finite and positive, got {clip!r}")
-    return value, int(clip_iter)
+    o = FitOptions(clip=clip, clip_iter=clip_iter)
+    return o.clip, o.clip_iter
 
 
-def _check_ranks(ranks: Iterable[int]) -> list[int]:
-    out: list[int] = []
-    for r in ranks:
-        if type(r) is int and MIN_RANK <= r <= MAX_RANK:
-            out.append(r)  # the common case, checked cheaply
-            continue
-        if isinstance(r, bool) or not isinstance(r, _INTEGER_TYPES):
-            raise RankError(f"rank must be an integer, got {r!r}")
-        ri = int(r)
-        if ri < MIN_RANK or ri > MAX_RANK:
-            raise RankError(
-                f"rank {ri} is outside {MIN_RANK}..{MAX_RANK} "
-                "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
-            )
-        out.append(ri)
-    if not out:
-        raise RankError("no rank requested; give at least one of -1..12")
-    return out
+_check_ranks = check_ranks
 
 
 _new = object.__new__
@@ -473,6 +439,7 @@ def fit_all(
     weights: npt.ArrayLike | Literal["poisson"] | None = None,
     hist_bins: int | None = None,
     hist_range: tuple[float, float] | None = None,
+    options: FitOptions | None = None,
 ) -> list[Fit]:
     """Fit several models of ``dark_out`` against ``dark_in`` in one pass over the pixels.
 
@@ -519,6 +486,10 @@ def fit_all(
     hist_range : tuple of float, optional
         ``(lo, hi)`` of the histograms; default, as numpy's, the minimum and
         maximum residual of each model.
+    options : FitOptions, optional
+        ``mask``, ``hot_threshold``, ``hot_sigma``, ``clip``, ``clip_iter`` and
+        ``weights`` as one validated bundle (:class:`iuvs.FitOptions`), instead
+        of the individual keywords.
 
     Returns
     -------
@@ -545,11 +516,21 @@ def fit_all(
     [1.5, 20.0]
     """
     rank_list = _check_ranks(ranks)
+    o = FitOptions.resolve(
+        options,
+        mask=mask,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        clip_iter=clip_iter,
+        weights=weights,
+    )
+    mask, clip, weights = o.mask, o.clip, o.weights
     x, swap_x = _as_core_array(dark_in, "dark_in")
     y, swap_y = _as_core_array(dark_out, "dark_out")
     m = _as_core_mask(_exclusion(dark_in, dark_out, mask))
-    thr = _hot_threshold(x, swap_x, hot_threshold, hot_sigma)
-    sigma, niter = _check_clip(clip, clip_iter)
+    thr = _hot_threshold(x, swap_x, o.hot_threshold, o.hot_sigma)
+    sigma, niter = o.clip, o.clip_iter
     if hist_bins is not None or hist_range is not None:
         bins, rng = _check_hist(hist_bins, hist_range, clip, weights)
         results = _core.fit_all(
@@ -559,9 +540,7 @@ def fit_all(
     if weights is None:
         results = _core.fit_all(x, swap_x, y, swap_y, rank_list, m, thr, sigma, niter)
         return _fits_from_core(results, x.shape)
-    if isinstance(weights, str):
-        if weights != "poisson":
-            raise InvalidParameterError(f"weights must be an array or 'poisson', got {weights!r}")
+    if isinstance(weights, str):  # 'poisson' (FitOptions refuses other strings)
         out = []
         for rank in rank_list:
             first = _fits_from_core(
@@ -591,6 +570,7 @@ def fit(
     weights: npt.ArrayLike | Literal["poisson"] | None = None,
     hist_bins: int | None = None,
     hist_range: tuple[float, float] | None = None,
+    options: FitOptions | None = None,
 ) -> Fit:
     """Fit one model of ``dark_out`` against ``dark_in``.
 
@@ -615,6 +595,8 @@ def fit(
         Weights ``1 / sigma`` (see :func:`fit_all`).
     hist_bins, hist_range : optional
         Histogram of the residuals in :attr:`Fit.histogram` (see :func:`fit_all`).
+    options : FitOptions, optional
+        The six fit options above as one validated bundle (not together with them).
 
     Returns
     -------
@@ -642,4 +624,5 @@ def fit(
         weights=weights,
         hist_bins=hist_bins,
         hist_range=hist_range,
+        options=options,
     )[0]

@@ -72,8 +72,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import numpy as np
-
 import iuvs._core as _core
 from iuvs._argtypes import add_exclusion_options, parse_ranks
 from iuvs._atomic import atomic_file
@@ -84,9 +82,10 @@ from iuvs.exceptions import (
     IuvsError,
     OutputExistsError,
 )
-from iuvs.fitting import MAX_RANK, MIN_RANK, fit_all
+from iuvs.fitting import MAX_RANK, fit_all
 from iuvs.io.files import parse_l1b_filename
 from iuvs.io.l1b import L1BReader
+from iuvs.options import FitOptions, check_ranks
 from iuvs.selection import choose_rank
 
 if TYPE_CHECKING:
@@ -225,31 +224,10 @@ def _options(
         raise InvalidParameterError(
             f"criterion must be 'aic', 'bic' or 'plateau', got {criterion!r}"
         )
-    rank_list: list[int] = []
-    for r in ranks:
-        if isinstance(r, bool) or not isinstance(r, int | np.integer):
-            raise InvalidParameterError(f"rank must be an integer, got {r!r}")
-        if not MIN_RANK <= int(r) <= MAX_RANK:
-            raise InvalidParameterError(
-                f"rank {int(r)} is outside {MIN_RANK}..{MAX_RANK} "
-                "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
-            )
-        rank_list.append(int(r))
-    if not rank_list:
-        raise InvalidParameterError("no rank requested; give at least one of -1..12")
-    if hot_threshold is not None and hot_sigma is not None:
-        raise InvalidParameterError("give hot_threshold= or hot_sigma=, not both")
-    for label, value, positive in (
-        ("hot_threshold", hot_threshold, False),
-        ("hot_sigma", hot_sigma, True),
-        ("clip", clip, True),
-    ):
-        if value is None:
-            continue
-        v = float(value)
-        if not math.isfinite(v) or (positive and v <= 0):
-            kind = "finite and positive" if positive else "finite"
-            raise InvalidParameterError(f"{label} must be {kind}, got {value!r}")
+    # the fit options are checked where every fit checks them
+    rank_list = check_ranks(ranks)
+    checked = FitOptions(hot_threshold=hot_threshold, hot_sigma=hot_sigma, clip=clip)
+    hot_threshold, hot_sigma, clip = checked.hot_threshold, checked.hot_sigma, checked.clip
     return _Options(
         pairs=pairs,
         ranks=tuple(sorted(set(rank_list))),

@@ -1,0 +1,208 @@
+"""The options of a fit, as one typed bundle validated in one place.
+
+Every entry point that fits (:func:`iuvs.fit`, :func:`iuvs.fit_all`,
+:func:`iuvs.fit_batch`, the survey) accepts either the individual keywords
+(``mask=``, ``hot_threshold=``, ...) or ``options=FitOptions(...)``; both go
+through :meth:`FitOptions.__post_init__`, so a bad value gives the same
+exception class and message wherever it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from iuvs.exceptions import InvalidParameterError, RankError
+
+__all__ = ["MAX_RANK", "MIN_RANK", "FitOptions", "check_ranks"]
+
+#: Lowest rank: -1 additive (``x + a``); 0 is multiplicative (``a * x``).
+MIN_RANK = -1
+#: Highest rank: a polynomial of degree 12.
+MAX_RANK = 12
+
+_INTEGER_TYPES = (int, np.integer)
+
+
+def check_ranks(ranks: Iterable[Any]) -> list[int]:
+    """Validate ranks: integers in ``MIN_RANK..MAX_RANK``, at least one.
+
+    Parameters
+    ----------
+    ranks : iterable of int
+        -1 additive, 0 multiplicative, 1..12 polynomial degree.
+
+    Returns
+    -------
+    list of int
+        The ranks as Python ints, in the order given.
+
+    Raises
+    ------
+    iuvs.exceptions.RankError
+        A rank that is not an integer or lies outside -1..12, or no rank at all.
+        A string (``"1:4"``, the command line's syntax) is refused as a whole.
+
+    Examples
+    --------
+    >>> from iuvs.options import check_ranks
+    >>> check_ranks(range(-1, 3))
+    [-1, 0, 1, 2]
+    """
+    if isinstance(ranks, str | bytes):
+        raise RankError(
+            f"ranks must be integers, got the string {ranks!r}; on the command line "
+            "write '-1:4' (a range) or '0,2'; in Python range(-1, 5) or [0, 2]"
+        )
+    out: list[int] = []
+    for r in ranks:
+        if type(r) is int and MIN_RANK <= r <= MAX_RANK:
+            out.append(r)  # the common case, checked cheaply
+            continue
+        if isinstance(r, bool) or not isinstance(r, _INTEGER_TYPES):
+            raise RankError(f"rank must be an integer, got {r!r}")
+        ri = int(r)
+        if ri < MIN_RANK or ri > MAX_RANK:
+            raise RankError(
+                f"rank {ri} is outside {MIN_RANK}..{MAX_RANK} "
+                "(-1 additive, 0 multiplicative, 1..12 polynomial degree)"
+            )
+        out.append(ri)
+    if not out:
+        raise RankError("no rank requested; give at least one of -1..12")
+    return out
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Which pixels a fit uses and how it weighs them; checked when made.
+
+    Attributes
+    ----------
+    mask : numpy.ndarray of bool or None
+        Pixels to exclude (True = excluded); the shape of the frames (for a
+        batch: of one frame, shared, or of the whole stack).
+    hot_threshold : float or None
+        Exclude pixels whose ``dark_in`` is above this value (finite).
+    hot_sigma : float or None
+        Exclude pixels above ``median + hot_sigma * MAD-std`` of ``dark_in``
+        (finite, positive); not together with ``hot_threshold``.
+    clip : float or None
+        Sigma-clip the residuals at ``clip`` standard deviations and refit
+        (finite, positive).
+    clip_iter : int
+        Most clip-and-refit iterations (a positive integer; default 3).
+    weights : numpy.ndarray, 'poisson' or None
+        Weights ``1 / sigma`` per pixel, or ``'poisson'``.
+
+    Raises
+    ------
+    iuvs.exceptions.InvalidParameterError
+        A value outside the ranges above, or both ``hot_threshold`` and
+        ``hot_sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np, iuvs
+    >>> opts = iuvs.FitOptions(hot_threshold=2500.0, clip=3.0)
+    >>> x = np.arange(1.0, 101.0)
+    >>> iuvs.fit(x, 2 * x, rank=0, options=opts).stats.n_used
+    100
+    >>> iuvs.FitOptions(clip=-1)
+    Traceback (most recent call last):
+    ...
+    iuvs.exceptions.InvalidParameterError: clip must be finite and positive, got -1
+    """
+
+    mask: npt.ArrayLike | None = None
+    hot_threshold: float | None = None
+    hot_sigma: float | None = None
+    clip: float | None = None
+    clip_iter: int = 3
+    weights: npt.ArrayLike | Literal["poisson"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.hot_threshold is not None:
+            value = _number("hot_threshold", self.hot_threshold)
+            if not math.isfinite(value):
+                raise InvalidParameterError(
+                    f"hot_threshold must be finite, got {self.hot_threshold!r}"
+                )
+            object.__setattr__(self, "hot_threshold", value)
+        if self.hot_sigma is not None:
+            if self.hot_threshold is not None:
+                raise InvalidParameterError("give hot_threshold= or hot_sigma=, not both")
+            object.__setattr__(self, "hot_sigma", _positive("hot_sigma", self.hot_sigma))
+        ci = self.clip_iter
+        if isinstance(ci, bool) or not isinstance(ci, _INTEGER_TYPES) or ci < 1:
+            raise InvalidParameterError(f"clip_iter must be a positive integer, got {ci!r}")
+        object.__setattr__(self, "clip_iter", int(ci))
+        if self.clip is not None:
+            object.__setattr__(self, "clip", _positive("clip", self.clip))
+        if isinstance(self.weights, str) and self.weights != "poisson":
+            raise InvalidParameterError(
+                f"weights must be an array or 'poisson', got {self.weights!r}"
+            )
+
+    @classmethod
+    def resolve(cls, options: FitOptions | None, **given: Any) -> FitOptions:
+        """Return the options of a call: ``options`` or the keywords, never both.
+
+        Parameters
+        ----------
+        options : FitOptions or None
+            A bundle given as ``options=``.
+        **given
+            The individual keywords of the call (their defaults count as not given).
+
+        Returns
+        -------
+        FitOptions
+            The validated bundle.
+
+        Raises
+        ------
+        iuvs.exceptions.InvalidParameterError
+            A bad value, or ``options=`` together with an individual keyword.
+
+        Examples
+        --------
+        >>> from iuvs import FitOptions
+        >>> FitOptions.resolve(None, clip=3.0).clip
+        3.0
+        """
+        if options is None:
+            return cls(**given)
+        if not isinstance(options, FitOptions):
+            raise InvalidParameterError(
+                f"options must be an iuvs.FitOptions, got {type(options).__name__}"
+            )
+        defaults = {f.name: f.default for f in fields(cls)}
+        extra = sorted(
+            k
+            for k, v in given.items()
+            if v is not None and not (k == "clip_iter" and v == defaults[k])
+        )
+        if extra:
+            raise InvalidParameterError(
+                f"give options= or the individual fit options, not both (also got {extra})"
+            )
+        return options
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InvalidParameterError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value: Any) -> float:
+    v = _number(name, value)
+    if not (math.isfinite(v) and v > 0):
+        raise InvalidParameterError(f"{name} must be finite and positive, got {value!r}")
+    return v

@@ -1,0 +1,82 @@
+"""One options path: the same bad value gives the same error from every entry point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import iuvs
+from iuvs import exceptions as ex
+from iuvs.survey import survey
+from iuvs.synthetic import write_archive
+
+x = np.arange(1.0, 201.0).reshape(10, 20)
+y = 2.0 * x + 1.0
+
+BAD = [
+    ({"clip": -1.0}, ex.InvalidParameterError, "clip must be finite and positive, got -1.0"),
+    ({"clip": float("nan")}, ex.InvalidParameterError, "clip must be finite and positive"),
+    ({"hot_sigma": 0.0}, ex.InvalidParameterError, "hot_sigma must be finite and positive"),
+    ({"hot_threshold": float("inf")}, ex.InvalidParameterError, "hot_threshold must be finite"),
+    ({"hot_threshold": "5"}, ex.InvalidParameterError, "hot_threshold must be a number"),
+    (
+        {"hot_threshold": 5.0, "hot_sigma": 3.0},
+        ex.InvalidParameterError,
+        "give hot_threshold= or hot_sigma=, not both",
+    ),
+    ({"clip_iter": 0}, ex.InvalidParameterError, "clip_iter must be a positive integer, got 0"),
+    ({"weights": "gauss"}, ex.InvalidParameterError, "weights must be an array or 'poisson'"),
+]
+
+
+def error_of(call) -> tuple[type, str]:
+    with pytest.raises(ex.IuvsError) as info:
+        call()
+    return type(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(("kwargs", "cls", "message"), BAD)
+def test_bad_fit_options_same_error_everywhere(kwargs, cls, message):
+    calls = {
+        "FitOptions": lambda: iuvs.FitOptions(**kwargs),
+        "fit": lambda: iuvs.fit(x, y, 1, **kwargs),
+        "fit_all": lambda: iuvs.fit_all(x, y, [0, 1], **kwargs),
+        "fit_batch": lambda: iuvs.fit_batch(x[None], y[None], [1], **kwargs),
+    }
+    errors = {name: error_of(call) for name, call in calls.items()}
+    for name, (got_cls, got_msg) in errors.items():
+        assert got_cls is cls, name
+        assert message in got_msg, (name, got_msg)
+    assert len({m for _, m in errors.values()}) == 1, errors
+
+
+def test_the_survey_checks_options_and_ranks_as_fit_does(tmp_path):
+    # the survey used to answer a bad rank with InvalidParameterError where fit raises RankError
+    root = tmp_path / "archive"
+    write_archive(root, n_files=1, seed=3, n_spa=8, n_spe=12)
+    for kwargs in ({"clip": -1.0}, {"hot_threshold": 5.0, "hot_sigma": 3.0}):
+        want = error_of(lambda kwargs=kwargs: iuvs.fit(x, y, 1, **kwargs))
+        assert error_of(lambda kwargs=kwargs: survey(root, **kwargs)) == want
+    for ranks in ([13], ["1"], "1:4", []):
+        want = error_of(lambda ranks=ranks: iuvs.fit_all(x, y, ranks))
+        assert want[0] is ex.RankError
+        assert error_of(lambda ranks=ranks: survey(root, ranks=ranks)) == want
+
+
+def test_options_bundle_equals_keywords_and_refuses_both():
+    mask = np.zeros(x.shape, bool)
+    mask[0, :5] = True
+    opts = iuvs.FitOptions(mask=mask, hot_threshold=150.0, clip=3.0)
+    a = iuvs.fit_all(x, y, [1], options=opts)[0]
+    b = iuvs.fit_all(x, y, [1], mask=mask, hot_threshold=150.0, clip=3.0)[0]
+    np.testing.assert_array_equal(a.coeffs, b.coeffs)
+    # the fit is numpy's on the pixels left
+    keep = ~mask & (x <= 150.0)
+    np.testing.assert_allclose(a.coeffs, np.polyfit(x[keep], y[keep], 1), rtol=1e-12)
+    assert a.stats.n_masked == 5 and a.stats.n_hot == int((x[~mask] > 150).sum())
+    batch = iuvs.fit_batch(x[None], y[None], [1], options=opts)
+    np.testing.assert_array_equal(batch.coeffs[0, 0, :2], a.coeffs)
+    with pytest.raises(ex.InvalidParameterError, match="not both"):
+        iuvs.fit(x, y, 1, options=opts, clip=2.0)
+    with pytest.raises(ex.InvalidParameterError, match="must be an iuvs.FitOptions"):
+        iuvs.fit(x, y, 1, options={"clip": 2.0})  # type: ignore[arg-type]
