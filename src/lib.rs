@@ -13,6 +13,7 @@ pub mod fit;
 pub mod histogram;
 pub mod hot;
 pub mod mask;
+pub mod median;
 pub mod parallel;
 pub mod prefetch;
 pub mod scratch;
