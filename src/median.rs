@@ -31,7 +31,7 @@
 
 use std::ops::Range;
 
-use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix2, IxDyn};
 
 use crate::error::{CoreError, CoreResult};
 use crate::parallel::map_parts;
@@ -260,7 +260,10 @@ fn filter_typed<T: Filterable>(v: &ArrayViewD<'_, T>, swapped: bool, spec: &Spec
     let frames = frames_of(v);
     let load = |x: T| if swapped { x.swap() } else { x };
     let total = spec.rows * spec.cols;
-    let results: Vec<Array2<T>> = if total == 1 {
+    let results: Vec<Array2<T>> = if v.is_empty() {
+        // no pixels: scipy returns an empty array of the same shape
+        frames.iter().map(|f| Array2::default(f.dim())).collect()
+    } else if total == 1 {
         // scipy's minimum filter of one pixel: a copy
         frames.iter().map(|f| f.mapv(load)).collect()
     } else if total == 2 {
@@ -769,7 +772,7 @@ fn ni_select(buffer: &mut [f64], rank: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array3, ShapeBuilder};
+    use ndarray::{Array3, Axis, ShapeBuilder};
 
     /// The reference: every window gathered and selected by sorting
     /// (no NaN), with scipy's window placement and border rules written

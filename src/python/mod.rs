@@ -26,6 +26,8 @@ use crate::mask::Exclusion;
 use crate::view::{Frame, PixelArray};
 use crate::weighted::fit_weighted;
 
+mod median;
+
 /// A read-only borrow of a numpy array of one supported dtype.
 enum Readonly<'py> {
     I16(PyReadonlyArrayDyn<'py, i16>),
@@ -694,6 +696,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hot_sigma_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(mask_above, m)?)?;
+    median::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
