@@ -359,9 +359,27 @@ fn unkey(k: u64) -> f64 {
 const COARSE_SHIFT: u32 = 6;
 const COARSE: usize = 1 << COARSE_SHIFT;
 
-/// One frame made ready for filtering: its values as `double`, their ranks
-/// among the distinct values (NaN in a bin of its own, above all), and the
-/// padded image of ranks, laid out so that the sweep runs along its rows.
+/// The padded image of one frame, coded so that codes sort like values.
+enum Padded {
+    /// Small windows: order-preserving keys of the values ([`NAN_KEY`] for NaN).
+    Keys(Vec<u64>),
+    /// Histogram windows: ranks among the distinct values (NaN above all).
+    Ranks(Vec<u32>),
+}
+
+/// The key of NaN, above every other key.
+const NAN_KEY: u64 = u64::MAX;
+
+fn key_or_nan(x: f64) -> u64 {
+    if x.is_nan() {
+        NAN_KEY
+    } else {
+        key(x)
+    }
+}
+
+/// One frame made ready for filtering: its values as `double` and the
+/// padded image of their codes, laid out so that the sweep runs along its rows.
 struct Prepared {
     /// Frame rows and columns.
     rows: usize,
@@ -372,25 +390,51 @@ struct Prepared {
     values: Vec<f64>,
     /// `cval` cast to the input type and back to `double`.
     cval: f64,
-    /// Distinct non-NaN values, ascending (total order).
+    /// Distinct non-NaN values, ascending (total order), when coded by rank.
     distinct: Vec<f64>,
-    /// Bins of `-0.0` and `0.0` when both occur.
+    /// Ranks of `-0.0` and `0.0` when both occur.
     zeros: Option<(u32, u32)>,
     /// Row (column) of the frame read for padded row (column) `k`.
     row_map: Vec<Option<usize>>,
     col_map: Vec<Option<usize>>,
-    /// Padded ranks, `(rows + wr - 1, cols + wc - 1)`, transposed when
+    /// Padded codes, `(rows + wr - 1, cols + wc - 1)`, transposed when
     /// `transposed`; rows of `width`.
-    padded: Vec<u32>,
+    padded: Padded,
     width: usize,
     /// The sweep runs down the frame's columns (the window is taller than wide).
     transposed: bool,
 }
 
+/// The padded image of `code(r, c)` (`border` beyond the edges), transposed
+/// when `transposed`.
+fn pad<K: Copy>(
+    row_map: &[Option<usize>],
+    col_map: &[Option<usize>],
+    transposed: bool,
+    border: K,
+    code: impl Fn(usize, usize) -> K,
+) -> Vec<K> {
+    let (outer, inner) = if transposed {
+        (col_map, row_map)
+    } else {
+        (row_map, col_map)
+    };
+    let mut padded = Vec::with_capacity(outer.len() * inner.len());
+    for o in outer {
+        for i in inner {
+            let (r, c) = if transposed { (*i, *o) } else { (*o, *i) };
+            padded.push(match (r, c) {
+                (Some(r), Some(c)) => code(r, c),
+                _ => border,
+            });
+        }
+    }
+    padded
+}
+
 impl Prepared {
     fn new<T: Filterable>(f: &ArrayView2<'_, T>, swapped: bool, spec: &Spec) -> Prepared {
         let (rows, cols) = f.dim();
-        let n = rows * cols;
         // values, row-major, in parallel parts of rows
         let rows_per = (RANK_PART / cols.max(1)).max(1);
         let row_parts = rows.div_ceil(rows_per);
@@ -407,54 +451,6 @@ impl Prepared {
         })
         .concat();
         let cval = T::from_c_double(spec.cval).to_f64();
-        // distinct values: sorted parts, merged
-        let parts = n.div_ceil(RANK_PART).max(1);
-        let sorted: Vec<Vec<u64>> = map_parts(parts, |p| {
-            let chunk = &values[(p * RANK_PART).min(n)..((p + 1) * RANK_PART).min(n)];
-            let mut keys: Vec<u64> = chunk
-                .iter()
-                .filter(|x| !x.is_nan())
-                .map(|&x| key(x))
-                .collect();
-            keys.sort_unstable();
-            keys.dedup();
-            keys
-        });
-        let mut keys = merge_distinct(sorted);
-        if spec.mode == Mode::Constant && !cval.is_nan() {
-            let k = key(cval);
-            if let Err(pos) = keys.binary_search(&k) {
-                keys.insert(pos, k);
-            }
-        }
-        let distinct: Vec<f64> = keys.iter().map(|&k| unkey(k)).collect();
-        let nan_bin = u32::try_from(keys.len()).expect("distinct values fit in u32");
-        let rank_of = |x: f64| -> u32 {
-            if x.is_nan() {
-                nan_bin
-            } else {
-                let k = key(x);
-                u32::try_from(keys.partition_point(|&q| q < k)).expect("ranks fit in u32")
-            }
-        };
-        let ranks: Vec<u32> = map_parts(parts, |p| {
-            values[(p * RANK_PART).min(n)..((p + 1) * RANK_PART).min(n)]
-                .iter()
-                .map(|&x| rank_of(x))
-                .collect::<Vec<u32>>()
-        })
-        .concat();
-        let cval_rank = rank_of(cval);
-        let zeros = match (
-            keys.binary_search(&key(-0.0)),
-            keys.binary_search(&key(0.0)),
-        ) {
-            (Ok(a), Ok(b)) => Some((
-                u32::try_from(a).expect("fits"),
-                u32::try_from(b).expect("fits"),
-            )),
-            _ => None,
-        };
         let axis_map = |len: usize, k: usize| -> Vec<Option<usize>> {
             let origin = to_isize(k / 2);
             (0..len + k - 1)
@@ -464,22 +460,23 @@ impl Prepared {
         let row_map = axis_map(rows, spec.rows);
         let col_map = axis_map(cols, spec.cols);
         let transposed = spec.rows > spec.cols;
-        let (outer, inner) = if transposed {
-            (&col_map, &row_map)
+        let (padded, distinct, zeros) = if spec.rows * spec.cols <= SORTED_MAX {
+            let padded = pad(&row_map, &col_map, transposed, key_or_nan(cval), |r, c| {
+                key_or_nan(values[r * cols + c])
+            });
+            (Padded::Keys(padded), Vec::new(), None)
         } else {
-            (&row_map, &col_map)
+            let (ranks, distinct, zeros, cval_rank) = rank(&values, cval, spec.mode);
+            let padded = pad(&row_map, &col_map, transposed, cval_rank, |r, c| {
+                ranks[r * cols + c]
+            });
+            (Padded::Ranks(padded), distinct, zeros)
         };
-        let width = inner.len();
-        let mut padded = Vec::with_capacity(outer.len() * width);
-        for o in outer {
-            for i in inner {
-                let (r, c) = if transposed { (*i, *o) } else { (*o, *i) };
-                padded.push(match (r, c) {
-                    (Some(r), Some(c)) => ranks[r * cols + c],
-                    _ => cval_rank,
-                });
-            }
-        }
+        let width = if transposed {
+            row_map.len()
+        } else {
+            col_map.len()
+        };
         Prepared {
             rows,
             cols,
@@ -520,17 +517,52 @@ impl Prepared {
             .collect()
     }
 
-    /// Output values of sweep rows `band` (row-major in sweep order).
+    /// Output values of sweep rows `band` (row-major in sweep order): a
+    /// sorted window of keys for small windows, a histogram of ranks for
+    /// larger ones.
     fn filter_band<T: Filterable>(&self, band: Range<usize>) -> Vec<T> {
+        let (_, _, wr, wc) = self.sweep_dims();
+        let total = wr * wc;
+        let rank = u32::try_from(total / 2).expect("window fits in u32");
+        match &self.padded {
+            Padded::Keys(p) => self.sweep(
+                band,
+                p,
+                SortedWindow::new(total, rank),
+                unkey,
+                NAN_KEY,
+                Some((key(-0.0), key(0.0))),
+            ),
+            Padded::Ranks(p) => {
+                let bins = self.distinct.len() + 1;
+                let decode = |m: u32| self.distinct[m as usize];
+                let nan = u32::try_from(self.distinct.len()).expect("bins fit in u32");
+                if total <= usize::from(u16::MAX) {
+                    let h = Histogram::<u16>::new(bins, rank);
+                    self.sweep(band, p, h, decode, nan, self.zeros)
+                } else {
+                    let h = Histogram::<u32>::new(bins, rank);
+                    self.sweep(band, p, h, decode, nan, self.zeros)
+                }
+            }
+        }
+    }
+
+    /// Sweep `window` in a snake over sweep rows `band` of the padded codes
+    /// `p`; `decode` gives a code's value, `nan` is the code of NaN, `zeros`
+    /// those of -0.0 and 0.0.
+    #[allow(clippy::too_many_arguments)]
+    fn sweep<T: Filterable, K: Copy + PartialEq, W: Window<K>>(
+        &self,
+        band: Range<usize>,
+        p: &[K],
+        mut window: W,
+        decode: impl Fn(K) -> f64,
+        nan: K,
+        zeros: Option<(K, K)>,
+    ) -> Vec<T> {
         let (_, n_cols, wr, wc) = self.sweep_dims();
         let w = self.width;
-        let p = &self.padded;
-        let nan_bin = self.distinct.len();
-        let total = wr * wc;
-        let mut hist = Histogram::new(
-            nan_bin + 1,
-            u32::try_from(total / 2).expect("window fits in u32"),
-        );
         let mut out = vec![T::default(); band.len() * n_cols];
         if band.is_empty() || n_cols == 0 {
             return out;
@@ -538,17 +570,23 @@ impl Prepared {
         let first = band.start;
         for a in 0..wr {
             for &b in &p[(first + a) * w..(first + a) * w + wc] {
-                hist.add(b as usize);
+                window.add(b);
             }
         }
+        // the median is a zero and both signed zeros are in the window
+        let ambiguous_zero = |window: &W, m: K| {
+            zeros.is_some_and(|(neg, pos)| {
+                (m == neg || m == pos) && window.has(neg) && window.has(pos)
+            })
+        };
         let mut j = 0usize;
         let mut rightward = true;
         for i in band.clone() {
             if i > first {
                 let (old, new) = ((i - 1) * w + j, (i - 1 + wr) * w + j);
                 for b in 0..wc {
-                    hist.remove(p[old + b] as usize);
-                    hist.add(p[new + b] as usize);
+                    window.remove(p[old + b]);
+                    window.add(p[new + b]);
                 }
             }
             let row_out = (i - first) * n_cols;
@@ -563,28 +601,20 @@ impl Prepared {
                     };
                     for a in 0..wr {
                         let row = (i + a) * w;
-                        hist.remove(p[row + gone] as usize);
-                        hist.add(p[row + come] as usize);
+                        window.remove(p[row + gone]);
+                        window.add(p[row + come]);
                     }
                 }
-                let m = hist.seek();
-                out[row_out + j] = if hist.fine[nan_bin] > 0 || self.ambiguous_zero(&hist, m) {
+                let m = window.median();
+                out[row_out + j] = if window.has(nan) || ambiguous_zero(&window, m) {
                     self.select_like_scipy(i, j)
                 } else {
-                    T::from_c_double(self.distinct[m])
+                    T::from_c_double(decode(m))
                 };
             }
             rightward = !rightward;
         }
         out
-    }
-
-    /// The median bin is a zero and both signed zeros are in the window.
-    fn ambiguous_zero(&self, hist: &Histogram, m: usize) -> bool {
-        self.zeros.is_some_and(|(neg, pos)| {
-            let (neg, pos) = (neg as usize, pos as usize);
-            (m == neg || m == pos) && hist.fine[neg] > 0 && hist.fine[pos] > 0
-        })
     }
 
     /// The output at sweep position `(i, j)` as scipy computes it: the
@@ -618,86 +648,230 @@ impl Prepared {
     }
 }
 
-/// The distinct keys of sorted, deduplicated parts.
-fn merge_distinct(mut parts: Vec<Vec<u64>>) -> Vec<u64> {
-    while parts.len() > 1 {
-        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut it = parts.into_iter();
-        while let Some(a) = it.next() {
-            match it.next() {
-                Some(b) => next.push(merge_two(&a, &b)),
-                None => next.push(a),
-            }
-        }
-        parts = next;
+/// Ranks of `values` among their distinct non-NaN values (and `cval` in
+/// constant mode), NaN ranked above all: `(ranks, distinct values, ranks of
+/// -0.0 and 0.0 when both occur, rank of cval)`.  One radix sort of the
+/// keys with their indices; each value's rank is then written in one pass.
+fn rank(values: &[f64], cval: f64, mode: Mode) -> (Vec<u32>, Vec<f64>, Option<(u32, u32)>, u32) {
+    let n = values.len();
+    let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(n + 1);
+    pairs.extend(
+        values
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| !x.is_nan())
+            .map(|(i, &x)| (key(x), u32::try_from(i).expect("frames fit in u32"))),
+    );
+    let with_cval = mode == Mode::Constant && !cval.is_nan();
+    if with_cval {
+        pairs.push((key(cval), u32::MAX));
     }
-    parts.pop().unwrap_or_default()
+    let pairs = radix_sort(pairs);
+    let mut ranks = vec![0u32; n];
+    let mut distinct = Vec::new();
+    let mut cval_rank = 0u32;
+    let mut last = None;
+    for &(k, i) in &pairs {
+        if last != Some(k) {
+            distinct.push(unkey(k));
+            last = Some(k);
+        }
+        let r = u32::try_from(distinct.len() - 1).expect("ranks fit in u32");
+        if i == u32::MAX {
+            cval_rank = r;
+        } else {
+            ranks[i as usize] = r;
+        }
+    }
+    let nan_rank = u32::try_from(distinct.len()).expect("ranks fit in u32");
+    for (r, x) in ranks.iter_mut().zip(values) {
+        if x.is_nan() {
+            *r = nan_rank;
+        }
+    }
+    if !with_cval {
+        cval_rank = if cval.is_nan() {
+            nan_rank
+        } else {
+            // not used (no constant border); any valid bin
+            0
+        };
+    }
+    let find = |z: f64| {
+        distinct
+            .binary_search_by(|d| key(*d).cmp(&key(z)))
+            .ok()
+            .map(|r| u32::try_from(r).expect("ranks fit in u32"))
+    };
+    let zeros = find(-0.0).zip(find(0.0));
+    (ranks, distinct, zeros, cval_rank)
 }
 
-fn merge_two(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
+/// `pairs` sorted by key: least-significant-digit radix sort, 8 bits a
+/// pass, skipping the digits that all keys share.
+fn radix_sort(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
+    let mut spare = vec![(0u64, 0u32); pairs.len()];
+    for shift in (0..64).step_by(8) {
+        let mut counts = [0usize; 256];
+        for &(k, _) in &pairs {
+            counts[((k >> shift) & 0xff) as usize] += 1;
+        }
+        if counts.iter().any(|&c| c == pairs.len()) {
+            continue;
+        }
+        let mut next = 0;
+        for c in &mut counts {
+            let here = *c;
+            *c = next;
+            next += here;
+        }
+        for &pair in &pairs {
+            let d = ((pair.0 >> shift) & 0xff) as usize;
+            spare[counts[d]] = pair;
+            counts[d] += 1;
+        }
+        std::mem::swap(&mut pairs, &mut spare);
+    }
+    pairs
+}
+
+/// Windows up to this many pixels are kept as a sorted list of ranks
+/// (insertion costs a short move), larger ones as a histogram (whose median
+/// search is long when the window is small beside the number of distinct
+/// values).
+const SORTED_MAX: usize = 48;
+
+/// A window of codes that finds its element of a fixed rank.
+trait Window<K> {
+    fn add(&mut self, b: K);
+    fn remove(&mut self, b: K);
+    /// The code of the element of the window's rank.
+    fn median(&mut self) -> K;
+    /// Whether code `b` is in the window.
+    fn has(&self, b: K) -> bool;
+}
+
+/// A small window as its sorted codes.
+struct SortedWindow<K> {
+    sorted: Vec<K>,
+    rank: usize,
+}
+
+impl<K> SortedWindow<K> {
+    fn new(total: usize, rank: u32) -> SortedWindow<K> {
+        SortedWindow {
+            sorted: Vec::with_capacity(total),
+            rank: rank as usize,
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+}
+
+impl<K: Copy + Ord> Window<K> for SortedWindow<K> {
+    #[inline]
+    fn add(&mut self, b: K) {
+        // a counting scan: no unpredictable branches on short windows
+        let at = self.sorted.iter().filter(|&&x| x < b).count();
+        self.sorted.insert(at, b);
+    }
+
+    #[inline]
+    fn remove(&mut self, b: K) {
+        let at = self.sorted.iter().filter(|&&x| x < b).count();
+        self.sorted.remove(at);
+    }
+
+    #[inline]
+    fn median(&mut self) -> K {
+        self.sorted[self.rank]
+    }
+
+    fn has(&self, b: K) -> bool {
+        self.sorted.binary_search(&b).is_ok()
+    }
+}
+
+/// A fine bin's count: `u16` when the window has fewer than 65536 pixels
+/// (half the memory, so the histogram of a frame of distinct values stays
+/// in cache), else `u32`.
+trait Count: Copy + Default {
+    fn up(&mut self);
+    fn down(&mut self);
+    fn get(self) -> u32;
+}
+
+impl Count for u16 {
+    #[inline]
+    fn up(&mut self) {
+        *self += 1;
+    }
+    #[inline]
+    fn down(&mut self) {
+        *self -= 1;
+    }
+    #[inline]
+    fn get(self) -> u32 {
+        u32::from(self)
+    }
+}
+
+impl Count for u32 {
+    #[inline]
+    fn up(&mut self) {
+        *self += 1;
+    }
+    #[inline]
+    fn down(&mut self) {
+        *self -= 1;
+    }
+    #[inline]
+    fn get(self) -> u32 {
+        self
+    }
 }
 
 /// The histogram of a window's ranks (fine bins and coarse blocks) and the
 /// bin `m` of the element of rank `rank`, with `below` elements in bins
 /// below `m`.
-struct Histogram {
-    fine: Vec<u32>,
+struct Histogram<C> {
+    fine: Vec<C>,
     coarse: Vec<u32>,
     m: usize,
     below: u32,
     rank: u32,
 }
 
-impl Histogram {
-    fn new(bins: usize, rank: u32) -> Histogram {
+impl<C: Count> Histogram<C> {
+    fn new(bins: usize, rank: u32) -> Histogram<C> {
         Histogram {
-            fine: vec![0; bins],
+            fine: vec![C::default(); bins],
             coarse: vec![0; bins.div_ceil(COARSE)],
             m: 0,
             below: 0,
             rank,
         }
     }
+}
 
+impl<C: Count> Window<u32> for Histogram<C> {
     #[inline]
-    fn add(&mut self, b: usize) {
-        self.fine[b] += 1;
+    fn add(&mut self, b: u32) {
+        let b = b as usize;
+        self.fine[b].up();
         self.coarse[b >> COARSE_SHIFT] += 1;
         self.below += u32::from(b < self.m);
     }
 
     #[inline]
-    fn remove(&mut self, b: usize) {
-        self.fine[b] -= 1;
+    fn remove(&mut self, b: u32) {
+        let b = b as usize;
+        self.fine[b].down();
         self.coarse[b >> COARSE_SHIFT] -= 1;
         self.below -= u32::from(b < self.m);
     }
 
     /// Move `m` to the bin holding the element of rank `rank`.
     #[inline]
-    fn seek(&mut self) -> usize {
+    fn median(&mut self) -> u32 {
         let r = self.rank;
         while self.below > r {
             if self.m % COARSE == 0 {
@@ -709,9 +883,9 @@ impl Histogram {
                 }
             }
             self.m -= 1;
-            self.below -= self.fine[self.m];
+            self.below -= self.fine[self.m].get();
         }
-        while self.below + self.fine[self.m] <= r {
+        while self.below + self.fine[self.m].get() <= r {
             if self.m % COARSE == 0 {
                 let block = self.coarse[self.m >> COARSE_SHIFT];
                 if self.below + block <= r {
@@ -720,10 +894,14 @@ impl Histogram {
                     continue;
                 }
             }
-            self.below += self.fine[self.m];
+            self.below += self.fine[self.m].get();
             self.m += 1;
         }
-        self.m
+        u32::try_from(self.m).expect("bins fit in u32")
+    }
+
+    fn has(&self, b: u32) -> bool {
+        self.fine[b as usize].get() > 0
     }
 }
 
@@ -874,6 +1052,15 @@ mod tests {
     }
 
     #[test]
+    fn windows_of_more_than_65535_pixels_count_in_u32() {
+        let a = noise(6, 7, 4, 1 << 30);
+        for mode in [Mode::Nearest, Mode::Reflect, Mode::Constant] {
+            let got = run_f64(&a, 300, 251, mode, 1.0);
+            assert_eq!(got, brute(&a, 300, 251, mode, 1.0), "{mode:?}");
+        }
+    }
+
+    #[test]
     fn one_and_two_pixel_windows() {
         let a = noise(5, 6, 3, 50);
         assert_eq!(run_f64(&a, 1, 1, Mode::Constant, 9.0), a);
@@ -993,6 +1180,41 @@ mod tests {
                 assert!(g == s || (g.is_nan() && s.is_nan()));
             }
         }
+    }
+
+    #[test]
+    fn radix_sort_and_ranks_match_sorting() {
+        let values: Vec<f64> = noise(50, 40, 1, 1 << 40)
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| match i % 97 {
+                0 => f64::NAN,
+                1 => -0.0,
+                2 => 0.0,
+                3 => f64::NEG_INFINITY,
+                _ => x * 1e-3,
+            })
+            .collect();
+        let (ranks, distinct, zeros, cval_rank) = rank(&values, 7.25, Mode::Constant);
+        let mut want: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+        want.push(7.25);
+        want.sort_by(f64::total_cmp);
+        want.dedup_by(|a, b| a.to_bits() == b.to_bits());
+        assert_eq!(
+            distinct.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        for (r, x) in ranks.iter().zip(&values) {
+            if x.is_nan() {
+                assert_eq!(*r as usize, distinct.len());
+            } else {
+                assert_eq!(distinct[*r as usize].to_bits(), x.to_bits());
+            }
+        }
+        assert_eq!(distinct[cval_rank as usize], 7.25);
+        let (neg, pos) = zeros.unwrap();
+        assert_eq!(pos, neg + 1);
+        assert!(distinct[neg as usize].is_sign_negative() && distinct[pos as usize] == 0.0);
     }
 
     #[test]
