@@ -68,7 +68,10 @@ def main():
             return np.stack(out) if image.ndim == 3 else out[0]
 
         want, s_wall, s_cpu = timed(reference)
-        runs = [timed(lambda: iuvs.median_filter(image, size, mode=mode, cval=cval)) for _ in range(args.repeat)]
+        runs = [
+            timed(lambda: iuvs.median_filter(image, size, mode=mode, cval=cval))
+            for _ in range(args.repeat)
+        ]
         got = runs[0][0]
         assert got.dtype == want.dtype and np.array_equal(got, want), "results differ"
         wall = statistics.median(r[1] for r in runs)

@@ -33,7 +33,7 @@ def assert_identical(got, want):
 def reflect_ok(shape, size):
     """Whether scipy's reflect mode stays inside the array (see the docstring)."""
     rows, cols = (size, size) if np.ndim(size) == 0 else size
-    return all(n < 2 or k // 2 < 4 * n for n, k in zip(shape, (rows, cols)))
+    return all(n < 2 or k // 2 < 4 * n for n, k in zip(shape, (rows, cols), strict=True))
 
 
 def make(shape, dtype, seed, levels=None):

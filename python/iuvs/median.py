@@ -47,9 +47,7 @@ def _window(size: Any) -> tuple[int, int]:
         try:
             value = operator.index(item)
         except TypeError:
-            raise InvalidParameterError(
-                f"size must hold integers >= 1, got {size!r}"
-            ) from None
+            raise InvalidParameterError(f"size must hold integers >= 1, got {size!r}") from None
         if value < 1:
             raise InvalidParameterError(f"size must hold integers >= 1, got {size!r}")
         out.append(value)
