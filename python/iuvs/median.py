@@ -12,7 +12,7 @@ Examples
 >>> iuvs.median_filter(frame, 3, mode="nearest")
 array([[3, 3, 3],
        [4, 5, 5],
-       [6, 5, 6]], dtype=int16)
+       [4, 5, 5]], dtype=int16)
 """
 
 from __future__ import annotations
@@ -112,8 +112,11 @@ def median_filter(
     --------
     >>> import numpy as np, iuvs
     >>> frame = np.arange(20.0).reshape(4, 5) ** 2
-    >>> iuvs.median_filter(frame, (3, 3), mode="constant", cval=np.inf)[0].tolist()
-    [6.0, 11.0, 16.0, 25.0, 36.0]
+    >>> iuvs.median_filter(frame, (3, 3), mode="constant", cval=np.inf)[1].tolist()
+    [100.0, 36.0, 49.0, 64.0, 169.0]
+    >>> from scipy import ndimage
+    >>> bool((iuvs.median_filter(frame, 3) == ndimage.median_filter(frame, 3)).all())
+    True
     """
     if mode not in _MODES:
         raise InvalidParameterError(
