@@ -253,9 +253,6 @@ fn frames_of<'a, T>(v: &'a ArrayViewD<'_, T>) -> Vec<ArrayView2<'a, T>> {
     }
 }
 
-/// Pixels per part when a frame's values are converted or ranked in parallel.
-const RANK_PART: usize = 1 << 15;
-
 fn filter_typed<T: Filterable>(v: &ArrayViewD<'_, T>, swapped: bool, spec: &Spec) -> ArrayD<T> {
     let frames = frames_of(v);
     let load = |x: T| if swapped { x.swap() } else { x };
@@ -435,21 +432,15 @@ fn pad<K: Copy>(
 impl Prepared {
     fn new<T: Filterable>(f: &ArrayView2<'_, T>, swapped: bool, spec: &Spec) -> Prepared {
         let (rows, cols) = f.dim();
-        // values, row-major, in parallel parts of rows
-        let rows_per = (RANK_PART / cols.max(1)).max(1);
-        let row_parts = rows.div_ceil(rows_per);
-        let values: Vec<f64> = map_parts(row_parts, |p| {
-            let r = p * rows_per..((p + 1) * rows_per).min(rows);
-            let mut out = Vec::with_capacity(r.len() * cols);
-            for row in f.slice(ndarray::s![r, ..]).outer_iter() {
-                out.extend(
-                    row.iter()
-                        .map(|&x| if swapped { x.swap() } else { x }.to_f64()),
-                );
-            }
-            out
-        })
-        .concat();
+        // values, row-major (frames are prepared in parallel by the caller:
+        // no parallel pass is nested here)
+        let mut values = Vec::with_capacity(rows * cols);
+        for row in f.outer_iter() {
+            values.extend(
+                row.iter()
+                    .map(|&x| if swapped { x.swap() } else { x }.to_f64()),
+            );
+        }
         let cval = T::from_c_double(spec.cval).to_f64();
         let axis_map = |len: usize, k: usize| -> Vec<Option<usize>> {
             let origin = to_isize(k / 2);
@@ -524,33 +515,59 @@ impl Prepared {
         let (_, _, wr, wc) = self.sweep_dims();
         let total = wr * wc;
         let rank = u32::try_from(total / 2).expect("window fits in u32");
+        let region = band.start * self.width..(band.end + wr - 1) * self.width;
         match &self.padded {
             Padded::Keys(p) => self.sweep(
                 band,
-                p,
+                &p[region],
                 SortedWindow::new(total, rank),
                 unkey,
                 NAN_KEY,
                 Some((key(-0.0), key(0.0))),
             ),
             Padded::Ranks(p) => {
-                let bins = self.distinct.len() + 1;
-                let decode = |m: u32| self.distinct[m as usize];
-                let nan = u32::try_from(self.distinct.len()).expect("bins fit in u32");
+                // the band's own ranks: a smaller histogram, shorter walks
+                let region = &p[region];
+                let global_nan = self.distinct.len();
+                let mut local = vec![u32::MAX; global_nan + 1];
+                for &b in region {
+                    local[b as usize] = 0;
+                }
+                let nan_present = local[global_nan] == 0;
+                let mut distinct = Vec::new();
+                for (b, l) in local.iter_mut().enumerate() {
+                    if *l == 0 {
+                        *l = u32::try_from(distinct.len()).expect("bins fit in u32");
+                        distinct.push(self.distinct.get(b).copied().unwrap_or(f64::NAN));
+                    }
+                }
+                let codes: Vec<u32> = region.iter().map(|&b| local[b as usize]).collect();
+                // NaN is the last bin when present, else one never filled
+                let bins = distinct.len() + 1;
+                let nan = if nan_present {
+                    local[global_nan]
+                } else {
+                    u32::try_from(distinct.len()).expect("bins fit in u32")
+                };
+                let zeros = self.zeros.and_then(|(n, z)| {
+                    let (n, z) = (local[n as usize], local[z as usize]);
+                    (n != u32::MAX && z != u32::MAX).then_some((n, z))
+                });
+                let decode = |m: u32| distinct[m as usize];
                 if u16::try_from(total).is_ok() {
                     let h = Histogram::<u16>::new(bins, rank);
-                    self.sweep(band, p, h, decode, nan, self.zeros)
+                    self.sweep(band, &codes, h, decode, nan, zeros)
                 } else {
                     let h = Histogram::<u32>::new(bins, rank);
-                    self.sweep(band, p, h, decode, nan, self.zeros)
+                    self.sweep(band, &codes, h, decode, nan, zeros)
                 }
             }
         }
     }
 
-    /// Sweep `window` in a snake over sweep rows `band` of the padded codes
-    /// `p`; `decode` gives a code's value, `nan` is the code of NaN, `zeros`
-    /// those of -0.0 and 0.0.
+    /// Sweep `window` in a snake over sweep rows `band`; `p` holds the
+    /// padded codes from padded row `band.start` on, `decode` gives a code's
+    /// value, `nan` is the code of NaN, `zeros` those of -0.0 and 0.0.
     #[allow(clippy::too_many_arguments)]
     fn sweep<T: Filterable, K: Copy + PartialEq, W: Window<K>>(
         &self,
@@ -569,7 +586,7 @@ impl Prepared {
         }
         let first = band.start;
         for a in 0..wr {
-            for &b in &p[(first + a) * w..(first + a) * w + wc] {
+            for &b in &p[a * w..a * w + wc] {
                 window.add(b);
             }
         }
@@ -583,7 +600,7 @@ impl Prepared {
         let mut rightward = true;
         for i in band.clone() {
             if i > first {
-                let (old, new) = ((i - 1) * w + j, (i - 1 + wr) * w + j);
+                let (old, new) = ((i - 1 - first) * w + j, (i - 1 - first + wr) * w + j);
                 for b in 0..wc {
                     window.remove(p[old + b]);
                     window.add(p[new + b]);
@@ -600,7 +617,7 @@ impl Prepared {
                         (j + wc, j)
                     };
                     for a in 0..wr {
-                        let row = (i + a) * w;
+                        let row = (i - first + a) * w;
                         window.remove(p[row + gone]);
                         window.add(p[row + come]);
                     }

@@ -153,6 +153,13 @@ def test_large_frames_split_in_bands():
         assert_identical(got, scipy_median(image, size, "nearest"))
 
 
+def test_windows_of_more_than_65535_pixels():
+    image = make((6, 7), "float64", seed=30)
+    for mode in ["nearest", "constant"]:  # reflect: scipy reads outside the array here
+        got = iuvs.median_filter(image, (300, 251), mode=mode, cval=1.5)
+        assert_identical(got, scipy_median(image, (300, 251), mode, 1.5))
+
+
 def test_empty_frames():
     for shape in [(0, 5), (4, 0), (0, 3, 3), (2, 0, 4)]:
         image = np.zeros(shape, dtype=np.int16)
