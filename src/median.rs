@@ -526,40 +526,16 @@ impl Prepared {
                 Some((key(-0.0), key(0.0))),
             ),
             Padded::Ranks(p) => {
-                // the band's own ranks: a smaller histogram, shorter walks
-                let region = &p[region];
-                let global_nan = self.distinct.len();
-                let mut local = vec![u32::MAX; global_nan + 1];
-                for &b in region {
-                    local[b as usize] = 0;
-                }
-                let nan_present = local[global_nan] == 0;
-                let mut distinct = Vec::new();
-                for (b, l) in local.iter_mut().enumerate() {
-                    if *l == 0 {
-                        *l = u32::try_from(distinct.len()).expect("bins fit in u32");
-                        distinct.push(self.distinct.get(b).copied().unwrap_or(f64::NAN));
-                    }
-                }
-                let codes: Vec<u32> = region.iter().map(|&b| local[b as usize]).collect();
-                // NaN is the last bin when present, else one never filled
-                let bins = distinct.len() + 1;
-                let nan = if nan_present {
-                    local[global_nan]
-                } else {
-                    u32::try_from(distinct.len()).expect("bins fit in u32")
-                };
-                let zeros = self.zeros.and_then(|(n, z)| {
-                    let (n, z) = (local[n as usize], local[z as usize]);
-                    (n != u32::MAX && z != u32::MAX).then_some((n, z))
-                });
-                let decode = |m: u32| distinct[m as usize];
+                let bins = self.distinct.len() + 1;
+                let decode = |m: u32| self.distinct[m as usize];
+                let nan = u32::try_from(self.distinct.len()).expect("bins fit in u32");
+                let p = &p[region];
                 if u16::try_from(total).is_ok() {
                     let h = Histogram::<u16>::new(bins, rank);
-                    self.sweep(band, &codes, h, decode, nan, zeros)
+                    self.sweep(band, p, h, decode, nan, self.zeros)
                 } else {
                     let h = Histogram::<u32>::new(bins, rank);
-                    self.sweep(band, &codes, h, decode, nan, zeros)
+                    self.sweep(band, p, h, decode, nan, self.zeros)
                 }
             }
         }
