@@ -14,6 +14,7 @@ mod gather;
 pub mod histogram;
 pub mod hot;
 pub mod mask;
+pub mod median;
 pub mod parallel;
 pub(crate) mod prefetch;
 pub(crate) mod scratch;

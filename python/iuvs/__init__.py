@@ -25,6 +25,7 @@ from iuvs.batch import BatchResult, fit_batch
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
 from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
+from iuvs.median import median_filter
 from iuvs.options import FitOptions
 from iuvs.reporting import report
 from iuvs.selection import RankChoice, choose_rank
@@ -64,6 +65,7 @@ __all__ = [
     "hot_pixels",
     "hot_pixels_stack",
     "io",
+    "median_filter",
     "model_name",
     "report",
     "scaling",

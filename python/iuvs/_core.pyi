@@ -86,3 +86,8 @@ def hot_sigma_threshold(
 
 def mask_above(dark: npt.NDArray[Any], swapped: bool, threshold: float) -> npt.NDArray[np.bool_]:
     """Return the boolean mask of the pixels above ``threshold``."""
+
+def median_filter(
+    image: npt.NDArray[Any], swapped: bool, rows: int, cols: int, mode: str, cval: float
+) -> npt.NDArray[Any]:
+    """``scipy.ndimage.median_filter`` of a frame, or of each frame of a stack (same dtype)."""

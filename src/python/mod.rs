@@ -8,6 +8,7 @@
 
 mod errors;
 mod intake;
+mod median;
 mod results;
 
 use ndarray::{Array2, Array3, Array4};
@@ -416,6 +417,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mask_above, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_threads, m)?)?;
+    median::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // (name, "count" | "float", FITS keyword or None, card comment or None)
     let fields: Vec<(&str, &str, Option<&str>, Option<&str>)> = crate::stats::RESIDUAL_FIELDS
