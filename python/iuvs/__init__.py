@@ -22,6 +22,7 @@ from types import ModuleType
 
 from iuvs import exceptions
 from iuvs.batch import BatchResult, fit_batch
+from iuvs.combine import Combined, combine
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
 from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
@@ -45,12 +46,14 @@ def __getattr__(name: str) -> ModuleType:
 
 __all__ = [
     "BatchResult",
+    "Combined",
     "Fit",
     "HotPixels",
     "RankChoice",
     "ResidualStats",
     "__version__",
     "choose_rank",
+    "combine",
     "exceptions",
     "fit",
     "fit_all",

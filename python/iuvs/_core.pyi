@@ -74,3 +74,19 @@ def hot_sigma_threshold(
 
 def mask_above(dark: npt.NDArray[Any], swapped: bool, threshold: float) -> npt.NDArray[np.bool_]:
     """Return the boolean mask of the pixels above ``threshold``."""
+
+def combine(
+    stack: npt.NDArray[Any] | list[npt.NDArray[Any]],
+    swapped: list[bool],
+    method: str,
+    clip: float | None = None,
+    clip_iter: int = 5,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> dict[str, Any]:
+    """Combine a stack (split along axis 0 in the core) or a list of 2-D frames.
+
+    ``swapped`` holds one byte-order flag per frame; ``method`` is ``"mean"`` or
+    ``"median"``.  Returns ``data`` (float64), ``n_used`` (int32), ``scatter``
+    (float64, ddof 0) of one frame's shape, and the counts ``n_masked`` and
+    ``n_nonfinite`` of values left out.
+    """

@@ -5,6 +5,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod combine;
+
 use ndarray::{Array2, Array3, Array4};
 use numpy::{
     IntoPyArray, PyArray, PyArray1, PyArray2, PyReadonlyArrayDyn, PyUntypedArray,
@@ -694,6 +696,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hot_sigma_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(mask_above, m)?)?;
+    combine::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
