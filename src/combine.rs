@@ -232,6 +232,10 @@ fn combine_block(
 ) -> (usize, usize) {
     let len = out.data.len();
     let n = frames.len();
+    let all_usable = mask.is_none()
+        && frames
+            .iter()
+            .all(|f| !matches!(f.data, PixelArray::F32(_) | PixelArray::F64(_)));
     // frame-major: buf[i * len + j] is frame i at pixel start + j (masked
     // values replaced by NaN)
     let mut buf = take_f64_len(n * len);
@@ -268,14 +272,18 @@ fn combine_block(
         }
         for k in 0..tl {
             let vals = &mut tile[k * n..(k + 1) * n];
-            // keep the usable values in front, in frame order
-            let mut used = 0;
-            for i in 0..n {
-                let x = vals[i];
-                vals[used] = x;
-                used += usize::from(x.is_finite());
+            // keep the usable values in front, in frame order (integers
+            // without a mask are all usable)
+            let mut used = n;
+            if !all_usable {
+                used = 0;
+                for i in 0..n {
+                    let x = vals[i];
+                    vals[used] = x;
+                    used += usize::from(x.is_finite());
+                }
+                n_unusable += n - used;
             }
-            n_unusable += n - used;
             let (value, used, sd) = kernel.pixel(&vals[..used], &mut keys, &mut pivots);
             let j = t0 + k;
             out.data[j] = value;
