@@ -204,6 +204,8 @@ def test_masked_array_input_leaves_its_masked_values_out() -> None:
     got = iuvs.combine(np.ma.masked_array(s, m), "mean", mask=extra)
     want = np.ma.masked_array(s, m | extra).mean(axis=0)
     np.testing.assert_allclose(got.data, want.filled(np.nan), rtol=1e-12)
+    frames = [np.ma.masked_array(s[i], m[i] | extra[i]) for i in range(len(s))]
+    np.testing.assert_allclose(iuvs.combine(frames, "mean").data, want.filled(np.nan), rtol=1e-12)
 
 
 def test_result_is_a_frozen_dataclass() -> None:

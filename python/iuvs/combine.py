@@ -98,23 +98,32 @@ def _frames(stack: Any) -> tuple[Any, list[bool], tuple[int, int, int]]:
     return arr, [swapped] * arr.shape[0], (arr.shape[0], arr.shape[1], arr.shape[2])
 
 
+def _masks_of(stack: Any) -> Any:
+    """Return the masks of masked-array input (one stack, or one per frame), or None."""
+    if isinstance(stack, np.ma.MaskedArray):
+        return None if stack.mask is np.ma.nomask else np.ma.getmaskarray(stack)
+    if isinstance(stack, (list, tuple)) and any(
+        isinstance(f, np.ma.MaskedArray) and f.mask is not np.ma.nomask for f in stack
+    ):
+        return np.stack([np.ma.getmaskarray(f) for f in stack])
+    return None
+
+
 def _mask(stack: Any, mask: Any, shape: tuple[int, int, int]) -> Any:
-    """Return the boolean mask to pass (with a masked array's own mask OR-ed in), or None."""
-    if isinstance(stack, np.ma.MaskedArray) and stack.mask is not np.ma.nomask:
-        own = np.ma.getmaskarray(stack)
-        if mask is None:
-            return own
-        return own | _mask(None, mask, shape)
-    if mask is None:
-        return None
-    m = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
-    if m.dtype != np.bool_:
-        raise UnsupportedDtypeError(
-            f"mask must be a boolean array (True = leave out), got dtype {m.dtype}"
-        )
-    if m.shape != shape:
-        raise ShapeMismatchError(f"mask has shape {m.shape} but the stack has shape {shape}")
-    return m
+    """Return the boolean mask to pass (masked-array input's own masks OR-ed in), or None."""
+    if mask is not None:
+        m = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
+        if m.dtype != np.bool_:
+            raise UnsupportedDtypeError(
+                f"mask must be a boolean array (True = leave out), got dtype {m.dtype}"
+            )
+        if m.shape != shape:
+            raise ShapeMismatchError(f"mask has shape {m.shape} but the stack has shape {shape}")
+        mask = m
+    own = _masks_of(stack)
+    if own is None:
+        return mask
+    return own if mask is None else own | mask
 
 
 def combine(
@@ -134,8 +143,8 @@ def combine(
         shaped 2-D frames, of any supported dtype (int16, uint16, int32,
         uint32, int64, float32, float64), byte order or memory layout; read
         in place.  NaN and infinite values are left out (and not counted in
-        ``n_used``); the masked values of a :class:`numpy.ma.MaskedArray`
-        too.
+        ``n_used``); the masked values of :class:`numpy.ma.MaskedArray`
+        input (a stack or frames) too.
     method : {"median", "mean"}, optional
         How each pixel's kept values are combined.  Without clipping,
         ``"median"`` equals ``numpy.median(stack, axis=0)`` exactly (the two
