@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod clip;
+pub mod combine;
 mod compact;
 pub mod error;
 pub mod fit;

@@ -22,6 +22,7 @@ from types import ModuleType
 
 from iuvs import exceptions
 from iuvs.batch import BatchResult, fit_batch
+from iuvs.combine import Combined, combine
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
 from iuvs.histogram import histogram
 from iuvs.hot import HotPixels, hot_pixels, hot_pixels_stack
@@ -48,6 +49,7 @@ def __getattr__(name: str) -> ModuleType:
 
 __all__ = [
     "BatchResult",
+    "Combined",
     "Fit",
     "FitOptions",
     "HotPixels",
@@ -55,6 +57,7 @@ __all__ = [
     "ResidualStats",
     "__version__",
     "choose_rank",
+    "combine",
     "darks",
     "exceptions",
     "fit",

@@ -91,3 +91,19 @@ def median_filter(
     image: npt.NDArray[Any], swapped: bool, rows: int, cols: int, mode: str, cval: float
 ) -> npt.NDArray[Any]:
     """``scipy.ndimage.median_filter`` of a frame, or of each frame of a stack (same dtype)."""
+
+def combine(
+    stack: npt.NDArray[Any] | list[npt.NDArray[Any]],
+    swapped: list[bool],
+    method: str,
+    clip: float | None = None,
+    clip_iter: int = 5,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> dict[str, Any]:
+    """Combine a stack (split along axis 0 in the core) or a list of 2-D frames.
+
+    ``swapped`` holds one byte-order flag per frame; ``method`` is ``"mean"`` or
+    ``"median"``.  Returns ``data`` (float64), ``n_used`` (int32), ``scatter``
+    (float64, ddof 0) of one frame's shape, and the counts ``n_masked`` and
+    ``n_nonfinite`` of values left out.
+    """

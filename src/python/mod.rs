@@ -6,6 +6,7 @@
 //! A binding of a new core module goes in a file of its own beside these,
 //! registered at the end of this file.
 
+mod combine;
 mod errors;
 mod intake;
 mod median;
@@ -418,6 +419,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_threads, m)?)?;
     median::register(m)?;
+    combine::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // (name, "count" | "float", FITS keyword or None, card comment or None)
     let fields: Vec<(&str, &str, Option<&str>, Option<&str>)> = crate::stats::RESIDUAL_FIELDS

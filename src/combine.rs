@@ -1,0 +1,1046 @@
+//! Combining a stack of frames along its first axis: the mean or the median
+//! of each pixel's values, optionally after sigma clipping, with the number
+//! of values used and their scatter.
+//!
+//! The stack is never copied or widened as a whole: a block of a few hundred
+//! to a few thousand pixels is gathered from every frame into a small `f64`
+//! buffer (byte-swapped on the fly for big-endian data, through strided
+//! views), each pixel's usable values (finite, not masked) are taken from it,
+//! and the pixel is combined on its own.  Blocks are the parts of
+//! [`crate::parallel::map_parts`]; a pixel's result does not depend on the
+//! block it falls in, so results are bit-identical on any thread count.
+//!
+//! Sigma clipping rejects the values astropy's
+//! `sigma_clip(stack, sigma=k, maxiters=clip_iter, axis=0, cenfunc="median",
+//! stdfunc="std")` rejects.  Astropy (its C path, `compute_bounds.c`)
+//! iterates on the kept values: `median - k * std <= x <= median + k * std`
+//! with `std` the population standard deviation (ddof 0) of the values still
+//! kept; it stops when an iteration keeps every value, keeps none, or after
+//! `clip_iter` iterations; the values finally kept are all usable values
+//! within the last bounds.  Here the kept set is tracked as an interval of
+//! values (the kept values are always those between two bounds): an
+//! iteration is one vectorised pass over the pixel's values (count, rank and
+//! moments of those within) and a selection among integer keys of the values
+//! whose already selected ranks are remembered, instead of a full selection
+//! and three passes.  The means and standard deviations are summed in another
+//! order than astropy's, so the bounds agree to a few units in the last
+//! place: a value lying within that of a bound is the only one that could be
+//! judged differently (the unit tests compare with a line-for-line port of
+//! astropy's C code).
+
+use std::sync::Mutex;
+
+use multiversion::multiversion;
+use ndarray::{s, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix2, Ix3};
+
+use crate::error::{CoreError, CoreResult};
+use crate::parallel::map_parts;
+use crate::scratch::{give_f64, take_f64_len};
+use crate::view::{Frame, Pixel, PixelArray};
+
+/// Values (pixels x frames) gathered per block: 512 KiB of `f64`, so that a
+/// block stays in the L2 cache while its pixels are combined one by one.
+const BLOCK_VALUES: usize = 1 << 16;
+
+/// Fewest and most pixels per block (a block reads this many consecutive
+/// pixels of every frame).
+const MIN_BLOCK: usize = 64;
+const MAX_BLOCK: usize = 4096;
+
+/// How each pixel's kept values are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Arithmetic mean (summed in frame order, as `numpy.mean(axis=0)`).
+    Mean,
+    /// Median; for an even count the mean of the two middle values (in
+    /// float32 arithmetic when every frame is float32, as numpy does).
+    Median,
+}
+
+/// What to compute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Mean or median.
+    pub method: Method,
+    /// Sigma-clipping threshold (`median +- clip * std`), or no clipping.
+    pub clip: Option<f64>,
+    /// Most clipping iterations (at least one).
+    pub clip_iter: usize,
+}
+
+/// The combined frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Combined {
+    /// Shape of one frame (spatial, spectral).
+    pub shape: [usize; 2],
+    /// Combined value per pixel (NaN where no value was kept), C order.
+    pub data: Vec<f64>,
+    /// Values used per pixel (after masks, non-finite values and clipping).
+    pub n_used: Vec<i32>,
+    /// Population standard deviation (ddof 0) of the values used (NaN where none).
+    pub scatter: Vec<f64>,
+    /// Values left out because the mask says so.
+    pub n_masked: usize,
+    /// Unmasked values left out because they are NaN or infinite.
+    pub n_nonfinite: usize,
+}
+
+/// Combine the frames (all 2-D, of one shape) along the stack axis.
+///
+/// `mask`, when given, has the stack's shape `(n, spatial, spectral)`;
+/// `true` leaves a value out.  A pixel without any usable value gets NaN and
+/// `n_used` 0 (not an error).
+///
+/// # Errors
+/// [`CoreError::Empty`] for no frames or frames without pixels,
+/// [`CoreError::ShapeMismatch`] for frames of different shapes or a mask not
+/// of the stack's shape, [`CoreError::InvalidParameter`] for frames that are
+/// not 2-D, a `clip` that is not finite and positive or `clip_iter` 0.
+pub fn combine(
+    frames: &[Frame<'_>],
+    mask: Option<&ArrayViewD<'_, bool>>,
+    opts: &Options,
+) -> CoreResult<Combined> {
+    let shape = check(frames, mask, opts)?;
+    let n = frames.len();
+    let mask3: Option<ArrayView3<'_, bool>> = match mask {
+        Some(m) => Some(
+            m.view()
+                .into_dimensionality::<Ix3>()
+                .map_err(|e| CoreError::InvalidParameter(format!("mask: {e}")))?,
+        ),
+        None => None,
+    };
+    let n_pix = shape[0] * shape[1];
+    let block = (BLOCK_VALUES / n).clamp(MIN_BLOCK, MAX_BLOCK).min(n_pix);
+    let n_blocks = n_pix.div_ceil(block);
+    let f32_median = frames.iter().all(|f| matches!(f.data, PixelArray::F32(_)));
+    let mut data = vec![0.0; n_pix];
+    let mut n_used = vec![0_i32; n_pix];
+    let mut scatter = vec![0.0; n_pix];
+    // each block writes its own chunks of the outputs
+    let slots: Vec<Mutex<Option<Out<'_>>>> = data
+        .chunks_mut(block)
+        .zip(n_used.chunks_mut(block))
+        .zip(scatter.chunks_mut(block))
+        .map(|((data, n_used), scatter)| {
+            Mutex::new(Some(Out {
+                data,
+                n_used,
+                scatter,
+            }))
+        })
+        .collect();
+    let kernel = Kernel {
+        method: opts.method,
+        clip: opts.clip.map(|k| (k, opts.clip_iter)),
+        f32_median,
+    };
+    let counts = map_parts(n_blocks, |b| {
+        let out = slots[b].lock().ok().and_then(|mut s| s.take());
+        let Some(mut out) = out else {
+            unreachable!("every block is computed once");
+        };
+        combine_block(frames, mask3.as_ref(), b * block, &kernel, &mut out)
+    });
+    drop(slots);
+    let (n_masked, n_nonfinite) = counts.iter().fold((0, 0), |(a, b), &(m, f)| (a + m, b + f));
+    Ok(Combined {
+        shape,
+        data,
+        n_used,
+        scatter,
+        n_masked,
+        n_nonfinite,
+    })
+}
+
+/// Validate the inputs; the frame shape.
+fn check(
+    frames: &[Frame<'_>],
+    mask: Option<&ArrayViewD<'_, bool>>,
+    opts: &Options,
+) -> CoreResult<[usize; 2]> {
+    let Some(first) = frames.first() else {
+        return Err(CoreError::Empty {
+            what: "the stack (no frames)",
+            shape: vec![0],
+        });
+    };
+    let &[ny, nx] = first.shape() else {
+        return Err(CoreError::InvalidParameter(format!(
+            "frames must be 2-D (spatial, spectral) and the stack 3-D; a frame has shape {:?}",
+            first.shape()
+        )));
+    };
+    for f in &frames[1..] {
+        if f.shape() != first.shape() {
+            return Err(CoreError::ShapeMismatch {
+                what_a: "the first frame",
+                a: first.shape().to_vec(),
+                what_b: "another frame",
+                b: f.shape().to_vec(),
+            });
+        }
+    }
+    if ny * nx == 0 {
+        return Err(CoreError::Empty {
+            what: "the stack",
+            shape: vec![frames.len(), ny, nx],
+        });
+    }
+    if let Some(m) = mask {
+        if m.shape() != [frames.len(), ny, nx] {
+            return Err(CoreError::ShapeMismatch {
+                what_a: "the stack",
+                a: vec![frames.len(), ny, nx],
+                what_b: "mask",
+                b: m.shape().to_vec(),
+            });
+        }
+    }
+    if let Some(k) = opts.clip {
+        if !(k.is_finite() && k > 0.0) {
+            return Err(CoreError::InvalidParameter(format!(
+                "clip must be a finite positive number of standard deviations, got {k}"
+            )));
+        }
+        if opts.clip_iter == 0 {
+            return Err(CoreError::InvalidParameter(
+                "clip_iter must be at least 1, got 0".into(),
+            ));
+        }
+    }
+    Ok([ny, nx])
+}
+
+/// The output chunks of one block.
+struct Out<'a> {
+    data: &'a mut [f64],
+    n_used: &'a mut [i32],
+    scatter: &'a mut [f64],
+}
+
+/// How one pixel's values are combined.
+struct Kernel {
+    method: Method,
+    clip: Option<(f64, usize)>,
+    f32_median: bool,
+}
+
+/// Combine the pixels `start..start + out.len()`; (masked, non-finite) counts.
+fn combine_block(
+    frames: &[Frame<'_>],
+    mask: Option<&ArrayView3<'_, bool>>,
+    start: usize,
+    kernel: &Kernel,
+    out: &mut Out<'_>,
+) -> (usize, usize) {
+    let len = out.data.len();
+    let n = frames.len();
+    let all_usable = mask.is_none()
+        && frames
+            .iter()
+            .all(|f| !matches!(f.data, PixelArray::F32(_) | PixelArray::F64(_)));
+    // frame-major: buf[i * len + j] is frame i at pixel start + j (masked
+    // values replaced by NaN)
+    let mut buf = take_f64_len(n * len);
+    for (i, f) in frames.iter().enumerate() {
+        gather_frame(f, start, &mut buf[i * len..(i + 1) * len]);
+    }
+    let mut n_masked = 0;
+    if let Some(m) = mask {
+        let mut row = vec![false; len];
+        for i in 0..n {
+            gather_mask(&m.index_axis(Axis(0), i), start, &mut row);
+            for (x, &masked) in buf[i * len..(i + 1) * len].iter_mut().zip(&row) {
+                n_masked += usize::from(masked);
+                if masked {
+                    *x = f64::NAN;
+                }
+            }
+        }
+    }
+    // pixel-major tiles: tile[k * n + i] is frame i at pixel t0 + k (the
+    // frame-major rows lie a page or more apart: read a tile's worth of
+    // each at once, not one value per row and pixel)
+    let mut tile = take_f64_len(n * TILE);
+    let mut keys = vec![0_i64; n];
+    let mut pivots = Vec::new();
+    let mut n_unusable = 0;
+    for t0 in (0..len).step_by(TILE) {
+        let tl = TILE.min(len - t0);
+        for i in 0..n {
+            let row = &buf[i * len + t0..i * len + t0 + tl];
+            for (k, &x) in row.iter().enumerate() {
+                tile[k * n + i] = x;
+            }
+        }
+        for k in 0..tl {
+            let vals = &mut tile[k * n..(k + 1) * n];
+            // keep the usable values in front, in frame order (integers
+            // without a mask are all usable)
+            let mut used = n;
+            if !all_usable {
+                used = 0;
+                for i in 0..n {
+                    let x = vals[i];
+                    vals[used] = x;
+                    used += usize::from(x.is_finite());
+                }
+                n_unusable += n - used;
+            }
+            let (value, used, sd) = kernel.pixel(&vals[..used], &mut keys, &mut pivots);
+            let j = t0 + k;
+            out.data[j] = value;
+            out.n_used[j] = i32::try_from(used).unwrap_or(i32::MAX);
+            out.scatter[j] = sd;
+        }
+    }
+    give_f64(tile);
+    give_f64(buf);
+    (n_masked, n_unusable - n_masked)
+}
+
+/// Pixels per tile of the transposition (16 cache lines of 8 values).
+const TILE: usize = 16;
+
+impl Kernel {
+    /// (combined value, values used, scatter) of one pixel's usable values
+    /// `vals` (in frame order, left unchanged); `keys` is scratch of at least
+    /// `vals.len()`.
+    fn pixel(&self, vals: &[f64], keys: &mut [i64], pivots: &mut Vec<usize>) -> (f64, usize, f64) {
+        let m = vals.len();
+        if m == 0 {
+            return (f64::NAN, 0, f64::NAN);
+        }
+        let Some((sigma, max_iter)) = self.clip else {
+            let (mean, sd) = mean_std(vals);
+            let value = match self.method {
+                Method::Mean => mean,
+                Method::Median => Ranks::new(vals, keys, pivots).median(0, m, self.f32_median),
+            };
+            return (value, m, sd);
+        };
+        let mut ranks = Ranks::new(vals, keys, pivots);
+        let (lo, hi, center) = clip_bounds(vals, &mut ranks, sigma, max_iter);
+        let kept = if lo <= hi {
+            Sums::within(vals, lo, hi, center)
+        } else {
+            return (f64::NAN, 0, f64::NAN); // nothing kept (or NaN bounds)
+        };
+        if kept.count == 0 {
+            return (f64::NAN, 0, f64::NAN);
+        }
+        let value = match self.method {
+            Method::Mean => kept.mean(),
+            Method::Median => ranks.median(kept.below, kept.count, self.f32_median),
+        };
+        (value, kept.count, kept.std())
+    }
+}
+
+/// Mean and population standard deviation (two passes).
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mut s = [0.0; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            s[k] += c[k];
+        }
+    }
+    for (k, &x) in rest.iter().enumerate() {
+        s[k] += x;
+    }
+    let mean = lanes_total(s) / n;
+    let mut ss = [0.0; LANES];
+    for c in v.chunks_exact(LANES) {
+        for k in 0..LANES {
+            ss[k] += (c[k] - mean) * (c[k] - mean);
+        }
+    }
+    for (k, &x) in rest.iter().enumerate() {
+        ss[k] += (x - mean) * (x - mean);
+    }
+    (mean, (lanes_total(ss) / n).sqrt())
+}
+
+/// Independent running sums: a pass is not one chain of dependent additions.
+const LANES: usize = 4;
+
+fn lanes_total(s: [f64; LANES]) -> f64 {
+    (s[0] + s[1]) + (s[2] + s[3])
+}
+
+/// Count, rank and shifted moments of the values within `[lo, hi]`.
+///
+/// One pass gives the mean and the population variance through sums of
+/// `x - center`: with `center` a median of about these values, the variance
+/// `E[(x - c)^2] - E[x - c]^2` loses no precision, since a median is never
+/// more than one standard deviation from the mean.
+#[derive(Debug, Clone, Copy)]
+struct Sums {
+    /// Values within the bounds.
+    count: usize,
+    /// Values below `lo` (the rank of the first value within).
+    below: usize,
+    center: f64,
+    /// Sum of `x - center` and of its square over the values within.
+    s1: f64,
+    s2: f64,
+}
+
+impl Sums {
+    fn within(v: &[f64], lo: f64, hi: f64, center: f64) -> Sums {
+        let [below, count, s1, s2] = within_sums(v, lo, hi, center);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Sums {
+            count: count as usize,
+            below: below as usize,
+            center,
+            s1,
+            s2,
+        }
+    }
+
+    fn mean(&self) -> f64 {
+        self.center + self.s1 / self.count as f64
+    }
+
+    /// Population standard deviation (ddof 0).
+    fn std(&self) -> f64 {
+        let n = self.count as f64;
+        let d = self.s1 / n;
+        (self.s2 / n - d * d).max(0.0).sqrt()
+    }
+}
+
+/// (below, count, sum of `x - center`, sum of its square) over the values
+/// within `[lo, hi]`, in lanes of counts and sums that compile to vector
+/// compares and blends (counts as `f64`, exact below 2^53).
+#[allow(clippy::needless_bitwise_bool)] // both compares, no branch: vector blends
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+fn within_sums(v: &[f64], lo: f64, hi: f64, center: f64) -> [f64; 4] {
+    const W: usize = 8;
+    let (mut below, mut count) = ([0.0; W], [0.0; W]);
+    let (mut s1, mut s2) = ([0.0; W], [0.0; W]);
+    let chunks = v.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..W {
+            let x = c[k];
+            let inside = (x >= lo) & (x <= hi);
+            below[k] += if x < lo { 1.0 } else { 0.0 };
+            count[k] += if inside { 1.0 } else { 0.0 };
+            let d = if inside { x - center } else { 0.0 };
+            s1[k] += d;
+            s2[k] += d * d;
+        }
+    }
+    for (k, &x) in rest.iter().enumerate() {
+        let inside = (x >= lo) & (x <= hi);
+        below[k] += if x < lo { 1.0 } else { 0.0 };
+        count[k] += if inside { 1.0 } else { 0.0 };
+        let d = if inside { x - center } else { 0.0 };
+        s1[k] += d;
+        s2[k] += d * d;
+    }
+    let total = |a: [f64; W]| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    [total(below), total(count), total(s1), total(s2)]
+}
+
+/// Order-preserving integer key of a finite `f64` (the order of
+/// `f64::total_cmp`): selection on integers is cheaper than on floats.
+fn key(x: f64) -> i64 {
+    #[allow(clippy::cast_possible_wrap)]
+    let b = x.to_bits() as i64;
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_wrap)]
+    let flip = (((b >> 63) as u64) >> 1) as i64;
+    b ^ flip
+}
+
+/// The `f64` of a [`key`].
+fn unkey(k: i64) -> f64 {
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_wrap)]
+    let flip = (((k >> 63) as u64) >> 1) as i64;
+    #[allow(clippy::cast_sign_loss)]
+    f64::from_bits((k ^ flip) as u64)
+}
+
+/// The keys of one pixel's values and the ranks already selected in them:
+/// each selected rank `r` holds the `r`-th smallest key, with no larger key
+/// before it and no smaller one after it, so the next selection only
+/// reorders the keys between two selected ranks.
+struct Ranks<'a> {
+    keys: &'a mut [i64],
+    /// Selected ranks, ascending.
+    pivots: &'a mut Vec<usize>,
+}
+
+impl<'a> Ranks<'a> {
+    fn new(vals: &[f64], keys: &'a mut [i64], pivots: &'a mut Vec<usize>) -> Self {
+        let keys = &mut keys[..vals.len()];
+        for (k, &x) in keys.iter_mut().zip(vals) {
+            *k = key(x);
+        }
+        pivots.clear();
+        Ranks { keys, pivots }
+    }
+
+    /// The `r`-th smallest value.
+    fn at(&mut self, r: usize) -> f64 {
+        let i = self.pivots.partition_point(|&p| p < r);
+        if self.pivots.get(i) == Some(&r) {
+            return unkey(self.keys[r]);
+        }
+        let lo = if i == 0 { 0 } else { self.pivots[i - 1] + 1 };
+        let hi = self.pivots.get(i).copied().unwrap_or(self.keys.len());
+        self.keys[lo..hi].select_nth_unstable(r - lo);
+        self.pivots.insert(i, r);
+        unkey(self.keys[r])
+    }
+
+    /// Median of the ranks `first..first + count` (`count >= 1`); the two
+    /// middle values of an even count are averaged (in float32 when `f32`).
+    #[allow(clippy::manual_midpoint)] // numpy's `(a + b) / 2`, overflow included
+    fn median(&mut self, first: usize, count: usize, f32: bool) -> f64 {
+        let upper = self.at(first + count / 2);
+        if count % 2 == 1 {
+            return upper;
+        }
+        let lower = self.at(first + count / 2 - 1);
+        if f32 {
+            // float32 values, averaged in float32 as numpy does for float32 input
+            #[allow(clippy::cast_possible_truncation)]
+            let (a, b) = (lower as f32, upper as f32);
+            f64::from((a + b) / 2.0)
+        } else {
+            (lower + upper) / 2.0
+        }
+    }
+}
+
+/// astropy's sigma-clipping bounds (median and population std of the kept
+/// values, `lo <= x <= hi` kept, until nothing changes, nothing is kept or
+/// `max_iter` iterations) of `vals` (at least one), whose keys `ranks`
+/// holds; also the last median.
+///
+/// The kept values are always those within an interval (the intersection of
+/// the bounds so far), so an iteration is one pass over the values (count,
+/// rank and shifted sums of those within) and a selection among the few
+/// keys between already selected ranks.
+fn clip_bounds(
+    vals: &[f64],
+    ranks: &mut Ranks<'_>,
+    sigma: f64,
+    max_iter: usize,
+) -> (f64, f64, f64) {
+    let (mut kept_lo, mut kept_hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    let mut median = ranks.median(0, vals.len(), false);
+    let mut kept = Sums::within(vals, kept_lo, kept_hi, median);
+    let mut iteration = 0;
+    loop {
+        let std = kept.std();
+        let lo = median - sigma * std;
+        let hi = median + sigma * std;
+        // the values kept by this iteration: the kept ones within [lo, hi]
+        // (NaN bounds, from an overflowing std, keep the interval and stop)
+        (kept_lo, kept_hi) = (kept_lo.max(lo), kept_hi.min(hi));
+        let next = if kept_lo <= kept_hi {
+            Sums::within(vals, kept_lo, kept_hi, median)
+        } else {
+            return (lo, hi, median); // nothing kept
+        };
+        iteration += 1;
+        if next.count == kept.count || next.count == 0 || iteration >= max_iter {
+            return (lo, hi, median);
+        }
+        kept = next;
+        median = ranks.median(kept.below, kept.count, false);
+    }
+}
+
+/// Frame `f`'s pixels `start..start + out.len()` (C order) as `f64`.
+fn gather_frame(f: &Frame<'_>, start: usize, out: &mut [f64]) {
+    match &f.data {
+        PixelArray::I16(v) => gather(v, f.swapped, start, out),
+        PixelArray::U16(v) => gather(v, f.swapped, start, out),
+        PixelArray::I32(v) => gather(v, f.swapped, start, out),
+        PixelArray::U32(v) => gather(v, f.swapped, start, out),
+        PixelArray::I64(v) => gather(v, f.swapped, start, out),
+        PixelArray::F32(v) => gather(v, f.swapped, start, out),
+        PixelArray::F64(v) => gather(v, f.swapped, start, out),
+    }
+}
+
+/// The runs `(row, first column, end column)` covering the C-order pixels
+/// `start..start + len` of a frame with `nx` columns.
+fn runs(start: usize, len: usize, nx: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let mut p = start;
+    let end = start + len;
+    std::iter::from_fn(move || {
+        if p >= end {
+            return None;
+        }
+        let (r, a) = (p / nx, p % nx);
+        let b = (a + (end - p)).min(nx);
+        p += b - a;
+        Some((r, a, b))
+    })
+}
+
+fn gather<T: Pixel>(v: &ArrayViewD<'_, T>, swapped: bool, start: usize, out: &mut [f64]) {
+    let Ok(v) = v.view().into_dimensionality::<Ix2>() else {
+        unreachable!("frames are checked to be 2-D");
+    };
+    let mut o = 0;
+    for (r, a, b) in runs(start, out.len(), v.ncols()) {
+        let row = v.slice(s![r, a..b]);
+        let dst = &mut out[o..o + (b - a)];
+        match (row.as_slice(), swapped) {
+            (Some(src), false) => {
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = x.to_f64();
+                }
+            }
+            (Some(src), true) => {
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = x.swap().to_f64();
+                }
+            }
+            (None, _) => {
+                for (d, &x) in dst.iter_mut().zip(row.iter()) {
+                    *d = if swapped { x.swap() } else { x }.to_f64();
+                }
+            }
+        }
+        o += b - a;
+    }
+}
+
+fn gather_mask(m: &ArrayView2<'_, bool>, start: usize, out: &mut [bool]) {
+    let mut o = 0;
+    for (r, a, b) in runs(start, out.len(), m.ncols()) {
+        for (d, &x) in out[o..o + (b - a)].iter_mut().zip(m.slice(s![r, a..b])) {
+            *d = x;
+        }
+        o += b - a;
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::manual_midpoint, // the reference medians are numpy's (a + b) / 2
+    clippy::manual_is_multiple_of // astropy's C, line for line
+)]
+mod tests {
+    use super::*;
+    use ndarray::{Array3, ArrayD, IxDyn, ShapeBuilder};
+
+    /// astropy's `compute_sigma_clipped_bounds` (median and std branch), line
+    /// for line: Wirth's selection reorders the buffer in place, the mean and
+    /// the std are summed in that order, kept values are packed to the front.
+    fn astropy_bounds(data: &[f64], sigma: f64, max_iter: usize) -> (f64, f64) {
+        fn kth_smallest(a: &mut [f64], n: usize, k: usize) -> f64 {
+            let (mut l, mut m) = (0_isize, n as isize - 1);
+            let k = k as isize;
+            while l < m {
+                let x = a[k as usize];
+                let (mut i, mut j) = (l, m);
+                loop {
+                    while a[i as usize] < x {
+                        i += 1;
+                    }
+                    while x < a[j as usize] {
+                        j -= 1;
+                    }
+                    if i <= j {
+                        a.swap(i as usize, j as usize);
+                        i += 1;
+                        j -= 1;
+                    }
+                    if i > j {
+                        break;
+                    }
+                }
+                if j < k {
+                    l = i;
+                }
+                if k < i {
+                    m = j;
+                }
+            }
+            a[k as usize]
+        }
+        let mut buf = data.to_vec();
+        let mut count = buf.len();
+        let mut iteration = 0;
+        loop {
+            let median = if count % 2 == 0 {
+                0.5 * (kth_smallest(&mut buf, count, count / 2)
+                    + kth_smallest(&mut buf, count, count / 2 - 1))
+            } else {
+                kth_smallest(&mut buf, count, (count - 1) / 2)
+            };
+            let mut mean = 0.0;
+            for &x in &buf[..count] {
+                mean += x;
+            }
+            mean /= count as f64;
+            let mut std = 0.0;
+            for &x in &buf[..count] {
+                std += (x - mean) * (x - mean);
+            }
+            std = (std / count as f64).sqrt();
+            let (lo, hi) = (median - sigma * std, median + sigma * std);
+            let mut new_count = 0;
+            for i in 0..count {
+                if buf[i] >= lo && buf[i] <= hi {
+                    buf[new_count] = buf[i];
+                    new_count += 1;
+                }
+            }
+            if new_count == count || new_count == 0 {
+                return (lo, hi);
+            }
+            count = new_count;
+            iteration += 1;
+            if iteration >= max_iter {
+                return (lo, hi);
+            }
+        }
+    }
+
+    /// A small deterministic generator (xorshift) of values with outliers.
+    fn values(seed: u64, n: usize, ints: bool) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1_u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| {
+                // sum of uniforms: roughly normal, sd ~ 10, around 1000
+                let mut x = 1000.0 + 10.0 * ((0..12).map(|_| next()).sum::<f64>() - 6.0);
+                let u = next();
+                if u < 0.05 {
+                    x += 300.0 * next();
+                } else if u < 0.08 {
+                    x -= 200.0 * next();
+                }
+                if ints {
+                    x.round()
+                } else {
+                    x
+                }
+            })
+            .collect()
+    }
+
+    fn sorted(v: &[f64]) -> Vec<f64> {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        s
+    }
+
+    #[test]
+    fn clip_bounds_keep_what_astropy_keeps() {
+        let mut pivots = Vec::new();
+        for seed in 0..400_u64 {
+            let n = 1 + (seed as usize * 7) % 120;
+            let ints = seed % 3 == 0;
+            let v = values(seed, n, ints);
+            for &(sigma, iters) in &[(3.0, 5), (2.0, 10), (1.5, 1), (0.5, 3), (2.5, 2)] {
+                let (alo, ahi) = astropy_bounds(&v, sigma, iters);
+                let mut keys = vec![0; n];
+                let mut ranks = Ranks::new(&v, &mut keys, &mut pivots);
+                let (lo, hi, _) = clip_bounds(&v, &mut ranks, sigma, iters);
+                let tol = 1e-12 * alo.abs().max(ahi.abs());
+                assert!(
+                    (lo - alo).abs() <= tol && (hi - ahi).abs() <= tol,
+                    "seed {seed} n {n}: ({lo}, {hi}) vs astropy ({alo}, {ahi})"
+                );
+                let kept = |a: f64, b: f64| v.iter().filter(|&&x| x >= a && x <= b).count();
+                assert_eq!(kept(lo, hi), kept(alo, ahi), "seed {seed} n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_order_like_total_cmp() {
+        let xs = [
+            -f64::MAX,
+            -1e10,
+            -1.5,
+            -0.0,
+            0.0,
+            1e-300,
+            2.5,
+            1e300,
+            f64::MAX,
+        ];
+        for w in xs.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{} {}", w[0], w[1]);
+        }
+        for &x in &xs {
+            assert_eq!(unkey(key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn ranks_select_like_a_sort() {
+        let mut pivots = Vec::new();
+        for seed in 0..50 {
+            let v = values(seed, 3 + seed as usize, seed % 2 == 0);
+            let s = sorted(&v);
+            let mut keys = vec![0; v.len()];
+            let mut ranks = Ranks::new(&v, &mut keys, &mut pivots);
+            for r in [v.len() / 2, 0, v.len() - 1, v.len() / 3, 1, v.len() / 2 + 1] {
+                assert_eq!(ranks.at(r), s[r]);
+            }
+        }
+    }
+
+    #[test]
+    fn median_of_even_counts_averages_the_middle_values() {
+        let mut pivots = Vec::new();
+        let mut keys = vec![0; 5];
+        let v = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(
+            Ranks::new(&v, &mut keys, &mut pivots).median(0, 4, false),
+            2.5
+        );
+        let v = [5.0, 1.0, 3.0];
+        assert_eq!(
+            Ranks::new(&v, &mut keys, &mut pivots).median(0, 3, false),
+            3.0
+        );
+        let v = [-0.5, -3.0, 2.0, -1e300, 0.0];
+        assert_eq!(
+            Ranks::new(&v, &mut keys, &mut pivots).median(0, 5, false),
+            -0.5
+        );
+        // float32: (a + b) / 2 rounded to float32 (16777217 is not a float32)
+        let (a, b) = (16_777_216.0_f32, 2.0_f32);
+        let v = [f64::from(a), f64::from(b)];
+        let m32 = Ranks::new(&v, &mut keys, &mut pivots).median(0, 2, true);
+        assert_eq!(m32, f64::from((a + b) / 2.0_f32));
+        assert_eq!(m32, 8_388_609.0);
+    }
+
+    fn stack_frames(a: &ArrayD<f64>) -> Vec<Frame<'_>> {
+        Frame::native(PixelArray::F64(a.view())).outer()
+    }
+
+    fn opts(method: Method, clip: Option<f64>) -> Options {
+        Options {
+            method,
+            clip,
+            clip_iter: 5,
+        }
+    }
+
+    /// A (n, 3, 7) stack of `values`, pixel by pixel.
+    fn stack(n: usize, ints: bool) -> ArrayD<f64> {
+        let mut a = Array3::<f64>::zeros((n, 3, 7));
+        for p in 0..21 {
+            let v = values(p as u64 + 1000, n, ints);
+            for i in 0..n {
+                a[[i, p / 7, p % 7]] = v[i];
+            }
+        }
+        a.into_dyn()
+    }
+
+    #[test]
+    fn mean_and_median_without_clipping_match_sorting() {
+        for n in [1, 2, 5, 8, 31] {
+            let a = stack(n, n % 2 == 0);
+            let frames = stack_frames(&a);
+            let mean = combine(&frames, None, &opts(Method::Mean, None)).unwrap();
+            let median = combine(&frames, None, &opts(Method::Median, None)).unwrap();
+            for p in 0..21 {
+                let v: Vec<f64> = (0..n).map(|i| a[[i, p / 7, p % 7]]).collect();
+                let s = sorted(&v);
+                let want_median = if n % 2 == 1 {
+                    s[n / 2]
+                } else {
+                    (s[n / 2 - 1] + s[n / 2]) / 2.0
+                };
+                assert_eq!(median.data[p], want_median);
+                let m = v.iter().sum::<f64>() / n as f64;
+                assert!((mean.data[p] - m).abs() <= 1e-13 * m.abs());
+                let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
+                assert!((mean.scatter[p] - var.sqrt()).abs() <= 1e-12 * var.sqrt().max(1.0));
+                assert_eq!(mean.n_used[p], n as i32);
+                assert_eq!(median.scatter[p], mean.scatter[p]);
+            }
+        }
+    }
+
+    #[test]
+    fn clipped_results_use_the_values_astropy_keeps() {
+        let n = 40;
+        let a = stack(n, false);
+        let frames = stack_frames(&a);
+        let mean = combine(&frames, None, &opts(Method::Mean, Some(2.5))).unwrap();
+        let median = combine(&frames, None, &opts(Method::Median, Some(2.5))).unwrap();
+        let mut n_clipped = 0;
+        for p in 0..21 {
+            let v: Vec<f64> = (0..n).map(|i| a[[i, p / 7, p % 7]]).collect();
+            let (lo, hi) = astropy_bounds(&v, 2.5, 5);
+            let kept: Vec<f64> = v.iter().copied().filter(|&x| x >= lo && x <= hi).collect();
+            n_clipped += n - kept.len();
+            assert_eq!(mean.n_used[p], kept.len() as i32);
+            let m = kept.iter().sum::<f64>() / kept.len() as f64;
+            assert!((mean.data[p] - m).abs() <= 1e-13 * m.abs());
+            let s = sorted(&kept);
+            let k = s.len();
+            let want = if k % 2 == 1 {
+                s[k / 2]
+            } else {
+                (s[k / 2 - 1] + s[k / 2]) / 2.0
+            };
+            assert_eq!(median.data[p], want);
+        }
+        assert!(n_clipped > 21, "the test data have outliers");
+    }
+
+    #[test]
+    fn nan_and_masked_values_are_left_out_and_counted() {
+        let mut a = stack(6, true);
+        a[[0, 0, 0]] = f64::NAN;
+        a[[1, 0, 0]] = f64::INFINITY;
+        let mut mask = ArrayD::from_elem(IxDyn(&[6, 3, 7]), false);
+        mask[[2, 0, 0]] = true;
+        for i in 0..6 {
+            mask[[i, 1, 1]] = true;
+        }
+        let frames = stack_frames(&a);
+        let r = combine(&frames, Some(&mask.view()), &opts(Method::Median, None)).unwrap();
+        assert_eq!(r.n_used[0], 3);
+        let s = sorted(&[a[[3, 0, 0]], a[[4, 0, 0]], a[[5, 0, 0]]]);
+        assert_eq!(r.data[0], s[1]);
+        assert_eq!(r.n_used[8], 0);
+        assert!(r.data[8].is_nan() && r.scatter[8].is_nan());
+        assert_eq!((r.n_masked, r.n_nonfinite), (7, 2));
+    }
+
+    #[test]
+    fn every_dtype_byte_order_and_stride_gives_the_same_result() {
+        let a = stack(9, true);
+        let want = combine(&stack_frames(&a), None, &opts(Method::Median, Some(3.0))).unwrap();
+        let i32s = a.mapv(|x| x as i32);
+        let swapped = i32s.mapv(i32::swap_bytes);
+        let u16s = a.mapv(|x| x as u16);
+        let f32s = a.mapv(|x| x as f32);
+        // a Fortran-ordered copy: the frames are strided views
+        let mut fortran = ArrayD::<i64>::zeros(IxDyn(&[9, 3, 7]).f());
+        fortran.assign(&a.mapv(|x| x as i64));
+        let cases: Vec<Vec<Frame<'_>>> = vec![
+            Frame::native(PixelArray::I32(i32s.view())).outer(),
+            Frame {
+                data: PixelArray::I32(swapped.view()),
+                swapped: true,
+            }
+            .outer(),
+            Frame::native(PixelArray::U16(u16s.view())).outer(),
+            Frame::native(PixelArray::F32(f32s.view())).outer(),
+            Frame::native(PixelArray::I64(fortran.view())).outer(),
+        ];
+        for frames in &cases {
+            let got = combine(frames, None, &opts(Method::Median, Some(3.0))).unwrap();
+            assert_eq!(got.data, want.data);
+            assert_eq!(got.n_used, want.n_used);
+        }
+        // a reversed, sliced view against its copy
+        let big = stack(9, false);
+        let view = big.slice(s![..;-2, .., 1..;2]).into_dyn();
+        let copy = view.to_owned();
+        let r1 = combine(
+            &Frame::native(PixelArray::F64(view.view())).outer(),
+            None,
+            &opts(Method::Mean, Some(2.0)),
+        )
+        .unwrap();
+        let r2 = combine(&stack_frames(&copy), None, &opts(Method::Mean, Some(2.0))).unwrap();
+        assert_eq!(r1, r2);
+        assert_eq!(r1.shape, [3, 3]);
+    }
+
+    #[test]
+    fn blocks_split_rows_without_changing_results() {
+        // 70 frames of 17 x 301: blocks of 936 pixels start inside rows
+        let n = 70;
+        let mut a = Array3::<f64>::zeros((n, 17, 301));
+        for p in 0..17 * 301 {
+            let v = values(p as u64, n, false);
+            for i in 0..n {
+                a[[i, p / 301, p % 301]] = v[i];
+            }
+        }
+        let a = a.into_dyn();
+        let r = combine(&stack_frames(&a), None, &opts(Method::Mean, Some(3.0))).unwrap();
+        for p in [0, 935, 936, 937, 17 * 301 - 1] {
+            let v: Vec<f64> = (0..n).map(|i| a[[i, p / 301, p % 301]]).collect();
+            let (lo, hi) = astropy_bounds(&v, 3.0, 5);
+            let kept: Vec<f64> = v.iter().copied().filter(|&x| x >= lo && x <= hi).collect();
+            assert_eq!(r.n_used[p], kept.len() as i32);
+            let m = kept.iter().sum::<f64>() / kept.len() as f64;
+            assert!((r.data[p] - m).abs() <= 1e-13 * m.abs());
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let a = stack(3, true);
+        let frames = stack_frames(&a);
+        assert!(matches!(
+            combine(&[], None, &opts(Method::Mean, None)),
+            Err(CoreError::Empty { .. })
+        ));
+        let other = ArrayD::<f64>::zeros(IxDyn(&[4, 7]));
+        let mut mixed = frames.clone();
+        mixed.push(Frame::native(PixelArray::F64(other.view())));
+        assert!(matches!(
+            combine(&mixed, None, &opts(Method::Mean, None)),
+            Err(CoreError::ShapeMismatch { .. })
+        ));
+        let mask = ArrayD::from_elem(IxDyn(&[2, 3, 7]), false);
+        assert!(matches!(
+            combine(&frames, Some(&mask.view()), &opts(Method::Mean, None)),
+            Err(CoreError::ShapeMismatch { .. })
+        ));
+        for k in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                combine(&frames, None, &opts(Method::Mean, Some(k))),
+                Err(CoreError::InvalidParameter(_))
+            ));
+        }
+        let zero_iter = Options {
+            clip_iter: 0,
+            ..opts(Method::Mean, Some(3.0))
+        };
+        assert!(matches!(
+            combine(&frames, None, &zero_iter),
+            Err(CoreError::InvalidParameter(_))
+        ));
+        let empty = ArrayD::<f64>::zeros(IxDyn(&[3, 0, 7]));
+        assert!(matches!(
+            combine(&stack_frames(&empty), None, &opts(Method::Mean, None)),
+            Err(CoreError::Empty { .. })
+        ));
+        let flat = ArrayD::<f64>::zeros(IxDyn(&[3, 7]));
+        assert!(matches!(
+            combine(&stack_frames(&flat), None, &opts(Method::Mean, None)),
+            Err(CoreError::InvalidParameter(_))
+        ));
+    }
+}
