@@ -10,6 +10,7 @@ pub mod clip;
 mod compress;
 pub mod error;
 pub mod fit;
+pub mod fitsread;
 pub mod histogram;
 pub mod hot;
 pub mod mask;

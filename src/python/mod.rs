@@ -26,6 +26,8 @@ use crate::mask::Exclusion;
 use crate::view::{Frame, PixelArray};
 use crate::weighted::fit_weighted;
 
+mod fitsread;
+
 /// A read-only borrow of a numpy array of one supported dtype.
 enum Readonly<'py> {
     I16(PyReadonlyArrayDyn<'py, i16>),
@@ -340,6 +342,7 @@ fn error_class(err: &CoreError) -> &'static str {
         CoreError::Degenerate { .. } => "DegenerateFitError",
         CoreError::RankOutOfRange { .. } => "RankError",
         CoreError::InvalidParameter(_) => "InvalidParameterError",
+        CoreError::FileFormat(_) => "FileFormatError",
     }
 }
 
@@ -694,6 +697,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hot_sigma_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(mask_above, m)?)?;
+    fitsread::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
