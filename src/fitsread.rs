@@ -210,7 +210,7 @@ pub struct Hdu {
     pub data_start: usize,
     /// Data bytes (without padding).
     pub data_size: usize,
-    /// Offset of the next HDU (data padded, or the end of the file).
+    /// Offset of the next HDU (the data padded to a block).
     pub end: usize,
     /// `XTENSION` value (empty for the primary HDU).
     pub xtension: String,
@@ -456,6 +456,13 @@ fn hdu_at(buf: &[u8], start: usize, index: usize) -> CoreResult<Hdu> {
         )));
     };
     let header_end = (pos - start).div_ceil(BLOCK) * BLOCK + start;
+    if header_end > buf.len() {
+        return Err(bad(format!(
+            "{what}: the header's last 2880-byte block is cut short: it ends at byte \
+             {header_end} but the file has {} bytes",
+            buf.len()
+        )));
+    }
     let bitpix = cards.int("BITPIX", None)?;
     if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
         return Err(bad(format!(
@@ -474,30 +481,28 @@ fn hdu_at(buf: &[u8], start: usize, index: usize) -> CoreResult<Hdu> {
         groups,
         data_size,
     } = layout(&cards, index, bitpix)?;
-    let available = buf.len().saturating_sub(header_end);
-    if data_size > available {
+    // the data padded to whole blocks, as astropy requires of the last HDU too
+    let padded = data_size.div_ceil(BLOCK) * BLOCK;
+    let available = buf.len() - header_end;
+    if padded > available {
         let cards_named = (1..=naxes.len())
             .map(|k| format!("NAXIS{k} = {}", naxes[k - 1]))
             .collect::<Vec<_>>()
             .join(", ");
         return Err(bad(format!(
             "{what}: truncated: the header (BITPIX = {bitpix}, {cards_named}, PCOUNT = {pcount}, \
-             GCOUNT = {gcount}) needs {data_size} data bytes but the file has {available} after \
-             the header"
+             GCOUNT = {gcount}) needs {data_size} data bytes ({padded} with the padding to a \
+             block) but the file has {available} after the header"
         )));
     }
     let tfields = usize::try_from(cards.int("TFIELDS", Some(0))?)
         .map_err(|_| bad(format!("{what}: card TFIELDS is negative")))?;
-    let end = if data_size == 0 {
-        header_end.min(buf.len())
-    } else {
-        (header_end + data_size.div_ceil(BLOCK) * BLOCK).min(buf.len())
-    };
+    let end = header_end + padded;
     let unusual = groups || (index > 0 && !matches!(xtension.as_str(), "IMAGE" | "BINTABLE"));
     Ok(Hdu {
         index,
         header_start: start,
-        data_start: header_end.min(buf.len()),
+        data_start: header_end,
         data_size,
         end,
         xtension,
