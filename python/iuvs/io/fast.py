@@ -155,31 +155,23 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+_VALUE_CARD = re.compile(r"([A-Z0-9_-]{1,8}) *= *('(?:[^']|'')*'|[^/]*)")
+
+
 def _cards(header: bytes) -> dict[str, str]:
     """The value texts of a header's cards, first occurrence (strings unquoted)."""
+    text = header.decode("ascii", "replace")
     out: dict[str, str] = {}
-    for i in range(0, len(header) - 79, 80):
-        card = header[i : i + 80]
-        key = card[:8].rstrip().decode("ascii", "replace")
-        if key == "END":
+    for i in range(0, len(text) - 79, 80):
+        if text.startswith("END     ", i):
             break
-        if card[8:10] != b"= " or key in out:
+        m = _VALUE_CARD.match(text, i, i + 80)
+        if m is None or text[i + 8 : i + 10] != "= " or m[1] in out:
             continue
-        text = card[10:].decode("ascii", "replace").strip()
-        if text.startswith("'"):
-            value, j = [], 1
-            while j < len(text):
-                if text[j] == "'":
-                    if text[j + 1 : j + 2] == "'":
-                        value.append("'")
-                        j += 2
-                        continue
-                    break
-                value.append(text[j])
-                j += 1
-            out[key] = "".join(value).rstrip()
-        else:
-            out[key] = text.split("/", 1)[0].strip()
+        value = m[2].strip()
+        if value.startswith("'"):
+            value = value[1:-1].replace("''", "'").rstrip()
+        out[m[1]] = value
     return out
 
 

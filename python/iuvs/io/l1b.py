@@ -54,7 +54,7 @@ from iuvs.exceptions import (
     InvalidParameterError,
     MissingExtensionError,
 )
-from iuvs.io.fast import FALLBACKS, FitsFile, Unsupported
+from iuvs.io.fast import FALLBACKS, HDU, FitsFile, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +270,9 @@ class L1BReader:
         self._index: dict[str, int] = {}
         self._images: dict[str, npt.NDArray[Any] | None] = {}
         self._tables: dict[str, dict[str, npt.NDArray[Any]]] = {}
+        # the fast path parses a table when it is first asked for
+        self._fits: FitsFile | None = None
+        self._table_hdus: dict[str, HDU] = {}
         self._read(strict)
 
     # ------------------------------------------------------------------ reading
@@ -288,7 +291,7 @@ class L1BReader:
             log.debug("%s: read with astropy: %s", self.fname, reason)
             _check_compressed(f)
             self._images = {}
-            self._tables = {}
+            self._table_hdus = {}
             self._read_astropy(strict, io.BytesIO(f.buffer.tobytes()))
 
     def _read_fast(self, f: FitsFile) -> None:
@@ -331,13 +334,14 @@ class L1BReader:
                 continue
             if h.kind == "table":
                 if key in _USED_TABLES:
-                    self._tables[key] = f.table(h)
+                    self._table_hdus[key] = h
             else:
                 data = f.image(h)
                 if data is not None:
                     self._images[key] = data
         if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
+        self._fits = f
 
     def _read_astropy(self, strict: bool, source: str | io.BytesIO) -> None:
         current = "the primary header"
@@ -434,6 +438,25 @@ class L1BReader:
             if strict and "hecksum" in text:
                 raise FileFormatError(f"{self.fname}: checksum mismatch: {text}") from OSError(text)
 
+    def _parse_table(self, f: FitsFile, h: HDU) -> dict[str, npt.NDArray[Any]]:
+        """The columns of table ``h``: by the fast path, else by astropy (counted)."""
+        try:
+            return f.table(h)
+        except Unsupported as why:
+            reason = str(why).removeprefix(f"{self.fname}: ")
+            FALLBACKS[reason] += 1
+            log.debug("%s: table read with astropy: %s", self.fname, reason)
+        raw = f.buffer[h.header_start : h.data_start + h.data_size].tobytes()
+        try:
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                hdu = fits.BinTableHDU.fromstring(raw)
+                return {name: np.array(hdu.data[name]) for name in hdu.columns.names}
+        except (OSError, ValueError, TypeError, IndexError, KeyError, fits.VerifyError) as err:
+            raise FileFormatError(
+                f"{self.fname}: cannot read extension {h.name!r} (HDU {h.index}): {err}"
+            ) from err
+
     def _image(self, *names: str, required: bool = False) -> npt.NDArray[Any] | None:
         for n in names:
             if n.upper() in self._images:
@@ -447,8 +470,13 @@ class L1BReader:
 
     def _table(self, *names: str) -> Any:
         for n in names:
-            if n.upper() in self._tables:
-                return self._tables[n.upper()]
+            key = n.upper()
+            if key in self._tables:
+                return self._tables[key]
+            h = self._table_hdus.get(key)
+            if h is not None and self._fits is not None:
+                self._tables[key] = self._parse_table(self._fits, h)
+                return self._tables[key]
         return None
 
     # --------------------------------------------------------------- the cubes
