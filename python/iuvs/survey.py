@@ -547,7 +547,7 @@ def _coerce(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InvalidParameterError(f"not a survey table: the columns {missing} are missing")
-    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    out: dict[str, Any] = {}
     for c in COLUMNS:
         col = df[c].reset_index(drop=True)
         if c in _STRING:
@@ -565,7 +565,8 @@ def _coerce(df: pd.DataFrame) -> pd.DataFrame:
             out[c] = col.astype(bool)
         else:
             out[c] = col.astype("float64")
-    return out
+    # one frame from all columns: inserting 52 columns one by one cost 0.1 s a table
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 
 def _table(records: list[dict[str, Any]]) -> pd.DataFrame:

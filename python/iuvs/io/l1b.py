@@ -278,7 +278,7 @@ class L1BReader:
     # ------------------------------------------------------------------ reading
     def _read(self, strict: bool) -> None:
         if os.environ.get("IUVS_READER", "").lower() == "astropy":
-            self._read_astropy(strict, self._source())
+            self._read_astropy(strict, None)
             return
         f = FitsFile.open(self.fname, checksums=strict)
         if strict:
@@ -343,11 +343,14 @@ class L1BReader:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
         self._fits = f
 
-    def _read_astropy(self, strict: bool, source: str | io.BytesIO) -> None:
+    def _read_astropy(self, strict: bool, source: str | io.BytesIO | None) -> None:
+        """Read with astropy: ``source`` (the file when None, inflated first if gzip)."""
         current = "the primary header"
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
+                if source is None:
+                    source = self._source()
                 # plain files are memory-mapped and each array copied out once;
                 # gzip data is already in memory
                 memmap = isinstance(source, str)
