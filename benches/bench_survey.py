@@ -115,9 +115,7 @@ def main():
             start = time.perf_counter()
             paths = iuvs.synthetic.write_archive(Path(tmp), n_files=n_files, seed=0)
             t_write = time.perf_counter() - start
-            what = (
-                f"{n_files} synthetic L1B files (62 x 341, 2 darks; written in {t_write:.1f} s)"
-            )
+            what = f"{n_files} synthetic L1B files (62 x 341, 2 darks; written in {t_write:.1f} s)"
             repeat_survey = 1
         n_files = len(paths)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
@@ -125,10 +123,14 @@ def main():
         tables = {}
         for reader in ("astropy", "fast"):
             for jobs in (1, 2):
+
                 def run():
                     return survey(paths, jobs=jobs, ranks=RANKS, progress=False)
 
-                runs = [with_reader(reader, lambda: time_survey_paths(run)) for _ in range(repeat_survey)]
+                runs = [
+                    with_reader(reader, lambda: time_survey_paths(run))
+                    for _ in range(repeat_survey)
+                ]
                 timings[reader, jobs] = min(t for t, _ in runs)
                 tables[reader, jobs] = runs[0][1]
         ref = tables["astropy", 1]
@@ -156,14 +158,13 @@ def main():
     for (reader, jobs), t in timings.items():
         ratio = timings["astropy", jobs] / t
         print(
-            f"{reader:<9}{jobs:>5}{t:>9.2f}{n_files / t:>9.1f}{megabytes / t:>8.1f}"
-            f"{ratio:>11.2f}x"
+            f"{reader:<9}{jobs:>5}{t:>9.2f}{n_files / t:>9.1f}{megabytes / t:>8.1f}{ratio:>11.2f}x"
         )
     print(f"columns that differ from astropy jobs=1: {differ or 'none'}")
     print()
     print(f"in-process, first {len(sample)} files, best of {args.repeat}: ms/file")
     print(f"{'reader':<9}{'read':>8}{'fit':>8}{'read/fit':>10}")
-    for reader, (t_read, t_fit, n_read, _n_pairs) in steps.items():
+    for reader, (t_read, t_fit, _n_read, _n_pairs) in steps.items():
         n = max(len(sample), 1)
         ratio = t_read / t_fit if t_fit else float("nan")
         print(f"{reader:<9}{1e3 * t_read / n:>8.2f}{1e3 * t_fit / n:>8.2f}{ratio:>10.2f}")

@@ -74,3 +74,14 @@ def hot_sigma_threshold(
 
 def mask_above(dark: npt.NDArray[Any], swapped: bool, threshold: float) -> npt.NDArray[np.bool_]:
     """Return the boolean mask of the pixels above ``threshold``."""
+
+def read_fits_file(path: str) -> tuple[npt.NDArray[np.uint8], bool]:
+    """Read a file, inflated when it starts with the gzip magic: ``(bytes, was_gzip)``."""
+
+def gunzip(data: bytes) -> npt.NDArray[np.uint8]:
+    """Inflate every gzip member of ``data`` (CRC32 and ISIZE checked), without the GIL."""
+
+def scan_fits(
+    buf: npt.NDArray[np.uint8], checksums: bool = False
+) -> tuple[list[dict[str, Any]], int]:
+    """Describe every HDU of an inflated FITS file, headers checked: ``(hdus, trailing)``."""

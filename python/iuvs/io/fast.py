@@ -142,7 +142,7 @@ class HDU:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """numpy shape of the data (``NAXISn`` reversed)."""
+        """Shape of the data, numpy order (``NAXISn`` reversed)."""
         return tuple(reversed(self.naxes))
 
 
@@ -159,7 +159,7 @@ _VALUE_CARD = re.compile(r"([A-Z0-9_-]{1,8}) *= *('(?:[^']|'')*'|[^/]*)")
 
 
 def _cards(header: bytes) -> dict[str, str]:
-    """The value texts of a header's cards, first occurrence (strings unquoted)."""
+    """Return the value texts of a header's cards, first occurrence (strings unquoted)."""
     text = header.decode("ascii", "replace")
     out: dict[str, str] = {}
     for i in range(0, len(text) - 79, 80):
@@ -384,9 +384,11 @@ class FitsFile:
         if bscale == 1.0 and hdu.bitpix in _UNSIGNED and bzero == _UNSIGNED[hdu.bitpix][0]:
             _offset, big, native = _UNSIGNED[hdu.bitpix]
             sign = np.array(_UNSIGNED[hdu.bitpix][0], dtype=big)
-            return np.bitwise_xor(raw.view(big), sign).astype(native)
+            unsigned: npt.NDArray[Any] = np.bitwise_xor(raw.view(big), sign).astype(native)
+            return unsigned
         if bscale == 1.0 and hdu.bitpix == 8 and bzero == -128.0:
-            return np.bitwise_xor(raw, np.uint8(0x80)).view("i1")
+            signed: npt.NDArray[Any] = np.bitwise_xor(raw, np.uint8(0x80)).view("i1")
+            return signed
         raise Unsupported(
             f"HDU {hdu.index} ({hdu.name!r}) has BSCALE = {hdu.bscale}, BZERO = {hdu.bzero}"
         )
@@ -487,7 +489,8 @@ class FitsFile:
             fields["formats"].append(fmt)
             fields["offsets"].append(offset)
             offset += repeat * size
-        records = np.frombuffer(self.data_bytes(hdu)[: width * rows], dtype=np.dtype(fields))
+        record_type: Any = np.dtype(fields)  # type: ignore[call-overload]
+        records: Any = np.frombuffer(self.data_bytes(hdu)[: width * rows], dtype=record_type)
         out: dict[str, npt.NDArray[Any]] = {}
         for name, code, repeat, _base, dims, unsigned in layout:
             col = records[name]
@@ -520,7 +523,8 @@ class FitsFile:
         --------
         >>> import tempfile, iuvs
         >>> with tempfile.TemporaryDirectory() as d:
-        ...     FitsFile.open(iuvs.synthetic.write_l1b(d, seed=1), checksums=True).verify_checksums()
+        ...     f = FitsFile.open(iuvs.synthetic.write_l1b(d, seed=1), checksums=True)
+        >>> f.verify_checksums()
         """
         for h in self.hdus:
             if h.datasum is not None and h.data_sum is not None:

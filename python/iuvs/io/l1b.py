@@ -192,7 +192,9 @@ def _check_compressed(f: FitsFile) -> None:
             znaxis = int(cards.get("ZNAXIS", ""))
             axes = [int(cards.get(f"ZNAXIS{k}", "")) for k in range(1, znaxis + 1)]
         except ValueError as err:
-            raise FileFormatError(f"{where}: ZBITPIX, ZNAXIS or a ZNAXISn card is not an integer: {err}") from err
+            raise FileFormatError(
+                f"{where}: ZBITPIX, ZNAXIS or a ZNAXISn card is not an integer: {err}"
+            ) from err
         if zbitpix not in _ZBITPIX or not 0 <= znaxis <= 999 or any(n < 0 for n in axes):
             raise FileFormatError(
                 f"{where}: cards ZBITPIX = {zbitpix}, ZNAXIS = {znaxis}, ZNAXISn = {axes} "
@@ -206,7 +208,6 @@ def _check_compressed(f: FitsFile) -> None:
                 f"{where}: cards ZNAXISn = {axes} declare {size} bytes, more than 1032 times "
                 f"the {h.data_size} compressed bytes"
             )
-
 
 
 class L1BReader:
@@ -298,7 +299,9 @@ class L1BReader:
         """Read what the reader offers from the inflated bytes (raises Unsupported)."""
         for h in f.hdus:
             if h.zimage or h.unusual:
-                raise Unsupported(f"HDU {h.index} ({h.name!r}) is a {h.xtension} the fast path does not read")
+                raise Unsupported(
+                    f"HDU {h.index} ({h.name!r}) is a {h.xtension} the fast path does not read"
+                )
         primary = f.hdus[0]
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
@@ -323,7 +326,13 @@ class L1BReader:
         for h in f.hdus:
             scaled = h.bscale is not None or h.bzero is not None
             if h.kind == "table":
-                info = HDUInfo(h.index, h.name, "table", (h.naxes[1] if len(h.naxes) > 1 else 0,), f"{h.tfields} columns")
+                info = HDUInfo(
+                    h.index,
+                    h.name,
+                    "table",
+                    (h.naxes[1] if len(h.naxes) > 1 else 0,),
+                    f"{h.tfields} columns",
+                )
             else:
                 codes = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
                 dtype = codes[h.bitpix] + (" (scaled)" if scaled else "")
@@ -442,7 +451,7 @@ class L1BReader:
                 raise FileFormatError(f"{self.fname}: checksum mismatch: {text}") from OSError(text)
 
     def _parse_table(self, f: FitsFile, h: HDU) -> dict[str, npt.NDArray[Any]]:
-        """The columns of table ``h``: by the fast path, else by astropy (counted)."""
+        """Return the columns of table ``h``: by the fast path, else by astropy (counted)."""
         try:
             return f.table(h)
         except Unsupported as why:
