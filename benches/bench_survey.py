@@ -71,14 +71,16 @@ def best(repeat, func):
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "l1b"
 
 
-def with_reader(reader, func):
+def with_reader(reader, func, workers="processes"):
     """Run ``func()`` with ``L1BReader`` on the astropy path or the fast path."""
     if reader == "astropy":
         os.environ["IUVS_READER"] = "astropy"  # inherited by spawned workers
+    os.environ["IUVS_SURVEY_WORKERS"] = workers
     try:
         return func()
     finally:
         os.environ.pop("IUVS_READER", None)
+        os.environ.pop("IUVS_SURVEY_WORKERS", None)
 
 
 def main():
@@ -121,26 +123,33 @@ def main():
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         timings = {}
         tables = {}
-        for reader in ("astropy", "fast"):
-            for jobs in (1, 2):
+        runs_of = (
+            ("astropy", 1, "processes"),
+            ("astropy", 2, "processes"),
+            ("fast", 1, "processes"),
+            ("fast", 2, "processes"),
+            ("fast", 2, "threads"),
+        )
+        for reader, jobs, workers in runs_of:
 
-                def run():
-                    return survey(paths, jobs=jobs, ranks=RANKS, progress=False)
+            def run():
+                return survey(paths, jobs=jobs, ranks=RANKS, progress=False)
 
-                runs = [
-                    with_reader(reader, lambda: time_survey_paths(run))
-                    for _ in range(repeat_survey)
-                ]
-                timings[reader, jobs] = min(t for t, _ in runs)
-                tables[reader, jobs] = runs[0][1]
-        ref = tables["astropy", 1]
+            runs = []
+            for _ in range(repeat_survey):
+                wall, cpu = time.perf_counter(), time.process_time()
+                table = with_reader(reader, run, workers)
+                runs.append((time.perf_counter() - wall, time.process_time() - cpu, table))
+            key = (reader, jobs, workers if jobs > 1 else "in-process")
+            timings[key] = min(r[:2] for r in runs)
+            tables[key] = runs[0][2]
+        ref = tables["astropy", 1, "in-process"]
         differ = {
-            f"{r} jobs={j}": [c for c in ref.columns if not tables[r, j][c].equals(ref[c])]
-            for r in ("astropy", "fast")
-            for j in (1, 2)
+            " ".join(map(str, key)): [c for c in ref.columns if not table[c].equals(ref[c])]
+            for key, table in tables.items()
         }
         differ = {k: v for k, v in differ.items() if v}
-        summary = summarize(tables["fast", 1])
+        summary = summarize(tables["fast", 1, "in-process"])
 
         sample = paths[: min(n_sample_arg, n_files)]
         steps = {}
@@ -154,12 +163,17 @@ def main():
         f"survey of {what}, {megabytes:.1f} MB compressed, ranks -1..4, "
         f"{summary.files_failed} bad files; {os.cpu_count()} CPUs; best of {repeat_survey}"
     )
-    print(f"{'reader':<9}{'jobs':>5}{'seconds':>9}{'files/s':>9}{'MB/s':>8}{'vs astropy':>12}")
-    for (reader, jobs), t in timings.items():
-        ratio = timings["astropy", jobs] / t
+    print(
+        f"{'reader':<9}{'jobs':>5}{'workers':>12}{'seconds':>9}{'CPU s':>8}{'files/s':>9}"
+        f"{'MB/s':>8}{'vs astropy':>12}"
+    )
+    for (reader, jobs, workers), (t, cpu) in timings.items():
+        ratio = timings["astropy", jobs, "in-process" if jobs == 1 else "processes"][0] / t
         print(
-            f"{reader:<9}{jobs:>5}{t:>9.2f}{n_files / t:>9.1f}{megabytes / t:>8.1f}{ratio:>11.2f}x"
+            f"{reader:<9}{jobs:>5}{workers:>12}{t:>9.2f}{cpu:>8.2f}{n_files / t:>9.1f}"
+            f"{megabytes / t:>8.1f}{ratio:>11.2f}x"
         )
+    print("(CPU s: this process only; spawned workers' CPU time is not counted)")
     print(f"columns that differ from astropy jobs=1: {differ or 'none'}")
     print()
     print(f"in-process, first {len(sample)} files, best of {args.repeat}: ms/file")
@@ -168,12 +182,6 @@ def main():
         n = max(len(sample), 1)
         ratio = t_read / t_fit if t_fit else float("nan")
         print(f"{reader:<9}{1e3 * t_read / n:>8.2f}{1e3 * t_fit / n:>8.2f}{ratio:>10.2f}")
-
-
-def time_survey_paths(run):
-    start = time.perf_counter()
-    table = run()
-    return time.perf_counter() - start, table
 
 
 if __name__ == "__main__":  # the workers are spawned: they import this file

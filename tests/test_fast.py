@@ -341,3 +341,19 @@ def test_a_table_the_fast_path_does_not_read_is_read_by_astropy(files, tmp_path)
     before = sum(FALLBACKS.values())
     assert_reader_equal(p)
     assert sum(FALLBACKS.values()) == before + 1
+
+
+def test_survey_on_threads_equals_in_process(files, monkeypatch):
+    import warnings
+
+    paths = [files[k] for k in ("v00", "v13", "single", "nodark", "tile-compressed")]
+    filters = list(warnings.filters)
+    one = iuvs.survey.survey(paths, jobs=1, progress=False, ranks=[0, 1])
+    monkeypatch.setenv("IUVS_SURVEY_WORKERS", "threads")
+    two = iuvs.survey.survey(paths * 3, jobs=2, progress=False, ranks=[0, 1])
+    assert list(warnings.filters) == filters  # no reader left its filters behind
+    dedup = two.drop_duplicates(subset=["path", "dark_in", "dark_out", "rank"]).reset_index(
+        drop=True
+    )
+    for c in one.columns:
+        assert dedup[c].equals(one[c]), c

@@ -468,6 +468,17 @@ def _run_local(
         for p in paths:
             yield _survey_file(p, options)
         return
+    if os.environ.get("IUVS_SURVEY_WORKERS", "processes") == "threads":
+        # reading (inflation) and fitting release the GIL; a private switch for
+        # bench_survey.py until the survey's workers are chosen by measurement
+        threads = concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, len(paths)))
+        try:
+            futures = [threads.submit(_survey_file, p, options) for p in paths]
+            for future in concurrent.futures.as_completed(futures):
+                yield future.result()
+        finally:
+            threads.shutdown(wait=True, cancel_futures=True)
+        return
     # spawn, not fork: forking a process whose rayon pool is running is unsafe
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(paths)),

@@ -36,6 +36,7 @@ import gzip
 import io
 import logging
 import os
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ from iuvs.exceptions import (
 from iuvs.io.fast import FALLBACKS, HDU, FitsFile, Unsupported
 
 log = logging.getLogger(__name__)
+
+# warnings.catch_warnings saves and restores the process's filters: readers on
+# several threads take turns, so that none restores another's temporary filters
+_WARNINGS = threading.Lock()
 
 __all__ = ["HDUInfo", "L1BReader"]
 
@@ -303,7 +308,7 @@ class L1BReader:
                     f"HDU {h.index} ({h.name!r}) is a {h.xtension} the fast path does not read"
                 )
         primary = f.hdus[0]
-        with warnings.catch_warnings(record=True):
+        with _WARNINGS, warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             try:
                 header = fits.Header.fromstring(f.header_bytes(primary).decode("ascii", "replace"))
@@ -356,7 +361,7 @@ class L1BReader:
         """Read with astropy: ``source`` (the file when None, inflated first if gzip)."""
         current = "the primary header"
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with _WARNINGS, warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 if source is None:
                     source = self._source()
@@ -460,7 +465,7 @@ class L1BReader:
             log.debug("%s: table read with astropy: %s", self.fname, reason)
         raw = f.buffer[h.header_start : h.data_start + h.data_size].tobytes()
         try:
-            with warnings.catch_warnings(record=True):
+            with _WARNINGS, warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
                 hdu = fits.BinTableHDU.fromstring(raw)
                 return {name: np.array(hdu.data[name]) for name in hdu.columns.names}
