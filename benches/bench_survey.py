@@ -1,10 +1,10 @@
-"""Survey throughput before and after the fast reader: files/s and MB/s, 1 and 2 processes.
+"""Survey throughput before and after the fast reader: files/s and MB/s, threads and processes.
 
 Surveys the real files in ``../shared/data/l1b`` next to the repository when present
 (or ``--root``), else a synthetic archive (``iuvs.synthetic.write_archive``: 62 x 341
 frames, 2 darks, 3 % bad files), with ``jobs=1`` (in this process) and ``jobs=2``
-(spawned workers), once with ``L1BReader`` on the astropy path (``IUVS_READER=astropy``,
-before) and once on the fast path (after); then times, in this process and on a sample
+(spawned processes, and for the fast path also threads), with ``L1BReader`` on the
+astropy path (``IUVS_READER=astropy``, before) and on the fast path (after); then times, in this process and on a sample
 of files, reading the darks against fitting them (``fit_all`` ranks -1..4 +
 ``choose_rank`` per pair).
 
@@ -71,7 +71,7 @@ def best(repeat, func):
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "l1b"
 
 
-def with_reader(reader, func, workers="processes"):
+def with_reader(reader, func, workers="threads"):
     """Run ``func()`` with ``L1BReader`` on the astropy path or the fast path."""
     if reader == "astropy":
         os.environ["IUVS_READER"] = "astropy"  # inherited by spawned workers

@@ -349,7 +349,7 @@ def test_survey_on_threads_equals_in_process(files, monkeypatch):
     paths = [files[k] for k in ("v00", "v13", "single", "nodark", "tile-compressed")]
     filters = list(warnings.filters)
     one = iuvs.survey.survey(paths, jobs=1, progress=False, ranks=[0, 1])
-    monkeypatch.setenv("IUVS_SURVEY_WORKERS", "threads")
+    monkeypatch.delenv("IUVS_SURVEY_WORKERS", raising=False)  # threads by default
     two = iuvs.survey.survey(paths * 3, jobs=2, progress=False, ranks=[0, 1])
     assert list(warnings.filters) == filters  # no reader left its filters behind
     dedup = two.drop_duplicates(subset=["path", "dark_in", "dark_out", "rank"]).reset_index(
@@ -357,3 +357,7 @@ def test_survey_on_threads_equals_in_process(files, monkeypatch):
     )
     for c in one.columns:
         assert dedup[c].equals(one[c]), c
+    monkeypatch.setenv("IUVS_SURVEY_WORKERS", "processes")
+    spawned = iuvs.survey.survey(paths, jobs=2, progress=False, ranks=[0, 1])
+    for c in one.columns:
+        assert spawned[c].equals(one[c]), c

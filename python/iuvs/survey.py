@@ -468,9 +468,10 @@ def _run_local(
         for p in paths:
             yield _survey_file(p, options)
         return
-    if os.environ.get("IUVS_SURVEY_WORKERS", "processes") == "threads":
-        # reading (inflation) and fitting release the GIL; a private switch for
-        # bench_survey.py until the survey's workers are chosen by measurement
+    if os.environ.get("IUVS_SURVEY_WORKERS", "threads") != "processes":
+        # threads by default: reading (inflation) and fitting release the GIL and
+        # a thread costs no spawn; on the real files x20, jobs=2, threads ran at
+        # 39 files/s, processes at 20 (benches/bench_survey.py)
         threads = concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, len(paths)))
         try:
             futures = [threads.submit(_survey_file, p, options) for p in paths]
@@ -662,9 +663,12 @@ def survey(
     criterion : {'bic', 'aic', 'plateau'}, optional
         How :func:`iuvs.choose_rank` picks the ``chosen`` rank of each pair.
     jobs : int, optional
-        Worker processes (default ``os.cpu_count()``); 1 runs in this
-        process.  Workers are spawned, not forked, and each runs the Rust
-        core on one thread.  Ignored with ``scheduler``.
+        Workers (default ``os.cpu_count()``); 1 runs in this thread.
+        Workers are threads of this process (reading and fitting release
+        the GIL); with the environment variable
+        ``IUVS_SURVEY_WORKERS=processes`` they are spawned processes, not
+        forked, each running the Rust core on one thread.  Ignored with
+        ``scheduler``.
     scheduler : str or distributed.Client, optional
         Run on a Dask cluster: a scheduler address (``'tcp://host:8786'``; a
         client is opened and closed) or a connected ``distributed.Client``.
