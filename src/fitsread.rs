@@ -690,6 +690,57 @@ mod tests {
     }
 
     #[test]
+    fn damaged_headers_never_panic_and_stay_within_the_file() {
+        let mut good = image(
+            &[
+                "NAXIS   =                    2",
+                "NAXIS1  =                    3",
+                "NAXIS2  =                    5",
+            ],
+            30,
+        );
+        good.extend(header(&[
+            "XTENSION= 'BINTABLE'",
+            "BITPIX  =                    8",
+            "NAXIS   =                    2",
+            "NAXIS1  =                   12",
+            "NAXIS2  =                    2",
+            "PCOUNT  =                    0",
+            "GCOUNT  =                    1",
+        ]));
+        good.resize(good.len() + BLOCK, 0);
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let digits = b"0123456789-+ '=.ET";
+        for _ in 0..20_000 {
+            let mut b = good.clone();
+            for _ in 0..=(next() % 4) {
+                let r = next();
+                // damage the value columns of the first cards of either header
+                let card = usize::try_from(r % 8).unwrap();
+                let start = if r & 8 == 0 { 0 } else { 2 * BLOCK };
+                let col = 8 + usize::try_from((r >> 8) % 24).unwrap();
+                b[start + card * CARD + col] = digits[usize::try_from((r >> 16) % 18).unwrap()];
+            }
+            let cut = usize::try_from(next() % 64).unwrap();
+            if cut < 8 {
+                b.truncate(b.len() - cut * 500);
+            }
+            if let Ok((hdus, trailing)) = scan(&b) {
+                for h in &hdus {
+                    assert!(h.data_start + h.data_size <= b.len() && h.end <= b.len());
+                }
+                assert!(trailing <= b.len());
+            }
+        }
+    }
+
+    #[test]
     fn checksum_of_words_folds_carries() {
         assert_eq!(ones_sum(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1]), 1);
         assert_eq!(ones_sum(&[0, 0, 0, 1, 0, 0, 0, 2]), 3);

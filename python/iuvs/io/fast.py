@@ -240,9 +240,8 @@ class FitsFile:
             text = str(err)
             if "truncated:" in text:
                 raise FileFormatError(f"{fname} is truncated: {text}") from err
-            raise FileFormatError(
-                f"{fname}: cannot read {text} (is it a complete FITS file?)"
-            ) from err
+            hint = "" if " card " in text else " (is it a complete FITS file?)"
+            raise FileFormatError(f"{fname}: cannot read {text}{hint}") from err
         hdus = [
             HDU(
                 index=d["index"],
