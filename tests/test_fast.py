@@ -361,3 +361,23 @@ def test_survey_on_threads_equals_in_process(files, monkeypatch):
     spawned = iuvs.survey.survey(paths, jobs=2, progress=False, ranks=[0, 1])
     for c in one.columns:
         assert spawned[c].equals(one[c]), c
+
+
+@pytest.mark.parametrize(
+    ("card", "match"),
+    [("TFIELDS =            999999999", "TFIELDS"), ("TFORM1  = '0Q'", None)],
+)
+def test_table_cards_are_checked_before_use(files, tmp_path, card, match):
+    plain = bytearray(files["v13-plain"].read_bytes())
+    with fits.open(files["v13-plain"]) as hdul:
+        table = hdul.fileinfo(hdul.index_of("Binning"))["hdrLoc"]
+    replace_card(plain, table, card.split()[0], card)
+    p = tmp_path / "cards.fits"
+    p.write_bytes(bytes(plain))
+    f = FitsFile.open(p)
+    if match is None:
+        with pytest.raises(Unsupported):
+            f.table(f.find("Binning"))
+    else:
+        with pytest.raises(ex.FileFormatError, match=match):
+            f.table(f.find("Binning"))

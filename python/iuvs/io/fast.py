@@ -40,6 +40,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections import Counter
@@ -427,10 +428,14 @@ class FitsFile:
         cards = _cards(self.header_bytes(hdu))
         width, rows = hdu.naxes
         where = f"{self.fname}: HDU {hdu.index} ({hdu.name!r})"
+        if hdu.tfields > 999:
+            raise FileFormatError(f"{where}: card TFIELDS = {hdu.tfields} is more than 999")
         layout: list[tuple[str, str, int, str, tuple[int, ...], int | None]] = []
         offset = 0
         for k in range(1, hdu.tfields + 1):
-            name = cards.get(f"TTYPE{k}", f"col{k}")
+            if f"TTYPE{k}" not in cards:
+                raise Unsupported(f"{where}: column {k} has no TTYPE{k}")
+            name = cards[f"TTYPE{k}"]
             tform = cards.get(f"TFORM{k}", "")
             m = _TFORM.match(tform)
             if m is None:
@@ -462,9 +467,9 @@ class FitsFile:
                     raise Unsupported(f"{where}: column {name!r} has TDIM{k} = {cards[f'TDIM{k}']}")
                 dims = tuple(int(x) for x in d[1].split(","))
                 if code == "A":
-                    if int(np.prod(dims)) != repeat or len(dims) < 2:
+                    if math.prod(dims) != repeat or len(dims) < 2:
                         raise Unsupported(f"{where}: column {name!r} has TDIM{k} on a string")
-                elif int(np.prod(dims)) != repeat:
+                elif math.prod(dims) != repeat:
                     raise Unsupported(f"{where}: TDIM{k} does not match TFORM{k} of {name!r}")
             layout.append((name, code, repeat, base, dims, unsigned))
             offset += repeat * size
@@ -488,6 +493,8 @@ class FitsFile:
             fields["formats"].append(fmt)
             fields["offsets"].append(offset)
             offset += repeat * size
+        if len(set(fields["names"])) != len(fields["names"]):
+            raise Unsupported(f"{where}: two columns have the same TTYPEn")
         record_type: Any = np.dtype(fields)  # type: ignore[call-overload]
         records: Any = np.frombuffer(self.data_bytes(hdu)[: width * rows], dtype=record_type)
         out: dict[str, npt.NDArray[Any]] = {}
