@@ -45,6 +45,9 @@ pub enum CoreError {
     /// A parameter has an invalid value.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// A file's bytes are not a readable FITS / gzip file (what and where in the message).
+    #[error("{0}")]
+    FileFormat(String),
 }
 
 /// Result alias of the core.

@@ -11,6 +11,7 @@ pub mod combine;
 mod compact;
 pub mod error;
 pub mod fit;
+pub mod fitsread;
 mod gather;
 pub mod histogram;
 pub mod hot;

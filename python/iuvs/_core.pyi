@@ -107,3 +107,14 @@ def combine(
     (float64, ddof 0) of one frame's shape, and the counts ``n_masked`` and
     ``n_nonfinite`` of values left out.
     """
+
+def read_fits_file(path: str) -> tuple[npt.NDArray[np.uint8], bool]:
+    """Read a file, inflated when it starts with the gzip magic: ``(bytes, was_gzip)``."""
+
+def gunzip(data: bytes) -> npt.NDArray[np.uint8]:
+    """Inflate every gzip member of ``data`` (CRC32 and ISIZE checked), without the GIL."""
+
+def scan_fits(
+    buf: npt.NDArray[np.uint8], checksums: bool = False
+) -> tuple[list[dict[str, Any]], int]:
+    """Describe every HDU of an inflated FITS file, headers checked: ``(hdus, trailing)``."""

@@ -434,6 +434,18 @@ def _run_local(
         for p in paths:
             yield _survey_file(p, options)
         return
+    if os.environ.get("IUVS_SURVEY_WORKERS", "threads") != "processes":
+        # threads by default: reading (inflation) and fitting release the GIL and
+        # a thread costs no spawn; on the real files x20, jobs=2, threads ran at
+        # 39 files/s, processes at 20 (benches/bench_survey.py)
+        threads = concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, len(paths)))
+        try:
+            futures = [threads.submit(_survey_file, p, options) for p in paths]
+            for future in concurrent.futures.as_completed(futures):
+                yield future.result()
+        finally:
+            threads.shutdown(wait=True, cancel_futures=True)
+        return
     # spawn, not fork: forking a process whose rayon pool is running is unsafe
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(paths)),
@@ -513,7 +525,7 @@ def _coerce(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InvalidParameterError(f"not a survey table: the columns {missing} are missing")
-    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    out: dict[str, Any] = {}
     for c in COLUMNS:
         col = df[c].reset_index(drop=True)
         if c in _STRING:
@@ -531,7 +543,8 @@ def _coerce(df: pd.DataFrame) -> pd.DataFrame:
             out[c] = col.astype(bool)
         else:
             out[c] = col.astype("float64")
-    return out
+    # one frame from all columns: inserting 52 columns one by one cost 0.1 s a table
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 
 def _table(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -616,9 +629,12 @@ def survey(
     criterion : {'bic', 'aic', 'plateau'}, optional
         How :func:`iuvs.choose_rank` picks the ``chosen`` rank of each pair.
     jobs : int, optional
-        Worker processes (default ``os.cpu_count()``); 1 runs in this
-        process.  Workers are spawned, not forked, and each runs the Rust
-        core on one thread.  Ignored with ``scheduler``.
+        Workers (default ``os.cpu_count()``); 1 runs in this thread.
+        Workers are threads of this process (reading and fitting release
+        the GIL); with the environment variable
+        ``IUVS_SURVEY_WORKERS=processes`` they are spawned processes, not
+        forked, each running the Rust core on one thread.  Ignored with
+        ``scheduler``.
     scheduler : str or distributed.Client, optional
         Run on a Dask cluster: a scheduler address (``'tcp://host:8786'``; a
         client is opened and closed) or a connected ``distributed.Client``.

@@ -8,6 +8,7 @@
 
 mod combine;
 mod errors;
+mod fitsread;
 mod intake;
 mod median;
 mod results;
@@ -420,6 +421,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_threads, m)?)?;
     median::register(m)?;
     combine::register(m)?;
+    fitsread::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // (name, "count" | "float", FITS keyword or None, card comment or None)
     let fields: Vec<(&str, &str, Option<&str>, Option<&str>)> = crate::stats::RESIDUAL_FIELDS

@@ -7,6 +7,13 @@ returns (gzipped files cannot be memory-mapped anyway), so no handle is left
 open and no array refers to a closed memory map.  Pixel arrays keep their FITS
 byte order (big-endian): the iuvs core reads them in place.
 
+Files are read by the fast path of :mod:`iuvs.io.fast` (libdeflate
+inflation, a checked walk over the header blocks, images viewed in place,
+only the tables and headers used parsed); what it does not read (a
+tile-compressed image, an unusual extension) is read by astropy instead, after
+the same header checks.  Setting the environment variable
+``IUVS_READER=astropy`` reads every file with astropy (for comparisons).
+
 The header quirks of real files (a duplicate ``MIR_DEG``, repeated ``KERNEL``
 cards, non-standard values) are fixed silently, as ``verify('silentfix')``
 does, and astropy's warnings stay inside the reader, so it works under
@@ -27,7 +34,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 import os
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -46,6 +55,13 @@ from iuvs.exceptions import (
     InvalidParameterError,
     MissingExtensionError,
 )
+from iuvs.io.fast import FALLBACKS, HDU, FitsFile, Unsupported
+
+log = logging.getLogger(__name__)
+
+# warnings.catch_warnings saves and restores the process's filters: readers on
+# several threads take turns, so that none restores another's temporary filters
+_WARNINGS = threading.Lock()
 
 __all__ = ["HDUInfo", "L1BReader"]
 
@@ -160,6 +176,47 @@ def _parse_utc(s: str) -> datetime | None:
         return None
 
 
+_ZBITPIX = (8, 16, 32, 64, -32, -64)
+
+
+def _check_compressed(f: FitsFile) -> None:
+    """Check the image cards of tile-compressed HDUs before astropy trusts them.
+
+    The uncompressed size (``ZNAXISn``, ``ZBITPIX``) must be non-negative and
+    at most 1032 times (the limit of DEFLATE, beyond those of the other tile
+    codecs) the HDU's data plus heap, so that astropy allocates no more than
+    that.
+    """
+    from iuvs.io.fast import _cards
+
+    for h in f.hdus:
+        if not h.zimage:
+            continue
+        cards = _cards(f.header_bytes(h))
+        where = f"{f.fname}: HDU {h.index} ({h.name!r})"
+        try:
+            zbitpix = int(cards.get("ZBITPIX", ""))
+            znaxis = int(cards.get("ZNAXIS", ""))
+            axes = [int(cards.get(f"ZNAXIS{k}", "")) for k in range(1, znaxis + 1)]
+        except ValueError as err:
+            raise FileFormatError(
+                f"{where}: ZBITPIX, ZNAXIS or a ZNAXISn card is not an integer: {err}"
+            ) from err
+        if zbitpix not in _ZBITPIX or not 0 <= znaxis <= 999 or any(n < 0 for n in axes):
+            raise FileFormatError(
+                f"{where}: cards ZBITPIX = {zbitpix}, ZNAXIS = {znaxis}, ZNAXISn = {axes} "
+                "do not describe an image"
+            )
+        size = abs(zbitpix) // 8
+        for n in axes:
+            size *= n
+        if size > 1032 * max(h.data_size, 2880):
+            raise FileFormatError(
+                f"{where}: cards ZNAXISn = {axes} declare {size} bytes, more than 1032 times "
+                f"the {h.data_size} compressed bytes"
+            )
+
+
 class L1BReader:
     """An IUVS Level 1B file, read once and closed.
 
@@ -215,17 +272,101 @@ class L1BReader:
                 EOFError(f"{self.fname}: 0 bytes")
             )
         self.closed = False
+        self.header: fits.Header
+        self.extensions: list[str] = []
+        self.hdus: list[HDUInfo] = []
+        self._index: dict[str, int] = {}
         self._images: dict[str, npt.NDArray[Any] | None] = {}
         self._tables: dict[str, dict[str, npt.NDArray[Any]]] = {}
+        # the fast path parses a table when it is first asked for
+        self._fits: FitsFile | None = None
+        self._table_hdus: dict[str, HDU] = {}
         self._read(strict)
 
     # ------------------------------------------------------------------ reading
     def _read(self, strict: bool) -> None:
+        if os.environ.get("IUVS_READER", "").lower() == "astropy":
+            self._read_astropy(strict, None)
+            return
+        f = FitsFile.open(self.fname, checksums=strict)
+        if strict:
+            f.verify_checksums()
+        try:
+            self._read_fast(f)
+        except Unsupported as why:
+            reason = str(why).removeprefix(f"{self.fname}: ")
+            FALLBACKS[reason] += 1
+            log.debug("%s: read with astropy: %s", self.fname, reason)
+            _check_compressed(f)
+            self._images = {}
+            self._table_hdus = {}
+            self._read_astropy(strict, io.BytesIO(f.buffer.tobytes()))
+
+    def _read_fast(self, f: FitsFile) -> None:
+        """Read what the reader offers from the inflated bytes (raises Unsupported)."""
+        for h in f.hdus:
+            if h.zimage or h.unusual:
+                raise Unsupported(
+                    f"HDU {h.index} ({h.name!r}) is a {h.xtension} the fast path does not read"
+                )
+        primary = f.hdus[0]
+        with _WARNINGS, warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            try:
+                header = fits.Header.fromstring(f.header_bytes(primary).decode("ascii", "replace"))
+                # what verify('silentfix') does to each card, without warnings
+                for card in header.cards:
+                    card.verify("silentfix+ignore")
+            except (ValueError, TypeError, KeyError, fits.VerifyError) as err:
+                raise FileFormatError(
+                    f"{self.fname}: cannot read the primary header: {err} "
+                    "(is it a complete L1B FITS file?)"
+                ) from err
+        self.header = header
+        self.extensions = [h.name for h in f.hdus]
+        index: dict[str, int] = {}
+        for i, name in enumerate(self.extensions):
+            index.setdefault(name.upper(), i)  # the first of duplicates, as astropy
+        index.setdefault("PRIMARY", 0)
+        self._index = index
+        self.hdus = []
+        for h in f.hdus:
+            scaled = h.bscale is not None or h.bzero is not None
+            if h.kind == "table":
+                info = HDUInfo(
+                    h.index,
+                    h.name,
+                    "table",
+                    (h.naxes[1] if len(h.naxes) > 1 else 0,),
+                    f"{h.tfields} columns",
+                )
+            else:
+                codes = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+                dtype = codes[h.bitpix] + (" (scaled)" if scaled else "")
+                info = HDUInfo(h.index, h.name, "image", h.shape, dtype)
+            self.hdus.append(info)
+            key = h.name.upper()
+            if index[key] != h.index:
+                continue
+            if h.kind == "table":
+                if key in _USED_TABLES:
+                    self._table_hdus[key] = h
+            else:
+                data = f.image(h)
+                if data is not None:
+                    self._images[key] = data
+        if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
+            self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
+        self._fits = f
+
+    def _read_astropy(self, strict: bool, source: str | io.BytesIO | None) -> None:
+        """Read with astropy: ``source`` (the file when None, inflated first if gzip)."""
         current = "the primary header"
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with _WARNINGS, warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                source = self._source()
+                if source is None:
+                    source = self._source()
                 # plain files are memory-mapped and each array copied out once;
                 # gzip data is already in memory
                 memmap = isinstance(source, str)
@@ -242,7 +383,7 @@ class L1BReader:
                         index.setdefault(name.upper(), i)  # the first of duplicates, as astropy
                     index.setdefault("PRIMARY", 0)
                     self._index = index
-                    self.hdus: list[HDUInfo] = []
+                    self.hdus = []
                     for i, h in enumerate(hdul):
                         current = f"extension {self.extensions[i]!r} (HDU {i})"
                         self.hdus.append(_hdu_info(i, self.extensions[i], h))
@@ -316,6 +457,25 @@ class L1BReader:
             if strict and "hecksum" in text:
                 raise FileFormatError(f"{self.fname}: checksum mismatch: {text}") from OSError(text)
 
+    def _parse_table(self, f: FitsFile, h: HDU) -> dict[str, npt.NDArray[Any]]:
+        """Return the columns of table ``h``: by the fast path, else by astropy (counted)."""
+        try:
+            return f.table(h)
+        except Unsupported as why:
+            reason = str(why).removeprefix(f"{self.fname}: ")
+            FALLBACKS[reason] += 1
+            log.debug("%s: table read with astropy: %s", self.fname, reason)
+        raw = f.buffer[h.header_start : h.data_start + h.data_size].tobytes()
+        try:
+            with _WARNINGS, warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                hdu = fits.BinTableHDU.fromstring(raw)
+                return {name: np.array(hdu.data[name]) for name in hdu.columns.names}
+        except (OSError, ValueError, TypeError, IndexError, KeyError, fits.VerifyError) as err:
+            raise FileFormatError(
+                f"{self.fname}: cannot read extension {h.name!r} (HDU {h.index}): {err}"
+            ) from err
+
     def _image(self, *names: str, required: bool = False) -> npt.NDArray[Any] | None:
         for n in names:
             if n.upper() in self._images:
@@ -329,8 +489,13 @@ class L1BReader:
 
     def _table(self, *names: str) -> Any:
         for n in names:
-            if n.upper() in self._tables:
-                return self._tables[n.upper()]
+            key = n.upper()
+            if key in self._tables:
+                return self._tables[key]
+            h = self._table_hdus.get(key)
+            if h is not None and self._fits is not None:
+                self._tables[key] = self._parse_table(self._fits, h)
+                return self._tables[key]
         return None
 
     # --------------------------------------------------------------- the cubes
