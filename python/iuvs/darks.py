@@ -544,10 +544,11 @@ def pipeline_dark(l1b: L1BReader | str | os.PathLike[str]) -> npt.NDArray[np.flo
 
 # ---------------------------------------------------------------- calm window
 def _median_filter(image: npt.NDArray[np.float64], size: tuple[int, int], *, cval: float) -> Any:
-    # replaced by iuvs.median_filter at merge
-    from scipy.ndimage import median_filter
+    # the core's filter, equal to scipy.ndimage.median_filter (float64 in, so
+    # the bright cval is kept as it is)
+    from iuvs.median import median_filter
 
-    return median_filter(image, size=size, mode="constant", cval=cval)
+    return median_filter(image, size, mode="constant", cval=cval)
 
 
 def _box(shape: tuple[int, ...]) -> tuple[int, int]:
