@@ -39,6 +39,16 @@ impl Precision {
             Precision::F64 => f64::EPSILON,
         }
     }
+
+    /// Smallest positive (subnormal) number: the absolute rounding unit of
+    /// values below the normal range, where `eps` no longer bounds the error.
+    #[must_use]
+    pub fn tiny(self) -> f64 {
+        match self {
+            Precision::F32 => f64::from(f32::from_bits(1)),
+            Precision::F64 => f64::from_bits(1),
+        }
+    }
 }
 
 /// How numpy bins one value `a` of the data (the steps of its uniform-bin
@@ -169,15 +179,21 @@ impl Bins {
                 edges.len()
             )));
         }
-        if !edges.iter().all(|e| e.is_finite()) || !edges.windows(2).all(|w| w[0] < w[1]) {
+        let precision_name = if edge_precision == Precision::F32 {
+            "float32"
+        } else {
+            "float64"
+        };
+        if !edges.iter().all(|e| e.is_finite()) {
+            return Err(CoreError::InvalidParameter(format!(
+                "the width of the histogram range [{first}, {last}] overflows {precision_name}, \
+                 so its edges are not finite; give the range as float64 numbers or narrow it"
+            )));
+        }
+        if !edges.windows(2).all(|w| w[0] < w[1]) {
             return Err(CoreError::InvalidParameter(format!(
                 "too many bins for the range [{first}, {last}]: {n} bins of finite width \
-                 cannot be made in {}",
-                if edge_precision == Precision::F32 {
-                    "float32"
-                } else {
-                    "float64"
-                }
+                 cannot be made in {precision_name}"
             )));
         }
         let finite = [rule.lo_keep, rule.hi_keep, rule.first, rule.denom]
@@ -224,6 +240,12 @@ impl Bins {
             }
             (Precision::F64, Precision::F64) => (a - r.first) / r.denom * n as f64,
         };
+        if !q.is_finite() {
+            // `a - first` overflowed the precision (a float32 range wider than
+            // float32's largest value): numpy's index is then meaningless (it
+            // raises an IndexError); the edges still order `a`
+            return e[1..n].partition_point(|&edge| edge <= a);
+        }
         // astype(intp) truncates; numpy steps an index of n back to n - 1
         let mut b = (q as usize).min(n - 1);
         if a < e[b] {
@@ -311,9 +333,14 @@ fn bin_run(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
     let scale = n as f64 / (e[n] - e[0]);
     // how far (in bins) the position can be from numpy's guess and from the
     // edges: the subtraction, the scaling and the edges each round in their
-    // precision, by at most eps (n + the size of the edges in bins)
+    // precision, by at most eps (n + the size of the edges in bins); below the
+    // normal range the rounding is absolute, up to `tiny` per step (the
+    // linspace step's is multiplied by up to n), which a range of subnormal
+    // width makes a sizeable part of a bin
     let reach = e[0].abs().max(e[n].abs()).max(bins.rule.first.abs()) * scale;
-    let tol = (4.0 * bins.coarsest.eps() * (n as f64 + reach)).max(1e-6);
+    let precision = bins.coarsest;
+    let underflow = (n as f64 + 2.0) * precision.tiny() * scale;
+    let tol = (4.0 * (precision.eps() * (n as f64 + reach) + underflow)).max(1e-6);
     let idx = &mut idx[..v.len()];
     let (lo, hi) = (bins.rule.lo_keep, bins.rule.hi_keep);
     guess(v, lo, hi, e[0], scale, n, tol, idx);
@@ -499,6 +526,24 @@ mod tests {
         let counts = hist_with(b.edges.clone(), &b);
         assert_eq!(counts.iter().sum::<u64>(), 1001);
         assert!(counts[..999].iter().all(|&c| c == 1) && counts[999] == 2);
+    }
+
+    #[test]
+    fn float32_subnormal_range_edges_in_their_own_bins() {
+        // numpy.histogram(e, 10, (float32(0), float32(1e-39))) with e its own
+        // edges (subnormal float32, rounded by 2^-149 = 1.4e-5 of a bin each):
+        // [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]; the vector step had put the edge
+        // 9.99995e-41 (position 0.999995, 'clear' of 1 by the relative
+        // tolerance alone) in bin 0
+        let b = f32_bins(10, 0.0, 1e-39);
+        let mut want = vec![1_u64; 10];
+        want[9] = 2;
+        assert_eq!(hist_with(b.edges.clone(), &b), want);
+        // float64 subnormals too (a width of 30 * 2^-1074, whose scale n / width
+        // overflows: every value then goes to numpy's own steps)
+        let tiny = f64::from_bits(1);
+        let b = Bins::new(10, 0.0, 30.0 * tiny).unwrap();
+        assert_eq!(hist_with(b.edges.clone(), &b), want);
     }
 
     #[test]

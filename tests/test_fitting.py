@@ -443,6 +443,76 @@ def test_histogram_float32_far_from_zero_with_every_range_kind():
             np.testing.assert_array_equal(iuvs.histogram(a, bins, rg)[0], want)
 
 
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [
+        (0.0, 1e-39),  # subnormal float32: edges rounded by 2^-149, 1.4e-5 of a bin
+        (-1e-39, 1e-39),
+        (0.0, 1e-44),  # a few float32 subnormal steps wide
+        (-3e-40, -1e-41),
+        (1e-38, 2e-38),  # across the smallest normal float32 (1.18e-38)
+        (0.0, 1.2e-38),
+        (16777216.0, 16777300.0),  # float32 integers two apart
+    ],
+)
+def test_histogram_float32_subnormal_and_coarse_ranges_equal_numpy(lo, hi):
+    # numpy.histogram is the reference; values on every edge and one float32 step either side
+    f32 = np.float32
+    rng = np.random.default_rng(13)
+    for bins in (1, 3, 10, 64, 1000):
+        for rg in [(f32(lo), f32(hi)), (float(f32(lo)), float(f32(hi))), (np.float64(f32(lo)), hi)]:
+            try:
+                e = np.histogram_bin_edges(np.zeros(1, f32), bins, rg).astype(f32)
+            except ValueError:  # "Too many bins": float32 edges that coincide
+                with pytest.raises(ex.InvalidParameterError, match="too many bins"):
+                    iuvs.histogram(np.zeros(1, f32), bins, rg)
+                continue
+            a = np.concatenate(
+                [e, np.nextafter(e, f32(np.inf)), np.nextafter(e, f32(-np.inf))]
+                + [rng.uniform(float(f32(lo)), float(f32(hi)), 200).astype(f32)]
+            )
+            for data in (a, a.astype(np.float64)):
+                try:
+                    want, want_edges = np.histogram(data, bins, rg)
+                except ValueError:  # "Too many bins": float32 edges that coincide
+                    with pytest.raises(ex.InvalidParameterError, match="too many bins"):
+                        iuvs.histogram(data, bins, rg)
+                    continue
+                counts, edges = iuvs.histogram(data, bins, rg)
+                label = f"bins={bins} range={rg!r} {data.dtype}"
+                np.testing.assert_array_equal(counts, want, err_msg=label)
+                np.testing.assert_array_equal(edges, want_edges, err_msg=label)
+    # the corner as found: numpy.linspace's float32 edges of (0, 1e-39), 10 bins
+    e = np.linspace(f32(0), f32(1e-39), 11, dtype=f32)
+    if (lo, hi) == (0.0, 1e-39):
+        counts, _ = iuvs.histogram(e, 10, (f32(0), f32(1e-39)))
+        assert counts.tolist() == [1] * 9 + [2]
+
+
+def test_histogram_float32_range_wider_than_float32():
+    # a Python-float range of float32 data whose width overflows float32: numpy's
+    # float32 subtraction a - first overflows and it raises an IndexError; iuvs puts
+    # every value in the bin its edges give (numpy.searchsorted on numpy's edges)
+    lo, hi = float(np.float32(-3e38)), float(np.float32(3e38))
+    a = np.float32([-3e38, -2.5e38, -1e38, 0.0, 6e37, 1e38, 2.9e38, 3e38])
+    for bins in (1, 3, 10):
+        with np.errstate(over="ignore"):  # numpy's own float32 width overflows
+            edges = np.histogram_bin_edges(a, bins, (lo, hi))
+        assert edges.dtype == np.float32 and np.isfinite(edges).all()
+        a_on = np.concatenate([a, edges])
+        want = np.bincount(
+            np.clip(np.searchsorted(edges, a_on, side="right") - 1, 0, bins - 1), minlength=bins
+        )
+        counts, got_edges = iuvs.histogram(a_on, bins, (lo, hi))
+        np.testing.assert_array_equal(counts, want)
+        np.testing.assert_array_equal(got_edges, edges)
+    # with float32 ends the edges themselves overflow: numpy makes NaN edges or
+    # raises "Too many bins"; iuvs says what overflowed and what to do
+    f32_ends = (np.float32(-3e38), np.float32(3e38))
+    with pytest.raises(ex.InvalidParameterError, match=r"overflows float32.*float64"):
+        iuvs.histogram(a.astype(np.float64), 1, f32_ends)
+
+
 def test_histogram_integer_data_with_ranges_beyond_their_type():
     # numpy compares integers with any Python integer exactly, even one the
     # array's type cannot hold (a negative bound for unsigned data, say)
