@@ -98,6 +98,24 @@ fn linspace(first: f64, last: f64, n: usize) -> Vec<f64> {
     e
 }
 
+/// A number as `%g`-like text for messages: the shortest exact decimal form
+/// between 1e-4 and 1e16, scientific notation outside (`1e300`, not 301
+/// digits; `1e-39`, not 40 zeros), so the digits that tell two nearby ends
+/// apart are all there.
+struct Readable(f64);
+
+impl std::fmt::Display for Readable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        let a = x.abs();
+        if x == 0.0 || !x.is_finite() || (1e-4..1e16).contains(&a) {
+            write!(f, "{x}")
+        } else {
+            write!(f, "{x:e}")
+        }
+    }
+}
+
 /// Validate `bins` and `(lo, hi)` the way `numpy.histogram` does.
 fn check(n: usize, lo: f64, hi: f64) -> CoreResult<()> {
     if n == 0 {
@@ -112,12 +130,16 @@ fn check(n: usize, lo: f64, hi: f64) -> CoreResult<()> {
     }
     if !(lo.is_finite() && hi.is_finite()) {
         return Err(CoreError::InvalidParameter(format!(
-            "histogram range [{lo}, {hi}] is not finite"
+            "histogram range [{}, {}] is not finite",
+            Readable(lo),
+            Readable(hi)
         )));
     }
     if lo > hi {
         return Err(CoreError::InvalidParameter(format!(
-            "histogram range max ({hi}) must be larger than min ({lo})"
+            "histogram range max ({}) must be larger than min ({})",
+            Readable(hi),
+            Readable(lo)
         )));
     }
     Ok(())
@@ -186,14 +208,19 @@ impl Bins {
         };
         if !edges.iter().all(|e| e.is_finite()) {
             return Err(CoreError::InvalidParameter(format!(
-                "the width of the histogram range [{first}, {last}] overflows {precision_name}, \
-                 so its edges are not finite; give the range as float64 numbers or narrow it"
+                "the width of the histogram range [{}, {}] overflows {precision_name}, so its \
+                 edges are not finite; give the range as float64 numbers or narrow it",
+                Readable(first),
+                Readable(last),
             )));
         }
         if !edges.windows(2).all(|w| w[0] < w[1]) {
             return Err(CoreError::InvalidParameter(format!(
-                "too many bins for the range [{first}, {last}]: {n} bins of finite width \
-                 cannot be made in {precision_name}"
+                "too many bins for the range [{}, {}]: {n} bins of finite width \
+                 cannot be made in {}; use fewer bins or a wider range",
+                Readable(first),
+                Readable(last),
+                precision_name
             )));
         }
         let finite = [rule.lo_keep, rule.hi_keep, rule.first, rule.denom]
@@ -544,6 +571,22 @@ mod tests {
         let tiny = f64::from_bits(1);
         let b = Bins::new(10, 0.0, 30.0 * tiny).unwrap();
         assert_eq!(hist_with(b.edges.clone(), &b), want);
+    }
+
+    #[test]
+    fn messages_print_numbers_readably() {
+        let text = |x: f64| Readable(x).to_string();
+        assert_eq!(text(1e300), "1e300");
+        assert_eq!(text(-1.000_000_000_000_000_2e300), "-1.0000000000000002e300");
+        assert_eq!(text(1e-39), "1e-39");
+        assert_eq!(text(0.5), "0.5");
+        assert_eq!(text(1234.25), "1234.25");
+        assert_eq!(text(0.0), "0");
+        assert_eq!(text(f64::NEG_INFINITY), "-inf");
+        let hi = 1e300_f64.next_up();
+        let err = Bins::new(100, 1e300, hi).unwrap_err().to_string();
+        assert!(err.contains("[1e300, 1.0000000000000002e300]"), "{err}");
+        assert!(err.len() < 200, "{err}");
     }
 
     #[test]

@@ -509,8 +509,9 @@ def test_histogram_float32_range_wider_than_float32():
     # with float32 ends the edges themselves overflow: numpy makes NaN edges or
     # raises "Too many bins"; iuvs says what overflowed and what to do
     f32_ends = (np.float32(-3e38), np.float32(3e38))
-    with pytest.raises(ex.InvalidParameterError, match=r"overflows float32.*float64"):
+    with pytest.raises(ex.InvalidParameterError, match=r"overflows float32.*float64") as info:
         iuvs.histogram(a.astype(np.float64), 1, f32_ends)
+    assert "-3.0000000054977558e38" in str(info.value)
 
 
 def test_histogram_integer_data_with_ranges_beyond_their_type():
@@ -690,6 +691,16 @@ def test_histogram_bad_parameters():
     with pytest.raises(ex.InvalidParameterError, match="too many bins"):
         tight = (np.float32(1.0), np.float32(1.0000001))
         iuvs.histogram(np.float32([1.0, 1.0000001]), bins=100, range=tight)
+    # numbers in the message as %g would print them, not as 300-digit integers
+    huge = (1e300, float(np.nextafter(1e300, np.inf)))
+    with pytest.raises(ex.InvalidParameterError, match="too many bins") as info:
+        iuvs.histogram(np.array([1e300]), bins=100, range=huge)
+    message = str(info.value)
+    assert f"[{huge[0]!r}, {huge[1]!r}]" == "[1e+300, 1.0000000000000002e+300]"
+    assert "[1e300, 1.0000000000000002e300]" in message and "fewer bins" in message
+    assert len(message) < 200 and "0" * 20 not in message
+    with pytest.raises(ValueError, match="Too many bins"):  # numpy refuses it too
+        np.histogram(np.array([1e300]), bins=100, range=huge)
     with pytest.raises(ex.UnsupportedDtypeError):
         iuvs.histogram(np.ones(3, dtype=complex), bins=3)
 
