@@ -24,8 +24,9 @@ pub enum CoreError {
     /// Too few usable pixels remain for the model.
     #[error(
         "{model} needs at least {needed} usable pixels but only {n_used} remain \
-         ({n_excluded} excluded by mask, hot-pixel threshold or non-finite values, \
-         {n_nonfinite} of them non-finite)"
+         ({n_excluded} excluded by mask, hot-pixel threshold, non-finite values or \
+         sigma clipping: {n_nonfinite} of them non-finite, {n_clipped} clipped{hint})",
+        hint = if *n_clipped > 0 { "; clip at more sigma or fewer clip_iter" } else { "" }
     )]
     TooFewPixels {
         model: String,
@@ -33,6 +34,8 @@ pub enum CoreError {
         n_used: usize,
         n_excluded: usize,
         n_nonfinite: usize,
+        /// Of the excluded pixels, those rejected by sigma clipping.
+        n_clipped: usize,
     },
     /// The normal equations are singular (for example `dark_in` constant).
     #[error("{model} is rank-deficient: {reason}")]

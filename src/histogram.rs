@@ -577,7 +577,10 @@ mod tests {
     fn messages_print_numbers_readably() {
         let text = |x: f64| Readable(x).to_string();
         assert_eq!(text(1e300), "1e300");
-        assert_eq!(text(-1.000_000_000_000_000_2e300), "-1.0000000000000002e300");
+        assert_eq!(
+            text(-1.000_000_000_000_000_2e300),
+            "-1.0000000000000002e300"
+        );
         assert_eq!(text(1e-39), "1e-39");
         assert_eq!(text(0.5), "0.5");
         assert_eq!(text(1234.25), "1234.25");

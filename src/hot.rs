@@ -79,6 +79,7 @@ pub fn sigma_threshold(frame: &Frame<'_>, sigma: f64, max_iter: usize) -> CoreRe
             n_used: 0,
             n_excluded: frame.len(),
             n_nonfinite: frame.len(),
+            n_clipped: 0,
         });
     }
     let mut dev = Vec::with_capacity(n_finite);
@@ -171,7 +172,10 @@ mod tests {
         let v = vec![1.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 5.0];
         let a = ArrayD::from_shape_vec(IxDyn(&[5]), v).unwrap();
         let m = mask_above(&Frame::from(a.view()), 2.0);
-        assert_eq!(m.iter().copied().collect::<Vec<_>>(), [false, false, false, false, true]);
+        assert_eq!(
+            m.iter().copied().collect::<Vec<_>>(),
+            [false, false, false, false, true]
+        );
         let est = sigma_threshold(&Frame::from(a.view()), 3.0, 10).unwrap();
         assert_eq!(est.n_finite, 2);
     }

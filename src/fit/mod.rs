@@ -647,6 +647,7 @@ pub(crate) fn solve_model(rank: i64, s: &NormalSums<'_>, counts: &Counts) -> Cor
             n_used,
             n_excluded: counts.n_excluded(),
             n_nonfinite: counts.n_nonfinite,
+            n_clipped: counts.n_clipped,
         });
     }
     Ok(match rank {
