@@ -705,6 +705,42 @@ def test_histogram_bad_parameters():
         iuvs.histogram(np.ones(3, dtype=complex), bins=3)
 
 
+@pytest.mark.parametrize("rank", [-1, 0, 1, 2, 3])
+def test_no_degree_of_freedom_warns_like_curve_fit(rank):
+    # N == p: scipy's curve_fit warns OptimizeWarning and fills pcov with inf;
+    # numpy.polyfit(cov=True) raises; iuvs warns (CovarianceWarning) like scipy
+    from scipy.optimize import OptimizeWarning
+
+    p = 1 if rank <= 0 else rank + 1
+    x = np.array([1.0, 2.0, 4.0, 5.0])[:p]
+    y = np.array([3.0, 1.0, 7.0, 2.0])[:p]
+    models = {
+        -1: lambda v, a: v + a,
+        0: lambda v, a: a * v,
+    }
+    model = models.get(rank, lambda v, *c: np.polyval(c, v))
+    with pytest.warns(OptimizeWarning, match="Covariance of the parameters could not be estimated"):
+        want, want_cov = curve_fit(model, x, y, p0=np.ones(p))
+    with pytest.warns(ex.CovarianceWarning, match=f"{p} pixels for {p} parameters") as record:
+        f = iuvs.fit(x, y, rank)
+    assert record[0].filename == __file__  # points at the caller
+    np.testing.assert_allclose(f.coeffs, want, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(f.cov, want_cov)  # all inf
+    assert np.isinf(f.perr).all()
+    # an exact fit: residual statistics zero (to rounding), never NaN or negative
+    assert 0.0 <= f.ssr < 1e-20 and 0.0 <= f.stats.rms < 1e-10 and 0.0 <= f.stats.std < 1e-10
+    with pytest.warns(ex.CovarianceWarning) as record:
+        fits = iuvs.fit_all(x, y, [rank])
+    assert record[0].filename == __file__ and len(record) == 1
+    np.testing.assert_array_equal(fits[0].cov, want_cov)
+    if rank >= 1:
+        with pytest.raises(ValueError, match="must exceed order"):
+            np.polyfit(x, y, rank, cov=True)
+    # one pixel more: a finite covariance and no warning (filterwarnings = error)
+    xs, ys = np.append(x, 3.0), np.append(y, 0.5)
+    assert np.isfinite(iuvs.fit(xs, ys, rank).cov).all()
+
+
 # -------------------------------------------------------------------------- bad inputs
 
 
@@ -734,7 +770,8 @@ def test_fewer_pixels_than_parameters():
     x = np.array([1.0, 2.0, 3.0])
     with pytest.raises(ex.InsufficientDataError, match="at least 4"):
         iuvs.fit(x, x, 3)
-    f = iuvs.fit(x, x**2, 2)  # exactly determined: zero residual, infinite covariance
+    with pytest.warns(ex.CovarianceWarning):  # exactly determined: infinite covariance
+        f = iuvs.fit(x, x**2, 2)
     assert np.isinf(f.cov).all()
 
 

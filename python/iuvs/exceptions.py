@@ -20,6 +20,7 @@ from __future__ import annotations
 from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = [
+    "CovarianceWarning",
     "DarkIndexError",
     "DegenerateFitError",
     "EmptyInputError",
@@ -89,3 +90,13 @@ class OutputExistsError(IuvsError, FileExistsError):
 
 class IuvsWarning(AstropyUserWarning):  # type: ignore[misc]
     """Numerical or file trouble that does not stop the work."""
+
+
+class CovarianceWarning(IuvsWarning):
+    """The parameter covariance could not be estimated (it is set to inf).
+
+    Issued, like :class:`scipy.optimize.OptimizeWarning` by
+    :func:`scipy.optimize.curve_fit`, when a fit uses exactly as many pixels
+    as the model has parameters: no degree of freedom is left to estimate the
+    residual variance.
+    """

@@ -983,7 +983,13 @@ fn fit_all_split(
                 ..
             } => {
                 let coeffs = power_coeffs(&cheb, center, half_width);
-                let cov = power_covariance(&inverse, p, center, half_width, s2);
+                // no degree of freedom left: every entry inf, as scipy's curve_fit
+                // reports it (inf * the inverse would mix signs and NaN)
+                let cov = if dof == 0 {
+                    vec![f64::INFINITY; p * p]
+                } else {
+                    power_covariance(&inverse, p, center, half_width, s2)
+                };
                 FitResult {
                     rank,
                     coeffs,
@@ -1428,5 +1434,30 @@ mod tests {
         assert_eq!(f.counts.n_used, 89);
         assert_eq!(f.counts.n_masked, 1);
         assert_eq!(f.counts.n_hot, 10);
+    }
+
+    #[test]
+    fn no_degree_of_freedom_gives_an_all_inf_covariance() {
+        // as scipy's curve_fit fills pcov with inf when N == p
+        let (x, y) = (arr(vec![1.0, 2.0, 4.0]), arr(vec![3.0, 1.0, 7.0]));
+        for f in fit_all(&input(&x, &y), &[2]).unwrap() {
+            assert_eq!(f.cov, vec![f64::INFINITY; 9]);
+            assert!(f.coeffs.iter().all(|c| c.is_finite()));
+        }
+        // the carried-over refinement can take the sum of squares of an exact
+        // fit just below zero: it is 0 then, and rms and std are not NaN
+        for xs in [[1.0, 7.0, 12.0, 25.0], [2.0, 5.0, 11.0, 30_000.0]] {
+            let ys = [3.0, 1.0, 7.0, 29_000.0];
+            let (x, y) = (arr(xs.to_vec()), arr(ys.to_vec()));
+            let f = fit_all(&input(&x, &y), &[3]).unwrap().remove(0);
+            assert!(
+                f.stats.ssr >= 0.0 && f.stats.rms >= 0.0 && f.stats.std >= 0.0,
+                "{f:?}"
+            );
+        }
+        let (x1, y1) = (arr(vec![2.0]), arr(vec![5.0]));
+        for f in fit_all(&input(&x1, &y1), &[-1, 0]).unwrap() {
+            assert_eq!(f.cov, vec![f64::INFINITY]);
+        }
     }
 }
