@@ -40,6 +40,17 @@ pub enum CoreError {
     /// The normal equations are singular (for example `dark_in` constant).
     #[error("{model} is rank-deficient: {reason}")]
     Degenerate { model: String, reason: String },
+    /// The data are too large in magnitude for float64 sums of squares.
+    #[error(
+        "{model}: {what} overflow float64 ({detail}; squares of values above about 1.3e154 \
+         are infinite): divide dark_in and dark_out by a common factor (for example 1e150) \
+         and fit again"
+    )]
+    Overflow {
+        model: String,
+        what: &'static str,
+        detail: String,
+    },
     /// Rank outside -1..=12.
     #[error(
         "rank {rank} is outside -1..=12 (-1 additive, 0 multiplicative, 1..12 polynomial degree)"

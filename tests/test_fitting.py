@@ -741,6 +741,33 @@ def test_no_degree_of_freedom_warns_like_curve_fit(rank):
     assert np.isfinite(iuvs.fit(xs, ys, rank).cov).all()
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e200, 1e300])
+def test_squares_that_overflow_are_reported_with_what_to_do(scale):
+    # |x| beyond ~1.3e154 squares to inf: numpy.polyfit turns that into NaN quietly;
+    # iuvs used to return NaN/inf statistics and, for rank 0, claimed the dark was
+    # "zero at all pixels".  Now DataRangeError says what overflowed and what to do
+    x = np.array([1.0, 2.0, 3.0, 5.0]) * scale
+    y = 2.0 * x + scale / 3
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not np.isfinite(np.sum(x * x))
+    for rank in (-1, 0, 1, 2):
+        try:
+            f = iuvs.fit(x, y, rank)
+        except ex.DataRangeError as err:
+            message = str(err)
+            assert "overflow float64" in message and "divide dark_in and dark_out" in message
+            assert "zero at all" not in message
+            assert isinstance(err, ValueError)
+            continue
+        # what is returned must be finite (a scaled polynomial basis can avoid x**2)
+        assert rank >= 1 and scale < 1e200, (rank, scale)
+        assert np.isfinite(f.cov).all() and np.isfinite(f.stats.std) and np.isfinite(f.ssr)
+    # divided by a common factor, as the message says, the fit works and scales back
+    g = iuvs.fit(x / scale, y / scale, 0)
+    assert g.coeffs[0] == pytest.approx(np.dot(x / scale, y / scale) / np.dot(x / scale, x / scale))
+
+
 # -------------------------------------------------------------------------- bad inputs
 
 

@@ -22,6 +22,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 __all__ = [
     "CovarianceWarning",
     "DarkIndexError",
+    "DataRangeError",
     "DegenerateFitError",
     "EmptyInputError",
     "FileFormatError",
@@ -55,6 +56,14 @@ class InsufficientDataError(IuvsError, ValueError):
 
 class DegenerateFitError(IuvsError, ValueError):
     """The fit is rank-deficient (for example a constant ``dark_in``)."""
+
+
+class DataRangeError(IuvsError, ValueError):
+    """The data are too large in magnitude for float64 sums of squares (about 1e154).
+
+    The message names the largest values; divide ``dark_in`` and ``dark_out``
+    by a common factor and fit again.
+    """
 
 
 class RankError(IuvsError, ValueError):

@@ -541,6 +541,10 @@ def fit_all(
         If fewer usable pixels remain than a model has parameters.
     iuvs.exceptions.DegenerateFitError
         If ``dark_in`` has too few distinct values for a polynomial rank.
+    iuvs.exceptions.DataRangeError
+        If the data are so large (about 1e154 and up) that their squares, the
+        residual statistics or the covariance overflow float64: divide both
+        darks by a common factor.
 
     Warns
     -----
@@ -674,6 +678,9 @@ def fit(
     iuvs.exceptions.InsufficientDataError
         If fewer usable pixels remain than the model has parameters (the
         message counts those excluded, non-finite and clipped).
+    iuvs.exceptions.DataRangeError
+        If the data are too large in magnitude for float64 sums of squares
+        (see :func:`fit_all`).
 
     Warns
     -----

@@ -338,6 +338,7 @@ fn error_class(err: &CoreError) -> &'static str {
         CoreError::Empty { .. } => "EmptyInputError",
         CoreError::TooFewPixels { .. } => "InsufficientDataError",
         CoreError::Degenerate { .. } => "DegenerateFitError",
+        CoreError::Overflow { .. } => "DataRangeError",
         CoreError::RankOutOfRange { .. } => "RankError",
         CoreError::InvalidParameter(_) => "InvalidParameterError",
     }
