@@ -625,14 +625,39 @@ impl Kept {
             (&g.x[..], &g.y[..], &g.w[..])
         };
         let k = x.len();
+        // the fit of the kept pixels knows nothing of those excluded before
+        // (mask, hot, non-finite) or clipped: its too-few-pixels error is
+        // restated with the counts of the whole input
+        let restate = |e: CoreError| match e {
+            CoreError::TooFewPixels {
+                model,
+                needed,
+                n_used,
+                n_excluded,
+                n_nonfinite,
+                ..
+            } => {
+                let n_clipped = g.x.len() - k;
+                CoreError::TooFewPixels {
+                    model,
+                    needed,
+                    n_used,
+                    n_excluded: g.counts.n_excluded() + n_clipped + n_excluded,
+                    n_nonfinite: g.counts.n_nonfinite + n_nonfinite,
+                    n_clipped,
+                }
+            }
+            other => other,
+        };
         if k == 0 {
-            return Err(CoreError::TooFewPixels {
+            return Err(restate(CoreError::TooFewPixels {
                 model: crate::fit::model_name(rank),
                 needed: 1,
                 n_used: 0,
-                n_excluded: g.counts.n_total,
-                n_nonfinite: g.counts.n_nonfinite,
-            });
+                n_excluded: 0,
+                n_nonfinite: 0,
+                n_clipped: 0,
+            }));
         }
         let shape = [k];
         let sub = PairInput {
@@ -648,9 +673,9 @@ impl Kept {
             // the residuals are clipped unweighted; the refit uses the weights
             // (astropy passes its weights to the fitter, not to sigma_clip)
             let w = Frame::from(ArrayViewD::from_shape(IxDyn(&shape), w).map_err(shape_err)?);
-            return Ok(fit_weighted(&sub, &w, &[rank])?.remove(0));
+            return Ok(fit_weighted(&sub, &w, &[rank]).map_err(restate)?.remove(0));
         }
-        Ok(fit_all_local(&sub, &[rank])?.remove(0))
+        Ok(fit_all_local(&sub, &[rank]).map_err(restate)?.remove(0))
     }
 }
 
@@ -1026,6 +1051,50 @@ mod tests {
             let changed: Vec<usize> = (0..n).filter(|&i| mask[i] != before[i]).collect();
             assert_eq!(newly, changed);
         }
+    }
+
+    #[test]
+    fn too_few_pixels_after_clipping_counts_the_clipped() {
+        // y = 2x + 1 + r with r = [1, -3, 0, 5, -3] orthogonal to 1 and x: the
+        // line fits r exactly as residuals; median 0, std sqrt(8.8), so a
+        // 0.2-sigma clip keeps only the middle pixel, one fewer than a line needs;
+        // a NaN pixel is excluded before
+        let r = [1.0, -3.0, 0.0, 5.0, -3.0, 0.0];
+        let x =
+            ArrayD::from_shape_vec(IxDyn(&[6]), vec![0.0, 1.0, 2.0, 3.0, 4.0, f64::NAN]).unwrap();
+        let y =
+            x.mapv(|v| 2.0 * v + 1.0) + ArrayD::from_shape_vec(IxDyn(&[6]), r.to_vec()).unwrap();
+        let err = fit_clipped(&pair(&x, &y), 1, 0.2, 3, None).unwrap_err();
+        assert_eq!(
+            err,
+            CoreError::TooFewPixels {
+                model: crate::fit::model_name(1),
+                needed: 2,
+                n_used: 1,
+                n_excluded: 5,
+                n_nonfinite: 1,
+                n_clipped: 4,
+            }
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("5 excluded") && text.contains("4 clipped"),
+            "{text}"
+        );
+        // the weighted refit says the same
+        let w = ArrayD::from_elem(IxDyn(&[6]), 1.0);
+        let err = fit_clipped(&pair(&x, &y), 1, 0.2, 3, Some(&Frame::from(w.view()))).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CoreError::TooFewPixels {
+                    n_clipped: 4,
+                    n_excluded: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

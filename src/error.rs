@@ -24,8 +24,9 @@ pub enum CoreError {
     /// Too few usable pixels remain for the model.
     #[error(
         "{model} needs at least {needed} usable pixels but only {n_used} remain \
-         ({n_excluded} excluded by mask, hot-pixel threshold or non-finite values, \
-         {n_nonfinite} of them non-finite)"
+         ({n_excluded} excluded by mask, hot-pixel threshold, non-finite values or \
+         sigma clipping: {n_nonfinite} of them non-finite, {n_clipped} clipped{hint})",
+        hint = if *n_clipped > 0 { "; clip at more sigma or fewer clip_iter" } else { "" }
     )]
     TooFewPixels {
         model: String,
@@ -33,10 +34,23 @@ pub enum CoreError {
         n_used: usize,
         n_excluded: usize,
         n_nonfinite: usize,
+        /// Of the excluded pixels, those rejected by sigma clipping.
+        n_clipped: usize,
     },
     /// The normal equations are singular (for example `dark_in` constant).
     #[error("{model} is rank-deficient: {reason}")]
     Degenerate { model: String, reason: String },
+    /// The data are too large in magnitude for float64 sums of squares.
+    #[error(
+        "{model}: {what} overflow float64 ({detail}; squares of values above about 1.3e154 \
+         are infinite): divide dark_in and dark_out by a common factor (for example 1e150) \
+         and fit again"
+    )]
+    Overflow {
+        model: String,
+        what: &'static str,
+        detail: String,
+    },
     /// Rank outside -1..=12.
     #[error(
         "rank {rank} is outside -1..=12 (-1 additive, 0 multiplicative, 1..12 polynomial degree)"

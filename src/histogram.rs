@@ -38,6 +38,16 @@ impl Precision {
             Precision::F64 => f64::EPSILON,
         }
     }
+
+    /// Smallest positive (subnormal) number: the absolute rounding unit of
+    /// values below the normal range, where `eps` no longer bounds the error.
+    #[must_use]
+    pub fn tiny(self) -> f64 {
+        match self {
+            Precision::F32 => f64::from(f32::from_bits(1)),
+            Precision::F64 => f64::from_bits(1),
+        }
+    }
 }
 
 /// How numpy bins one value `a` of the data (the steps of its uniform-bin
@@ -87,6 +97,24 @@ fn linspace(first: f64, last: f64, n: usize) -> Vec<f64> {
     e
 }
 
+/// A number as `%g`-like text for messages: the shortest exact decimal form
+/// between 1e-4 and 1e16, scientific notation outside (`1e300`, not 301
+/// digits; `1e-39`, not 40 zeros), so the digits that tell two nearby ends
+/// apart are all there.
+struct Readable(f64);
+
+impl std::fmt::Display for Readable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        let a = x.abs();
+        if x == 0.0 || !x.is_finite() || (1e-4..1e16).contains(&a) {
+            write!(f, "{x}")
+        } else {
+            write!(f, "{x:e}")
+        }
+    }
+}
+
 /// Validate `bins` and `(lo, hi)` the way `numpy.histogram` does.
 fn check(n: usize, lo: f64, hi: f64) -> CoreResult<()> {
     if n == 0 {
@@ -101,12 +129,16 @@ fn check(n: usize, lo: f64, hi: f64) -> CoreResult<()> {
     }
     if !(lo.is_finite() && hi.is_finite()) {
         return Err(CoreError::InvalidParameter(format!(
-            "histogram range [{lo}, {hi}] is not finite"
+            "histogram range [{}, {}] is not finite",
+            Readable(lo),
+            Readable(hi)
         )));
     }
     if lo > hi {
         return Err(CoreError::InvalidParameter(format!(
-            "histogram range max ({hi}) must be larger than min ({lo})"
+            "histogram range max ({}) must be larger than min ({})",
+            Readable(hi),
+            Readable(lo)
         )));
     }
     Ok(())
@@ -168,15 +200,26 @@ impl Bins {
                 edges.len()
             )));
         }
-        if !edges.iter().all(|e| e.is_finite()) || !edges.windows(2).all(|w| w[0] < w[1]) {
+        let precision_name = if edge_precision == Precision::F32 {
+            "float32"
+        } else {
+            "float64"
+        };
+        if !edges.iter().all(|e| e.is_finite()) {
             return Err(CoreError::InvalidParameter(format!(
-                "too many bins for the range [{first}, {last}]: {n} bins of finite width \
-                 cannot be made in {}",
-                if edge_precision == Precision::F32 {
-                    "float32"
-                } else {
-                    "float64"
-                }
+                "the width of the histogram range [{}, {}] overflows {precision_name}, so its \
+                 edges are not finite; give the range as float64 numbers or narrow it",
+                Readable(first),
+                Readable(last),
+            )));
+        }
+        if !edges.windows(2).all(|w| w[0] < w[1]) {
+            return Err(CoreError::InvalidParameter(format!(
+                "too many bins for the range [{}, {}]: {n} bins of finite width \
+                 cannot be made in {}; use fewer bins or a wider range",
+                Readable(first),
+                Readable(last),
+                precision_name
             )));
         }
         let finite = [rule.lo_keep, rule.hi_keep, rule.first, rule.denom]
@@ -223,6 +266,12 @@ impl Bins {
             }
             (Precision::F64, Precision::F64) => (a - r.first) / r.denom * n as f64,
         };
+        if !q.is_finite() {
+            // `a - first` overflowed the precision (a float32 range wider than
+            // float32's largest value): numpy's index is then meaningless (it
+            // raises an IndexError); the edges still order `a`
+            return e[1..n].partition_point(|&edge| edge <= a);
+        }
         // astype(intp) truncates; numpy steps an index of n back to n - 1
         let mut b = (q as usize).min(n - 1);
         if a < e[b] {
@@ -310,9 +359,14 @@ fn bin_run(v: &[f64], bins: &Bins, counts: &mut [[u64; 4]], idx: &mut [u32]) {
     let scale = n as f64 / (e[n] - e[0]);
     // how far (in bins) the position can be from numpy's guess and from the
     // edges: the subtraction, the scaling and the edges each round in their
-    // precision, by at most eps (n + the size of the edges in bins)
+    // precision, by at most eps (n + the size of the edges in bins); below the
+    // normal range the rounding is absolute, up to `tiny` per step (the
+    // linspace step's is multiplied by up to n), which a range of subnormal
+    // width makes a sizeable part of a bin
     let reach = e[0].abs().max(e[n].abs()).max(bins.rule.first.abs()) * scale;
-    let tol = (4.0 * bins.coarsest.eps() * (n as f64 + reach)).max(1e-6);
+    let precision = bins.coarsest;
+    let underflow = (n as f64 + 2.0) * precision.tiny() * scale;
+    let tol = (4.0 * (precision.eps() * (n as f64 + reach) + underflow)).max(1e-6);
     let idx = &mut idx[..v.len()];
     let (lo, hi) = (bins.rule.lo_keep, bins.rule.hi_keep);
     guess(v, lo, hi, e[0], scale, n, tol, idx);
@@ -498,6 +552,43 @@ mod tests {
         let counts = hist_with(b.edges.clone(), &b);
         assert_eq!(counts.iter().sum::<u64>(), 1001);
         assert!(counts[..999].iter().all(|&c| c == 1) && counts[999] == 2);
+    }
+
+    #[test]
+    fn float32_subnormal_range_edges_in_their_own_bins() {
+        // numpy.histogram(e, 10, (float32(0), float32(1e-39))) with e its own
+        // edges (subnormal float32, rounded by 2^-149 = 1.4e-5 of a bin each):
+        // [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]; the vector step had put the edge
+        // 9.99995e-41 (position 0.999995, 'clear' of 1 by the relative
+        // tolerance alone) in bin 0
+        let b = f32_bins(10, 0.0, 1e-39);
+        let mut want = vec![1_u64; 10];
+        want[9] = 2;
+        assert_eq!(hist_with(b.edges.clone(), &b), want);
+        // float64 subnormals too (a width of 30 * 2^-1074, whose scale n / width
+        // overflows: every value then goes to numpy's own steps)
+        let tiny = f64::from_bits(1);
+        let b = Bins::new(10, 0.0, 30.0 * tiny).unwrap();
+        assert_eq!(hist_with(b.edges.clone(), &b), want);
+    }
+
+    #[test]
+    fn messages_print_numbers_readably() {
+        let text = |x: f64| Readable(x).to_string();
+        assert_eq!(text(1e300), "1e300");
+        assert_eq!(
+            text(-1.000_000_000_000_000_2e300),
+            "-1.0000000000000002e300"
+        );
+        assert_eq!(text(1e-39), "1e-39");
+        assert_eq!(text(0.5), "0.5");
+        assert_eq!(text(1234.25), "1234.25");
+        assert_eq!(text(0.0), "0");
+        assert_eq!(text(f64::NEG_INFINITY), "-inf");
+        let hi = 1e300_f64.next_up();
+        let err = Bins::new(100, 1e300, hi).unwrap_err().to_string();
+        assert!(err.contains("[1e300, 1.0000000000000002e300]"), "{err}");
+        assert!(err.len() < 200, "{err}");
     }
 
     #[test]

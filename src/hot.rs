@@ -1,5 +1,7 @@
 //! Hot pixels from a dark frame: a fixed DN threshold, or `median + sigma *
-//! 1.4826 * MAD` estimated iteratively without the pixels already flagged.
+//! MAD_TO_STD * MAD` (`MAD_TO_STD = 1 / Phi^-1(3/4) = 1.482602218505602`,
+//! `astropy.stats.mad_std`'s constant) estimated iteratively without the
+//! pixels already flagged.  NaN and infinite pixels are never hot.
 //! Medians are found by selection (`select_nth_unstable`), never by sorting
 //! the frame.
 
@@ -77,6 +79,7 @@ pub fn sigma_threshold(frame: &Frame<'_>, sigma: f64, max_iter: usize) -> CoreRe
             n_used: 0,
             n_excluded: frame.len(),
             n_nonfinite: frame.len(),
+            n_clipped: 0,
         });
     }
     let mut dev = Vec::with_capacity(n_finite);
@@ -111,12 +114,14 @@ fn above<T: Pixel>(v: &ArrayViewD<'_, T>, swapped: bool, threshold: f64) -> Arra
     let mut out = ArrayD::from_elem(v.raw_dim(), false);
     Zip::from(&mut out).and(v).for_each(|o, &p| {
         let x = if swapped { p.swap() } else { p }.to_f64();
-        *o = x > threshold;
+        // NaN compares false; +inf is above every threshold but is no DN value
+        *o = x > threshold && x < f64::INFINITY;
     });
     out
 }
 
-/// Boolean mask (logical order, C layout) of the pixels above `threshold`.
+/// Boolean mask (logical order, C layout) of the finite pixels above
+/// `threshold` (NaN and infinite pixels are never hot).
 #[must_use]
 pub fn mask_above(frame: &Frame<'_>, threshold: f64) -> ArrayD<bool> {
     let s = frame.swapped;
@@ -160,6 +165,19 @@ mod tests {
         let m = mask_above(&f, est.threshold);
         assert_eq!(m.iter().filter(|&&b| b).count(), 2);
         assert!(m[[0, 10]] && m[[5, 0]]);
+    }
+
+    #[test]
+    fn infinite_pixels_are_never_hot() {
+        let v = vec![1.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 5.0];
+        let a = ArrayD::from_shape_vec(IxDyn(&[5]), v).unwrap();
+        let m = mask_above(&Frame::from(a.view()), 2.0);
+        assert_eq!(
+            m.iter().copied().collect::<Vec<_>>(),
+            [false, false, false, false, true]
+        );
+        let est = sigma_threshold(&Frame::from(a.view()), 3.0, 10).unwrap();
+        assert_eq!(est.n_finite, 2);
     }
 
     #[test]

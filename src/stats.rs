@@ -89,8 +89,19 @@ impl Moments {
         if self.n == 0 {
             f64::NAN
         } else {
-            (self.m2 / self.n as f64).max(0.0)
+            non_negative(self.m2 / self.n as f64)
         }
+    }
+}
+
+/// `v`, or 0 for a negative `v` (a sum of squares that rounding, or the
+/// carried-over refinement of an exactly determined fit, took just below
+/// zero); NaN stays NaN, so an overflow is not hidden as 0 (`f64::max` would).
+fn non_negative(v: f64) -> f64 {
+    if v < 0.0 {
+        0.0
+    } else {
+        v
     }
 }
 
@@ -334,7 +345,7 @@ impl StatsAccumulator {
         } else {
             (
                 self.sum.value() / nf,
-                (self.sumsq.value() / nf).sqrt(),
+                (non_negative(self.sumsq.value()) / nf).sqrt(),
                 self.min,
                 self.max,
             )
@@ -351,7 +362,7 @@ impl StatsAccumulator {
             min,
             max,
             rms,
-            ssr: self.sumsq.value(),
+            ssr: non_negative(self.sumsq.value()),
             frac_mean,
             frac_std: self.frac.variance().sqrt(),
             n_fractional: self.frac.n,

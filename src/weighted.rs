@@ -109,6 +109,7 @@ pub fn fit_weighted(
                 n_used: n,
                 n_excluded: g.counts.n_excluded(),
                 n_nonfinite: g.counts.n_nonfinite,
+                n_clipped: g.counts.n_clipped,
             });
         }
         let polynomial = rank > 0;

@@ -150,3 +150,29 @@ def test_clipped_fits_of_hot_pixel_darks_are_exact_least_squares_of_the_kept_pix
         exact = _exact_fit_values(xs, ys, deg)
         err = np.max(np.abs(f.apply(xs) - exact)) / np.max(np.abs(exact))
         assert err < 2e-9, (deg, err)
+
+
+def test_too_few_pixels_after_clipping_counts_the_clipped_ones():
+    # y = 2x + 1 + r, r = [1, -3, 0, 5, -3] orthogonal to 1 and x (by hand), so the first
+    # line fit leaves r as residuals: median 0, std sqrt(8.8) = 2.97, and a 0.2-sigma
+    # clip keeps only the middle pixel (astropy's sigma_clip keeps the same one)
+    x = np.array([0.0, 1.0, 2.0, 3.0, 4.0, np.nan, 9.0])
+    r = np.array([1.0, -3.0, 0.0, 5.0, -3.0, 0.0, 0.0])
+    y = 2.0 * x + 1.0 + r
+    mask = np.zeros(7, dtype=bool)
+    mask[6] = True  # one pixel masked by the user
+    kept = ~sigma_clip(r[:5], sigma=0.2, maxiters=None).mask
+    assert kept.tolist() == [False, False, True, False, False]
+    for kwargs in ({}, {"weights": np.ones(7)}):
+        with pytest.raises(ex.InsufficientDataError) as info:
+            iuvs.fit(x, y, 1, mask=mask, clip=0.2, **kwargs)
+        message = str(info.value)
+        assert "needs at least 2 usable pixels but only 1 remain" in message
+        # 6 excluded: 1 masked, 1 non-finite, 4 clipped
+        assert "(6 excluded" in message, message
+        assert "1 of them non-finite, 4 clipped" in message, message
+        assert "clip at more sigma" in message
+    # without clipping the count says 0 clipped and no hint
+    with pytest.raises(ex.InsufficientDataError, match="0 clipped\\)") as info:
+        iuvs.fit(x[:2], y[:2], 3)
+    assert "clip at" not in str(info.value)

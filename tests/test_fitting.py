@@ -443,6 +443,77 @@ def test_histogram_float32_far_from_zero_with_every_range_kind():
             np.testing.assert_array_equal(iuvs.histogram(a, bins, rg)[0], want)
 
 
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [
+        (0.0, 1e-39),  # subnormal float32: edges rounded by 2^-149, 1.4e-5 of a bin
+        (-1e-39, 1e-39),
+        (0.0, 1e-44),  # a few float32 subnormal steps wide
+        (-3e-40, -1e-41),
+        (1e-38, 2e-38),  # across the smallest normal float32 (1.18e-38)
+        (0.0, 1.2e-38),
+        (16777216.0, 16777300.0),  # float32 integers two apart
+    ],
+)
+def test_histogram_float32_subnormal_and_coarse_ranges_equal_numpy(lo, hi):
+    # numpy.histogram is the reference; values on every edge and one float32 step either side
+    f32 = np.float32
+    rng = np.random.default_rng(13)
+    for bins in (1, 3, 10, 64, 1000):
+        for rg in [(f32(lo), f32(hi)), (float(f32(lo)), float(f32(hi))), (np.float64(f32(lo)), hi)]:
+            try:
+                e = np.histogram_bin_edges(np.zeros(1, f32), bins, rg).astype(f32)
+            except ValueError:  # "Too many bins": float32 edges that coincide
+                with pytest.raises(ex.InvalidParameterError, match="too many bins"):
+                    iuvs.histogram(np.zeros(1, f32), bins, rg)
+                continue
+            a = np.concatenate(
+                [e, np.nextafter(e, f32(np.inf)), np.nextafter(e, f32(-np.inf))]
+                + [rng.uniform(float(f32(lo)), float(f32(hi)), 200).astype(f32)]
+            )
+            for data in (a, a.astype(np.float64)):
+                try:
+                    want, want_edges = np.histogram(data, bins, rg)
+                except ValueError:  # "Too many bins": float32 edges that coincide
+                    with pytest.raises(ex.InvalidParameterError, match="too many bins"):
+                        iuvs.histogram(data, bins, rg)
+                    continue
+                counts, edges = iuvs.histogram(data, bins, rg)
+                label = f"bins={bins} range={rg!r} {data.dtype}"
+                np.testing.assert_array_equal(counts, want, err_msg=label)
+                np.testing.assert_array_equal(edges, want_edges, err_msg=label)
+    # the corner as found: numpy.linspace's float32 edges of (0, 1e-39), 10 bins
+    e = np.linspace(f32(0), f32(1e-39), 11, dtype=f32)
+    if (lo, hi) == (0.0, 1e-39):
+        counts, _ = iuvs.histogram(e, 10, (f32(0), f32(1e-39)))
+        assert counts.tolist() == [1] * 9 + [2]
+
+
+def test_histogram_float32_range_wider_than_float32():
+    # a Python-float range of float32 data whose width overflows float32: numpy's
+    # float32 subtraction a - first overflows and it raises an IndexError; iuvs puts
+    # every value in the bin its edges give (numpy.searchsorted on numpy's edges)
+    lo, hi = float(np.float32(-3e38)), float(np.float32(3e38))
+    a = np.float32([-3e38, -2.5e38, -1e38, 0.0, 6e37, 1e38, 2.9e38, 3e38])
+    for bins in (1, 3, 10):
+        with np.errstate(over="ignore"):  # numpy's own float32 width overflows
+            edges = np.histogram_bin_edges(a, bins, (lo, hi))
+        assert edges.dtype == np.float32 and np.isfinite(edges).all()
+        a_on = np.concatenate([a, edges])
+        want = np.bincount(
+            np.clip(np.searchsorted(edges, a_on, side="right") - 1, 0, bins - 1), minlength=bins
+        )
+        counts, got_edges = iuvs.histogram(a_on, bins, (lo, hi))
+        np.testing.assert_array_equal(counts, want)
+        np.testing.assert_array_equal(got_edges, edges)
+    # with float32 ends the edges themselves overflow: numpy makes NaN edges or
+    # raises "Too many bins"; iuvs says what overflowed and what to do
+    f32_ends = (np.float32(-3e38), np.float32(3e38))
+    with pytest.raises(ex.InvalidParameterError, match=r"overflows float32.*float64") as info:
+        iuvs.histogram(a.astype(np.float64), 1, f32_ends)
+    assert "-3.0000000054977558e38" in str(info.value)
+
+
 def test_histogram_integer_data_with_ranges_beyond_their_type():
     # numpy compares integers with any Python integer exactly, even one the
     # array's type cannot hold (a negative bound for unsigned data, say)
@@ -620,8 +691,81 @@ def test_histogram_bad_parameters():
     with pytest.raises(ex.InvalidParameterError, match="too many bins"):
         tight = (np.float32(1.0), np.float32(1.0000001))
         iuvs.histogram(np.float32([1.0, 1.0000001]), bins=100, range=tight)
+    # numbers in the message as %g would print them, not as 300-digit integers
+    huge = (1e300, float(np.nextafter(1e300, np.inf)))
+    with pytest.raises(ex.InvalidParameterError, match="too many bins") as info:
+        iuvs.histogram(np.array([1e300]), bins=100, range=huge)
+    message = str(info.value)
+    assert f"[{huge[0]!r}, {huge[1]!r}]" == "[1e+300, 1.0000000000000002e+300]"
+    assert "[1e300, 1.0000000000000002e300]" in message and "fewer bins" in message
+    assert len(message) < 200 and "0" * 20 not in message
+    with pytest.raises(ValueError, match="Too many bins"):  # numpy refuses it too
+        np.histogram(np.array([1e300]), bins=100, range=huge)
     with pytest.raises(ex.UnsupportedDtypeError):
         iuvs.histogram(np.ones(3, dtype=complex), bins=3)
+
+
+@pytest.mark.parametrize("rank", [-1, 0, 1, 2, 3])
+def test_no_degree_of_freedom_warns_like_curve_fit(rank):
+    # N == p: scipy's curve_fit warns OptimizeWarning and fills pcov with inf;
+    # numpy.polyfit(cov=True) raises; iuvs warns (CovarianceWarning) like scipy
+    from scipy.optimize import OptimizeWarning
+
+    p = 1 if rank <= 0 else rank + 1
+    x = np.array([1.0, 2.0, 4.0, 5.0])[:p]
+    y = np.array([3.0, 1.0, 7.0, 2.0])[:p]
+    models = {
+        -1: lambda v, a: v + a,
+        0: lambda v, a: a * v,
+    }
+    model = models.get(rank, lambda v, *c: np.polyval(c, v))
+    with pytest.warns(OptimizeWarning, match="Covariance of the parameters could not be estimated"):
+        want, want_cov = curve_fit(model, x, y, p0=np.ones(p))
+    with pytest.warns(ex.CovarianceWarning, match=f"{p} pixels for {p} parameters") as record:
+        f = iuvs.fit(x, y, rank)
+    assert record[0].filename == __file__  # points at the caller
+    np.testing.assert_allclose(f.coeffs, want, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(f.cov, want_cov)  # all inf
+    assert np.isinf(f.perr).all()
+    # an exact fit: residual statistics zero (to rounding), never NaN or negative
+    assert 0.0 <= f.ssr < 1e-20 and 0.0 <= f.stats.rms < 1e-10 and 0.0 <= f.stats.std < 1e-10
+    with pytest.warns(ex.CovarianceWarning) as record:
+        fits = iuvs.fit_all(x, y, [rank])
+    assert record[0].filename == __file__ and len(record) == 1
+    np.testing.assert_array_equal(fits[0].cov, want_cov)
+    if rank >= 1:
+        with pytest.raises(ValueError, match="must exceed order"):
+            np.polyfit(x, y, rank, cov=True)
+    # one pixel more: a finite covariance and no warning (filterwarnings = error)
+    xs, ys = np.append(x, 3.0), np.append(y, 0.5)
+    assert np.isfinite(iuvs.fit(xs, ys, rank).cov).all()
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e200, 1e300])
+def test_squares_that_overflow_are_reported_with_what_to_do(scale):
+    # |x| beyond ~1.3e154 squares to inf: numpy.polyfit turns that into NaN quietly;
+    # iuvs used to return NaN/inf statistics and, for rank 0, claimed the dark was
+    # "zero at all pixels".  Now DataRangeError says what overflowed and what to do
+    x = np.array([1.0, 2.0, 3.0, 5.0]) * scale
+    y = 2.0 * x + scale / 3
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not np.isfinite(np.sum(x * x))
+    for rank in (-1, 0, 1, 2):
+        try:
+            f = iuvs.fit(x, y, rank)
+        except ex.DataRangeError as err:
+            message = str(err)
+            assert "overflow float64" in message and "divide dark_in and dark_out" in message
+            assert "zero at all" not in message
+            assert isinstance(err, ValueError)
+            continue
+        # what is returned must be finite (a scaled polynomial basis can avoid x**2)
+        assert rank >= 1 and scale < 1e200, (rank, scale)
+        assert np.isfinite(f.cov).all() and np.isfinite(f.stats.std) and np.isfinite(f.ssr)
+    # divided by a common factor, as the message says, the fit works and scales back
+    g = iuvs.fit(x / scale, y / scale, 0)
+    assert g.coeffs[0] == pytest.approx(np.dot(x / scale, y / scale) / np.dot(x / scale, x / scale))
 
 
 # -------------------------------------------------------------------------- bad inputs
@@ -653,7 +797,8 @@ def test_fewer_pixels_than_parameters():
     x = np.array([1.0, 2.0, 3.0])
     with pytest.raises(ex.InsufficientDataError, match="at least 4"):
         iuvs.fit(x, x, 3)
-    f = iuvs.fit(x, x**2, 2)  # exactly determined: zero residual, infinite covariance
+    with pytest.warns(ex.CovarianceWarning):  # exactly determined: infinite covariance
+        f = iuvs.fit(x, x**2, 2)
     assert np.isinf(f.cov).all()
 
 

@@ -57,6 +57,41 @@ def test_planted_hot_pixels_are_found_and_nan_is_never_hot():
     np.testing.assert_array_equal(hp.mask.ravel(), expected)
 
 
+def test_infinite_pixels_are_never_hot():
+    # the docstring's promise: NaN and +-inf are neither hot nor part of the estimate
+    rng = np.random.default_rng(8)
+    dark = rng.normal(400.0, 20.0, (30, 40))
+    dark[2, 3] = np.inf
+    dark[4, 5] = -np.inf
+    dark[6, 7] = np.nan
+    dark[8, 9] = 5000.0
+    for d in (dark, dark.astype(">f8"), dark.astype(np.float32)):
+        hp = iuvs.hot_pixels(d, sigma=5.0)
+        finite = np.asarray(d, dtype=np.float64)[np.isfinite(d)]
+        thr, med, std, _ = reference_threshold(finite, 5.0, 10)
+        assert hp.threshold == pytest.approx(thr, rel=1e-12)
+        expected = np.isfinite(d) & (np.asarray(d, dtype=np.float64) > thr)
+        np.testing.assert_array_equal(hp.mask, expected)
+        assert hp.n_hot == 1 and hp.mask[8, 9] and not hp.mask[2, 3]
+        fixed = iuvs.hot_pixels(d, threshold=2500.0)
+        np.testing.assert_array_equal(fixed.mask, expected)
+
+
+def test_mad_constant_is_astropys():
+    # std = 1 / Phi^-1(3/4) * MAD, astropy.stats.mad_std's constant (not the rounded 1.4826)
+    from scipy.stats import norm
+
+    constant = 1.0 / norm.ppf(0.75)
+    assert constant == pytest.approx(1.482602218505602, rel=1e-15)
+    values = np.array([1.0, 2.0, 4.0, 7.0, 11.0])  # median 4, deviations 3 2 0 3 7: MAD 3
+    hp = iuvs.hot_pixels(values, sigma=3.0, max_iter=1)
+    assert hp.median == 4.0
+    assert hp.std == pytest.approx(3.0 * constant, rel=1e-15)
+    assert hp.std == pytest.approx(mad_std(values), rel=1e-15)
+    assert hp.std != pytest.approx(3.0 * 1.4826, rel=1e-6)
+    assert hp.threshold == pytest.approx(4.0 + 3.0 * 3.0 * constant, rel=1e-15)
+
+
 def test_fixed_threshold():
     x, _ = make_darks(seed=2)
     hp = iuvs.hot_pixels(x, threshold=2500)

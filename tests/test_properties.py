@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import iuvs
-from iuvs.exceptions import IuvsError
+from iuvs.exceptions import CovarianceWarning, IuvsError
 
 DTYPES = ["int16", "uint16", "int32", "uint32", "int64", "float32", "float64"]
 
@@ -63,7 +63,12 @@ def test_fits_and_statistics_match_numpy(pair):
         with pytest.raises(iuvs.exceptions.DegenerateFitError):
             iuvs.fit(x, y, deg)
         return
-    f = iuvs.fit(x, y, deg)
+    if xf.size == deg + 1:  # exactly determined: no covariance, as curve_fit warns
+        with pytest.warns(iuvs.exceptions.CovarianceWarning):
+            f = iuvs.fit(x, y, deg)
+        assert np.isinf(f.cov).all()
+    else:
+        f = iuvs.fit(x, y, deg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         p = np.polyfit(xf, yf, deg)
@@ -73,7 +78,9 @@ def test_fits_and_statistics_match_numpy(pair):
     np.testing.assert_allclose(f.stats.std, res.std(), rtol=1e-8, atol=1e-9 * scale)
     np.testing.assert_allclose(f.stats.mean, res.mean(), atol=1e-8 * scale)
     assert f.stats.n_used == xf.size
-    a = iuvs.fit(x, y, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", iuvs.exceptions.CovarianceWarning)  # a single pixel
+        a = iuvs.fit(x, y, 0)
     np.testing.assert_allclose(a.coeffs[0], np.dot(xf, yf) / np.dot(xf, xf), rtol=1e-12)
     nz = yf != 0
     assert a.stats.n_zero_denominator == int((~nz).sum())
@@ -139,9 +146,15 @@ def test_no_input_crashes_or_panics(x, y, ranks, thr, mask_kind):
     elif mask_kind == "wrong-dtype":
         mask = np.zeros(x.shape, dtype=np.int8)
     try:
-        fits = iuvs.fit_all(x, y, ranks, mask=mask, hot_threshold=thr)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CovarianceWarning)
+            fits = iuvs.fit_all(x, y, ranks, mask=mask, hot_threshold=thr)
     except IuvsError:
         return
+    # a CovarianceWarning (and an all-inf cov) for each fit without a degree of freedom
+    exact = [f for f in fits if f.stats.n_used == f.coeffs.size]
+    assert [w.category for w in caught] == [CovarianceWarning] * len(exact)
+    assert all(np.isinf(f.cov).all() for f in exact)
     for f in fits:
         assert f.stats.n_used >= f.coeffs.size
         assert np.all(np.isfinite(f.coeffs)) or f.stats.n_used > 0

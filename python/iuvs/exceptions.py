@@ -20,7 +20,9 @@ from __future__ import annotations
 from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = [
+    "CovarianceWarning",
     "DarkIndexError",
+    "DataRangeError",
     "DegenerateFitError",
     "EmptyInputError",
     "FileFormatError",
@@ -56,6 +58,14 @@ class DegenerateFitError(IuvsError, ValueError):
     """The fit is rank-deficient (for example a constant ``dark_in``)."""
 
 
+class DataRangeError(IuvsError, ValueError):
+    """The data are too large in magnitude for float64 sums of squares (about 1e154).
+
+    The message names the largest values; divide ``dark_in`` and ``dark_out``
+    by a common factor and fit again.
+    """
+
+
 class RankError(IuvsError, ValueError):
     """A model rank outside -1..12 was requested."""
 
@@ -89,3 +99,13 @@ class OutputExistsError(IuvsError, FileExistsError):
 
 class IuvsWarning(AstropyUserWarning):  # type: ignore[misc]
     """Numerical or file trouble that does not stop the work."""
+
+
+class CovarianceWarning(IuvsWarning):
+    """The parameter covariance could not be estimated (it is set to inf).
+
+    Issued, like :class:`scipy.optimize.OptimizeWarning` by
+    :func:`scipy.optimize.curve_fit`, when a fit uses exactly as many pixels
+    as the model has parameters: no degree of freedom is left to estimate the
+    residual variance.
+    """

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +33,7 @@ import numpy.typing as npt
 
 import iuvs._core as _core
 from iuvs.exceptions import (
+    CovarianceWarning,
     InvalidParameterError,
     UnsupportedDtypeError,
 )
@@ -141,7 +143,10 @@ class Fit:
     cov : numpy.ndarray
         Parameter covariance ``inv(A^T A) * SSR / (N - p)`` as
         :func:`scipy.optimize.curve_fit` (``absolute_sigma=False``) and
-        ``numpy.polyfit(cov=True)`` report it.
+        ``numpy.polyfit(cov=True)`` report it.  With as many used pixels as
+        parameters (``N == p``) it cannot be estimated: every entry is inf and
+        a :class:`~iuvs.exceptions.CovarianceWarning` is issued, as
+        ``curve_fit`` does (``numpy.polyfit`` raises instead).
     perr : numpy.ndarray
         ``sqrt(diag(cov))``.
     stats : ResidualStats
@@ -426,6 +431,20 @@ def _check_hist(
     return int(bins), (lo, hi)
 
 
+def _warn_undetermined(fits: list[Fit], stacklevel: int) -> None:
+    """Warn, as scipy's ``curve_fit`` does, for fits without a degree of freedom left."""
+    for f in fits:
+        if f.stats.n_used == f.coeffs.size:
+            warnings.warn(
+                f"the covariance of the {f.name} fit could not be estimated: it uses "
+                f"{f.stats.n_used} pixels for {f.coeffs.size} parameters, so no degree of "
+                "freedom is left for the residual variance; cov and perr are inf (use more "
+                "pixels or a lower rank)",
+                CovarianceWarning,
+                stacklevel=stacklevel + 1,
+            )
+
+
 def fit_all(
     dark_in: npt.ArrayLike,
     dark_out: npt.ArrayLike,
@@ -504,6 +523,17 @@ def fit_all(
         If fewer usable pixels remain than a model has parameters.
     iuvs.exceptions.DegenerateFitError
         If ``dark_in`` has too few distinct values for a polynomial rank.
+    iuvs.exceptions.DataRangeError
+        If the data are so large (about 1e154 and up) that their squares, the
+        residual statistics or the covariance overflow float64: divide both
+        darks by a common factor.
+
+    Warns
+    -----
+    iuvs.exceptions.CovarianceWarning
+        For a model fitted with exactly as many used pixels as parameters: its
+        covariance cannot be estimated and is inf (as
+        :func:`scipy.optimize.curve_fit` warns with ``OptimizeWarning``).
 
     Examples
     --------
@@ -515,6 +545,40 @@ def fit_all(
     >>> np.round(fits[1].coeffs, 9).tolist()
     [1.5, 20.0]
     """
+    fits = _fit_all(
+        dark_in,
+        dark_out,
+        ranks,
+        mask=mask,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        clip_iter=clip_iter,
+        weights=weights,
+        hist_bins=hist_bins,
+        hist_range=hist_range,
+        options=options,
+    )
+    _warn_undetermined(fits, stacklevel=2)
+    return fits
+
+
+def _fit_all(
+    dark_in: npt.ArrayLike,
+    dark_out: npt.ArrayLike,
+    ranks: Iterable[int],
+    *,
+    mask: npt.ArrayLike | None,
+    hot_threshold: float | None,
+    hot_sigma: float | None,
+    clip: float | None,
+    clip_iter: int,
+    weights: npt.ArrayLike | Literal["poisson"] | None,
+    hist_bins: int | None,
+    hist_range: tuple[float, float] | None,
+    options: FitOptions | None = None,
+) -> list[Fit]:
+    """:func:`fit_all` without its warnings (issued by the public caller)."""
     rank_list = _check_ranks(ranks)
     o = FitOptions.resolve(
         options,
@@ -604,6 +668,22 @@ def fit(
         The fitted model with coefficients (highest power first), covariance
         and residual statistics.
 
+    Raises
+    ------
+    iuvs.exceptions.InsufficientDataError
+        If fewer usable pixels remain than the model has parameters (the
+        message counts those excluded, non-finite and clipped).
+    iuvs.exceptions.DataRangeError
+        If the data are too large in magnitude for float64 sums of squares
+        (see :func:`fit_all`).
+
+    Warns
+    -----
+    iuvs.exceptions.CovarianceWarning
+        If the fit uses exactly as many pixels as parameters: ``cov`` and
+        ``perr`` are then inf, as :func:`scipy.optimize.curve_fit` reports
+        them (with ``OptimizeWarning``).
+
     Examples
     --------
     >>> import numpy as np, iuvs
@@ -612,7 +692,7 @@ def fit(
     >>> round(float(f.coeffs[0]), 12), f.stats.n_used
     (5.0, 10)
     """
-    return fit_all(
+    fits = _fit_all(
         dark_in,
         dark_out,
         [rank],
@@ -625,4 +705,6 @@ def fit(
         hist_bins=hist_bins,
         hist_range=hist_range,
         options=options,
-    )[0]
+    )
+    _warn_undetermined(fits, stacklevel=2)
+    return fits[0]

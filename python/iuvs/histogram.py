@@ -83,7 +83,10 @@ def _numpy_rule(
     # linspace works in the type of its ends (float32 for numpy.float32 ends, even
     # when the edges are then float64): the edges have the rounding of the coarser
     edges_f32 = _float_kind(bin_type) or np.result_type(first, last, 1.0) == _F32
-    edges = np.linspace(first, last, bins + 1, endpoint=True, dtype=bin_type)
+    # a float32 width beyond float32's largest value overflows here: the core
+    # refuses the non-finite edges or width with a message saying so
+    with np.errstate(over="ignore", invalid="ignore"):
+        edges = np.linspace(first, last, bins + 1, endpoint=True, dtype=bin_type)
     edges.flags.writeable = False
     keep = (_in(np.result_type(proto, first), first), _in(np.result_type(proto, last), last))
     sub_type = np.result_type(np.empty(0, bin_type), first)
@@ -95,7 +98,8 @@ def _numpy_rule(
             first, dtype=width_type
         ).astype(u)
     else:
-        denom = np.subtract(last, first, dtype=width_type)
+        with np.errstate(over="ignore"):
+            denom = np.subtract(last, first, dtype=width_type)
     div_type = np.result_type(np.empty(0, sub_type), denom)
     sub = (_float_kind(sub_type), _in(sub_type, first))
     div = (_float_kind(div_type), float(np.asarray(denom).astype(div_type)))

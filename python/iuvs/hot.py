@@ -1,9 +1,11 @@
 """Hot pixels from dark frames.
 
 A pixel is hot when its DN is above a fixed threshold, or above
-``median + sigma * std`` where ``std = 1.4826 * MAD`` is estimated iteratively
-without the pixels already flagged (until the set no longer changes or
-``max_iter``).  The medians are found in Rust by selection.
+``median + sigma * std`` where ``std = 1.482602218505602 * MAD`` is estimated
+iteratively without the pixels already flagged (until the set no longer changes
+or ``max_iter``).  The constant is ``1 / Phi^-1(3/4)``, exactly the one of
+:func:`astropy.stats.mad_std` (often rounded to 1.4826).  NaN and infinite
+pixels are never hot.  The medians are found in Rust by selection.
 
 Examples
 --------
@@ -101,8 +103,10 @@ def hot_pixels(
     threshold : float, optional
         Fixed DN threshold: pixels above it are hot.
     sigma : float, optional
-        Pixels above ``median + sigma * 1.4826 * MAD`` are hot, estimated
-        iteratively.  Default 5 when ``threshold`` is not given.
+        Pixels above ``median + sigma * 1.482602218505602 * MAD`` are hot
+        (``1 / Phi^-1(3/4)``, the constant of :func:`astropy.stats.mad_std`),
+        estimated iteratively over the finite pixels.  Default 5 when
+        ``threshold`` is not given.
     max_iter : int, optional
         Most iterations of the estimate.
 

@@ -628,6 +628,17 @@ pub(crate) struct NormalSums<'s> {
     pub hi: f64,
 }
 
+/// `"|dark_in| up to 4.000e200, "` for an overflow message, or nothing when
+/// the range of `dark_in` was not tracked (only polynomial passes track it).
+fn largest_dark_in(lo: f64, hi: f64) -> String {
+    let largest = lo.abs().max(hi.abs());
+    if largest.is_finite() {
+        format!("|dark_in| up to {largest:.3e}, ")
+    } else {
+        String::new()
+    }
+}
+
 /// Solve one rank from the sums of the `counts.n_used` pixels.
 ///
 /// # Errors
@@ -644,13 +655,21 @@ pub(crate) fn solve_model(rank: i64, s: &NormalSums<'_>, counts: &Counts) -> Cor
             n_used,
             n_excluded: counts.n_excluded(),
             n_nonfinite: counts.n_nonfinite,
+            n_clipped: counts.n_clipped,
         });
     }
     Ok(match rank {
         -1 => Model::Additive(s.diff / n_used as f64),
         0 => {
             let sxx = s.xx;
-            if !(sxx > 0.0) || !sxx.is_finite() {
+            if !(sxx.is_finite() && s.xy.is_finite()) {
+                return Err(CoreError::Overflow {
+                    model: model_name(rank),
+                    what: "the sums of dark_in squared and of dark_in * dark_out",
+                    detail: format!("{}at {n_used} used pixels", largest_dark_in(lo, hi)),
+                });
+            }
+            if !(sxx > 0.0) {
                 return Err(CoreError::Degenerate {
                     model: model_name(rank),
                     reason: format!(
@@ -949,6 +968,31 @@ fn fit_all_split(
         } else {
             stats.ssr / dof as f64
         };
+        let (coeffs_ok, stats_ok) = (
+            match &model {
+                Model::Additive(a) | Model::Multiplicative { a, .. } => a.is_finite(),
+                Model::Poly { cheb, .. } => cheb.iter().all(|c| c.is_finite()),
+            },
+            [
+                stats.mean, stats.std, stats.min, stats.max, stats.rms, stats.ssr,
+            ]
+            .iter()
+            .all(|v| v.is_finite()),
+        );
+        if !(coeffs_ok && stats_ok) {
+            return Err(CoreError::Overflow {
+                model: model_name(rank),
+                what: "the residual statistics and the covariance",
+                detail: format!(
+                    "{}residuals from {:.3e} to {:.3e}, sum of squared residuals {:.3e}, at \
+                     {n_used} used pixels",
+                    largest_dark_in(lo, hi),
+                    stats.min,
+                    stats.max,
+                    stats.ssr
+                ),
+            });
+        }
         let result = match model {
             Model::Additive(a) => FitResult {
                 rank,
@@ -979,7 +1023,13 @@ fn fit_all_split(
                 ..
             } => {
                 let coeffs = power_coeffs(&cheb, center, half_width);
-                let cov = power_covariance(&inverse, p, center, half_width, s2);
+                // no degree of freedom left: every entry inf, as scipy's curve_fit
+                // reports it (inf * the inverse would mix signs and NaN)
+                let cov = if dof == 0 {
+                    vec![f64::INFINITY; p * p]
+                } else {
+                    power_covariance(&inverse, p, center, half_width, s2)
+                };
                 FitResult {
                     rank,
                     coeffs,
@@ -1268,8 +1318,12 @@ mod tests {
             let (x, y) = (arr(xs), arr(ys));
             let err = fit_all(&input(&x, &y), &[1]).unwrap_err();
             assert!(matches!(err, CoreError::Degenerate { .. }), "{err}");
-            // the additive model does not need a scaling
-            assert!(fit_all(&input(&x, &y), &[-1]).is_ok());
+            // the additive model does not need a scaling; its residuals of
+            // 1e308 square to inf, which is said (they were NaN statistics)
+            match fit_all(&input(&x, &y), &[-1]) {
+                Ok(f) => assert!(f[0].stats.ssr.is_finite() && x[1] < 1.0),
+                Err(e) => assert!(matches!(e, CoreError::Overflow { .. }) && x[1] > 1.0),
+            }
         }
         // a subnormal first block, then a normal range: the fit is exact
         let mut xs: Vec<f64> = (0..2500)
@@ -1424,5 +1478,61 @@ mod tests {
         assert_eq!(f.counts.n_used, 89);
         assert_eq!(f.counts.n_masked, 1);
         assert_eq!(f.counts.n_hot, 10);
+    }
+
+    #[test]
+    fn no_degree_of_freedom_gives_an_all_inf_covariance() {
+        // as scipy's curve_fit fills pcov with inf when N == p
+        let (x, y) = (arr(vec![1.0, 2.0, 4.0]), arr(vec![3.0, 1.0, 7.0]));
+        for f in fit_all(&input(&x, &y), &[2]).unwrap() {
+            assert_eq!(f.cov, vec![f64::INFINITY; 9]);
+            assert!(f.coeffs.iter().all(|c| c.is_finite()));
+        }
+        // the carried-over refinement can take the sum of squares of an exact
+        // fit just below zero: it is 0 then, and rms and std are not NaN
+        for xs in [[1.0, 7.0, 12.0, 25.0], [2.0, 5.0, 11.0, 30_000.0]] {
+            let ys = [3.0, 1.0, 7.0, 29_000.0];
+            let (x, y) = (arr(xs.to_vec()), arr(ys.to_vec()));
+            let f = fit_all(&input(&x, &y), &[3]).unwrap().remove(0);
+            assert!(
+                f.stats.ssr >= 0.0 && f.stats.rms >= 0.0 && f.stats.std >= 0.0,
+                "{f:?}"
+            );
+        }
+        let (x1, y1) = (arr(vec![2.0]), arr(vec![5.0]));
+        for f in fit_all(&input(&x1, &y1), &[-1, 0]).unwrap() {
+            assert_eq!(f.cov, vec![f64::INFINITY]);
+        }
+    }
+
+    #[test]
+    fn overflowing_squares_are_reported_as_overflow() {
+        let overflow = |x: &ArrayD<f64>, rank: i64| {
+            let y = x.mapv(|v| 2.0 * v + 1.0);
+            match fit_all(&input(x, &y), &[rank]).unwrap_err() {
+                e @ CoreError::Overflow { .. } => e.to_string(),
+                other => panic!("rank {rank}: {other}"),
+            }
+        };
+        let big = arr(vec![1e160, 2e160, 3e160, 4e160]);
+        // rank 0 used to say "dark_in is zero at all 4 used pixels"
+        let text = overflow(&big, 0);
+        assert!(
+            text.contains("dark_in squared") && text.contains("divide"),
+            "{text}"
+        );
+        assert!(!text.contains("zero"), "{text}");
+        assert!(overflow(&big, -1).contains("residual statistics"));
+        let huge = arr(vec![1e200, 2e200, 3e200, 4e200]);
+        for rank in [1, 2] {
+            let text = overflow(&huge, rank);
+            assert!(text.contains("|dark_in| up to 4.000e200"), "{text}");
+        }
+        // below the overflow everything stays finite
+        let fine = arr(vec![1e150, 2e150, 3e150, 5e150]);
+        for f in fit_all(&input(&fine, &fine.mapv(|v| 2.0 * v)), &[-1, 0, 1, 2]).unwrap() {
+            assert!(f.cov.iter().all(|c| c.is_finite()), "{f:?}");
+            assert!(f.stats.ssr.is_finite() && f.stats.std.is_finite());
+        }
     }
 }

@@ -17,6 +17,7 @@ pyo3::import_exception!(iuvs.exceptions, RankError);
 pyo3::import_exception!(iuvs.exceptions, InvalidParameterError);
 pyo3::import_exception!(iuvs.exceptions, UnsupportedDtypeError);
 pyo3::import_exception!(iuvs.exceptions, FileFormatError);
+pyo3::import_exception!(iuvs.exceptions, DataRangeError);
 
 /// The Python exception of a core error.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| core_error(py, e))`
@@ -30,6 +31,7 @@ pub(crate) fn core_error(_py: Python<'_>, err: CoreError) -> PyErr {
         CoreError::RankOutOfRange { .. } => RankError::new_err(msg),
         CoreError::InvalidParameter(_) => InvalidParameterError::new_err(msg),
         CoreError::FileFormat(_) => FileFormatError::new_err(msg),
+        CoreError::Overflow { .. } => DataRangeError::new_err(msg),
     }
 }
 
