@@ -82,9 +82,21 @@ class HDUInfo:
 
 _SUBTRACTED = ("detector_dark_subtracted", "detector_background_subtracted")
 _DARK_INTEGRATION = ("Dark_Integration", "DarkIntegration")
+_DARK_ENGINEERING = ("Dark_Engineering", "DarkEngineering")
 _USED_TABLES = frozenset(
-    n.upper() for n in (*_DARK_INTEGRATION, "Integration", "Observation", "Binning")
+    n.upper()
+    for n in (
+        *_DARK_INTEGRATION,
+        *_DARK_ENGINEERING,
+        "Integration",
+        "Engineering",
+        "Observation",
+        "Binning",
+    )
 )
+# raw detector temperature (DN) to deg C (l1b_format.md, section 2)
+_DET_TEMP_SLOPE = -0.0749
+_DET_TEMP_OFFSET = 174.08
 _FRAMES = {
     "raw": "detector_raw",
     "dark": "detector_dark",
@@ -467,6 +479,37 @@ class L1BReader:
         if table is None or "DET_TEMP_C" not in table:
             return None
         return np.asarray(table["DET_TEMP_C"], dtype=np.float64)
+
+    def _temperatures(
+        self, integration: tuple[str, ...], engineering: tuple[str, ...]
+    ) -> npt.NDArray[np.float64] | None:
+        table = self._table(*integration)
+        if table is not None and "DET_TEMP_C" in table:
+            return np.asarray(table["DET_TEMP_C"], dtype=np.float64).reshape(-1)
+        table = self._table(*engineering)
+        if table is not None and "DET_TEMP" in table:
+            dn = np.asarray(table["DET_TEMP"], dtype=np.float64).reshape(-1)
+            return dn * _DET_TEMP_SLOPE + _DET_TEMP_OFFSET
+        return None
+
+    @property
+    def dark_temperatures(self) -> npt.NDArray[np.float64] | None:
+        """Detector temperature of each dark in deg C, or None.
+
+        ``Dark_Integration.DET_TEMP_C`` where present (v02+); otherwise the
+        dark engineering table's raw ``DET_TEMP`` converted as
+        ``DN * -0.0749 + 174.08`` (``l1b_format.md``; v00/v01 files).
+        """
+        return self._temperatures(_DARK_INTEGRATION, _DARK_ENGINEERING)
+
+    @property
+    def integration_temperatures(self) -> npt.NDArray[np.float64] | None:
+        """Detector temperature of each light integration in deg C, or None.
+
+        ``Integration.DET_TEMP_C`` (v02+), else ``Engineering.DET_TEMP`` (DN)
+        converted as :attr:`dark_temperatures` does.
+        """
+        return self._temperatures(("Integration",), ("Engineering",))
 
     @property
     def dark_et(self) -> npt.NDArray[np.float64] | None:
