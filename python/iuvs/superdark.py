@@ -366,7 +366,7 @@ def _run_dask(
     client = distributed.Client(scheduler) if own else scheduler
     try:
         todo = iter(paths)
-        first = [client.submit(work, p, pure=False) for p, _ in zip(todo, range(window))]
+        first = [client.submit(work, p, pure=False) for _, p in zip(range(window), todo)]
         queue = distributed.as_completed(first)
         del first
         for future in queue:
@@ -1161,7 +1161,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
     """
     from astropy.io import fits
 
-    from iuvs.io.product import _creator, _fsync_folder, _verify, check_output_path
+    from iuvs.io.product import _creator, _fsync_folder, check_output_path
 
     target = check_output_path(path, overwrite=overwrite)
     primary = fits.PrimaryHDU()
@@ -1177,7 +1177,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
     for i, s in enumerate(result, start=1):
         g = s.group
         cards = [
-            ("GROUP", g.label, "the group in one line"),
+            ("GROUP", g.label, ""),
             ("XUV", g.channel, "channel"),
             ("INT_TIME", g.int_time, "integration time (s)"),
             ("BIN_TBL", g.bin_tbl, "binning table"),
@@ -1194,7 +1194,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
         for name, data in (("SUPERDARK", s.data), ("COUNT", s.n_used), ("SCATTER", s.scatter)):
             hdu = fits.ImageHDU(np.asarray(data), name=name, ver=i)
             for key, value, comment in cards:
-                hdu.header[key] = (value, comment)
+                hdu.header[key] = (value, comment) if comment else value
             hdu.header["BUNIT"] = "" if name == "COUNT" else "DN"
             hdus.append(hdu)
         p = s.provenance
@@ -1238,7 +1238,21 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
     hdul = fits.HDUList(hdus)
 
     def check(tmp: str) -> None:
-        _verify(tmp, target, hdul)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with open(tmp, "rb") as fh, fits.open(fh, memmap=False, checksum=True) as got:
+                    got.verify("exception")
+                    for a, b in zip(got, hdul, strict=True):
+                        if a.name != b.name or (
+                            isinstance(b, fits.ImageHDU)
+                            and not np.array_equal(a.data, b.data, equal_nan=True)
+                        ):
+                            raise ValueError(f"HDU {b.name} does not read back as written")
+        except (OSError, ValueError, TypeError, Warning) as err:
+            raise FileFormatError(
+                f"{target}: the written superdark file did not verify ({err}); nothing replaced"
+            ) from err
 
     with atomic_file(target, check) as fh:
         hdul.writeto(fh, checksum=True, output_verify="exception")
