@@ -958,7 +958,7 @@ def _model_plan(
     n_int: int,
     n_darks: int,
 ) -> tuple[npt.NDArray[np.float64], _Plan]:
-    """The dark a model predicts at each light frame's temperature."""
+    """Return the dark a model predicts at each light frame's temperature."""
     models = [model] if isinstance(model, DarkModel) else list(model)
     if not models or not all(isinstance(m, DarkModel) for m in models):
         raise InvalidParameterError(

@@ -113,7 +113,7 @@ def _combine(
     clip_iter: int,
     mask: npt.ArrayLike | None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Combined frame, frames used per pixel, population std of the kept values.
+    """Return the combined frame, frames used per pixel and population std of the kept values.
 
     The contract of ``iuvs.combine`` (astropy ``sigma_clip(axis=0,
     cenfunc='median', stdfunc='std')`` then mean or median); NaN and masked
@@ -159,7 +159,11 @@ def _combine(
     n_used = np.asarray(data.count(axis=0), dtype=np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        combined = np.ma.median(data, axis=0) if method == "median" else data.mean(axis=0)
+        combined = (
+            np.ma.median(data, axis=0)  # type: ignore[no-untyped-call]
+            if method == "median"
+            else data.mean(axis=0)
+        )
         scatter = data.std(axis=0)
     return (
         np.asarray(np.ma.filled(combined, np.nan), dtype=np.float64),
@@ -258,7 +262,7 @@ def dark_group(l1b: Any) -> DarkGroup:
 
 
 def _set_starts(et: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-    """True for the first dark of each dark set (file order; gaps > SET_GAP_SECONDS)."""
+    """Return True for the first dark of each dark set (file order; gaps > SET_GAP_SECONDS)."""
     first = np.zeros(et.size, dtype=bool)
     if et.size:
         first[0] = True
@@ -366,7 +370,9 @@ def _run_dask(
     client = distributed.Client(scheduler) if own else scheduler
     try:
         todo = iter(paths)
-        first = [client.submit(work, p, pure=False) for _, p in zip(range(window), todo)]
+        first = [
+            client.submit(work, p, pure=False) for _, p in zip(range(window), todo, strict=False)
+        ]
         queue = distributed.as_completed(first)
         del first
         for future in queue:
@@ -593,7 +599,8 @@ def _check_options(
         lo, hi = temperature_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise InvalidParameterError(
-                f"temperature_range must be (low, high) deg C, low <= high, got {temperature_range!r}"
+                "temperature_range must be (low, high) deg C, low <= high, got "
+                f"{temperature_range!r}"
             )
     if isinstance(block_bytes, bool) or not isinstance(block_bytes, int) or block_bytes < 1:
         raise InvalidParameterError(f"block_bytes must be a positive integer, got {block_bytes!r}")
@@ -1014,7 +1021,7 @@ class DarkModel:
         return np.stack([np.polyval(p, t) for p in self.polynomials], axis=-1)
 
     def predict(self, temperature: float | npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """The dark at a detector temperature, DN.
+        """Return the dark at a detector temperature, DN.
 
         Parameters
         ----------
@@ -1086,7 +1093,7 @@ class DarkModel:
         for name in sorted(set(files)):
             test = np.array([f == name for f in files])
             train = good & ~test
-            coeffs = []
+            coeffs: list[npt.NDArray[np.float64]] = []
             for v, degree in zip(values, self.degrees, strict=True):
                 if np.count_nonzero(train) < degree + 2:
                     coeffs = []

@@ -1039,7 +1039,7 @@ def dark_gain(temperature: npt.ArrayLike) -> npt.NDArray[np.float64]:
     Examples
     --------
     >>> import iuvs
-    >>> iuvs.synthetic.dark_gain([-15.0, -5.0]).tolist()
+    >>> iuvs.synthetic.dark_gain([-15.0, -5.0]).round(6).tolist()
     [1.0, 1.38]
     """
     d = np.asarray(temperature, dtype=np.float64) - DARK_REFERENCE_TEMPERATURE
@@ -1047,7 +1047,7 @@ def dark_gain(temperature: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 def dark_pattern(set_index: int) -> npt.NDArray[np.float64]:
-    """The noise-free dark at -15 deg C of binning set ``set_index`` of :func:`write_dark_archive`.
+    """Return the noise-free dark at -15 deg C of a binning set of :func:`write_dark_archive`.
 
     Parameters
     ----------
@@ -1124,8 +1124,8 @@ def write_dark_archive(
     >>> with tempfile.TemporaryDirectory() as d:
     ...     paths = iuvs.synthetic.write_dark_archive(d, files_per_set=2, n_darks=3)
     ...     l1b = iuvs.io.L1BReader(paths[-1])
-    >>> len(paths), l1b.detector_dark.shape
-    (6, (3, 20, 64))
+    >>> len(paths), l1b.detector_dark.shape, l1b.channel
+    (6, (3, 12, 48), 'FUV')
     """
     for label, value, least in (("files_per_set", files_per_set, 2), ("n_darks", n_darks, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
