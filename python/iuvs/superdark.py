@@ -924,7 +924,7 @@ class DarkModel:
     --------
     >>> import tempfile, iuvs
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=6, n_darks=4)
+    ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=4, n_darks=4)
     ...     s = iuvs.darks.superdark(d, jobs=1)
     >>> model = iuvs.darks.DarkModel.fit(s[0])
     >>> model.predict(-15.0).shape, model.degrees[0] >= 1
@@ -981,7 +981,7 @@ class DarkModel:
         --------
         >>> import tempfile, iuvs
         >>> with tempfile.TemporaryDirectory() as d:
-        ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=6, n_darks=4)
+        ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=4, n_darks=4)
         ...     s = iuvs.darks.superdark(d, jobs=1)
         >>> iuvs.darks.DarkModel.fit(s[0], rank=0).rank
         0
@@ -1073,7 +1073,7 @@ class DarkModel:
         --------
         >>> import tempfile, iuvs
         >>> with tempfile.TemporaryDirectory() as d:
-        ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=6, n_darks=4)
+        ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=4, n_darks=4)
         ...     s = iuvs.darks.superdark(d, jobs=1)
         >>> v = iuvs.darks.DarkModel.fit(s[0]).validate()
         >>> v.summary()["model_sigma"] < v.summary()["nearest_sigma"]
