@@ -153,6 +153,13 @@ def test_validate_beats_the_nearest_dark(result):
         s.temperatures[k],
     )
     assert v.model_sigma[k] == pytest.approx(np.std(d - (a * s.data + b)), rel=1e-6)
+    # the baseline: the nearest dark in time of another file, found by brute force
+    t = s.times
+    cands = [j for j in range(s.n_darks) if str(s.provenance["file"][j]) != f]
+    j = min(cands, key=lambda j: abs(t[j] - t[k]))
+    with fits.open(str(s.provenance["file"][j])) as hdul:
+        near = np.asarray(hdul["detector_dark"].data[int(s.dark_index[j])], dtype=np.float64)
+    assert v.nearest_sigma[k] == pytest.approx(np.std(d - near), rel=1e-12)
     # the poisson noise of the darks is the floor: sqrt(mean DN)
     assert summary["model_sigma"] > 0.5 * np.sqrt(np.nanmedian(s.data) * 0.3)
 

@@ -747,6 +747,31 @@ def superdark(
     )
 
 
+def _nearest_other(
+    k: int,
+    order: npt.NDArray[np.intp],
+    rank: npt.NDArray[np.intp],
+    et: npt.NDArray[np.float64],
+    files: Sequence[str],
+) -> int:
+    """Return the dark nearest in time to dark ``k`` from another file (-1: none).
+
+    Walks outwards from ``k`` in time order (``order`` sorts ``et``, ``rank`` is
+    its inverse); ties go to the earlier dark in time order.
+    """
+    lo, hi = int(rank[k]) - 1, int(rank[k]) + 1
+    n = len(order)
+    while lo >= 0 and files[order[lo]] == files[k]:
+        lo -= 1
+    while hi < n and files[order[hi]] == files[k]:
+        hi += 1
+    if lo < 0 and hi >= n:
+        return -1
+    if hi >= n or (lo >= 0 and et[k] - et[order[lo]] <= et[order[hi]] - et[k]):
+        return int(order[lo])
+    return int(order[hi])
+
+
 def _finish(
     group: DarkGroup,
     scratch: _Scratch,
@@ -764,11 +789,12 @@ def _finish(
     # path order, then dark index; a dark already seen in another file (same ET) is left out
     meta = sorted(scratch.meta)
     chosen: list[tuple[str, int, float, float, int]] = []
-    seen: list[float] = []
+    seen: set[int] = set()  # ET in units of _SAME_DARK_SECONDS
     for row in meta:
-        if any(abs(row[2] - t) < _SAME_DARK_SECONDS for t in seen):
+        key = round(row[2] / _SAME_DARK_SECONDS)
+        if seen & {key - 1, key, key + 1}:
             continue
-        seen.append(row[2])
+        seen.add(key)
         chosen.append(row)
     n_duplicates = len(meta) - len(chosen)
     n = len(chosen)
@@ -794,6 +820,9 @@ def _finish(
     finite_s = np.isfinite(data)
     et = np.array([r[2] for r in chosen])
     files = [r[0] for r in chosen]
+    order = np.argsort(et, kind="stable")
+    rank = np.empty(n, dtype=np.intp)
+    rank[order] = np.arange(n)
     for k, (path, index, t_et, temp, slot) in enumerate(chosen):
         d = np.asarray(stack[slot], dtype=np.float64)
         use = finite_s & np.isfinite(d)
@@ -812,9 +841,8 @@ def _finish(
         prov[k]["sum_d"], prov[k]["sum_dd"] = dv.sum(), (dv * dv).sum()
         prov[k]["sum_s"], prov[k]["sum_ss"] = sv.sum(), (sv * sv).sum()
         prov[k]["sum_ds"] = (dv * sv).sum()
-        others = [j for j in range(n) if files[j] != path]
-        if others:
-            j = min(others, key=lambda j: (abs(et[j] - t_et), j))
+        j = _nearest_other(k, order, rank, et, files)
+        if j >= 0:
             diff = d - np.asarray(stack[chosen[j][4]], dtype=np.float64)
             prov[k]["nearest_sigma"] = float(np.std(diff[np.isfinite(diff)]))
         else:
