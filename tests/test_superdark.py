@@ -347,3 +347,25 @@ def test_set_gap_is_the_rule_of_darks():
     from iuvs import superdark as module
 
     assert module.SET_GAP_SECONDS == darks.SET_GAP_SECONDS
+
+
+# --------------------------------------------------------------------------- figures
+def test_figures(result):
+    pytest.importorskip("matplotlib")
+    from iuvs import plotting
+
+    s = result[0]
+    fig = plotting.superdark(s)
+    images = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    np.testing.assert_array_equal(images[0], s.data)
+    np.testing.assert_array_equal(images[1], s.n_used)
+    model = darks.DarkModel.fit(s)
+    fig = plotting.dark_vs_temperature(model)
+    x, y = fig.axes[0].lines[0].get_data()
+    np.testing.assert_array_equal(y, s.provenance["gain"])
+    v = model.validate()
+    np.testing.assert_array_equal(fig.axes[-1].lines[0].get_data()[1], v.model_sigma)
+    with pytest.raises(ex.InvalidParameterError, match="Superdark"):
+        plotting.superdark(s.data)
+    with pytest.raises(ex.InvalidParameterError, match="DarkModel"):
+        plotting.dark_vs_temperature(s)
