@@ -249,15 +249,20 @@ def test_cli(archive, tmp_path):
 
     root, paths = archive
     bad = tmp_path / "in"
-    shutil.copytree(root, bad)
-    broken = bad / "set0" / "broken_v13_r01.fits.gz"
+    shutil.copytree(root / "set2", bad)  # the FUV set only: one group
+    broken = bad / "broken_v13_r01.fits.gz"
     broken.write_bytes(gzip.compress(b"SIMPLE  = not a fits file")[:20])
     out = tmp_path / "s.fits"
     assert main(["-q", "superdark", str(bad), "-o", str(out), "--jobs", "1"]) == 1
     back = darks.read_superdarks(out)
-    assert len(back) == 3 and [f for f, _ in back.failures] == [str(broken)]
-    assert back.n_files == len(paths) + 1
+    assert len(back) == 1 and [f for f, _ in back.failures] == [str(broken)]
+    assert back.n_files == len(paths) // 3 + 1
     assert main(["-q", "superdark", str(bad), "-o", str(out)]) == 1  # exists: refused
+    rep = tmp_path / "rep"
+    argv = ["-q", "superdark", str(bad), "-o", str(out), "--overwrite", "--report", str(rep)]
+    assert main([*argv, "--jobs", "1"]) == 1
+    page = (rep / "superdark.html").read_text()
+    assert page.count("<h2>") == 2 and "leave-one-file-out" in page and str(broken) in page
 
 
 # ---------------------------------------------------------------- real files
