@@ -374,3 +374,19 @@ def test_figures(result):
         plotting.superdark(s.data)
     with pytest.raises(ex.InvalidParameterError, match="DarkModel"):
         plotting.dark_vs_temperature(s)
+
+
+def test_temperatures_of_both_layouts(tmp_path):
+    for layout, table in (("v13", "Dark_Integration"), ("v00", "DarkEngineering")):
+        p = synthetic.write_l1b(tmp_path, layout=layout, dark_temps=(-20.0, -19.0), seed=1)
+        reader = iuvs.io.L1BReader(p)
+        with fits.open(p) as hdul:
+            if layout == "v13":
+                want = hdul[table].data["DET_TEMP_C"].astype(np.float64)
+                light = hdul["Integration"].data["DET_TEMP_C"].astype(np.float64)
+            else:  # raw DN, converted as l1b_format.md says
+                want = hdul[table].data["DET_TEMP"] * -0.0749 + 174.08
+                light = hdul["Engineering"].data["DET_TEMP"] * -0.0749 + 174.08
+        np.testing.assert_allclose(reader.dark_temperatures, want, rtol=1e-12)
+        np.testing.assert_allclose(reader.integration_temperatures, light, rtol=1e-12)
+        assert np.abs(reader.dark_temperatures - [-20.0, -19.0]).max() < 0.04

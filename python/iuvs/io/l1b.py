@@ -264,7 +264,7 @@ class L1BReader:
                         if isinstance(h, fits.BinTableHDU):
                             # only the tables the reader uses are parsed: parsing and
                             # copying every table took most of the reading time
-                            if key in _USED_TABLES:
+                            if key in _USED_TABLES and not self._temperatures_known(key):
                                 # plain column arrays: FITS_rec.copy() deep-copies
                                 # its column definitions, which cost more than the data
                                 self._tables[key] = {
@@ -290,6 +290,18 @@ class L1BReader:
             ) from err
         if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
+
+    def _temperatures_known(self, key: str) -> bool:
+        """Return True if the integration table of this engineering table has DET_TEMP_C.
+
+        Engineering tables are parsed only for their raw ``DET_TEMP`` (v00/v01 files).
+        """
+        pairs = {"ENGINEERING": ("INTEGRATION",)} | {
+            e.upper(): tuple(i.upper() for i in _DARK_INTEGRATION) for e in _DARK_ENGINEERING
+        }
+        if key not in pairs:
+            return False
+        return any("DET_TEMP_C" in self._tables.get(i, {}) for i in pairs[key])
 
     @property
     def channel(self) -> str | None:
