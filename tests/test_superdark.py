@@ -390,3 +390,14 @@ def test_temperatures_of_both_layouts(tmp_path):
         np.testing.assert_allclose(reader.dark_temperatures, want, rtol=1e-12)
         np.testing.assert_allclose(reader.integration_temperatures, light, rtol=1e-12)
         assert np.abs(reader.dark_temperatures - [-20.0, -19.0]).max() < 0.04
+
+
+def test_darks_only_reader(archive):
+    _, paths = archive
+    for p in (paths[0], paths[1]):  # a v00 and a v13 file
+        full, fast = iuvs.io.L1BReader(p), iuvs.io.L1BReader(p, darks_only=True)
+        np.testing.assert_array_equal(fast.detector_dark, full.detector_dark)
+        np.testing.assert_array_equal(fast.dark_et, full.dark_et)
+        np.testing.assert_array_equal(fast.dark_temperatures, full.dark_temperatures)
+        assert fast.binning == full.binning and fast.int_time == full.int_time
+        assert fast.detector_raw is None and full.detector_raw is not None

@@ -291,7 +291,7 @@ def _read_darks(
     from iuvs.io.l1b import L1BReader
 
     try:
-        reader = L1BReader(path)
+        reader = L1BReader(path, darks_only=True)
         darks = reader.detector_dark
         group = dark_group(reader)
         n = int(darks.shape[0])

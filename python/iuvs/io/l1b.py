@@ -94,6 +94,7 @@ _USED_TABLES = frozenset(
         "Binning",
     )
 )
+_DARK_TABLES = frozenset(n.upper() for n in (*_DARK_INTEGRATION, *_DARK_ENGINEERING))
 # raw detector temperature (DN) to deg C (l1b_format.md, section 2)
 _DET_TEMP_SLOPE = -0.0749
 _DET_TEMP_OFFSET = 174.08
@@ -182,6 +183,11 @@ class L1BReader:
         :func:`~iuvs.io.l1b_filenames` returns).
     strict : bool, optional
         Verify the ``CHECKSUM``/``DATASUM`` cards and raise on a mismatch.
+    darks_only : bool, optional
+        Read only the primary header, ``detector_dark`` and the dark tables
+        (about twice as fast; what :func:`iuvs.darks.superdark` needs): the
+        light cubes, ``Integration``, ``Engineering``, ``Binning`` and
+        ``Observation`` then read as absent.
 
     Attributes
     ----------
@@ -213,8 +219,9 @@ class L1BReader:
     ((1, 62, 341), 1)
     """
 
-    def __init__(self, path: Any, *, strict: bool = False) -> None:
+    def __init__(self, path: Any, *, strict: bool = False, darks_only: bool = False) -> None:
         self.fname = _as_path(path)
+        self._darks_only = bool(darks_only)
         p = Path(self.fname)
         if not p.exists():
             raise FileFormatError(f"{self.fname}: no such file") from FileNotFoundError(self.fname)
@@ -264,12 +271,18 @@ class L1BReader:
                         if isinstance(h, fits.BinTableHDU):
                             # only the tables the reader uses are parsed: parsing and
                             # copying every table took most of the reading time
-                            if key in _USED_TABLES and not self._temperatures_known(key):
+                            if (
+                                key in _USED_TABLES
+                                and not self._temperatures_known(key)
+                                and (not self._darks_only or key in _DARK_TABLES)
+                            ):
                                 # plain column arrays: FITS_rec.copy() deep-copies
                                 # its column definitions, which cost more than the data
                                 self._tables[key] = {
                                     name: np.array(h.data[name]) for name in h.columns.names
                                 }
+                        elif self._darks_only and key != "DETECTOR_DARK":
+                            continue
                         elif h.data is not None:
                             self._images[key] = np.array(h.data, copy=True)
                     self._problems(caught, strict)
