@@ -46,6 +46,9 @@ Subcommands:
 ``iuvs survey ROOT_OR_FILES... -o survey.parquet [...]``
     Every dark pair of many files (see :mod:`iuvs.survey`).
 
+``iuvs superdark ROOT_OR_FILES... -o superdarks.fits [--jobs N] [--scheduler ADDR] [--overwrite]``
+    One superdark per binning set of many files (see :mod:`iuvs.superdark`).
+
 Options ``--version``, ``-v`` (more log output, and tracebacks; repeatable) and
 ``-q`` (errors only, no table).  Exit codes: 0 success, 1 a file failed (the
 reason, naming the file, on stderr, without a traceback unless ``-v``), 2 usage
@@ -323,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
         survey = None
     if survey is not None and hasattr(survey, "add_parser"):
         survey.add_parser(sub)
+    importlib.import_module("iuvs.superdark").add_parser(sub)
     return parser
 
 

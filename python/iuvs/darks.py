@@ -14,6 +14,14 @@ light frames (``detector_raw``) with a dark chosen by ``method``:
     frame's *calm window* (below), with the core's models (:func:`iuvs.fit`).
 ``'superdark'``
     A 2-D dark given by the user, scaled onto each frame in the same way.
+``'model'``
+    The dark a :class:`DarkModel` predicts at each light frame's detector
+    temperature (no darks of the file needed, no scaling fit).
+
+Superdarks of a whole archive and the model of the dark against temperature
+live in :mod:`iuvs.superdark` and are re-exported here: :func:`superdark`,
+:class:`DarkModel`, :func:`read_superdarks`, :func:`write_superdarks`,
+:func:`dark_group`.
 
 The calm window of a light frame: the light in DN/s is median-filtered with a
 box of ``ceil(spatial / 5) x ceil(spectral / 10)`` bins whose outside counts as
@@ -63,20 +71,40 @@ from iuvs.exceptions import (
 )
 from iuvs.fitting import MAX_RANK, MIN_RANK, Fit, fit, model_name
 from iuvs.io.l1b import L1BReader
+from iuvs.superdark import (
+    DarkGroup,
+    DarkModel,
+    ModelValidation,
+    Superdark,
+    SuperdarkSet,
+    dark_group,
+    read_superdarks,
+    superdark,
+    write_superdarks,
+)
 
 __all__ = [
     "METHODS",
     "QUALITY_COLUMNS",
     "DarkCorrection",
+    "DarkGroup",
+    "DarkModel",
+    "ModelValidation",
     "QualityTable",
+    "Superdark",
+    "SuperdarkSet",
     "calm_window",
     "compare",
+    "dark_group",
     "pipeline_dark",
+    "read_superdarks",
     "subtract",
+    "superdark",
+    "write_superdarks",
 ]
 
-Method = Literal["pipeline", "nearest", "scaled", "superdark"]
-METHODS: tuple[str, ...] = ("pipeline", "nearest", "scaled", "superdark")
+Method = Literal["pipeline", "nearest", "scaled", "superdark", "model"]
+METHODS: tuple[str, ...] = ("pipeline", "nearest", "scaled", "superdark", "model")
 
 # darks further apart than this (seconds) belong to different dark sets
 # (a set is a burst of integrations seconds apart; the sets of an orbit are hours apart)
@@ -740,6 +768,7 @@ def subtract(
     window: Sequence[int] | None = None,
     superdark: npt.ArrayLike | None = None,
     allow_lower_rank: bool = False,
+    model: DarkModel | Sequence[DarkModel] | None = None,
 ) -> DarkCorrection:
     """Subtract a dark from every light frame of an L1B file.
 
@@ -766,6 +795,10 @@ def subtract(
     allow_lower_rank : bool, optional
         When a window has too few pixels for ``rank`` (5 per parameter), fit
         the highest lower rank that fits instead of raising.
+    model : DarkModel or sequence of DarkModel, optional
+        For ``method='model'`` only: the model (or models, one per group;
+        the one of the file's :func:`dark_group` is used) whose prediction at
+        each light frame's detector temperature is subtracted.
 
     Returns
     -------
@@ -806,6 +839,12 @@ def subtract(
         raise InvalidParameterError(
             f"superdark= is used only with method='superdark' (method is {method!r})"
         )
+    if model is not None and method != "model":
+        raise InvalidParameterError(
+            f"model= is used only with method='model' (method is {method!r})"
+        )
+    if method == "model" and model is None:
+        raise InvalidParameterError("method='model' needs model=, a DarkModel (see DarkModel.fit)")
     if method == "superdark" and superdark is None:
         raise InvalidParameterError(
             "method='superdark' needs superdark=, a (spatial, spectral) dark"
@@ -819,7 +858,7 @@ def subtract(
             "multiplicative, n polynomial degree)"
         )
     reader = _open(l1b)
-    raw_cube, darks = _check_frames(reader, need_darks=method != "superdark")
+    raw_cube, darks = _check_frames(reader, need_darks=method not in ("superdark", "model"))
     shape = tuple(raw_cube.shape[1:])
     n_int = int(raw_cube.shape[0])
     int_time = reader.int_time
@@ -861,6 +900,9 @@ def subtract(
             )
         base = np.broadcast_to(sd, raw.shape)
         plan = _Plan(np.zeros((n_int, n_darks)), "superdark given by the user")
+    elif method == "model":
+        assert model is not None
+        base, plan = _model_plan(reader, model, shape, n_int, n_darks)
     else:
         assert darks is not None
         make = _nearest_plan if method == "nearest" else _pipeline_plan
@@ -908,6 +950,49 @@ def subtract(
         source=reader.fname,
         rank=int(rank) if fitted else None,
     )
+
+
+def _model_plan(
+    reader: L1BReader,
+    model: DarkModel | Sequence[DarkModel],
+    shape: tuple[int, ...],
+    n_int: int,
+    n_darks: int,
+) -> tuple[npt.NDArray[np.float64], _Plan]:
+    """Return the dark a model predicts at each light frame's temperature."""
+    models = [model] if isinstance(model, DarkModel) else list(model)
+    if not models or not all(isinstance(m, DarkModel) for m in models):
+        raise InvalidParameterError(
+            f"model= must be a DarkModel or a sequence of them, got {type(model).__name__}"
+        )
+    temps = reader.integration_temperatures
+    if temps is None or temps.size != n_int or not np.all(np.isfinite(temps)):
+        raise FileFormatError(
+            f"{reader.fname}: the Integration/Engineering tables give no finite detector "
+            f"temperature for each of the {n_int} light frames; method='model' needs them"
+        )
+    if len(models) == 1 and models[0].superdark.data.shape == shape:
+        chosen = models[0]
+    else:
+        group = dark_group(reader) if reader.n_darks else None
+        matches = [m for m in models if group is not None and m.group == group]
+        if not matches:
+            matches = [m for m in models if m.superdark.data.shape == shape]
+        if len(matches) != 1:
+            raise ShapeMismatchError(
+                f"{reader.fname}: frames {shape[0]} x {shape[1]}; {len(matches)} of the "
+                f"{len(models)} models fit them (groups: "
+                + "; ".join(m.group.label for m in models)
+                + "); give the model of this file's group"
+            )
+        chosen = matches[0]
+    base = chosen.predict(temps)
+    detail = (
+        f"the DarkModel of {chosen.group.label} (rank {chosen.rank}, degrees "
+        f"{list(chosen.degrees)}) at each frame's detector temperature "
+        f"({float(temps.min()):.2f} .. {float(temps.max()):.2f} deg C)"
+    )
+    return base, _Plan(np.zeros((n_int, n_darks)), detail)
 
 
 def compare(

@@ -45,11 +45,13 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only; matplotlib is imported
 __all__ = [
     "dark_histograms",
     "dark_images",
+    "dark_vs_temperature",
     "fractional_over_rank",
     "hot_pixel_mask",
     "residual_histograms",
     "scatter",
     "spectral_profiles",
+    "superdark",
     "survey_best_rank",
     "survey_drift",
 ]
@@ -1042,4 +1044,146 @@ def survey_best_rank(table: Any, *, ax: Axes | None = None) -> Figure:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"chosen rank ({ranks.size} pairs)")
     ax.legend(title="channel")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# superdarks
+# --------------------------------------------------------------------------------------------
+
+
+def superdark(sd: Any, *, axes: Any = None) -> Figure:
+    """Images of a superdark, its count of darks kept and its scatter per pixel.
+
+    Parameters
+    ----------
+    sd : iuvs.darks.Superdark
+        One group's superdark (:func:`iuvs.darks.superdark`).
+    axes : array_like of matplotlib.axes.Axes, optional
+        Three Axes; a new figure with three rows is made when not given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    iuvs.exceptions.InvalidParameterError
+        ``sd`` is not a Superdark, or ``axes`` does not hold three Axes.
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> from iuvs import plotting
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=2, n_darks=4)
+    ...     s = iuvs.darks.superdark(d, jobs=1)[0]
+    >>> [ax.get_title() for ax in plotting.superdark(s).axes[:3]]
+    ['superdark (median, 4 darks, 2 files)', 'darks kept per pixel', 'scatter of the kept darks']
+    """
+    from iuvs.superdark import Superdark
+
+    _require_matplotlib()
+    if not isinstance(sd, Superdark):
+        raise InvalidParameterError(f"sd must be an iuvs.darks.Superdark, got {type(sd).__name__}")
+    fig, grid = _axes_grid(axes, (3, 1), (8.0, 9.0))
+    vmin, vmax = _limits([sd.data])
+    panels = (
+        (
+            sd.data,
+            f"superdark ({sd.method}, {sd.n_darks} darks, {sd.n_files} files)",
+            "hot",
+            vmin,
+            vmax,
+            "DN",
+        ),
+        (
+            sd.n_used.astype(np.float64),
+            "darks kept per pixel",
+            "viridis",
+            0.0,
+            float(max(sd.n_darks, 1)),
+            "darks",
+        ),
+        (sd.scatter, "scatter of the kept darks", "magma", *_limits([sd.scatter]), "DN"),
+    )
+    for ax, (image, title, cmap, low, high, unit) in zip(grid.ravel(), panels, strict=True):
+        artist = ax.imshow(
+            image, cmap=cmap, vmin=low, vmax=high, aspect="auto", interpolation="nearest"
+        )
+        fig.colorbar(artist, ax=ax, orientation="vertical", label=unit)
+        ax.set_title(title)
+        ax.set_xlabel("spectral bin")
+        ax.set_ylabel("spatial bin")
+    fig.suptitle(sd.group.label)
+    return fig
+
+
+def dark_vs_temperature(model: Any, *, axes: Any = None) -> Figure:
+    """Plot a dark model's coefficients against temperature and its leave-one-out errors.
+
+    One panel per coefficient (``a``, and ``b`` for rank 1): each dark's
+    fitted coefficient against its detector temperature and the model's
+    polynomial; a last panel: each dark's leave-one-file-out error next to
+    that of the nearest dark in time (:meth:`iuvs.darks.DarkModel.validate`).
+
+    Parameters
+    ----------
+    model : iuvs.darks.DarkModel
+        The model.
+    axes : array_like of matplotlib.axes.Axes, optional
+        ``rank + 2`` Axes; a new figure is made when not given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the axes.
+
+    Raises
+    ------
+    iuvs.exceptions.InvalidParameterError
+        ``model`` is not a DarkModel, or the wrong number of Axes.
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> from iuvs import plotting
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=4, n_darks=4)
+    ...     m = iuvs.darks.DarkModel.fit(iuvs.darks.superdark(d, jobs=1)[0])
+    >>> [ax.get_ylabel() for ax in plotting.dark_vs_temperature(m).axes]
+    ['gain a', 'offset b (DN)', 'residual sigma (DN)']
+    """
+    from iuvs.superdark import DarkModel
+
+    _require_matplotlib()
+    if not isinstance(model, DarkModel):
+        raise InvalidParameterError(
+            f"model must be an iuvs.darks.DarkModel, got {type(model).__name__}"
+        )
+    names = ("scale",) if model.rank == 0 else ("gain", "offset")
+    labels = ("scale a",) if model.rank == 0 else ("gain a", "offset b (DN)")
+    fig, grid = _axes_grid(axes, (len(names) + 1, 1), (7.0, 3.0 * (len(names) + 1)))
+    axs = grid.ravel()
+    prov = model.superdark.provenance
+    temps = np.asarray(prov["temperature"], dtype=np.float64)
+    finite = temps[np.isfinite(temps)]
+    curve_t = np.linspace(finite.min(), finite.max(), 200) if finite.size else np.zeros(0)
+    curves = model.coefficients(curve_t) if curve_t.size else np.zeros((0, len(names)))
+    for i, (name, label) in enumerate(zip(names, labels, strict=True)):
+        ax = axs[i]
+        ax.plot(temps, np.asarray(prov[name], dtype=np.float64), ".", label="darks")
+        ax.plot(curve_t, curves[:, i], "-", label=f"degree {model.degrees[i]}")
+        ax.set_xlabel("detector temperature (deg C)")
+        ax.set_ylabel(label)
+        ax.legend(loc="best")
+    v = model.validate()
+    ax = axs[-1]
+    ax.plot(v.temperature, v.model_sigma, "o", label="model (leave one file out)")
+    ax.plot(v.temperature, v.nearest_sigma, "x", label="nearest dark in time")
+    ax.set_xlabel("detector temperature (deg C)")
+    ax.set_ylabel("residual sigma (DN)")
+    ax.legend(loc="best")
+    fig.suptitle(model.group.label)
     return fig

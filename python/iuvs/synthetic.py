@@ -34,7 +34,19 @@ from astropy.io import fits
 from iuvs._atomic import atomic_file
 from iuvs.exceptions import InvalidParameterError, OutputExistsError
 
-__all__ = ["BAD_KINDS", "DarkPair", "make_dark_pair", "make_darks", "write_archive", "write_l1b"]
+__all__ = [
+    "BAD_KINDS",
+    "DARK_ARCHIVE_SETS",
+    "DARK_REFERENCE_TEMPERATURE",
+    "DarkPair",
+    "dark_gain",
+    "dark_pattern",
+    "make_dark_pair",
+    "make_darks",
+    "write_archive",
+    "write_dark_archive",
+    "write_l1b",
+]
 
 _J2000_TT = datetime(2000, 1, 1, 12, 0, 0, tzinfo=timezone.utc)  # J2000 epoch on a TT clock
 # TAI - UTC (leap seconds) from these UTC dates on; ET = TT + a periodic term below 2 ms
@@ -455,6 +467,7 @@ def write_l1b(
     dark_temp_coefficient: float = 0.1,
     compresslevel: int = 6,
     light: Literal["gamma", "smooth"] = "gamma",
+    darks: npt.ArrayLike | None = None,
 ) -> Path:
     """Write a synthetic IUVS Level 1B file.
 
@@ -523,6 +536,10 @@ def write_l1b(
         ``Integration.DET_TEMP_C`` holds it.  The truth is written to two extra
         float32 image extensions, ``TRUE_DARK`` and ``TRUE_EMISSION``
         (``(n_int, n_spa, n_spe)``, DN), which real files do not have.
+    darks : array_like, optional
+        The dark frames themselves, ``(n_darks, n_spa, n_spe)`` DN (rounded to
+        int32), instead of those :func:`make_darks` draws (``dark_scales``,
+        ``dark_curvature`` and the temperature gains are then not applied).
 
     Returns
     -------
@@ -601,14 +618,24 @@ def write_l1b(
     channel = "FUV" if "fuv" in description.lower() else "MUV"
     capture = datetime.strptime(timestamp.upper(), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
 
-    darks = make_darks(
-        n_darks,
-        (n_spa, n_spe),
-        int_time=int_time,
-        scales=dark_scales,
-        curvature=dark_curvature,
-        seed=seed,
-    )
+    frames: npt.NDArray[np.int32]
+    if darks is None:
+        frames = make_darks(
+            n_darks,
+            (n_spa, n_spe),
+            int_time=int_time,
+            scales=dark_scales,
+            curvature=dark_curvature,
+            seed=seed,
+        )
+    else:
+        given = np.asarray(darks, dtype=np.float64)
+        if given.shape != (n_darks, n_spa, n_spe):
+            raise InvalidParameterError(
+                f"darks must have shape (n_darks, n_spa, n_spe) = {(n_darks, n_spa, n_spe)}, "
+                f"got {given.shape}"
+            )
+        frames = np.clip(np.round(given), 0, 2**31 - 1).astype(np.int32)
     light_times = [capture + timedelta(seconds=(int_time + 1.0) * k) for k in range(n_int)]
     # darks before the lights, 70 s apart, and the last one well after them (the v00
     # cruisecal2 file took its third dark 47 min after the first two)
@@ -618,7 +645,7 @@ def write_l1b(
     if n_darks >= 2:
         end = light_times[-1] + timedelta(seconds=int_time + 60.0)
         dark_times[-1] = max(capture + timedelta(minutes=47), end)
-    background = _interpolate_darks(darks, dark_times, light_times)
+    background = _interpolate_darks(frames, dark_times, light_times)
     signal = rng.gamma(2.0, 20.0, (n_int, n_spa, n_spe))
     raw = np.round(background + signal + rng.normal(0, np.sqrt(background + signal))).astype(
         np.int32
@@ -652,7 +679,7 @@ def write_l1b(
         fname, capture, int_time, channel, spa_ofs, spe_ofs, spa_size, spe_size, nonlinear_binning
     ):
         primary.header.append(card, useblanks=False, bottom=True)
-    dark_hdu = fits.ImageHDU(darks[0] if n_darks == 1 else darks, name="detector_dark")
+    dark_hdu = fits.ImageHDU(frames[0] if n_darks == 1 else frames, name="detector_dark")
     dark_hdu.header["BUNIT"] = "DN"
     product_id = fname[: -len(".fits")]
     sub_name = "detector_background_subtracted" if layout == "v00" else "detector_dark_subtracted"
@@ -978,3 +1005,169 @@ def _damage(path: Path, kind: str, rng: np.random.Generator) -> None:
         size = min(512, len(data) - start)
         data[start : start + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
     _atomic_write(path, bytes(data))
+
+
+# ------------------------------------------------------------------ dark archives
+DARK_ARCHIVE_SETS: tuple[tuple[str, float, int, int, bool], ...] = (
+    ("muv", 14.4, 20, 64, False),
+    ("muv", 14.4, 20, 64, True),
+    ("fuv", 4.2, 12, 48, False),
+)
+"""Binning sets of :func:`write_dark_archive`: channel, INT_TIME (s), spatial and
+spectral bins, non-linear bin table.  The first two differ only by their bin table."""
+
+DARK_REFERENCE_TEMPERATURE = -15.0
+"""deg C at which :func:`dark_gain` is 1."""
+
+
+def dark_gain(temperature: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Level of the darks of :func:`write_dark_archive` relative to -15 deg C.
+
+    ``g(T) = 1 + 0.03 (T + 15) + 0.0008 (T + 15)**2``: a quadratic, so a
+    polynomial model of the dark against temperature can recover it exactly.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Detector temperature, deg C.
+
+    Returns
+    -------
+    numpy.ndarray
+        The gain, float64.
+
+    Examples
+    --------
+    >>> import iuvs
+    >>> iuvs.synthetic.dark_gain([-15.0, -5.0]).round(6).tolist()
+    [1.0, 1.38]
+    """
+    d = np.asarray(temperature, dtype=np.float64) - DARK_REFERENCE_TEMPERATURE
+    return np.asarray(1.0 + 0.03 * d + 0.0008 * d**2, dtype=np.float64)
+
+
+def dark_pattern(set_index: int) -> npt.NDArray[np.float64]:
+    """Return the noise-free dark at -15 deg C of a binning set of :func:`write_dark_archive`.
+
+    Parameters
+    ----------
+    set_index : int
+        Index into :data:`DARK_ARCHIVE_SETS`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(spatial, spectral)`` DN, float64 (hot pixels included).
+
+    Examples
+    --------
+    >>> import iuvs
+    >>> iuvs.synthetic.dark_pattern(2).shape
+    (12, 48)
+    """
+    if not 0 <= set_index < len(DARK_ARCHIVE_SETS):
+        raise InvalidParameterError(
+            f"set_index must be 0..{len(DARK_ARCHIVE_SETS) - 1}, got {set_index!r}"
+        )
+    _, int_time, n_spa, n_spe, _ = DARK_ARCHIVE_SETS[set_index]
+    rng = np.random.default_rng(1000 + set_index)
+    base, _ = _background(rng, (n_spa, n_spe), 428.0 * int_time / 14.4, 0.002)
+    return base
+
+
+def write_dark_archive(
+    root: str | os.PathLike[str],
+    *,
+    files_per_set: int = 8,
+    n_darks: int = 5,
+    temperature_range: tuple[float, float] = (-30.0, 0.0),
+    seed: int = 0,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write L1B files whose darks follow a known function of detector temperature.
+
+    For every binning set of :data:`DARK_ARCHIVE_SETS`, ``files_per_set``
+    v13 files (the first file of each set and every third one in v00
+    layout, whose temperatures are raw DN only).  Each file's detector
+    temperature is spread evenly over ``temperature_range`` (the sets
+    interleaved) and rises by 0.1 deg C from dark to dark; temperatures are
+    rounded to the raw DN grid (``T = DN * -0.0749 + 174.08``) so that the
+    v00 and v13 files carry the same value.  Dark ``k`` of a file is
+    ``dark_pattern(set) * dark_gain(T_k)`` plus normal noise of variance
+    equal to the DN, rounded.  The darks sit as :func:`write_l1b` places them:
+    all but the last in one dark set 70 s apart, the last one 47 min later
+    (a second set).
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder (created if needed).
+    files_per_set : int, optional
+        Files per binning set (at least 2).
+    n_darks : int, optional
+        Darks per file (at least 2).
+    temperature_range : tuple of float, optional
+        Lowest and highest file temperature, deg C.
+    seed : int, optional
+        Seed of the noise.
+    overwrite : bool, optional
+        Replace existing files.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files, sorted.
+
+    Examples
+    --------
+    >>> import tempfile, iuvs
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = iuvs.synthetic.write_dark_archive(d, files_per_set=2, n_darks=3)
+    ...     l1b = iuvs.io.L1BReader(paths[-1])
+    >>> len(paths), l1b.detector_dark.shape, l1b.channel
+    (6, (3, 12, 48), 'FUV')
+    """
+    for label, value, least in (("files_per_set", files_per_set, 2), ("n_darks", n_darks, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InvalidParameterError(f"{label} must be an integer >= {least}, got {value!r}")
+    lo, hi = (float(t) for t in temperature_range)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        raise InvalidParameterError(
+            f"temperature_range must be two finite deg C, low <= high, got {temperature_range!r}"
+        )
+    rng = np.random.default_rng(seed)
+    n_sets = len(DARK_ARCHIVE_SETS)
+    starts = np.linspace(lo, hi, files_per_set * n_sets)
+    written: list[Path] = []
+    for s, (channel, int_time, n_spa, n_spe, nonlinear) in enumerate(DARK_ARCHIVE_SETS):
+        pattern = dark_pattern(s)
+        folder = Path(root) / f"set{s}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(files_per_set):
+            start = starts[i * n_sets + s]
+            temps = start + 0.1 * np.arange(n_darks)
+            dn = np.round((temps - _DET_TEMP_OFFSET) / _DET_TEMP_SLOPE)
+            temps = dn * _DET_TEMP_SLOPE + _DET_TEMP_OFFSET
+            level = pattern[None] * dark_gain(temps)[:, None, None]
+            frames = level + rng.normal(0.0, np.sqrt(level))
+            stamp = _ARCHIVE_EPOCH + timedelta(hours=3.0 * (i * n_sets + s))
+            path = write_l1b(
+                folder,
+                layout="v00" if i % 3 == 0 else "v13",
+                n_spa=n_spa,
+                n_spe=n_spe,
+                n_int=1,
+                n_darks=n_darks,
+                seed=int(rng.integers(0, 2**31 - 1)),
+                description=f"apoapse-orbit{100 + i:05d}-{channel}",
+                timestamp=f"{stamp:%Y%m%dT%H%M%S}",
+                revision="r01",
+                int_time=int_time,
+                nonlinear_binning=nonlinear,
+                dark_temps=tuple(float(t) for t in temps),
+                darks=frames,
+                overwrite=overwrite,
+                compresslevel=1,
+            )
+            written.append(path)
+    return sorted(written)

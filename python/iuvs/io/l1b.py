@@ -98,9 +98,22 @@ class HDUInfo:
 
 _SUBTRACTED = ("detector_dark_subtracted", "detector_background_subtracted")
 _DARK_INTEGRATION = ("Dark_Integration", "DarkIntegration")
+_DARK_ENGINEERING = ("Dark_Engineering", "DarkEngineering")
 _USED_TABLES = frozenset(
-    n.upper() for n in (*_DARK_INTEGRATION, "Integration", "Observation", "Binning")
+    n.upper()
+    for n in (
+        *_DARK_INTEGRATION,
+        *_DARK_ENGINEERING,
+        "Integration",
+        "Engineering",
+        "Observation",
+        "Binning",
+    )
 )
+_DARK_TABLES = frozenset(n.upper() for n in (*_DARK_INTEGRATION, *_DARK_ENGINEERING))
+# raw detector temperature (DN) to deg C (l1b_format.md, section 2)
+_DET_TEMP_SLOPE = -0.0749
+_DET_TEMP_OFFSET = 174.08
 _FRAMES = {
     "raw": "detector_raw",
     "dark": "detector_dark",
@@ -227,6 +240,11 @@ class L1BReader:
         :func:`~iuvs.io.l1b_filenames` returns).
     strict : bool, optional
         Verify the ``CHECKSUM``/``DATASUM`` cards and raise on a mismatch.
+    darks_only : bool, optional
+        Read only the primary header, ``detector_dark`` and the dark tables
+        (about twice as fast; what :func:`iuvs.darks.superdark` needs): the
+        light cubes, ``Integration``, ``Engineering``, ``Binning`` and
+        ``Observation`` then read as absent.
 
     Attributes
     ----------
@@ -258,8 +276,9 @@ class L1BReader:
     ((1, 62, 341), 1)
     """
 
-    def __init__(self, path: Any, *, strict: bool = False) -> None:
+    def __init__(self, path: Any, *, strict: bool = False, darks_only: bool = False) -> None:
         self.fname = _as_path(path)
+        self._darks_only = bool(darks_only)
         p = Path(self.fname)
         if not p.exists():
             raise FileFormatError(f"{self.fname}: no such file") from FileNotFoundError(self.fname)
@@ -393,12 +412,18 @@ class L1BReader:
                         if isinstance(h, fits.BinTableHDU):
                             # only the tables the reader uses are parsed: parsing and
                             # copying every table took most of the reading time
-                            if key in _USED_TABLES:
+                            if (
+                                key in _USED_TABLES
+                                and not self._temperatures_known(key)
+                                and (not self._darks_only or key in _DARK_TABLES)
+                            ):
                                 # plain column arrays: FITS_rec.copy() deep-copies
                                 # its column definitions, which cost more than the data
                                 self._tables[key] = {
                                     name: np.array(h.data[name]) for name in h.columns.names
                                 }
+                        elif self._darks_only and key != "DETECTOR_DARK":
+                            continue
                         elif h.data is not None:
                             self._images[key] = np.array(h.data, copy=True)
                     self._problems(caught, strict)
@@ -419,6 +444,18 @@ class L1BReader:
             ) from err
         if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))
+
+    def _temperatures_known(self, key: str) -> bool:
+        """Return True if the integration table of this engineering table has DET_TEMP_C.
+
+        Engineering tables are parsed only for their raw ``DET_TEMP`` (v00/v01 files).
+        """
+        pairs = {"ENGINEERING": ("INTEGRATION",)} | {
+            e.upper(): tuple(i.upper() for i in _DARK_INTEGRATION) for e in _DARK_ENGINEERING
+        }
+        if key not in pairs:
+            return False
+        return any("DET_TEMP_C" in self._tables.get(i, {}) for i in pairs[key])
 
     @property
     def channel(self) -> str | None:
@@ -632,6 +669,37 @@ class L1BReader:
         if table is None or "DET_TEMP_C" not in table:
             return None
         return np.asarray(table["DET_TEMP_C"], dtype=np.float64)
+
+    def _temperatures(
+        self, integration: tuple[str, ...], engineering: tuple[str, ...]
+    ) -> npt.NDArray[np.float64] | None:
+        table = self._table(*integration)
+        if table is not None and "DET_TEMP_C" in table:
+            return np.asarray(table["DET_TEMP_C"], dtype=np.float64).reshape(-1)
+        table = self._table(*engineering)
+        if table is not None and "DET_TEMP" in table:
+            dn = np.asarray(table["DET_TEMP"], dtype=np.float64).reshape(-1)
+            return dn * _DET_TEMP_SLOPE + _DET_TEMP_OFFSET
+        return None
+
+    @property
+    def dark_temperatures(self) -> npt.NDArray[np.float64] | None:
+        """Detector temperature of each dark in deg C, or None.
+
+        ``Dark_Integration.DET_TEMP_C`` where present (v02+); otherwise the
+        dark engineering table's raw ``DET_TEMP`` converted as
+        ``DN * -0.0749 + 174.08`` (``l1b_format.md``; v00/v01 files).
+        """
+        return self._temperatures(_DARK_INTEGRATION, _DARK_ENGINEERING)
+
+    @property
+    def integration_temperatures(self) -> npt.NDArray[np.float64] | None:
+        """Detector temperature of each light integration in deg C, or None.
+
+        ``Integration.DET_TEMP_C`` (v02+), else ``Engineering.DET_TEMP`` (DN)
+        converted as :attr:`dark_temperatures` does.
+        """
+        return self._temperatures(("Integration",), ("Engineering",))
 
     @property
     def dark_et(self) -> npt.NDArray[np.float64] | None:
