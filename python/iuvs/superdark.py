@@ -63,7 +63,6 @@ from iuvs.exceptions import (
     InsufficientDataError,
     InvalidParameterError,
     IuvsError,
-    ShapeMismatchError,
 )
 
 __all__ = [
@@ -120,56 +119,22 @@ def _combine(
     cenfunc='median', stdfunc='std')`` then mean or median); NaN and masked
     values left out.
     """
-    # replaced by iuvs.combine at merge
-    from astropy.stats import sigma_clip
+    # the core's combine (equal to astropy's sigma_clip + mean / median); a
+    # mask of one frame's shape applies to every frame
+    from iuvs.combine import combine
 
-    if isinstance(stack, list | tuple):
-        shapes = sorted({np.shape(f) for f in stack})
-        if len(shapes) > 1:
-            raise ShapeMismatchError(
-                f"the frames of a stack must share one shape; got {len(shapes)} shapes: {shapes}"
-            )
-    array = np.asarray(stack, dtype=np.float64)
-    if array.ndim != 3 or array.size == 0:
-        raise EmptyInputError(
-            f"a stack is (n, spatial, spectral) with n >= 1 and non-empty frames; got {array.shape}"
-        )
-    if clip is not None and not (math.isfinite(clip) and clip > 0):
-        raise InvalidParameterError(f"clip must be > 0 standard deviations or None, got {clip!r}")
-    data = np.ma.masked_invalid(array)
     if mask is not None:
         m = np.asarray(mask, dtype=bool)
-        if m.shape not in (array.shape, array.shape[1:]):
-            raise ShapeMismatchError(f"mask is {m.shape} but the stack is {array.shape}")
-        data.mask = np.ma.getmaskarray(data) | m
-    if data.count() == 0:
-        raise InsufficientDataError(
-            f"every value of the {array.shape} stack is masked or not finite: nothing to combine"
-        )
-    if clip is not None:
-        data = sigma_clip(
-            data,
-            sigma=clip,
-            maxiters=clip_iter,
-            axis=0,
-            cenfunc="median",
-            stdfunc="std",
-            masked=True,
-            copy=False,
-        )
-    n_used = np.asarray(data.count(axis=0), dtype=np.int64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        combined = (
-            np.ma.median(data, axis=0)  # type: ignore[no-untyped-call]
-            if method == "median"
-            else data.mean(axis=0)
-        )
-        scatter = data.std(axis=0)
+        shape = getattr(stack, "shape", None)
+        if shape is not None and len(shape) == 3 and m.shape == tuple(shape[1:]):
+            mask = np.broadcast_to(m, shape)
+    out = combine(
+        stack, "median" if method == "median" else "mean", clip=clip, clip_iter=clip_iter, mask=mask
+    )
     return (
-        np.asarray(np.ma.filled(combined, np.nan), dtype=np.float64),
-        n_used,
-        np.asarray(np.ma.filled(scatter, np.nan), dtype=np.float64),
+        np.asarray(out.data, dtype=np.float64),
+        np.asarray(out.n_used, dtype=np.int64),
+        np.asarray(out.scatter, dtype=np.float64),
     )
 
 
