@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: test test-deps dev lint bench clean
+.PHONY: test test-deps dev check lint bench clean
 
 test-deps:
 	$(PIP) install --quiet --upgrade pip
@@ -16,6 +16,12 @@ test: test-deps
 dev:
 	$(PIP) install -e ".[test,plot,dev]"
 
+# the developer's fast loop after `make dev` (Python edits are live; rerun `make dev`
+# after a Rust change): the core's unit tests and the suite less the slow tests
+check:
+	cargo test --lib -q
+	cd tests && $(PYTHON) -m pytest -q -x -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" .
+
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
@@ -27,6 +33,9 @@ lint:
 bench:
 	$(PIP) install --quiet ".[test]"
 	$(PYTHON) benches/bench_vs_reference.py
+	$(PYTHON) benches/bench_median.py
+	$(PYTHON) benches/bench_combine.py
+	$(PYTHON) benches/bench_read.py
 	$(PYTHON) benches/bench_survey.py --quick
 
 clean:
