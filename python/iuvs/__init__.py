@@ -37,7 +37,17 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "unknown"
 
-_LAZY_SUBMODULES = ("io", "scaling", "synthetic", "plotting", "cli", "survey", "darks")
+_LAZY_SUBMODULES = (
+    "io",
+    "scaling",
+    "synthetic",
+    "plotting",
+    "cli",
+    "survey",
+    "darks",
+    "superdark",
+    "workflow",
+)
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -388,7 +388,7 @@ def _run_file(
 ) -> list[Any]:
     """Read ``path``, fit each run's models, print its table, write its product (if any)."""
     from iuvs.io import DarkWriter
-    from iuvs.reporting import analyse
+    from iuvs.workflow import analyse
 
     analyses = []
     for n, ((label, options), product) in enumerate(zip(runs, products, strict=True)):
@@ -595,7 +595,7 @@ def _subtract(args: argparse.Namespace, show: Callable[[str], None]) -> int:
 
 def _describe(path: Path) -> dict[str, Any]:
     from iuvs.io import L1BReader
-    from iuvs.reporting import file_metadata
+    from iuvs.workflow import file_metadata
 
     with L1BReader(path) as l1b:
         meta = file_metadata(l1b)
@@ -651,7 +651,7 @@ def _info_text(meta: dict[str, Any]) -> str:
 
 
 def _info(args: argparse.Namespace, show: Callable[[str], None]) -> int:
-    from iuvs.reporting import _json_ready
+    from iuvs.workflow import _json_ready
 
     docs: list[dict[str, Any]] = []
     failed = 0

@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import iuvs._core as _core
 from iuvs._argtypes import add_exclusion_options, parse_ranks
 from iuvs._atomic import atomic_file
+from iuvs.batch import BatchResult, fit_batch
 from iuvs.exceptions import (
     DarkIndexError,
     EmptyInputError,
@@ -82,7 +83,7 @@ from iuvs.exceptions import (
     IuvsError,
     OutputExistsError,
 )
-from iuvs.fitting import MAX_RANK, fit_all
+from iuvs.fitting import MAX_RANK
 from iuvs.io.files import parse_l1b_filename
 from iuvs.io.l1b import L1BReader
 from iuvs.options import FitOptions, check_ranks
@@ -323,7 +324,24 @@ def _survey_file(path: str, options: _Options) -> list[dict[str, Any]]:
     if temps is not None and len(temps) != n_darks:
         temps = None
     records: list[dict[str, Any]] = []
-    for i, j in _pairs(n_darks, options.pairs):
+    pairs = _pairs(n_darks, options.pairs)
+    # every pair of the file in one call of the core (bit-identical to fit_all
+    # pair by pair); a pair that fails keeps its error and the others go on
+    batch: BatchResult | None = None
+    batch_error: IuvsError | None = None
+    try:
+        batch = fit_batch(
+            [darks[i] for i, _ in pairs],
+            [darks[j] for _, j in pairs],
+            options.ranks,
+            hot_threshold=options.hot_threshold,
+            hot_sigma=options.hot_sigma,
+            clip=options.clip,
+            on_error="keep",
+        )
+    except IuvsError as err:
+        batch_error = err
+    for k, (i, j) in enumerate(pairs):
         pair = dict(base, dark_in=i, dark_out=j)
         if times is not None:
             pair.update(
@@ -334,18 +352,14 @@ def _survey_file(path: str, options: _Options) -> list[dict[str, Any]]:
         if temps is not None:
             t_in, t_out = float(temps[i]), float(temps[j])
             pair.update(temp_in=t_in, temp_out=t_out, delta_temp=t_out - t_in)
-        try:
-            fits = fit_all(
-                darks[i],
-                darks[j],
-                options.ranks,
-                hot_threshold=options.hot_threshold,
-                hot_sigma=options.hot_sigma,
-                clip=options.clip,
-            )
-        except IuvsError as err:
-            records.append(_error_record(pair, err))
+        failed = batch_error if batch is None else batch.errors[k]
+        if failed is not None and batch is not None:
+            # the batch names the pair by its place in the batch; the row names it already
+            failed = type(failed)(str(failed).removeprefix(f"pair {k}: "))
+        if failed is not None or batch is None:
+            records.append(_error_record(pair, failed or IuvsError("the pair was not fitted")))
             continue
+        fits = batch.fits(k)
         try:
             chosen: int | None = choose_rank(fits, options.criterion).rank
         except IuvsError:  # 'plateau' without fractional residuals: nothing is chosen
