@@ -327,7 +327,24 @@ def _parser() -> argparse.ArgumentParser:
     if survey is not None and hasattr(survey, "add_parser"):
         survey.add_parser(sub)
     importlib.import_module("iuvs.superdark").add_parser(sub)
+    for subparser in sub.choices.values():  # -v / -q also after the subcommand
+        _add_verbosity_options(subparser)
     return parser
+
+
+def _add_verbosity_options(p: argparse.ArgumentParser) -> None:
+    """Accept ``-v`` / ``-q`` after the subcommand too (counted with the ones before it)."""
+    p.add_argument(
+        "-v",
+        "--verbose",
+        dest="sub_verbose",
+        action="count",
+        default=0,
+        help="more log output and tracebacks (repeat for debug)",
+    )
+    p.add_argument(
+        "-q", "--quiet", dest="sub_quiet", action="count", default=0, help="errors only; no table"
+    )
 
 
 # ------------------------------------------------------------------------- output
@@ -704,6 +721,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         raw = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(_glue_ranks(raw))
+        args.verbose += getattr(args, "sub_verbose", 0)
+        args.quiet += getattr(args, "sub_quiet", 0)
         if hasattr(args, "ranks") and args.command in ("fit",):
             args.ranks = [r for group in args.ranks for r in group]
             if len(set(args.ranks)) != len(args.ranks):
