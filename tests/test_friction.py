@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 import iuvs
@@ -37,3 +41,57 @@ def test_every_subcommand_accepts_v_and_q(command, capsys):
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
     assert "-v, --verbose" in text and "-q, --quiet" in text
+
+
+# ------------------------------------------------------------------- broken pipe
+def test_info_into_a_closed_pipe_is_quiet(l1b):
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iuvs", "info", str(l1b), str(l1b)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before anything is written (like `| head -0`)
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""
+
+
+def test_info_head_one_in_a_shell(l1b):
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'set -o pipefail; "{sys.executable}" -m iuvs info "{l1b}" "{l1b}" | head -1',
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == l1b.name and "Broken pipe" not in done.stderr
+
+
+# ------------------------------------------------------------------------ survey
+def test_survey_names_the_failed_files_on_stderr(tmp_path, capsys):
+    pytest.importorskip("pandas")
+    good = iuvs.synthetic.write_l1b(tmp_path, n_int=1, n_spa=7, n_spe=64, seed=1)
+    bad = tmp_path / "mvn_iuv_l1b_broken-muv_20140521T130000_v13_r01.fits.gz"
+    bad.write_bytes(good.read_bytes()[:3000])  # truncated gzip
+    out = tmp_path / "s.csv"
+    assert main(["survey", str(tmp_path), "-o", str(out), "--ranks", "0", "-q", "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("iuvs: error:")]
+    assert len(lines) == 1, err
+    assert bad.name in lines[0] and good.name not in err and "Traceback" not in err
+
+
+def test_survey_without_pandas_says_what_to_install(tmp_path, monkeypatch, capsys):
+    iuvs.synthetic.write_l1b(tmp_path, n_int=1, n_spa=7, n_spe=64, seed=1)
+    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` raises ImportError
+    assert main(["survey", str(tmp_path), "-o", str(tmp_path / "s.csv"), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert 'pip install "iuvs[survey]"' in err

@@ -68,6 +68,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import traceback
@@ -690,6 +691,23 @@ def _info(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     return 1 if failed else 0
 
 
+def _silence_stdout() -> None:
+    """Point stdout at devnull after a broken pipe (as the Python docs on SIGPIPE advise).
+
+    Python flushes stdout again at exit; without this the flush would fail a
+    second time and print ``Exception ignored ... BrokenPipeError``.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (tests)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def _report_error(err: BaseException, verbose: int) -> None:
     print(f"iuvs: error: {err}", file=sys.stderr)
     if verbose > 0:
@@ -743,7 +761,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("always")
             try:
                 status: int = args.run(args, show)
+                sys.stdout.flush()  # a closed pipe shows here, not at exit
+            except BrokenPipeError:  # `iuvs info F F | head -1`: the reader has enough
+                _silence_stdout()
+                status = 0
             except (IuvsError, OSError) as err:
+                _report_error(err, args.verbose)
+                status = 1
+            except ImportError as err:  # an optional extra is missing: say what to install
                 _report_error(err, args.verbose)
                 status = 1
         for w in caught:  # warnings go to the log, with the input they concern
