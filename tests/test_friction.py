@@ -95,3 +95,38 @@ def test_survey_without_pandas_says_what_to_install(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert 'pip install "iuvs[survey]"' in err
+
+
+# --------------------------------------------------------- a pattern that matches nothing
+def test_no_match_keeps_returning_an_empty_list(tmp_path):
+    found = iuvs.io.l1b_filenames("apoapse", root=tmp_path)
+    assert found == [] and isinstance(found, list)
+
+
+def test_reader_of_no_match_names_pattern_and_folder(tmp_path):
+    iuvs.synthetic.write_l1b(tmp_path, seed=1)  # a cruisecal file: does not match
+    found = iuvs.io.l1b_filenames("apoapse", root=tmp_path)
+    with pytest.raises(iuvs.exceptions.FileFormatError) as info:
+        iuvs.io.L1BReader(found)
+    message = str(info.value)
+    assert "no L1B file matched 'apoapse'" in message and str(tmp_path) in message
+    assert "IUVS_DATA_ROOT" in message and "reads one file" not in message
+
+
+def test_required_raises_when_nothing_matches(tmp_path, monkeypatch):
+    monkeypatch.setenv("IUVS_DATA_ROOT", str(tmp_path))
+    with pytest.raises(iuvs.exceptions.FileFormatError, match="no L1B file matched 'x-muv' under"):
+        iuvs.io.l1b_filenames("x-muv", required=True)
+    written = iuvs.synthetic.write_l1b(tmp_path, seed=1)
+    assert iuvs.io.l1b_filenames("cruisecal", required=True) == [str(written)]
+
+
+def test_reader_of_several_matches_says_how_to_pick_one(tmp_path):
+    iuvs.synthetic.write_l1b(tmp_path, seed=1)
+    iuvs.synthetic.write_l1b(tmp_path, seed=1, timestamp="20140521T130000")
+    found = iuvs.io.l1b_filenames("cruisecal", root=tmp_path)
+    assert len(found) == 2
+    with pytest.raises(iuvs.exceptions.InvalidParameterError, match=r"2 L1B files matched.*\[0\]"):
+        iuvs.io.L1BReader(found)
+    with iuvs.io.L1BReader(found[:1]) as l1b:  # a plain one-path list still works
+        assert l1b.n_darks == 2

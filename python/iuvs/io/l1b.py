@@ -56,6 +56,7 @@ from iuvs.exceptions import (
     MissingExtensionError,
 )
 from iuvs.io.fast import FALLBACKS, HDU, FitsFile, Unsupported
+from iuvs.io.files import _Found
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,10 @@ _FRAMES = {
 
 def _as_path(path: Any) -> str:
     if isinstance(path, list | tuple):
+        if isinstance(path, _Found) and len(path) != 1:  # from l1b_filenames: say what it searched
+            raise (FileFormatError if not path else InvalidParameterError)(
+                path.no_match() if not path else path.too_many()
+            )
         if len(path) != 1:
             raise InvalidParameterError(
                 f"L1BReader reads one file; got a sequence of {len(path)} paths"
