@@ -130,3 +130,26 @@ def test_reader_of_several_matches_says_how_to_pick_one(tmp_path):
         iuvs.io.L1BReader(found)
     with iuvs.io.L1BReader(found[:1]) as l1b:  # a plain one-path list still works
         assert l1b.n_darks == 2
+
+
+# ------------------------------------------------------- write_l1b into a new folder
+@pytest.mark.parametrize("given", ["data", "data/", "deep/er/data"])
+def test_write_l1b_creates_a_missing_folder(tmp_path, monkeypatch, given):
+    monkeypatch.chdir(tmp_path)
+    written = iuvs.synthetic.write_l1b(given, seed=1)
+    folder = tmp_path / given.rstrip("/")
+    assert folder.is_dir() and written.parent.resolve() == folder.resolve()
+    assert written.name.startswith("mvn_iuv_l1b_") and written.name.endswith(".fits.gz")
+    assert iuvs.io.l1b_filenames(root=folder) == [str(written.resolve())]
+
+
+def test_write_l1b_to_a_file_name_still_writes_that_file(tmp_path):
+    target = tmp_path / "my.fits"
+    assert iuvs.synthetic.write_l1b(target, gzip=False, seed=1) == target
+    assert target.is_file() and target.read_bytes()[:6] == b"SIMPLE"
+
+
+def test_write_l1b_folder_name_taken_by_a_file(tmp_path):
+    (tmp_path / "data").write_bytes(b"x")
+    with pytest.raises(iuvs.exceptions.InvalidParameterError, match="is a file, not a folder"):
+        iuvs.synthetic.write_l1b(tmp_path / "data", seed=1)
