@@ -153,3 +153,12 @@ def test_write_l1b_folder_name_taken_by_a_file(tmp_path):
     (tmp_path / "data").write_bytes(b"x")
     with pytest.raises(iuvs.exceptions.InvalidParameterError, match="is a file, not a folder"):
         iuvs.synthetic.write_l1b(tmp_path / "data", seed=1)
+
+
+# ----------------------------------------------------------------- --ranks 1-4
+@pytest.mark.parametrize("spec", ["1-4", "1..4", "0 - 2"])
+def test_dashed_rank_range_hints_the_colon(l1b, spec, capsys):
+    assert main(["fit", str(l1b), "--ranks", spec]) == 2
+    err = capsys.readouterr().err
+    lo, hi = spec.replace("..", "-").replace(" ", "").split("-")
+    assert f"--ranks {lo}:{hi}" in err and "usage:" in err
