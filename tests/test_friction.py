@@ -162,3 +162,40 @@ def test_dashed_rank_range_hints_the_colon(l1b, spec, capsys):
     err = capsys.readouterr().err
     lo, hi = spec.replace("..", "-").replace(" ", "").split("-")
     assert f"--ranks {lo}:{hi}" in err and "usage:" in err
+
+
+# ------------------------------------------------------------------ not a FITS file
+def _html(tmp_path, gz):
+    import gzip
+
+    path = tmp_path / ("mvn_iuv_l1b_x-muv_20140521T120029_v13_r01.fits" + (".gz" if gz else ""))
+    page = b"<html><body>404 Not Found</body></html>\n"
+    path.write_bytes(gzip.compress(page) if gz else page)
+    return path
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("reader", ["fast", "astropy"])
+def test_not_a_fits_file_is_named_as_such(tmp_path, monkeypatch, gz, reader):
+    monkeypatch.setenv("IUVS_READER", reader)
+    path = _html(tmp_path, gz)
+    with pytest.raises(iuvs.exceptions.FileFormatError) as info:
+        iuvs.io.L1BReader(path)
+    message = str(info.value)
+    assert f"{path} is not a FITS file" in message and "<html>" in message
+    assert "fetch the file again" in message and "ignore_missing_simple" not in message
+
+
+def test_not_a_fits_product_or_superdark(tmp_path, capsys):
+    import iuvs.superdark
+
+    path = _html(tmp_path, False)
+    for read in (iuvs.io.read_product, iuvs.superdark.read_superdarks):
+        with pytest.raises(iuvs.exceptions.FileFormatError, match="is not a FITS file") as info:
+            read(path)
+        assert "ignore_missing_simple" not in str(info.value)
+    good = iuvs.synthetic.write_l1b(tmp_path, seed=1)
+    argv = ["subtract", str(good), "-o", str(tmp_path / "o.fits"), "--method", "superdark"]
+    assert main([*argv, "--superdark", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path} is not a FITS file" in err and "ignore_missing_simple" not in err

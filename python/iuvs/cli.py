@@ -587,7 +587,11 @@ def _subtract(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         try:
             superdark = fits.getdata(args.superdark)
         except (OSError, ValueError, IndexError) as err:
-            raise FileFormatError(f"{args.superdark}: cannot read a superdark: {err}") from err
+            from iuvs.io.files import _not_fits
+
+            raise FileFormatError(
+                _not_fits(args.superdark) or f"{args.superdark}: cannot read a superdark: {err}"
+            ) from err
     result = subtract(
         path,
         args.method,

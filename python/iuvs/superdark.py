@@ -1336,9 +1336,10 @@ def read_superdarks(path: PathLike) -> SuperdarkSet:
                 )
                 return SuperdarkSet(tuple(out), failures, int(h["NFILES"]), int(h["NDUPL"]), 0.0)
     except (OSError, KeyError, ValueError, TypeError, Warning) as err:
-        raise FileFormatError(
-            f"{path}: not a readable superdark file ({type(err).__name__}: {err})"
-        ) from err
+        from iuvs.io.files import _not_fits
+
+        why = f"{path}: not a readable superdark file ({type(err).__name__}: {err})"
+        raise FileFormatError(_not_fits(path) or why) from err
 
 
 # ------------------------------------------------------------------------ CLI

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import os
 import re
 from dataclasses import dataclass
@@ -212,6 +213,33 @@ def _root(root: str | os.PathLike[str] | None) -> Path:
             "(`export IUVS_DATA_ROOT=/path/to/iuvs/data`)"
         )
     return path
+
+
+def _not_fits(path: str | os.PathLike[str]) -> str | None:
+    """Say why ``path`` is not a FITS file at all (None if it starts like one or is unreadable).
+
+    Called where a FITS reader failed, so that the message names the file and
+    what to do rather than passing on astropy's ``ignore_missing_simple``
+    advice, which iuvs offers no way to act on.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(80)
+        packed = head[:2] == b"\x1f\x8b"
+        if packed:
+            with gzip.open(name, "rb") as gz:
+                head = gz.read(80)
+    except (OSError, EOFError):
+        return None
+    if head.startswith(b"SIMPLE  ="):
+        return None
+    inside = " (after gunzip)" if packed else ""
+    what = "is empty" if not head else f"starts with {head[:16]!r}{inside}"
+    return (
+        f"{name} is not a FITS file: it {what} where a FITS file starts with 'SIMPLE  ='; "
+        "check the path, or fetch the file again (a failed download often saves an HTML page)"
+    )
 
 
 class _Found(list[str]):

@@ -56,7 +56,7 @@ from iuvs.exceptions import (
     MissingExtensionError,
 )
 from iuvs.io.fast import FALLBACKS, HDU, FitsFile, Unsupported
-from iuvs.io.files import _Found
+from iuvs.io.files import _Found, _not_fits
 
 log = logging.getLogger(__name__)
 
@@ -445,7 +445,8 @@ class L1BReader:
             fits.VerifyError,
         ) as err:
             raise FileFormatError(
-                f"{self.fname}: cannot read {current}: {err} (is it a complete L1B FITS file?)"
+                _not_fits(self.fname)
+                or f"{self.fname}: cannot read {current}: {err} (is it a complete L1B FITS file?)"
             ) from err
         if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))

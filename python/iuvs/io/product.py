@@ -82,6 +82,7 @@ from iuvs.exceptions import (
 )
 from iuvs.fitting import Fit
 from iuvs.io.correction import CorrectionProduct, is_correction, read_correction
+from iuvs.io.files import _not_fits
 
 __all__ = [
     "DarkWriter",
@@ -885,6 +886,6 @@ def read_product(
         raise
     except (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError, KeyError) as err:
         raise FileFormatError(
-            f"{name}: cannot read {current} as a dark-fitting product: {err}"
+            _not_fits(name) or f"{name}: cannot read {current} as a dark-fitting product: {err}"
         ) from err
     return Product(name, dark1, dark2, tuple(models), primary)
