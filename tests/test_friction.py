@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from astropy.io import fits
 
 import iuvs
 from iuvs.cli import main
@@ -199,3 +200,27 @@ def test_not_a_fits_product_or_superdark(tmp_path, capsys):
     assert main([*argv, "--superdark", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path} is not a FITS file" in err and "ignore_missing_simple" not in err
+
+
+# ----------------------------------------------------- LONGSTRN and fitsverify
+def _cards_of(path):
+    """The raw 80-character cards of each header (CONTINUE cards are not merged)."""
+    raw = path.read_bytes()
+    with fits.open(path) as hdul:
+        spans = [(hdul.fileinfo(i)["hdrLoc"], hdul.fileinfo(i)["datLoc"]) for i in range(len(hdul))]
+    return [[raw[k : k + 80].decode("ascii") for k in range(a, b, 80)] for a, b in spans]
+
+
+def test_longstrn_where_continue_cards_are_used(l1b, tmp_path):
+    out = tmp_path / "p.fits"
+    assert main(["-q", "fit", str(l1b), "--ranks", "-1:4", "-o", str(out)]) == 0
+    headers = _cards_of(out)
+    continued = [
+        i for i, cards in enumerate(headers) if any(c.startswith("CONTINUE") for c in cards)
+    ]
+    assert continued, "degrees 3 and 4 write COEFFS over CONTINUE cards"
+    for i in [0, *continued]:
+        assert "LONGSTRN= 'OGIP 1.0'" in "".join(headers[i]), i
+    short = tmp_path / "short.fits"
+    assert main(["-q", "fit", str(l1b), "--ranks", "-1:1", "-o", str(short)]) == 0
+    assert not any("LONGSTRN" in "".join(cards) for cards in _cards_of(short))

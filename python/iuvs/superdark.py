@@ -1162,6 +1162,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
     """
     from astropy.io import fits
 
+    from iuvs.io._longstrn import mark_long_strings
     from iuvs.io.product import _creator, _fsync_folder, check_output_path
 
     target = check_output_path(path, overwrite=overwrite)
@@ -1236,7 +1237,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
             name="FAILURES",
         )
     )
-    hdul = fits.HDUList(hdus)
+    hdul = mark_long_strings(fits.HDUList(hdus))
 
     def check(tmp: str) -> None:
         try:

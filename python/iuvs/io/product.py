@@ -81,6 +81,7 @@ from iuvs.exceptions import (
     UnsupportedDtypeError,
 )
 from iuvs.fitting import Fit
+from iuvs.io._longstrn import mark_long_strings
 from iuvs.io.correction import CorrectionProduct, is_correction, read_correction
 from iuvs.io.files import _not_fits
 
@@ -485,7 +486,7 @@ class DarkWriter:
             hdus.append(self._rank_hdu(model, seen[model.fit.rank], date))
             if model.mask is not None:
                 hdus.append(self._mask_hdu(model, seen[model.fit.rank], date))
-        return fits.HDUList(hdus)
+        return mark_long_strings(fits.HDUList(hdus))
 
     def _mask_hdu(self, model: _Model, ver: int, date: str) -> fits.ImageHDU:
         assert model.mask is not None
