@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -224,3 +225,51 @@ def test_longstrn_where_continue_cards_are_used(l1b, tmp_path):
     short = tmp_path / "short.fits"
     assert main(["-q", "fit", str(l1b), "--ranks", "-1:1", "-o", str(short)]) == 0
     assert not any("LONGSTRN" in "".join(cards) for cards in _cards_of(short))
+
+
+def _fitsverify(path):
+    exe = shutil.which("fitsverify")
+    if exe is None:
+        pytest.skip("fitsverify is not installed (Debian/Ubuntu: apt-get install fitsverify)")
+    done = subprocess.run([exe, "-q", str(path)], capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def products(l1b, tmp_path_factory):
+    """One file of each product kind iuvs writes, made through the command line."""
+    out = tmp_path_factory.mktemp("products")
+    light = iuvs.synthetic.write_l1b(out / "light", n_int=3, n_darks=2, seed=3, light="smooth")
+    iuvs.synthetic.write_dark_archive(out / "darks", files_per_set=3, n_darks=3, seed=3)
+    made = {
+        "dark fitting": out / "fit.fits",
+        "dark fitting, hot pixels masked": out / "fit_hot.fits.gz",
+        "subtract, pipeline": out / "sub.fits",
+        "subtract, scaled rank 2": out / "sub_scaled.fits.gz",
+        "superdarks": out / "superdarks.fits",
+    }
+    runs = [
+        ["fit", str(l1b), "--ranks", "-1:4"],
+        ["fit", str(l1b), "--ranks", "-1:4", "--hot-threshold", "2500"],
+        ["subtract", str(light)],
+        ["subtract", str(light), "--method", "scaled", "--rank", "2"],
+        ["superdark", str(out / "darks"), "--jobs", "1"],
+    ]
+    for argv, target in zip(runs, made.values(), strict=True):
+        assert main(["-q", *argv, "-o", str(target)]) == 0, argv
+    return made
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "dark fitting",
+        "dark fitting, hot pixels masked",
+        "subtract, pipeline",
+        "subtract, scaled rank 2",
+        "superdarks",
+    ],
+)
+def test_fitsverify_passes_every_product(products, kind):
+    code, text = _fitsverify(products[kind])
+    assert code == 0 and "verification OK" in text, text
