@@ -50,10 +50,12 @@ Subcommands:
     One superdark per binning set of many files (see :mod:`iuvs.superdark`).
 
 Options ``--version``, ``-v`` (more log output, and tracebacks; repeatable) and
-``-q`` (errors only, no table).  Exit codes: 0 success, 1 a file failed (the
-reason, naming the file, on stderr, without a traceback unless ``-v``), 2 usage
-error.  With several files a progress bar is drawn on stderr when it is a
-terminal.
+``-q`` (errors only, no table); ``-v`` and ``-q`` may also follow the
+subcommand.  Exit codes: 0 success (also when the reader of stdout leaves
+early, as ``| head`` does), 1 a file failed (the reason, naming the file, on
+stderr, without a traceback unless ``-v``; a missing optional extra is named
+with its ``pip install`` line), 2 usage error.  With several files a progress
+bar is drawn on stderr when it is a terminal.
 
 Examples
 --------
