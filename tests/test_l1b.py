@@ -146,7 +146,7 @@ def test_zero_byte_and_not_fits(tmp_path):
     check_bad(empty, "empty")
     html = tmp_path / "page.fits"
     html.write_text("<html><body>404 Not Found</body></html>\n" * 100)
-    err = check_bad(html, "cannot read")
+    err = check_bad(html, "is not a FITS file: it starts with")
     assert err.__cause__ is not None
 
 

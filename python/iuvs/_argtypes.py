@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from iuvs.fitting import MAX_RANK, MIN_RANK
 
 __all__ = ["add_exclusion_options", "finite", "parse_ranks", "positive"]
+
+_DASHED_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|\u2013)\s*(-?\d+)$")
 
 
 def _one_rank(text: str) -> int:
@@ -46,8 +49,19 @@ def parse_ranks(text: str) -> list[int]:
     >>> from iuvs._argtypes import parse_ranks
     >>> parse_ranks("-1:4"), parse_ranks("0,2"), parse_ranks("3")
     ([-1, 0, 1, 2, 3, 4], [0, 2], [3])
+    >>> parse_ranks("1-4")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '1-4' is not a rank specification; ... e.g. --ranks 1:4 ...
     """
     text = text.strip()
+    dashed = _DASHED_RANGE.match(text)
+    if dashed:  # `1-4` or `1..4`: a range in another syntax
+        lo, hi = dashed.group(1), dashed.group(2)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rank specification; write a range as low:high, "
+            f"e.g. --ranks {lo}:{hi} (or a list {lo},{hi})"
+        )
     if ":" in text:
         lo, sep, hi = text.partition(":")
         a, b = _one_rank(lo), _one_rank(hi)

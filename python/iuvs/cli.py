@@ -50,10 +50,12 @@ Subcommands:
     One superdark per binning set of many files (see :mod:`iuvs.superdark`).
 
 Options ``--version``, ``-v`` (more log output, and tracebacks; repeatable) and
-``-q`` (errors only, no table).  Exit codes: 0 success, 1 a file failed (the
-reason, naming the file, on stderr, without a traceback unless ``-v``), 2 usage
-error.  With several files a progress bar is drawn on stderr when it is a
-terminal.
+``-q`` (errors only, no table); ``-v`` and ``-q`` may also follow the
+subcommand.  Exit codes: 0 success (also when the reader of stdout leaves
+early, as ``| head`` does), 1 a file failed (the reason, naming the file, on
+stderr, without a traceback unless ``-v``; a missing optional extra is named
+with its ``pip install`` line), 2 usage error.  With several files a progress
+bar is drawn on stderr when it is a terminal.
 
 Examples
 --------
@@ -68,6 +70,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import traceback
@@ -327,7 +330,24 @@ def _parser() -> argparse.ArgumentParser:
     if survey is not None and hasattr(survey, "add_parser"):
         survey.add_parser(sub)
     importlib.import_module("iuvs.superdark").add_parser(sub)
+    for subparser in sub.choices.values():  # -v / -q also after the subcommand
+        _add_verbosity_options(subparser)
     return parser
+
+
+def _add_verbosity_options(p: argparse.ArgumentParser) -> None:
+    """Accept ``-v`` / ``-q`` after the subcommand too (counted with the ones before it)."""
+    p.add_argument(
+        "-v",
+        "--verbose",
+        dest="sub_verbose",
+        action="count",
+        default=0,
+        help="more log output and tracebacks (repeat for debug)",
+    )
+    p.add_argument(
+        "-q", "--quiet", dest="sub_quiet", action="count", default=0, help="errors only; no table"
+    )
 
 
 # ------------------------------------------------------------------------- output
@@ -569,7 +589,11 @@ def _subtract(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         try:
             superdark = fits.getdata(args.superdark)
         except (OSError, ValueError, IndexError) as err:
-            raise FileFormatError(f"{args.superdark}: cannot read a superdark: {err}") from err
+            from iuvs.io.files import _not_fits
+
+            raise FileFormatError(
+                _not_fits(args.superdark) or f"{args.superdark}: cannot read a superdark: {err}"
+            ) from err
     result = subtract(
         path,
         args.method,
@@ -673,6 +697,23 @@ def _info(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     return 1 if failed else 0
 
 
+def _silence_stdout() -> None:
+    """Point stdout at devnull after a broken pipe (as the Python docs on SIGPIPE advise).
+
+    Python flushes stdout again at exit; without this the flush would fail a
+    second time and print ``Exception ignored ... BrokenPipeError``.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor (tests)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def _report_error(err: BaseException, verbose: int) -> None:
     print(f"iuvs: error: {err}", file=sys.stderr)
     if verbose > 0:
@@ -704,6 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         raw = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(_glue_ranks(raw))
+        args.verbose += getattr(args, "sub_verbose", 0)
+        args.quiet += getattr(args, "sub_quiet", 0)
         if hasattr(args, "ranks") and args.command in ("fit",):
             args.ranks = [r for group in args.ranks for r in group]
             if len(set(args.ranks)) != len(args.ranks):
@@ -724,7 +767,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("always")
             try:
                 status: int = args.run(args, show)
+                sys.stdout.flush()  # a closed pipe shows here, not at exit
+            except BrokenPipeError:  # `iuvs info F F | head -1`: the reader has enough
+                _silence_stdout()
+                status = 0
             except (IuvsError, OSError) as err:
+                _report_error(err, args.verbose)
+                status = 1
+            except ImportError as err:  # an optional extra is missing: say what to install
                 _report_error(err, args.verbose)
                 status = 1
         for w in caught:  # warnings go to the log, with the input they concern

@@ -1162,6 +1162,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
     """
     from astropy.io import fits
 
+    from iuvs.io._longstrn import mark_long_strings
     from iuvs.io.product import _creator, _fsync_folder, check_output_path
 
     target = check_output_path(path, overwrite=overwrite)
@@ -1236,7 +1237,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
             name="FAILURES",
         )
     )
-    hdul = fits.HDUList(hdus)
+    hdul = mark_long_strings(fits.HDUList(hdus))
 
     def check(tmp: str) -> None:
         try:
@@ -1336,9 +1337,10 @@ def read_superdarks(path: PathLike) -> SuperdarkSet:
                 )
                 return SuperdarkSet(tuple(out), failures, int(h["NFILES"]), int(h["NDUPL"]), 0.0)
     except (OSError, KeyError, ValueError, TypeError, Warning) as err:
-        raise FileFormatError(
-            f"{path}: not a readable superdark file ({type(err).__name__}: {err})"
-        ) from err
+        from iuvs.io.files import _not_fits
+
+        why = f"{path}: not a readable superdark file ({type(err).__name__}: {err})"
+        raise FileFormatError(_not_fits(path) or why) from err
 
 
 # ------------------------------------------------------------------------ CLI

@@ -1138,7 +1138,7 @@ def _run_cli(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         page = args.report / "survey.html"
         if page.exists():  # refuse before any work
             raise OutputExistsError(f"{page} exists; pass --overwrite to replace it")
-    _, summary = run_survey(
+    table, summary = run_survey(
         args.inputs,
         args.output,
         resume=args.resume,
@@ -1156,6 +1156,7 @@ def _run_cli(args: argparse.Namespace, show: Callable[[str], None]) -> int:
     )
     show(format_summary(summary))
     show(f"wrote {args.output}" + (f" and {args.failures}" if args.failures else ""))
+    _print_failed_files(table, args.output, args.failures)
     if args.report is not None:
         from iuvs.reporting import write_survey_report
 
@@ -1167,6 +1168,24 @@ def _run_cli(args: argparse.Namespace, show: Callable[[str], None]) -> int:
         )
         show(f"wrote {page}")
     return 1 if summary.files_failed else 0
+
+
+_MAX_FAILED_SHOWN = 20
+
+
+def _print_failed_files(table: pd.DataFrame, output: Path, failures: Path | None) -> None:
+    """Name each file that failed, with its reason, on stderr (at most 20 lines)."""
+    failed = table.loc[(table["status"] == "error") & table["dark_in"].isna()]
+    failed = failed.drop_duplicates("path")
+    for row in failed.head(_MAX_FAILED_SHOWN).itertuples(index=False):
+        print(f"iuvs: error: {row.path}: {row.error_class}: {row.error_message}", file=sys.stderr)
+    if len(failed) > _MAX_FAILED_SHOWN:
+        where = failures if failures is not None else f"{output} (rows with status 'error')"
+        print(
+            f"iuvs: error: ... and {len(failed) - _MAX_FAILED_SHOWN} more failed files; "
+            f"all are listed in {where}",
+            file=sys.stderr,
+        )
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

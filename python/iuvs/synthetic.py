@@ -443,6 +443,25 @@ def _name(description: str, timestamp: str, version: int, revision: str, gz: boo
     )
 
 
+_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+
+
+def _l1b_target(path: str | os.PathLike[str], name: str) -> Path:
+    """Return the file :func:`write_l1b` writes: ``path``, or ``name`` in folder ``path``."""
+    text = os.fspath(path)
+    target = Path(text)
+    as_file = target.name.lower().endswith(_FITS_SUFFIXES) and not text.endswith(("/", os.sep))
+    if as_file and not target.is_dir():
+        return target
+    if target.exists() and not target.is_dir():
+        raise InvalidParameterError(
+            f"{target} is a file, not a folder; pass a folder (created if needed) or a file "
+            f"name ending in .fits or .fits.gz"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    return target / name
+
+
 def write_l1b(
     path: str | os.PathLike[str],
     *,
@@ -474,7 +493,10 @@ def write_l1b(
     Parameters
     ----------
     path : str or path-like
-        A directory (the file is named by the IUVS grammar) or a file path.
+        A folder (the file is named by the IUVS grammar; the folder is created
+        if needed) or a file path.  A path is a file path when its name ends in
+        ``.fits``, ``.fit`` or ``.fts`` (optionally ``.gz``) and it does not end
+        with a separator; anything else (``'data'``, ``'data/'``) is a folder.
     layout : {'v13', 'v00'}, optional
         ``'v13'``: the 18 HDUs of modern files; ``'v00'``: the cruise layout
         (``DarkIntegration``, ``DarkEngineering``, ``detector_background_subtracted``).
@@ -550,6 +572,8 @@ def write_l1b(
     ------
     iuvs.exceptions.OutputExistsError
         The file exists and ``overwrite`` is false.
+    iuvs.exceptions.InvalidParameterError
+        ``path`` names a folder (no FITS suffix) but a file of that name exists.
 
     Examples
     --------
@@ -609,9 +633,7 @@ def write_l1b(
         dark_scales = gains
     if version is None:
         version = 0 if layout == "v00" else 13
-    target = Path(path)
-    if target.is_dir():
-        target = target / _name(description, timestamp, version, revision, gzip)
+    target = _l1b_target(path, _name(description, timestamp, version, revision, gzip))
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target} exists; pass overwrite=True to replace it")
     rng = np.random.default_rng(seed)

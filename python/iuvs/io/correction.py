@@ -54,6 +54,7 @@ from astropy.io import fits
 
 from iuvs._atomic import atomic_file
 from iuvs.exceptions import FileFormatError, OutputExistsError
+from iuvs.io._longstrn import mark_long_strings
 
 if TYPE_CHECKING:  # pragma: no cover
     from iuvs.darks import DarkCorrection, QualityTable
@@ -214,7 +215,7 @@ def to_hdulist(correction: DarkCorrection) -> fits.HDUList:
     quality.header["COMMENT"] = "DN of the corrected frame; sigma = 1.4826 * MAD."
     weights = fits.ImageHDU(np.asarray(correction.dark_weights, dtype=np.float64), name="WEIGHTS")
     weights.header["COMMENT"] = "Row k: the weight of each detector_dark in frame k's dark."
-    return fits.HDUList([primary, dark, dn_s, window, quality, weights])
+    return mark_long_strings(fits.HDUList([primary, dark, dn_s, window, quality, weights]))
 
 
 def _same(a: Any, b: Any) -> bool:

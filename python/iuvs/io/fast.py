@@ -52,6 +52,7 @@ import numpy.typing as npt
 
 from iuvs import _core
 from iuvs.exceptions import FileFormatError
+from iuvs.io.files import _not_fits
 
 __all__ = ["FALLBACKS", "FitsFile", "HDU", "Unsupported"]
 
@@ -242,7 +243,7 @@ class FitsFile:
             if "truncated:" in text:
                 raise FileFormatError(f"{fname} is truncated: {text}") from err
             hint = "" if " card " in text else " (is it a complete FITS file?)"
-            raise FileFormatError(f"{fname}: cannot read {text}{hint}") from err
+            raise FileFormatError(_not_fits(fname) or f"{fname}: cannot read {text}{hint}") from err
         hdus = [
             HDU(
                 index=d["index"],

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import os
 import re
 from dataclasses import dataclass
@@ -214,11 +215,69 @@ def _root(root: str | os.PathLike[str] | None) -> Path:
     return path
 
 
+def _not_fits(path: str | os.PathLike[str]) -> str | None:
+    """Say why ``path`` is not a FITS file at all (None if it starts like one or is unreadable).
+
+    Called where a FITS reader failed, so that the message names the file and
+    what to do rather than passing on astropy's ``ignore_missing_simple``
+    advice, which iuvs offers no way to act on.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(80)
+        packed = head[:2] == b"\x1f\x8b"
+        if packed:
+            with gzip.open(name, "rb") as gz:
+                head = gz.read(80)
+    except (OSError, EOFError):
+        return None
+    if head.startswith(b"SIMPLE  ="):
+        return None
+    inside = " (after gunzip)" if packed else ""
+    what = "is empty" if not head else f"starts with {head[:16]!r}{inside}"
+    return (
+        f"{name} is not a FITS file: it {what} where a FITS file starts with 'SIMPLE  ='; "
+        "check the path, or fetch the file again (a failed download often saves an HTML page)"
+    )
+
+
+class _Found(list[str]):
+    """The paths :func:`l1b_filenames` found; remembers what was searched for the messages."""
+
+    def __init__(self, paths: list[str], pattern: str | None, searched: Path) -> None:
+        super().__init__(paths)
+        self.pattern = pattern
+        self.searched = searched
+
+    def no_match(self) -> str:
+        """Say what was searched, where, and what to do, for an empty result."""
+        what = "no L1B file" if not self.pattern else f"no L1B file matched {self.pattern!r}"
+        return (
+            f"{what} under {self.searched} (names mvn_iuv_l1b_*.fits or .fits.gz); check the "
+            "pattern, or pass root= (or set IUVS_DATA_ROOT) to the folder holding the files; "
+            "iuvs.synthetic.write_l1b(folder) writes a synthetic one"
+        )
+
+    def too_many(self) -> str:
+        """Say how to pick one of several matches where one file is wanted."""
+        names = ", ".join(os.path.basename(p) for p in self[:3]) + (
+            ", ..." if len(self) > 3 else ""
+        )
+        what = "L1B files" if not self.pattern else f"L1B files matched {self.pattern!r}"
+        return (
+            f"{len(self)} {what} under {self.searched} ({names}); a reader reads one file: "
+            "narrow the pattern or pick one, e.g. l1b_filenames(...)[0]"
+        )
+
+
 def l1b_filenames(
     pattern: str | None = None,
     stage: bool = False,
     root: str | os.PathLike[str] | None = None,
     newest: bool = True,
+    *,
+    required: bool = False,
 ) -> list[str]:
     """Find Level 1B files whose name contains ``pattern``.
 
@@ -238,17 +297,24 @@ def l1b_filenames(
         then the higher revision).  An observation is
         ``mvn_iuv_l1b_<description>_<timestamp>``; ``mvn_iuv_l1b_`` files whose
         names do not follow the grammar cannot be grouped and are kept as they are.
+    required : bool, optional
+        Raise instead of returning an empty list when nothing matches.
 
     Returns
     -------
     list of str
         Sorted absolute paths (not symlink-resolved) of ``.fits`` and
-        ``.fits.gz`` files whose name starts with ``mvn_iuv_l1b_``.
+        ``.fits.gz`` files whose name starts with ``mvn_iuv_l1b_``.  The list
+        remembers the pattern and the folder searched: passing an empty one to
+        :class:`iuvs.io.L1BReader` raises "no L1B file matched PATTERN under
+        FOLDER" rather than a complaint about the list.
 
     Raises
     ------
     iuvs.exceptions.FileFormatError
-        If no root is given or it does not exist (the message says how to set it).
+        If no root is given or it does not exist (the message says how to set
+        it), or if ``required`` and no file matched (the message names the
+        pattern and the folder).
 
     Examples
     --------
@@ -261,6 +327,11 @@ def l1b_filenames(
     ...     found = l1b_filenames("periapse", root=d)
     >>> [pathlib.Path(p).name for p in found]
     ['mvn_iuv_l1b_periapse-orbit00108-muv_20141018T112844_v02_r01.fits.gz']
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     l1b_filenames("apoapse", root=tmp, required=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    iuvs.exceptions.FileFormatError: no L1B file matched 'apoapse' under ...
     """
     base = _root(root)
     tree = base / ("stage" if stage else "production") / "products" / "level1b"
@@ -288,4 +359,7 @@ def l1b_filenames(
             if parsed.obs_id not in best or key > best[parsed.obs_id][0]:
                 best[parsed.obs_id] = (key, p)
         found = [p for _, p in best.values()] + ungrouped
-    return sorted(found)
+    result = _Found(sorted(found), pattern, search)
+    if required and not result:
+        raise FileFormatError(result.no_match())
+    return result

@@ -56,6 +56,7 @@ from iuvs.exceptions import (
     MissingExtensionError,
 )
 from iuvs.io.fast import FALLBACKS, HDU, FitsFile, Unsupported
+from iuvs.io.files import _Found, _not_fits
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,10 @@ _FRAMES = {
 
 def _as_path(path: Any) -> str:
     if isinstance(path, list | tuple):
+        if isinstance(path, _Found) and len(path) != 1:  # from l1b_filenames: say what it searched
+            raise (FileFormatError if not path else InvalidParameterError)(
+                path.no_match() if not path else path.too_many()
+            )
         if len(path) != 1:
             raise InvalidParameterError(
                 f"L1BReader reads one file; got a sequence of {len(path)} paths"
@@ -440,7 +445,8 @@ class L1BReader:
             fits.VerifyError,
         ) as err:
             raise FileFormatError(
-                f"{self.fname}: cannot read {current}: {err} (is it a complete L1B FITS file?)"
+                _not_fits(self.fname)
+                or f"{self.fname}: cannot read {current}: {err} (is it a complete L1B FITS file?)"
             ) from err
         if "PRIMARY" in self._index and self._index["PRIMARY"] == 0:
             self._images.setdefault("PRIMARY", self._images.get(self.extensions[0].upper()))

@@ -81,7 +81,9 @@ from iuvs.exceptions import (
     UnsupportedDtypeError,
 )
 from iuvs.fitting import Fit
+from iuvs.io._longstrn import mark_long_strings
 from iuvs.io.correction import CorrectionProduct, is_correction, read_correction
+from iuvs.io.files import _not_fits
 
 __all__ = [
     "DarkWriter",
@@ -484,7 +486,7 @@ class DarkWriter:
             hdus.append(self._rank_hdu(model, seen[model.fit.rank], date))
             if model.mask is not None:
                 hdus.append(self._mask_hdu(model, seen[model.fit.rank], date))
-        return fits.HDUList(hdus)
+        return mark_long_strings(fits.HDUList(hdus))
 
     def _mask_hdu(self, model: _Model, ver: int, date: str) -> fits.ImageHDU:
         assert model.mask is not None
@@ -885,6 +887,6 @@ def read_product(
         raise
     except (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError, KeyError) as err:
         raise FileFormatError(
-            f"{name}: cannot read {current} as a dark-fitting product: {err}"
+            _not_fits(name) or f"{name}: cannot read {current} as a dark-fitting product: {err}"
         ) from err
     return Product(name, dark1, dark2, tuple(models), primary)
