@@ -24,6 +24,7 @@ from pandas.testing import assert_frame_equal
 
 import iuvs
 import iuvs.survey as survey_module
+import iuvs.survey.run as survey_run
 from iuvs import exceptions as ex
 from iuvs.survey import (
     COLUMNS,
@@ -456,7 +457,7 @@ def test_killed_run_checkpoints_and_resumes(table, archive, tmp_path, monkeypatc
         done.append(path)
         return real(path, options)
 
-    monkeypatch.setattr(survey_module, "_survey_file", killed_after_five)
+    monkeypatch.setattr(survey_run, "_survey_file", killed_after_five)
     out = tmp_path / "s.parquet"
     with pytest.raises(KeyboardInterrupt):
         run_survey(root, out, jobs=1, progress=False, checkpoint_seconds=0)

@@ -77,11 +77,14 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import iuvs
 from iuvs._argtypes import add_exclusion_options, parse_ranks
 from iuvs.exceptions import FileFormatError, IuvsError, OutputExistsError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DEMO_FILE", "DEMO_LIGHT_FILE", "main"]
 
@@ -323,12 +326,7 @@ def _parser() -> argparse.ArgumentParser:
 
     import importlib
 
-    try:
-        survey: Any = importlib.import_module("iuvs.survey")
-    except ImportError:  # pragma: no cover - the module is part of the package
-        survey = None
-    if survey is not None and hasattr(survey, "add_parser"):
-        survey.add_parser(sub)
+    add_survey_parser(sub)
     importlib.import_module("iuvs.superdark").add_parser(sub)
     for subparser in sub.choices.values():  # -v / -q also after the subcommand
         _add_verbosity_options(subparser)
@@ -718,6 +716,212 @@ def _report_error(err: BaseException, verbose: int) -> None:
     print(f"iuvs: error: {err}", file=sys.stderr)
     if verbose > 0:
         traceback.print_exception(err, file=sys.stderr)
+
+
+# --------------------------------------------------------------------- iuvs survey
+# the survey's command line: argument types, the run, the failed files on stderr
+from iuvs.survey.run import run_survey  # noqa: E402
+from iuvs.survey.summary import format_summary  # noqa: E402
+from iuvs.survey.table import _CSV, _PARQUET, read_table  # noqa: E402
+
+
+def _survey_ranks(text: str) -> list[int]:
+    """``'A:B'`` (inclusive) or ``'a,b,c'`` as a sorted list of ranks, for argparse."""
+    return sorted(set(parse_ranks(text)))
+
+
+def _survey_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of jobs, got {text!r}")
+    return value
+
+
+def _survey_output(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in _PARQUET + _CSV:
+        raise argparse.ArgumentTypeError(
+            f"the output must end in .parquet, .pq or .csv, got {text!r}"
+        )
+    return path
+
+
+def _run_survey_cli(args: argparse.Namespace, show: Callable[[str], None]) -> int:
+    """Run ``iuvs survey``: survey, write the output, show the summary; 1 if a file failed."""
+    if args.report is not None and not (args.overwrite or args.resume):
+        page = args.report / "survey.html"
+        if page.exists():  # refuse before any work
+            raise OutputExistsError(f"{page} exists; pass --overwrite to replace it")
+    table, summary = run_survey(
+        args.inputs,
+        args.output,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        failures=args.failures,
+        pairs=args.pairs,
+        ranks=args.ranks,
+        hot_threshold=args.hot_threshold,
+        hot_sigma=args.hot_sigma,
+        clip=args.clip,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not getattr(args, "quiet", 0),
+        pattern=args.pattern,
+    )
+    show(format_summary(summary))
+    show(f"wrote {args.output}" + (f" and {args.failures}" if args.failures else ""))
+    _print_failed_files(table, args.output, args.failures)
+    if args.report is not None:
+        from iuvs.reporting import write_survey_report
+
+        page = write_survey_report(
+            read_table(args.output),
+            args.report,
+            summary_text=format_summary(summary),
+            overwrite=args.overwrite or args.resume,
+        )
+        show(f"wrote {page}")
+    return 1 if summary.files_failed else 0
+
+
+_MAX_FAILED_SHOWN = 20
+
+
+def _print_failed_files(table: pd.DataFrame, output: Path, failures: Path | None) -> None:
+    """Name each file that failed, with its reason, on stderr (at most 20 lines)."""
+    failed = table.loc[(table["status"] == "error") & table["dark_in"].isna()]
+    failed = failed.drop_duplicates("path")
+    for row in failed.head(_MAX_FAILED_SHOWN).itertuples(index=False):
+        print(f"iuvs: error: {row.path}: {row.error_class}: {row.error_message}", file=sys.stderr)
+    if len(failed) > _MAX_FAILED_SHOWN:
+        where = failures if failures is not None else f"{output} (rows with status 'error')"
+        print(
+            f"iuvs: error: ... and {len(failed) - _MAX_FAILED_SHOWN} more failed files; "
+            f"all are listed in {where}",
+            file=sys.stderr,
+        )
+
+
+def add_survey_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``survey`` subcommand on an argparse subparsers object.
+
+    The subcommand's ``run`` default is a function ``run(args, show) -> int``:
+    it surveys the files, writes the output, passes the summary to
+    ``show(text)`` and returns 1 if any file failed, else 0.  Errors
+    (:class:`iuvs.exceptions.IuvsError`, :class:`OSError`) propagate to the
+    caller.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What :meth:`argparse.ArgumentParser.add_subparsers` returned.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``survey`` parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from iuvs.cli import add_survey_parser
+    >>> parser = argparse.ArgumentParser(prog="iuvs")
+    >>> add_survey_parser(parser.add_subparsers(dest="command")).prog
+    'iuvs survey'
+    >>> args = parser.parse_args(["survey", "data", "-o", "s.parquet", "--ranks=-1:2"])
+    >>> args.inputs, args.ranks, args.pairs, callable(args.run)
+    (['data'], [-1, 0, 1, 2], 'consecutive', True)
+    >>> parser.parse_args(["survey", "d", "-o", "s.csv", "--ranks", "0,2"]).ranks
+    [0, 2]
+    """
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "survey",
+        help="fit the dark pairs of many L1B files into one table",
+        description=(
+            "Fit every dark pair of every L1B file (folders are searched recursively) with "
+            "the models of ranks --ranks and write one row per file, pair and rank to a "
+            "Parquet or CSV table. Files that cannot be surveyed get an error row and are "
+            "counted as failed (exit code 1)."
+        ),
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="ROOT_OR_FILES",
+        help="L1B files and folders to search",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=_survey_output,
+        required=True,
+        metavar="OUTPUT",
+        help="the table to write: .parquet (or .pq) or .csv",
+    )
+    p.add_argument(
+        "--pattern",
+        default="*.fits*",
+        metavar="P",
+        help="glob for files in folders (default: *.fits*)",
+    )
+    p.add_argument(
+        "--pairs",
+        choices=("consecutive", "first", "all"),
+        default="consecutive",
+        help="dark pairs: 0-1, 1-2, ... (consecutive, default); 0-k (first); every i<j (all)",
+    )
+    p.add_argument(
+        "--ranks",
+        type=_survey_ranks,
+        default=list(range(-1, 5)),
+        metavar="RANKS",
+        help=(
+            "model ranks as A:B (inclusive) or a comma list; write --ranks=-1:4 when the "
+            "first is negative (default: -1:4; -1 additive, 0 multiplicative, n degree)"
+        ),
+    )
+    add_exclusion_options(p, "dark_in")
+    p.add_argument(
+        "--jobs",
+        type=_survey_jobs,
+        default=None,
+        metavar="N",
+        help="worker processes (default: the number of CPUs; 1 runs in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Dask cluster, e.g. tcp://host:8786 (needs iuvs[dask])",
+    )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted survey: skip files already in OUTPUT (same mtime)",
+    )
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace an existing OUTPUT (and FILE)"
+    )
+    p.add_argument(
+        "--failures",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write a CSV of the failed files and pairs",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write DIR/survey.html: summary, per-rank statistics and the survey figures",
+    )
+    p.set_defaults(run=_run_survey_cli)
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
