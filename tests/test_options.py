@@ -80,3 +80,28 @@ def test_options_bundle_equals_keywords_and_refuses_both():
         iuvs.fit(x, y, 1, options=opts, clip=2.0)
     with pytest.raises(ex.InvalidParameterError, match="must be an iuvs.FitOptions"):
         iuvs.fit(x, y, 1, options={"clip": 2.0})  # type: ignore[arg-type]
+
+
+def test_the_bundle_is_accepted_by_every_entry_point(tmp_path):
+    from iuvs.scaling import AddScaler, PolyScaler, fit_scalers
+
+    opts = iuvs.FitOptions(hot_threshold=150.0)
+    keep = x <= 150.0
+    want = np.polyfit(x[keep], y[keep], 2)
+    np.testing.assert_allclose(PolyScaler(x, y, 2, options=opts).fit.coeffs, want, atol=1e-9)
+    assert AddScaler(x, y, options=opts).fit.stats.n_hot == int((~keep).sum())
+    got = fit_scalers(x, y, [2], options=opts)[0].fit.coeffs
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    with pytest.raises(ex.InvalidParameterError, match="not both"):
+        fit_scalers(x, y, [2], options=opts, clip=3.0)
+    # the survey and the report take the scalar options of the bundle
+    root = tmp_path / "archive"
+    write_archive(root, n_files=1, seed=3, n_spa=8, n_spe=12, bad_fraction=0.0)
+    a = survey(root, options=iuvs.FitOptions(clip=3.0), progress=False)
+    b = survey(root, clip=3.0, progress=False)
+    np.testing.assert_array_equal(a["c1"].to_numpy(), b["c1"].to_numpy())
+    with pytest.raises(ex.InvalidParameterError, match="mask"):
+        survey(root, options=iuvs.FitOptions(mask=np.zeros((8, 12), bool)), progress=False)
+    l1b = iuvs.synthetic.write_l1b(tmp_path / "one", n_darks=2, seed=4)
+    r = iuvs.report(l1b, tmp_path / "rep", darks=(0, 1), ranks=[1], figures=False, options=opts)
+    assert r.html.exists()

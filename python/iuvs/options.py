@@ -194,6 +194,47 @@ class FitOptions:
             )
         return options
 
+    def scalars(self, where: str) -> tuple[float | None, float | None, float | None]:
+        """Return ``(hot_threshold, hot_sigma, clip)`` for a caller that takes only those.
+
+        Parameters
+        ----------
+        where : str
+            The caller, for the message (``"the survey"``, ``"the report"``).
+
+        Returns
+        -------
+        tuple
+            ``hot_threshold``, ``hot_sigma`` and ``clip``.
+
+        Raises
+        ------
+        iuvs.exceptions.InvalidParameterError
+            If ``mask``, ``weights`` or a ``clip_iter`` other than 3 is set: per-pixel
+            options have no meaning across many files.
+
+        Examples
+        --------
+        >>> from iuvs import FitOptions
+        >>> FitOptions(hot_sigma=5.0).scalars("the survey")
+        (None, 5.0, None)
+        """
+        extra = [
+            name
+            for name, set_ in (
+                ("mask", self.mask is not None),
+                ("weights", self.weights is not None),
+                ("clip_iter", self.clip_iter != 3),
+            )
+            if set_
+        ]
+        if extra:
+            raise InvalidParameterError(
+                f"{where} takes hot_threshold, hot_sigma and clip of FitOptions; "
+                f"{', '.join(extra)} cannot be given to it"
+            )
+        return self.hot_threshold, self.hot_sigma, self.clip
+
 
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):

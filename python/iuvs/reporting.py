@@ -42,6 +42,7 @@ from iuvs.exceptions import (
     InvalidParameterError,
     OutputExistsError,
 )
+from iuvs.options import FitOptions
 from iuvs.workflow import (  # the workflow the report shows; re-exported here
     Analysis,
     analyse,
@@ -458,6 +459,7 @@ def report(
     product: str | None = PRODUCT_NAME,
     overwrite: bool = False,
     figures: bool = True,
+    options: FitOptions | None = None,
 ) -> ReportResult:
     """Analyse an L1B file and write a one-page ``report.html`` beside its FITS product.
 
@@ -481,6 +483,8 @@ def report(
     figures : bool, optional
         Embed the figures (needs matplotlib, the ``plot`` extra; without it the
         page says so and holds the tables).
+    options : FitOptions, optional
+        ``hot_threshold``, ``hot_sigma`` and ``clip`` as a :class:`iuvs.FitOptions`.
 
     Returns
     -------
@@ -503,6 +507,10 @@ def report(
     >>> r.html.name, r.product.name
     ('report.html', 'dark_fitting.fits')
     """
+    if options is not None:
+        hot_threshold, hot_sigma, clip = FitOptions.resolve(
+            options, hot_threshold=hot_threshold, hot_sigma=hot_sigma, clip=clip
+        ).scalars("the report")
     folder = Path(out_dir)
     _check_target(folder / REPORT_NAME, overwrite)
     a = analyse(

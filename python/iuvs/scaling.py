@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from iuvs.exceptions import RankError, ShapeMismatchError
 from iuvs.fitting import MAX_RANK, MIN_RANK, Fit, ResidualStats, _exclusion, fit_all
+from iuvs.options import FitOptions
 
 __all__ = [
     "AddScaler",
@@ -115,6 +116,9 @@ class DarkScaler:
         The model rank.
     mask, hot_threshold, hot_sigma, clip, clip_iter
         The exclusion options, as given (``mask`` includes masked-array masks).
+    options : FitOptions, optional
+        The fit options as one validated bundle (:class:`iuvs.FitOptions`),
+        instead of the individual keywords.
 
     Raises
     ------
@@ -147,7 +151,20 @@ class DarkScaler:
         clip: float | None = None,
         clip_iter: int = 3,
         weights: npt.ArrayLike | Literal["poisson"] | None = None,
+        options: FitOptions | None = None,
     ) -> None:
+        if options is not None:  # the bundle, checked once (never with the keywords)
+            o = FitOptions.resolve(
+                options,
+                mask=mask,
+                hot_threshold=hot_threshold,
+                hot_sigma=hot_sigma,
+                clip=clip,
+                clip_iter=clip_iter,
+                weights=weights,
+            )
+            mask, hot_threshold, hot_sigma = o.mask, o.hot_threshold, o.hot_sigma
+            clip, clip_iter, weights = o.clip, o.clip_iter, o.weights
         self.dark_in = _as_array(dark_in)
         self.dark_out = _as_array(dark_out)
         _check_shapes(self.dark_in, self.dark_out)
@@ -315,6 +332,9 @@ class AddScaler(DarkScaler):
         Exclude pixels whose ``dark_in`` is above this value (DN).
     hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
+    options : FitOptions, optional
+        The fit options as one validated bundle (:class:`iuvs.FitOptions`),
+        instead of the individual keywords.
 
     Examples
     --------
@@ -336,6 +356,7 @@ class AddScaler(DarkScaler):
         clip: float | None = None,
         clip_iter: int = 3,
         weights: npt.ArrayLike | Literal["poisson"] | None = None,
+        options: FitOptions | None = None,
     ) -> None:
         super().__init__(
             dark_in,
@@ -347,6 +368,7 @@ class AddScaler(DarkScaler):
             clip=clip,
             clip_iter=clip_iter,
             weights=weights,
+            options=options,
         )
 
 
@@ -363,6 +385,9 @@ class MultScaler(DarkScaler):
         Exclude pixels whose ``dark_in`` is above this value (DN).
     hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
+    options : FitOptions, optional
+        The fit options as one validated bundle (:class:`iuvs.FitOptions`),
+        instead of the individual keywords.
 
     Examples
     --------
@@ -384,6 +409,7 @@ class MultScaler(DarkScaler):
         clip: float | None = None,
         clip_iter: int = 3,
         weights: npt.ArrayLike | Literal["poisson"] | None = None,
+        options: FitOptions | None = None,
     ) -> None:
         super().__init__(
             dark_in,
@@ -395,6 +421,7 @@ class MultScaler(DarkScaler):
             clip=clip,
             clip_iter=clip_iter,
             weights=weights,
+            options=options,
         )
 
 
@@ -413,6 +440,9 @@ class PolyScaler(DarkScaler):
         Exclude pixels whose ``dark_in`` is above this value (DN).
     hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
+    options : FitOptions, optional
+        The fit options as one validated bundle (:class:`iuvs.FitOptions`),
+        instead of the individual keywords.
 
     Raises
     ------
@@ -441,6 +471,7 @@ class PolyScaler(DarkScaler):
         clip: float | None = None,
         clip_iter: int = 3,
         weights: npt.ArrayLike | Literal["poisson"] | None = None,
+        options: FitOptions | None = None,
     ) -> None:
         super().__init__(
             dark_in,
@@ -452,6 +483,7 @@ class PolyScaler(DarkScaler):
             clip=clip,
             clip_iter=clip_iter,
             weights=weights,
+            options=options,
         )
 
 
@@ -477,6 +509,7 @@ def fit_scalers(
     clip: float | None = None,
     clip_iter: int = 3,
     weights: npt.ArrayLike | Literal["poisson"] | None = None,
+    options: FitOptions | None = None,
 ) -> list[DarkScaler]:
     """Fit several ranks in one pass (:func:`iuvs.fitting.fit_all`) and wrap each in its scaler.
 
@@ -494,6 +527,9 @@ def fit_scalers(
         Exclude pixels whose ``dark_in`` is above this value (DN).
     hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
+    options : FitOptions, optional
+        The fit options as one validated bundle (:class:`iuvs.FitOptions`),
+        instead of the individual keywords.
 
     Returns
     -------
@@ -508,12 +544,23 @@ def fit_scalers(
     >>> [type(s).__name__ for s in fit_scalers(pair.dark_in, pair.dark_out, [-1, 0, 2])]
     ['AddScaler', 'MultScaler', 'PolyScaler']
     """
+    o = FitOptions.resolve(
+        options,
+        mask=mask,
+        hot_threshold=hot_threshold,
+        hot_sigma=hot_sigma,
+        clip=clip,
+        clip_iter=clip_iter,
+        weights=weights,
+    )
+    mask, hot_threshold, hot_sigma = o.mask, o.hot_threshold, o.hot_sigma
+    clip, clip_iter, weights = o.clip, o.clip_iter, o.weights
     x, y = _as_array(dark_in), _as_array(dark_out)
     _check_shapes(x, y)
     rank_list = [_check_rank(r, MIN_RANK) for r in ranks]
     if not rank_list:
         raise RankError("no rank requested; give at least one of -1..12")
-    options: dict[str, Any] = {
+    keywords: dict[str, Any] = {
         "mask": _exclusion(x, y, mask),
         "hot_threshold": hot_threshold,
         "hot_sigma": hot_sigma,
@@ -522,8 +569,8 @@ def fit_scalers(
         "weights": weights,
     }
     scalers = []
-    for f in fit_all(x, y, rank_list, **options):
-        s = _scaler_for(x, y, f.rank, **options)
+    for f in fit_all(x, y, rank_list, **keywords):
+        s = _scaler_for(x, y, f.rank, **keywords)
         s._fit = f
         scalers.append(s)
     return scalers
@@ -550,6 +597,9 @@ class PolyScalerManager:
         Exclude pixels whose ``dark_in`` is above this value (DN).
     hot_sigma, clip, clip_iter, weights : optional
         As for :class:`DarkScaler`.
+    options : FitOptions, optional
+        The fit options as one validated bundle (:class:`iuvs.FitOptions`),
+        instead of the individual keywords.
 
     Attributes
     ----------
@@ -588,6 +638,7 @@ class PolyScalerManager:
         clip: float | None = None,
         clip_iter: int = 3,
         weights: npt.ArrayLike | Literal["poisson"] | None = None,
+        options: FitOptions | None = None,
     ) -> None:
         self.rankstart = _check_rank(rankstart, MIN_RANK)
         self.rankend = _check_rank(rankend, MIN_RANK)
@@ -607,6 +658,7 @@ class PolyScalerManager:
             clip=clip,
             clip_iter=clip_iter,
             weights=weights,
+            options=options,
         )
 
     def do_fit(self) -> PolyScalerManager:

@@ -23,6 +23,7 @@ from iuvs.exceptions import (
 
 if TYPE_CHECKING:
     import pandas as pd
+from iuvs.options import FitOptions
 from iuvs.survey.files import Criterion, _Options, _options, _survey_file
 from iuvs.survey.summary import SurveySummary, summarize
 from iuvs.survey.table import (
@@ -205,6 +206,7 @@ def survey(
     progress: bool = True,
     pattern: str = "*.fits*",
     resume: PathLike | pd.DataFrame | None = None,
+    options: FitOptions | None = None,
 ) -> pd.DataFrame:
     """Fit every dark pair of every file and return one row per (file, pair, rank).
 
@@ -246,6 +248,9 @@ def survey(
         with the same path and modification time are not read again, and
         its rows are kept; the result is the table an uninterrupted run
         would give (use the same options).
+    options : FitOptions, optional
+        ``hot_threshold``, ``hot_sigma`` and ``clip`` as a :class:`iuvs.FitOptions`
+        (a mask or weights have no meaning across files and are refused).
 
     Returns
     -------
@@ -280,11 +285,15 @@ def survey(
     >>> bool(row.c1 == row.coeffs[0] and row.c0 == row.coeffs[1])
     True
     """
-    options = _options(pairs, ranks, hot_threshold, hot_sigma, clip, criterion)
+    if options is not None:
+        hot_threshold, hot_sigma, clip = FitOptions.resolve(
+            options, hot_threshold=hot_threshold, hot_sigma=hot_sigma, clip=clip
+        ).scalars("the survey")
+    checked = _options(pairs, ranks, hot_threshold, hot_sigma, clip, criterion)
     paths = _expand(paths_or_root, pattern)
     todo, kept = _split(paths, _previous(resume))
     records: list[dict[str, Any]] = []
-    for file_records in _stream(todo, options, jobs, scheduler, progress):
+    for file_records in _stream(todo, checked, jobs, scheduler, progress):
         records.extend(file_records)
     return _sorted([kept, _table(records)])
 
