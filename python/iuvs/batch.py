@@ -286,15 +286,7 @@ def fit_batch(
     [[3.0, 0.0], [2.0, 1.0]]
     """
     rank_list = _check_ranks(ranks)
-    o = FitOptions.resolve(
-        options,
-        mask=mask,
-        hot_threshold=hot_threshold,
-        hot_sigma=hot_sigma,
-        clip=clip,
-        clip_iter=clip_iter,
-        weights=weights,
-    )
+    o = FitOptions.bundle(options, mask, hot_threshold, hot_sigma, clip, clip_iter, weights)
     mask, weights = o.mask, o.weights
     hot_threshold, hot_sigma, clip, clip_iter = o.hot_threshold, o.hot_sigma, o.clip, o.clip_iter
     if on_error not in ("raise", "keep"):

@@ -580,15 +580,7 @@ def _fit_all(
 ) -> list[Fit]:
     """:func:`fit_all` without its warnings (issued by the public caller)."""
     rank_list = _check_ranks(ranks)
-    o = FitOptions.resolve(
-        options,
-        mask=mask,
-        hot_threshold=hot_threshold,
-        hot_sigma=hot_sigma,
-        clip=clip,
-        clip_iter=clip_iter,
-        weights=weights,
-    )
+    o = FitOptions.bundle(options, mask, hot_threshold, hot_sigma, clip, clip_iter, weights)
     mask, clip, weights = o.mask, o.clip, o.weights
     x, swap_x = _as_core_array(dark_in, "dark_in")
     y, swap_y = _as_core_array(dark_out, "dark_out")

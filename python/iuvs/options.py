@@ -194,6 +194,48 @@ class FitOptions:
             )
         return options
 
+    @classmethod
+    def bundle(
+        cls,
+        options: FitOptions | None,
+        mask: Any,
+        hot_threshold: Any,
+        hot_sigma: Any,
+        clip: Any,
+        clip_iter: Any,
+        weights: Any,
+        /,
+    ) -> FitOptions:
+        """Return :meth:`resolve` of an entry point's six keywords, given in field order.
+
+        Parameters
+        ----------
+        options : FitOptions or None
+            The ``options=`` of the call.
+        mask, hot_threshold, hot_sigma, clip, clip_iter, weights
+            The call's individual keywords, in this order (the fields' order).
+
+        Returns
+        -------
+        FitOptions
+            The validated bundle.
+
+        Examples
+        --------
+        >>> from iuvs import FitOptions
+        >>> FitOptions.bundle(None, None, 2500.0, None, None, 3, None).hot_threshold
+        2500.0
+        """
+        return cls.resolve(
+            options,
+            mask=mask,
+            hot_threshold=hot_threshold,
+            hot_sigma=hot_sigma,
+            clip=clip,
+            clip_iter=clip_iter,
+            weights=weights,
+        )
+
     def scalars(self, where: str) -> tuple[float | None, float | None, float | None]:
         """Return ``(hot_threshold, hot_sigma, clip)`` for a caller that takes only those.
 

@@ -154,15 +154,7 @@ class DarkScaler:
         options: FitOptions | None = None,
     ) -> None:
         if options is not None:  # the bundle, checked once (never with the keywords)
-            o = FitOptions.resolve(
-                options,
-                mask=mask,
-                hot_threshold=hot_threshold,
-                hot_sigma=hot_sigma,
-                clip=clip,
-                clip_iter=clip_iter,
-                weights=weights,
-            )
+            o = FitOptions.bundle(options, mask, hot_threshold, hot_sigma, clip, clip_iter, weights)
             mask, hot_threshold, hot_sigma = o.mask, o.hot_threshold, o.hot_sigma
             clip, clip_iter, weights = o.clip, o.clip_iter, o.weights
         self.dark_in = _as_array(dark_in)
@@ -544,15 +536,7 @@ def fit_scalers(
     >>> [type(s).__name__ for s in fit_scalers(pair.dark_in, pair.dark_out, [-1, 0, 2])]
     ['AddScaler', 'MultScaler', 'PolyScaler']
     """
-    o = FitOptions.resolve(
-        options,
-        mask=mask,
-        hot_threshold=hot_threshold,
-        hot_sigma=hot_sigma,
-        clip=clip,
-        clip_iter=clip_iter,
-        weights=weights,
-    )
+    o = FitOptions.bundle(options, mask, hot_threshold, hot_sigma, clip, clip_iter, weights)
     mask, hot_threshold, hot_sigma = o.mask, o.hot_threshold, o.hot_sigma
     clip, clip_iter, weights = o.clip, o.clip_iter, o.weights
     x, y = _as_array(dark_in), _as_array(dark_out)
