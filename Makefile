@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: test test-deps dev check lint bench clean
+.PHONY: test test-deps dev check lint bench wheel wheel-test clean
 
 test-deps:
 	$(PIP) install --quiet --upgrade pip
@@ -21,6 +21,24 @@ dev:
 check:
 	cargo test --lib -q
 	cd tests && $(PYTHON) -m pytest -q -x -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" .
+
+# a stripped abi3 wheel tagged manylinux_2_17 (zig from PyPI links it against an old glibc)
+# and an sdist, in dist/
+wheel:
+	$(PIP) install --quiet "maturin>=1.7,<2" ziglang
+	$(PYTHON) -m maturin build --release --strip --zig --compatibility manylinux_2_17 -o dist
+	$(PYTHON) -m maturin sdist -o dist
+
+# the wheel installed into a fresh virtual environment with no Rust toolchain on PATH,
+# and the test suite run against it
+wheel-test: wheel
+	rm -rf build/wheel-venv
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/pip install --quiet "$$(ls dist/iuvs-*manylinux*.whl | head -1)[test]"
+	cd tests && env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
+		python -c "import shutil, sys; sys.exit(shutil.which('cargo') is not None)" && \
+		env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
+		python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" .
 
 lint:
 	cargo fmt --check
