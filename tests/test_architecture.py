@@ -95,3 +95,20 @@ def test_one_result_schema_everywhere():
     assert batch.columns["n_masked"][0, 0] == 3
     assert batch.fits(0)[0].stats.n_masked == 3
     assert [c for c in COLUMNS if c in names] == list(names)
+
+
+def test_the_stub_lists_exactly_what_the_core_exports():
+    import ast
+
+    import iuvs
+    from iuvs import _core
+
+    stub = ast.parse((Path(iuvs.__file__).parent / "_core.pyi").read_text())
+    declared = {n.name for n in stub.body if isinstance(n, ast.FunctionDef)}
+    declared |= {
+        n.target.id
+        for n in stub.body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+    }
+    exported = {n for n in dir(_core) if not n.startswith("__") or n == "__version__"}
+    assert declared == exported
