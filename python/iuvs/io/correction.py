@@ -41,20 +41,19 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import warnings
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
 from iuvs._atomic import atomic_file
-from iuvs.exceptions import FileFormatError, OutputExistsError
+from iuvs.exceptions import OutputExistsError
 from iuvs.io._longstrn import mark_long_strings
+from iuvs.io._verify import verify_written as _verify
 
 if TYPE_CHECKING:  # pragma: no cover
     from iuvs.darks import DarkCorrection, QualityTable
@@ -216,34 +215,6 @@ def to_hdulist(correction: DarkCorrection) -> fits.HDUList:
     weights = fits.ImageHDU(np.asarray(correction.dark_weights, dtype=np.float64), name="WEIGHTS")
     weights.header["COMMENT"] = "Row k: the weight of each detector_dark in frame k's dark."
     return mark_long_strings(fits.HDUList([primary, dark, dn_s, window, quality, weights]))
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if getattr(a.dtype, "names", None):
-        return all(_same(np.asarray(a[n]), np.asarray(b[n])) for n in a.dtype.names)
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype.kind in "SU":
-        return bool(np.array_equal(np.char.strip(a.astype(str)), np.char.strip(b.astype(str))))
-    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
-
-
-def _verify(tmp: str, target: Path, expected: fits.HDUList) -> None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            with open(tmp, "rb") as fh, fits.open(fh, memmap=False, checksum=True) as check:
-                check.verify("exception")
-                if len(check) != len(expected):
-                    raise ValueError(f"{len(check)} HDUs written, {len(expected)} expected")
-                for got, want in zip(check, expected, strict=True):
-                    if got.name != want.name or not _same(got.data, want.data):
-                        raise ValueError(f"HDU {want.name} does not read back as written")
-    except (OSError, ValueError, TypeError, EOFError, zlib.error, Warning) as err:
-        raise FileFormatError(
-            f"{target}: the written product did not verify ({err}); nothing was replaced"
-        ) from err
 
 
 def write_correction(

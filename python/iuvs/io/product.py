@@ -82,6 +82,7 @@ from iuvs.exceptions import (
 )
 from iuvs.fitting import Fit
 from iuvs.io._longstrn import mark_long_strings
+from iuvs.io._verify import verify_written as _verify
 from iuvs.io.correction import CorrectionProduct, is_correction, read_correction
 from iuvs.io.files import _not_fits
 
@@ -551,27 +552,6 @@ class DarkWriter:
         _fsync_folder(target.parent)
         log.info("wrote %s (%d models)", target, len(self._models))
         return target
-
-
-def _verify(tmp: str, target: Path, expected: fits.HDUList) -> None:
-    """Re-open the temporary file with checksums and warnings as errors; compare the data."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            # our own handle, so that it is closed even when astropy fails while opening
-            with open(tmp, "rb") as fh, fits.open(fh, memmap=False, checksum=True) as check:
-                check.verify("exception")
-                if len(check) != len(expected):
-                    raise ValueError(f"{len(check)} HDUs written, {len(expected)} expected")
-                for got, want in zip(check, expected, strict=True):
-                    if got.name != want.name or not np.array_equal(
-                        got.data, want.data, equal_nan=want.data.dtype.kind == "f"
-                    ):
-                        raise ValueError(f"HDU {want.name} does not read back as written")
-    except (OSError, ValueError, TypeError, EOFError, zlib.error, Warning) as err:
-        raise FileFormatError(
-            f"{target}: the written product did not verify ({err}); nothing was replaced"
-        ) from err
 
 
 def _fsync_folder(folder: Path) -> None:
