@@ -273,3 +273,29 @@ def products(l1b, tmp_path_factory):
 def test_fitsverify_passes_every_product(products, kind):
     code, text = _fitsverify(products[kind])
     assert code == 0 and "verification OK" in text, text
+
+
+def test_superdark_with_workers_runs_from_an_unguarded_script(tmp_path):
+    """``superdark(jobs=2)`` in a script without a ``__main__`` guard gives the one-worker result.
+
+    Spawned worker processes re-run an unguarded script and broke the pool; the workers are
+    threads now, as the survey's.
+    """
+    import numpy as np
+
+    iuvs.synthetic.write_dark_archive(tmp_path, files_per_set=2, n_darks=4)
+    out = tmp_path / "jobs2.npy"
+    code = (
+        "import numpy as np, iuvs\n"
+        f"s = iuvs.darks.superdark({str(tmp_path)!r}, jobs=2, small_groups='skip')\n"
+        f"np.save({str(out)!r}, np.concatenate([g.data.ravel() for g in s]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "IUVS_SURVEY_WORKERS"}
+    script = tmp_path / "unguarded.py"
+    script.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    one = iuvs.darks.superdark(tmp_path, jobs=1, small_groups="skip")
+    np.testing.assert_array_equal(np.load(out), np.concatenate([g.data.ravel() for g in one]))

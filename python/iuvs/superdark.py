@@ -299,12 +299,19 @@ def _run_local(
         for p in paths:
             yield work(p)
         return
-    # spawn, not fork: forking a process whose rayon pool is running is unsafe
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(jobs, len(paths)),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-    )
+    pool: concurrent.futures.Executor
+    if os.environ.get("IUVS_SURVEY_WORKERS", "threads") != "processes":
+        # threads by default, as the survey: inflating and reading release the
+        # GIL, and a spawned process would re-run the caller's unguarded
+        # script (``python -c``, a script without ``if __name__ == "__main__"``)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, len(paths)))
+    else:
+        # spawn, not fork: forking a process whose rayon pool is running is unsafe
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(jobs, len(paths)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+        )
     todo = iter(paths)
     running: set[concurrent.futures.Future[_FileDarks]] = set()
     try:
@@ -613,7 +620,11 @@ def superdark(
     scheduler : str or distributed.Client, optional
         A Dask scheduler address or client: the files are read on its workers.
     jobs : int, optional
-        Worker processes when ``scheduler`` is None (default: one per CPU).
+        Workers reading files when ``scheduler`` is None (default: one per
+        CPU); 1 reads in this thread.  Workers are threads of this process
+        (reading releases the GIL); with the environment variable
+        ``IUVS_SURVEY_WORKERS=processes`` they are spawned processes, each
+        running the Rust core on one thread.
     pattern : str, optional
         File name pattern in folders.
     block_bytes : int, optional
