@@ -1,8 +1,9 @@
-"""Superdark time for a synthetic archive: 1 and 2 processes and a local Dask cluster.
+"""Superdark time for a synthetic archive: 1 and 2 workers and a local Dask cluster.
 
 Writes ``iuvs.synthetic.write_dark_archive`` (3 binning sets, ``--files`` files per set,
 5 darks each) into a temporary folder and times ``iuvs.darks.superdark`` on it with
-``jobs=1`` (in this process), ``jobs=2`` (spawned workers) and a local Dask cluster of two
+``jobs=1`` (in this process), ``jobs=2`` (two threads, the default workers),
+``jobs=2`` with ``IUVS_SURVEY_WORKERS=processes`` (spawned workers) and a local Dask cluster of two
 worker processes (when dask.distributed is installed; the cluster's start-up is not
 counted).  CPU time of this process is printed next to wall time (the workers' CPU is
 not in it).  Every run must give the same superdarks; the reference is an astropy
@@ -15,6 +16,7 @@ Run: ``python benches/bench_superdark.py`` (``--files 40``) or ``--quick`` (10 f
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 
@@ -59,8 +61,16 @@ def main() -> None:
         paths = iuvs.synthetic.write_dark_archive(root, files_per_set=per_set, n_darks=5)
         print(f"archive: {len(paths)} files, written in {time.perf_counter() - start:.1f} s")
         one, t1 = timed("superdark jobs=1", lambda: iuvs.darks.superdark(root, jobs=1))
-        two, t2 = timed("superdark jobs=2", lambda: iuvs.darks.superdark(root, jobs=2))
-        runs = [two]
+        two, t2 = timed("superdark jobs=2 (threads)", lambda: iuvs.darks.superdark(root, jobs=2))
+        os.environ["IUVS_SURVEY_WORKERS"] = "processes"
+        try:
+            procs, tp = timed(
+                "superdark jobs=2 (processes)", lambda: iuvs.darks.superdark(root, jobs=2)
+            )
+        finally:
+            del os.environ["IUVS_SURVEY_WORKERS"]
+        print(f"speed-up vs jobs=1: 2 threads {t1 / t2:.2f}x, 2 processes {t1 / tp:.2f}x")
+        runs = [two, procs]
         try:
             import distributed
         except ImportError:
@@ -81,7 +91,7 @@ def main() -> None:
                     lambda: iuvs.darks.superdark(root, scheduler=client),
                 )
                 runs.append(dask)
-                print(f"speed-up: jobs=2 {t1 / t2:.2f}x, Dask {t1 / td:.2f}x (vs jobs=1)")
+                print(f"speed-up vs jobs=1: Dask {t1 / td:.2f}x")
         ref, tr = timed("astropy reference (read+clip+median)", lambda: reference(one))
         print(f"superdark jobs=1 vs astropy reference: {tr / t1:.2f}x faster")
         for run in runs:
