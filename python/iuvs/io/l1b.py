@@ -688,6 +688,23 @@ class L1BReader:
             return dn * _DET_TEMP_SLOPE + _DET_TEMP_OFFSET
         return None
 
+    def _dark_temperature_source(self) -> str | None:
+        """Where :attr:`dark_temperatures` comes from, in words (None: nowhere).
+
+        Follows :meth:`_temperatures`: the first dark integration table
+        present, else the first dark engineering table present.
+        """
+        integration = next((n for n in _DARK_INTEGRATION if self._table(n) is not None), None)
+        if integration is not None and "DET_TEMP_C" in self._table(integration):
+            return f"{integration}.DET_TEMP_C"
+        engineering = next((n for n in _DARK_ENGINEERING if self._table(n) is not None), None)
+        if engineering is not None and "DET_TEMP" in self._table(engineering):
+            return (
+                f"{engineering}.DET_TEMP, DN converted as "
+                f"DN * {_DET_TEMP_SLOPE} + {_DET_TEMP_OFFSET}"
+            )
+        return None
+
     @property
     def dark_temperatures(self) -> npt.NDArray[np.float64] | None:
         """Detector temperature of each dark in deg C, or None.
