@@ -367,3 +367,37 @@ def test_not_gzip_but_gz_name_and_garbage_after_gzip_magic(files, tmp_path):
     junk.write_bytes(b"\x1f\x8b" + b"\x00" * 5000)
     err = check_bad(junk, "cannot read")
     assert err.__cause__ is not None
+
+
+# --------------------------------------------- issue 20: the format facts ship with the package
+def test_no_docstring_points_outside_the_package():
+    """shared/docs/l1b_format.md is not installed: nothing in iuvs may send a reader there."""
+    from pathlib import Path
+
+    root = Path(iuvs.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{k}"
+        for path in sorted([*root.rglob("*.py"), *root.rglob("*.pyi")])
+        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "l1b_format" in line or "shared/" in line
+    ]
+    assert offenders == []
+
+
+def test_the_file_format_notes_state_what_the_reader_does(files):
+    from iuvs.io import l1b
+
+    doc = l1b.__doc__
+    assert "**File format.**" in doc and "Calibrated data file structure" in doc
+    assert "DN * -0.0749 + 174.08" in doc and "(MIRROR_DN - 12939) / 364.0889" in doc
+    # the documented conversion is the one applied, checked on the v00 file with astropy
+    with fits.open(files["v00"]) as hdul:
+        assert "DET_TEMP_C" not in hdul["DARKINTEGRATION"].columns.names
+        dn = np.asarray(hdul["DARKENGINEERING"].data["DET_TEMP"], dtype=float)
+        mirror_dn = np.asarray(hdul["DARKINTEGRATION"].data["MIRROR_DN"], dtype=float)
+        mirror_deg = np.asarray(hdul["DARKINTEGRATION"].data["MIRROR_DEG"], dtype=float)
+    np.testing.assert_allclose(L1BReader(files["v00"]).dark_temperatures, dn * -0.0749 + 174.08)
+    np.testing.assert_allclose(mirror_deg, (mirror_dn - 12939) / 364.0889, rtol=1e-6)
+    # the v00/v01 names of the table are the ones the reader looks up
+    for name in ("detector_background_subtracted", "DarkIntegration", "DarkEngineering"):
+        assert f"``{name}``" in doc and name in L1BReader(files["v00"]).extensions

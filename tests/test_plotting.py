@@ -289,6 +289,65 @@ def test_residual_histograms_bad_inputs(pair, fits):
         plotting.residual_histograms(clipped, pair.dark_in[:-1], pair.dark_out[:-1])
 
 
+def test_residual_histograms_exclude_hot_pixels(pair):
+    """A hot_threshold fit leaves hot pixels out but not in Fit.mask: ``exclude`` drops them."""
+    x = pair.dark_in.astype(np.float64)
+    y = pair.dark_out.astype(np.float64)
+    hot = x > 2500  # numpy's own mask of the pixels the fit left out
+    assert 0 < hot.sum() < hot.size // 10
+    fits = iuvs.fit_all(pair.dark_in, pair.dark_out, ranks=[0, 2], hot_threshold=2500)
+    assert all(f.mask is None for f in fits)
+    for exclude in (hot, iuvs.hot_pixels(pair.dark_in, threshold=2500)):
+        fig = plotting.residual_histograms(
+            fits, pair.dark_in, pair.dark_out, bins=60, exclude=exclude
+        )
+        for fit, upper, lower in zip(fits, fig.axes[:2], fig.axes[2:], strict=True):
+            model = fit.coeffs[0] * x if fit.rank == 0 else np.polyval(fit.coeffs, x)
+            residual = (y - model)[~hot]
+            counts, edges = np.histogram(residual, bins=60)
+            shown = upper.patches[0].get_data()
+            np.testing.assert_array_equal(shown.values, counts)
+            np.testing.assert_allclose(shown.edges, edges, rtol=1e-9, atol=1e-9)
+            assert counts.sum() == fit.stats.n_used
+            fractional = lower.patches[0].get_data()
+            assert fractional.values.sum() == np.count_nonzero(y[~hot])
+
+
+def test_residual_histograms_exclude_bad_inputs(pair, fits):
+    with pytest.raises(InvalidParameterError, match="boolean"):
+        plotting.residual_histograms(
+            fits[:1], pair.dark_in, pair.dark_out, exclude=(pair.dark_in > 2500).astype(int)
+        )
+    with pytest.raises(InvalidParameterError, match=r"exclude has shape \(62, 340\)"):
+        plotting.residual_histograms(
+            fits[:1], pair.dark_in, pair.dark_out, exclude=np.zeros((62, 340), dtype=bool)
+        )
+
+
+def test_residual_histograms_readable_in_the_report(fits, pair):
+    """Six fits wrap three per row; every text is >= 9 pt at a width the report shows unscaled."""
+    fig = plotting.residual_histograms(fits, pair.dark_in, pair.dark_out)
+    n = len(fits)
+    assert n == 6 and len(fig.axes) == 12
+    assert {ax.get_xlabel() for ax in fig.axes[:n]} == {"residual (DN)"}
+    assert {ax.get_xlabel() for ax in fig.axes[n:]} == {"fractional residual"}
+    width, height = fig.get_size_inches()
+    assert width * 90 <= 1200  # the report embeds it at 90 dpi in a page 1200 px wide
+    assert height < width * 1.2
+    for ax in fig.axes:
+        texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels()]
+        assert min(t.get_fontsize() for t in texts) >= 9
+        # a title line no wider than its panel (the poly4 formula is wrapped)
+        longest = max(len(line) for line in ax.get_title().splitlines())
+        assert longest * 0.6 * ax.title.get_fontsize() / 72 < width / 3
+    # columns: fit k is in column k % 3; its absolute panel above its fractional one
+    for k in range(n):
+        upper, lower = fig.axes[k], fig.axes[n + k]
+        assert upper.get_subplotspec().colspan.start == k % 3
+        assert upper.get_subplotspec().rowspan.start + 1 == lower.get_subplotspec().rowspan.start
+    assert_drawn(fig, fig.axes)
+
+
 # ------------------------------------------------------------------------------------------
 # fractional_over_rank
 # ------------------------------------------------------------------------------------------
@@ -422,6 +481,22 @@ def test_scatter_density_for_a_large_frame():
     assert "pixels" not in [line.get_label() for line in ax.get_lines()]
     assert ax.get_legend_handles_labels()[1] == ["multiplicative", "1:1"]
     assert_drawn(fig)
+
+
+def test_scatter_axes_follow_the_data_not_a_model(pair):
+    x = pair.dark_in.astype(np.float64)
+    y = pair.dark_out.astype(np.float64)
+    steep = iuvs.fit(x, 3.0 * x, rank=0)  # a model that leaves the data far behind
+    for max_points in (50_000, 100):  # points and hexbin density
+        fig = plotting.scatter(pair.dark_in, pair.dark_out, [steep], max_points=max_points)
+        ax = fig.axes[0]
+        margin_y = 0.05 * (y.max() - y.min())
+        margin_x = 0.05 * (x.max() - x.min())
+        np.testing.assert_allclose(ax.get_ylim(), (y.min() - margin_y, y.max() + margin_y))
+        np.testing.assert_allclose(ax.get_xlim(), (x.min() - margin_x, x.max() + margin_x))
+        assert steep.apply(np.array([x.max()]))[0] > ax.get_ylim()[1] * 1.5
+    flat = plotting.scatter(np.full(5, 7.0), np.full(5, 3.0)).axes[0]
+    assert flat.get_xlim() == (6.0, 8.0) and flat.get_ylim() == (2.0, 4.0)
 
 
 def test_scatter_max_points(pair):

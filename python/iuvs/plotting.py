@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -430,18 +431,23 @@ def residual_histograms(
     dark_out: npt.ArrayLike,
     *,
     bins: int = 100,
+    exclude: npt.ArrayLike | HotPixels | None = None,
     axes: Any = None,
 ) -> Figure:
-    """Histograms of the absolute and fractional residual of each fit (one column per fit).
+    """Histograms of the absolute and fractional residual of each fit (two panels per fit).
 
-    The top row shows ``residual = dark_out - fit.apply(dark_in)``, the
-    bottom row ``residual / dark_out``, both with log counts, over the pixels
-    the fit used: pixels in ``fit.mask`` (sigma clipping) and non-finite
-    values are left out, and so are pixels with ``dark_out == 0`` in the
-    fractional row.  The top title gives the model formula (highest power
-    first, coefficients with 4 significant digits), the bottom title the
-    fit's fractional residual mean ``fit.stats.frac_mean`` formatted with
-    ``{:.5g}``.
+    The upper panel of a fit shows ``residual = dark_out - fit.apply(dark_in)``,
+    the lower one ``residual / dark_out``, both with log counts, over the
+    pixels the fit used: pixels in ``fit.mask`` (sigma clipping), in
+    ``exclude`` (the pixels every fit left out, such as the hot pixels of a
+    ``hot_threshold`` or ``hot_sigma`` fit, which ``fit.mask`` does not hold)
+    and non-finite values are left out, and so are pixels with
+    ``dark_out == 0`` in the fractional panel.  The upper title gives the
+    model formula (highest power first, coefficients with 4 significant
+    digits, wrapped), the lower title the fit's fractional residual mean
+    ``fit.stats.frac_mean`` formatted with ``{:.5g}``; titles and labels are
+    at least 9 pt.  On a new figure, fits are laid out three per row (a pair
+    of rows each), so the figure stays about 12 inches wide.
 
     Parameters
     ----------
@@ -452,30 +458,40 @@ def residual_histograms(
         The darks the fits were made on, same shape.
     bins : int, optional
         Number of bins of every histogram.
+    exclude : array_like of bool or HotPixels, optional
+        Pixels (True) left out of every fit besides each fit's own mask: the
+        hot pixels (``iuvs.hot_pixels(dark_in, threshold=...)``, or its
+        ``.mask``) and any ``mask=`` given to the fit.
     axes : array_like of matplotlib.axes.Axes, optional
         ``2 x len(fits)`` Axes (any nesting that flattens row by row, such as
-        the array from ``fig.subplots(2, n)``); a new figure is made when not given.
+        the array from ``fig.subplots(2, n)``: the upper row for the absolute
+        residuals); a new figure is made when not given.
 
     Returns
     -------
     matplotlib.figure.Figure
-        The figure holding the axes.
+        The figure holding the axes; ``fig.axes`` lists the absolute panels
+        of every fit first, then the fractional ones.
 
     Raises
     ------
     iuvs.exceptions.InvalidParameterError
-        No fit, shapes differ (also with a fit's mask), ``bins`` is not a
-        positive integer, or ``axes`` does not hold ``2 x len(fits)`` Axes.
+        No fit, shapes differ (also with a fit's mask or ``exclude``),
+        ``exclude`` is not boolean, ``bins`` is not a positive integer, or
+        ``axes`` does not hold ``2 x len(fits)`` Axes.
 
     Examples
     --------
     >>> import iuvs
     >>> from iuvs import plotting
     >>> pair = iuvs.synthetic.make_dark_pair((62, 341), gain=1.45, seed=1)
-    >>> fits = iuvs.fit_all(pair.dark_in, pair.dark_out, ranks=[0, 1])
-    >>> fig = plotting.residual_histograms(fits, pair.dark_in, pair.dark_out)
+    >>> hot = iuvs.hot_pixels(pair.dark_in, threshold=2500)
+    >>> fits = iuvs.fit_all(pair.dark_in, pair.dark_out, ranks=[0, 1], hot_threshold=2500)
+    >>> fig = plotting.residual_histograms(fits, pair.dark_in, pair.dark_out, exclude=hot)
     >>> fig.axes[0].get_xlabel(), fig.axes[2].get_xlabel()
     ('residual (DN)', 'fractional residual')
+    >>> int(fig.axes[0].patches[0].get_data().values.sum()) == fits[0].stats.n_used
+    True
     >>> fig.axes[2].get_title() == f"fractional mean {fits[0].stats.frac_mean:.5g}"
     True
     """
@@ -489,9 +505,12 @@ def residual_histograms(
                 f"the mask of the {fit.name} fit has shape {fit.mask.shape}, "
                 f"the darks {x.shape}; give the darks the fit was made on"
             )
+    excluded = _exclude_mask(exclude, x.shape)
     n = len(fit_list)
-    fig, grid = _axes_grid(axes, (2, n), (3.8 * n, 6.0))
+    fig, top, bottom = _histogram_grid(axes, n)
     base_ok = np.isfinite(x) & np.isfinite(y)
+    if excluded is not None:
+        base_ok &= ~excluded
     for column, fit in enumerate(fit_list):
         residual = y - fit.apply(x)
         used = base_ok & np.isfinite(residual)
@@ -499,10 +518,9 @@ def residual_histograms(
             used &= ~fit.mask
         fractional_used = used & (y != 0)
         fractional = residual[fractional_used] / y[fractional_used]
-        top, bottom = grid[0, column], grid[1, column]
         for ax, values, xlabel in (
-            (top, residual[used], "residual (DN)"),
-            (bottom, fractional, "fractional residual"),
+            (top[column], residual[used], "residual (DN)"),
+            (bottom[column], fractional, "fractional residual"),
         ):
             if values.size:
                 counts, edges = np.histogram(values, bins=n_bins)
@@ -510,11 +528,76 @@ def residual_histograms(
                 ax.set_yscale("log")
             else:
                 _text(ax, "no pixels")
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel("pixels")
-        top.set_title(f"{fit.name}:\n{_format_model(fit)}", fontsize="small")
-        bottom.set_title(f"fractional mean {fit.stats.frac_mean:.5g}", fontsize="medium")
+            ax.set_xlabel(xlabel, fontsize=_LABEL_PT)
+            ax.set_ylabel("pixels", fontsize=_LABEL_PT)
+            ax.tick_params(labelsize=_LABEL_PT)
+        top[column].set_title(
+            f"{fit.name}:\n{_wrap_formula(_format_model(fit))}", fontsize=_TITLE_PT
+        )
+        bottom[column].set_title(f"fractional mean {fit.stats.frac_mean:.5g}", fontsize=_TITLE_PT)
     return fig
+
+
+#: Font sizes (points) of the residual-histogram grid: readable in the report's PNG.
+_TITLE_PT = 10.0
+_LABEL_PT = 9.0
+#: Fits per row of a new residual-histogram figure, and the size of one panel (inches).
+_HIST_COLUMNS = 3
+_HIST_PANEL = (4.0, 2.9)
+
+
+def _histogram_grid(axes: Any, n: int) -> tuple[Figure, list[Axes], list[Axes]]:
+    """Return ``(figure, upper panels, lower panels)`` for ``n`` fits.
+
+    Given ``axes`` (``2 x n``), the upper row holds the absolute panels.  On a
+    new figure, fits wrap three per row pair, and the absolute panels are
+    added first so that ``fig.axes[:n]`` are they, as with a ``2 x n`` grid.
+    """
+    if axes is not None:
+        fig, grid = _axes_grid(axes, (2, n), (0.0, 0.0))
+        return fig, list(grid[0]), list(grid[1])
+    columns = min(n, _HIST_COLUMNS)
+    pairs = -(-n // columns)
+    fig = _new_figure((_HIST_PANEL[0] * columns, _HIST_PANEL[1] * 2 * pairs))
+    spec = fig.add_gridspec(2 * pairs, columns)
+    top = [fig.add_subplot(spec[2 * (k // columns), k % columns]) for k in range(n)]
+    bottom = [fig.add_subplot(spec[2 * (k // columns) + 1, k % columns]) for k in range(n)]
+    return fig, top, bottom
+
+
+def _wrap_formula(text: str, width: int = 36) -> str:
+    """Break a model formula into lines of about ``width`` characters, between terms."""
+    lines: list[str] = []
+    current = ""
+    for piece in re.split(r"(?= [+-] )", text):
+        if current and len(current) + len(piece) > width:
+            lines.append(current)
+            piece = piece.lstrip()
+            current = piece
+        else:
+            current += piece
+    lines.append(current)
+    return "\n".join(lines)
+
+
+def _exclude_mask(
+    exclude: npt.ArrayLike | HotPixels | None, shape: tuple[int, ...]
+) -> npt.NDArray[np.bool_] | None:
+    """Check ``exclude`` (a boolean mask of ``shape``, or HotPixels); None when not given."""
+    if exclude is None:
+        return None
+    mask = np.asarray(exclude.mask if isinstance(exclude, HotPixels) else exclude)
+    if mask.dtype != np.bool_:
+        raise InvalidParameterError(
+            f"exclude must be a boolean mask (True = left out) or iuvs.HotPixels, "
+            f"got dtype {mask.dtype}"
+        )
+    if mask.shape != shape:
+        raise InvalidParameterError(
+            f"exclude has shape {mask.shape}, the darks {shape}; give the mask of the darks "
+            "the fits were made on"
+        )
+    return mask
 
 
 def fractional_over_rank(
@@ -701,7 +784,9 @@ def scatter(
 
     Up to ``max_points`` pixels (finite pairs) are drawn as points; beyond
     that a hexagonal 2-D density with log counts is drawn instead
-    (``ax.hexbin``), which stays readable and fast for full frames.
+    (``ax.hexbin``), which stays readable and fast for full frames.  Both
+    axes span the pixels' range with a 5 % margin on each side, so a model
+    that rises steeply where there are few pixels does not squeeze the data.
 
     Parameters
     ----------
@@ -756,11 +841,24 @@ def scatter(
     for fit in fit_list:
         ax.plot(grid, fit.apply(grid), linewidth=1.5, label=fit.name)
     ax.plot([low, high], [low, high], color="0.3", linestyle="--", linewidth=1.0, label="1:1")
+    # the axes follow the pixels, not a model's extrapolation beyond them
+    ax.set_xlim(*_padded(low, high))
+    ax.set_ylim(*_padded(float(ys.min()), float(ys.max())))
     ax.set_xlabel("dark_in (DN)")
     ax.set_ylabel("dark_out (DN)")
     ax.set_title("dark_out against dark_in")
     ax.legend(loc="upper left")
     return fig
+
+
+#: Margin around the data on each side of the scatter plot, as a fraction of its range.
+_MARGIN = 0.05
+
+
+def _padded(low: float, high: float) -> tuple[float, float]:
+    """``(low, high)`` widened by :data:`_MARGIN` of the range on each side (1 DN if empty)."""
+    pad = _MARGIN * (high - low) if high > low else 1.0
+    return low - pad, high + pad
 
 
 def hot_pixel_mask(

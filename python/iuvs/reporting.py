@@ -63,6 +63,7 @@ __all__ = [
 log = logging.getLogger("iuvs.report")
 
 PRODUCT_NAME = "dark_fitting.fits"
+_INSTALL_PLOT = 'pip install "iuvs[plot]"'
 REPORT_NAME = "report.html"
 
 
@@ -134,15 +135,30 @@ def _metadata_table(a: Analysis) -> str:
     i, j = a.darks
     times = m.get("dark_times") or []
     temps = m.get("dark_temps") or []
+    why = m.get("why_missing") or {}
 
     def pick(seq: Sequence[Any], k: int) -> Any:
         return seq[k] if -len(seq) <= k < len(seq) else None
 
+    def temperature(k: int) -> str:
+        """Return the temperature of dark ``k`` with its source, or why there is none."""
+        if "dark_temps" in why:
+            return str(why["dark_temps"])
+        t = pick(temps, k)
+        if t is None:
+            n = m.get("n_darks")
+            return f"none: the dark tables list {len(temps)} temperatures for {n} darks"
+        if not math.isfinite(t):
+            return "none: not recorded for this dark (NaN in the file)"
+        source = m.get("dark_temps_source")
+        return _fmt(t) + (f" (from {source})" if source else "")
+
+    orbit = m.get("orbit")
     rows: list[tuple[str, Any]] = [
         ("file", m.get("file")),
         ("observation", m.get("observation")),
         ("segment", m.get("segment")),
-        ("orbit", m.get("orbit")),
+        ("orbit", orbit if orbit is not None else why.get("orbit", "none")),
         ("channel", m.get("channel")),
         (
             "version, revision",
@@ -155,8 +171,8 @@ def _metadata_table(a: Analysis) -> str:
         ("binning", ", ".join(f"{k}={v}" for k, v in (m.get("binning") or {}).items())),
         (f"dark_in = detector_dark[{i}] time", pick(times, i)),
         (f"dark_out = detector_dark[{j}] time", pick(times, j)),
-        ("dark_in temperature (deg C)", pick(temps, i)),
-        ("dark_out temperature (deg C)", pick(temps, j)),
+        ("dark_in temperature (deg C)", temperature(i)),
+        ("dark_out temperature (deg C)", temperature(j)),
     ]
     return _rows(rows)
 
@@ -227,6 +243,7 @@ def _figures(a: Analysis) -> list[tuple[str, Any]]:
 
     fits = a.fits
     best = a.chosen_fit
+    hot_mask = _hot_mask(a)  # left out of every fit; Fit.mask holds only clipped pixels
     mult = next((f for f in fits if f.rank == 0), None)
     factors = (1.4, 1.5, 1.6)
     if mult is not None and np.isfinite(mult.coeffs[0]):
@@ -242,8 +259,9 @@ def _figures(a: Analysis) -> list[tuple[str, Any]]:
             plotting.spectral_profiles(a.dark_in, a.dark_out, factors=factors),
         ),
         (
-            "Residual histograms per model (absolute, fractional)",
-            plotting.residual_histograms(fits, a.dark_in, a.dark_out),
+            "Residual histograms per model (absolute, fractional)"
+            + ("" if hot_mask is None else f", without the {int(hot_mask.sum())} hot pixels"),
+            plotting.residual_histograms(fits, a.dark_in, a.dark_out, exclude=hot_mask),
         ),
         (
             "Fractional residual mean over rank (the chosen rank marked)",
@@ -258,7 +276,6 @@ def _figures(a: Analysis) -> list[tuple[str, Any]]:
             plotting.scatter(a.dark_in, a.dark_out, fits),
         ),
     ]
-    hot_mask = _hot_mask(a)
     if hot_mask is not None:
         figs.append(
             ("Pixels excluded as hot, over dark_in", plotting.hot_pixel_mask(a.dark_in, hot_mask))
@@ -283,19 +300,43 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+_ADVISED: set[str] = set()  # the install advice goes to the log once per process
+
+
+def _matplotlib_missing(err: ImportError) -> bool:
+    """Return True when ``err`` (or an error it was raised from) is the missing matplotlib."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ImportError) and (
+            (seen.name or "").split(".")[0] == "matplotlib" or "matplotlib" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def _figure_html(draw: Callable[[], list[tuple[str, Any]]]) -> tuple[list[str], int]:
     """HTML of the figures ``draw()`` returns as (caption, Figure), embedded as PNG.
 
-    Without matplotlib (``draw`` raises ImportError) the section says how to
-    get the figures instead.  Returns the HTML parts and the count of figures.
+    Without matplotlib (``draw`` raises ImportError) the section says, once,
+    how to get the figures instead; the log says it once per process.
+    Returns the HTML parts and the count of figures.
     """
     try:
         drawn = draw()
     except ImportError as err:
-        log.warning("report without figures: %s", err)
+        if not _matplotlib_missing(err):
+            log.warning("page without figures: %s", err)
+            return [f'<p class="note">No figures: {html.escape(str(err))}.</p>'], 0
+        if "matplotlib" not in _ADVISED:
+            log.warning("pages without figures: matplotlib is not installed (%s)", _INSTALL_PLOT)
+            _ADVISED.add("matplotlib")
+        else:
+            log.info("page without figures: matplotlib is not installed")
         return [
-            f'<p class="note">No figures: {html.escape(str(err))}. '
-            'Install them with <code>pip install "iuvs[plot]"</code>.</p>'
+            '<p class="note">No figures: matplotlib is not installed. To add them, run '
+            f"<code>{html.escape(_INSTALL_PLOT)}</code> and write this page again "
+            "(with <code>--overwrite</code>, or <code>overwrite=True</code>).</p>"
         ], 0
     parts = [
         f'<figure><img alt="{html.escape(caption)}" '

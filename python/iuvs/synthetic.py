@@ -1,10 +1,10 @@
 """Synthetic MAVEN IUVS Level 1B files and dark pairs with known truth.
 
-The files follow ``shared/docs/l1b_format.md``: the v00 cruise and v13 HDU
-layouts (EXTNAMEs in their mixed case), big-endian data, whole-file gzip, the
-Binning table invariants, and the header quirks of real files (a duplicate
-``MIR_DEG``, repeated ``KERNEL`` cards, comment banners, ``//`` comments and
-free-format values).  Everything is seeded and deterministic.
+The files follow the L1B format described in the notes of :mod:`iuvs.io.l1b`:
+the v00 cruise and v13 HDU layouts (EXTNAMEs in their mixed case), big-endian
+data, whole-file gzip, the Binning table invariants, and the header quirks of
+real files (a duplicate ``MIR_DEG``, repeated ``KERNEL`` cards, comment
+banners, ``//`` comments and free-format values).  Everything is seeded and deterministic.
 
 Examples
 --------
@@ -58,7 +58,7 @@ _LEAP_SECONDS = (
     (datetime(2015, 7, 1, tzinfo=timezone.utc), 36),
     (datetime(2017, 1, 1, tzinfo=timezone.utc), 37),
 )
-_MIRROR_DN = 17392  # MIRROR_DEG = (DN - 12939) / 364.0889 (l1b_format.md, section 2)
+_MIRROR_DN = 17392  # MIRROR_DEG = (DN - 12939) / 364.0889 (iuvs.io.l1b notes)
 _MIRROR_DEG = (_MIRROR_DN - 12939) / 364.0889
 _EXTNAMES = {
     n.upper(): n
@@ -85,7 +85,7 @@ _EXTNAMES = {
         "Observation",
     )
 }
-# raw detector temperature: deg C = DN * (-0.0749) + 174.08 (l1b_format.md, section 2)
+# raw detector temperature: deg C = DN * (-0.0749) + 174.08 (iuvs.io.l1b notes)
 _DET_TEMP_SLOPE = -0.0749
 _DET_TEMP_OFFSET = 174.08
 _KERNELS = ("naif0011.tls", "MVN_SCLKSCET_00000.TSC", "mvn_v06.tf", "de430s.bsp")
@@ -404,7 +404,7 @@ def _primary_header(
     spe_size: int,
     nonlinear: bool,
 ) -> list[fits.Card]:
-    """Return the primary cards of a real L1B file, quirks included (l1b_format.md, 3)."""
+    """Return the primary cards of a real L1B file, quirks included (iuvs.io.l1b notes)."""
     raw = [
         "COMMENT  MAVEN IUVS Level 1B Data Product",
         "COMMENT  PI: Nick Schneider, LASP, University of Colorado, Boulder CO 80303",
@@ -887,7 +887,7 @@ def write_archive(
     for example ``mvn_iuv_l1b_periapse-orbit00123-muv_20141015T133000_v13_r01.fits.gz``,
     with timestamps that increase with the orbit (4.5 h orbits from 2014-09-22),
     and files sit in orbit-block folders ``orbit00100/``, ``orbit00200/``, ...
-    (``l1b_format.md`` section 4).  Each file's layout is picked from ``layouts``
+    (see :mod:`iuvs.io.files`).  Each file's layout is picked from ``layouts``
     at random (version 13 for ``'v13'``, 0 for ``'v00'``).
 
     The detector temperature drifts slowly over the orbits (about -17 deg C,

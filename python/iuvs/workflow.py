@@ -63,8 +63,13 @@ def file_metadata(l1b: Any) -> dict[str, Any]:
         ``orbit``, ``channel``, ``version``, ``revision``; None where the name
         does not follow the IUVS grammar), ``int_time`` (s), ``n_integrations``,
         ``n_darks``, ``dark_shape``, ``dark_times`` (ISO strings or None),
-        ``dark_temps`` (deg C or None), ``binning`` (primary keywords) and
-        ``capture`` (primary ``CAPTURE``).
+        ``dark_temps`` (deg C or None: ``Dark_Integration.DET_TEMP_C``, or for
+        v00/v01 files ``DarkEngineering.DET_TEMP`` in DN converted as
+        :attr:`iuvs.io.L1BReader.dark_temperatures` does), ``dark_temps_source``
+        (the column they come from, or None), ``binning`` (primary keywords),
+        ``capture`` (primary ``CAPTURE``) and ``why_missing`` (``{field:
+        reason}`` for ``orbit`` and ``dark_temps`` when the file has no value).
+        ``orbit`` comes from the file name, else from ``Observation.ORBIT_NUMBER``.
 
     Examples
     --------
@@ -97,14 +102,56 @@ def file_metadata(l1b: Any) -> dict[str, Any]:
     meta["dark_shape"] = None if darks is None else list(l1b.detector_dark.shape[1:])
     times = l1b.dark_times
     meta["dark_times"] = None if times is None else [_time_text(t) for t in times]
-    temps = l1b.dark_det_temps
+    temps = l1b.dark_temperatures  # DET_TEMP_C, or v00/v01 DET_TEMP (DN) converted
     meta["dark_temps"] = None if temps is None else [float(t) for t in temps]
+    meta["dark_temps_source"] = l1b._dark_temperature_source()
+    why: dict[str, str] = {}
+    if meta["orbit"] is None:
+        meta["orbit"], reason = _orbit_from_observation(l1b, meta)
+        if reason:
+            why["orbit"] = reason
+    if temps is None:
+        why["dark_temps"] = (
+            "not in the file: it has neither Dark_Integration.DET_TEMP_C (deg C, v02 and later) "
+            "nor Dark_Engineering.DET_TEMP (DN, v00/v01)"
+        )
+    meta["why_missing"] = why
     meta["binning"] = {
         k: (v if isinstance(v, int | float) else str(v)) for k, v in l1b.binning.items()
     }
     capture = l1b.header.get("CAPTURE")
     meta["capture"] = None if capture is None else str(capture)
     return meta
+
+
+def _orbit_from_observation(l1b: Any, meta: dict[str, Any]) -> tuple[int | None, str]:
+    """Orbit number from ``Observation.ORBIT_NUMBER`` when the file name has none.
+
+    Returns the orbit (or None) and, when None, why it is missing.
+    """
+    value = l1b.observation.get("ORBIT_NUMBER")
+    try:
+        orbit = None if value is None else int(np.asarray(value).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        orbit = None
+    if orbit is not None and orbit > 0:
+        return orbit, ""
+    if meta.get("observation") is None:
+        named = (
+            "the file name does not follow the IUVS grammar "
+            "(mvn_iuv_l1b_<segment>-orbitNNNNN-<channel>_<YYYYMMDD>T<HHMMSS>_vNN_rNN)"
+        )
+    else:
+        named = (
+            f"the file name has no orbitNNNNN field (segment {meta.get('segment')!r}; "
+            "cruise and calibration files have no orbit)"
+        )
+    table = (
+        "the Observation table has no ORBIT_NUMBER"
+        if value is None
+        else f"Observation.ORBIT_NUMBER is {orbit}"
+    )
+    return None, f"none: {named}, and {table}"
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Finding IUVS Level 1B files: the filename grammar and the newest revision of each observation.
 
 File names follow ``mvn_iuv_<level>_<description>_<YYYYMMDD>T<HHMMSS>_v<NN>_<r|s><NN>.fits[.gz]``
-(``shared/docs/l1b_format.md`` section 4).
+(see the file format notes of :mod:`iuvs.io.l1b`).
 
 Examples
 --------

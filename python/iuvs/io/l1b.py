@@ -19,6 +19,97 @@ cards, non-standard values) are fixed silently, as ``verify('silentfix')``
 does, and astropy's warnings stay inside the reader, so it works under
 ``python -W error``.  A truncated file is an error, not a warning.
 
+Notes
+-----
+**File format.**  What iuvs relies on about IUVS Level 1B (calibrated) files.
+The product layout is defined by the IUVS PDS archive SIS [1]_ (section
+6.1.2, table 19, "Calibrated data file structure"); the details below come
+from two readers of IUVS files [2]_ [3]_ and the recorded output of real v00/v01
+files they show, and were checked against real v13 files (orbit 18001, 2023).
+
+*Container.*  Standard FITS, so every array is big-endian; usually the whole
+file is gzipped (``.fits.gz``), sometimes not (``.fits``).  numpy shapes are
+``(n, spatial, spectral)``: ``NAXIS1`` is spectral, ``NAXIS2`` spatial,
+``NAXIS3`` the integrations (or darks).  When ``n`` is 1 the HDU is 2-D and
+the reader adds the leading axis.  The number of light integrations is
+``NAXIS3`` of the primary (1 when it is 2-D), never ``Engineering.NUMBER``.
+
+*HDUs.*  Found by ``EXTNAME``, case-insensitively (the first of duplicate
+names wins), never by position: the order differs between versions.  The
+pixel HDUs are ``PRIMARY`` (radiance, kR/nm, float32, NaN fill),
+``detector_raw``, ``background_dark`` (the dark the pipeline subtracted from
+each integration), the dark-subtracted cube and ``detector_dark`` (the raw
+dark frames, int32 DN); all but ``PRIMARY`` are in DN summed over the pixels
+of a bin, per integration.  Some files have no ``detector_dark`` at all; a v13
+file can hold darks from the dark observations before and after it.  Names
+that changed in April 2015 (v02):
+
+======================  ==================================  ============================
+what                    v00 / v01                           v02 and later (v13: 18 HDUs)
+======================  ==================================  ============================
+dark-subtracted cube    ``detector_background_subtracted``  ``detector_dark_subtracted``
+dark times and mirror   ``DarkIntegration``                 ``Dark_Integration``
+dark engineering        ``DarkEngineering``                 ``Dark_Engineering``
+dark observation        (none)                              ``Dark_Observation``
+======================  ==================================  ============================
+
+v13 files also hold ``Random_dn_unc``, ``Random_phy_unc``,
+``Systematic_phy_unc``, ``quality_flag``, ``SpacecraftGeometry`` and
+``PixelGeometry``.  ``Observation`` (one row) holds ``CHANNEL``,
+``INT_TIME`` (s), ``ORBIT_NUMBER`` (where present) and the wavelength grid
+``WAVELENGTH`` ``(spatial, spectral)``, nm.
+
+*Temperatures.*  From v02, ``Dark_Integration`` has ``DET_TEMP_C`` and
+``CASE_TEMP_C`` in deg C.  In v00/v01 files ``DarkIntegration`` has only
+``TIMESTAMP``, ``ET``, ``UTC``, ``MIRROR_DN``, ``MIRROR_DEG``, ``FOV_DEG`` and
+``LYA_CENTROID``; the detector temperature is the raw ``DET_TEMP`` of
+``DarkEngineering``, in DN (about 2570), converted as
+``deg C = DN * -0.0749 + 174.08`` (the IUVS team's conversion, as used by
+[3]_: 2576 DN gives -18.9 deg C, in line with the ``DET_TEMP_C`` of later
+files).  :attr:`L1BReader.dark_temperatures` and
+:attr:`L1BReader.integration_temperatures` apply it.  ``CASE_TEMP`` (DN)
+uses another calibration and is not converted.
+
+*Mirror.*  ``MIRROR_DEG = (MIRROR_DN - 12939) / 364.0889`` (the team's
+``mirror_dn_to_deg`` [2]_; 16087 DN gives 8.646 deg) and ``FOV_DEG`` is twice
+``MIRROR_DEG``.
+
+*Times.*  ``ET`` is ephemeris seconds past J2000; ``UTC`` strings read like
+``2014/291 Oct 18 11:28:44.36433UTC`` (year/day of year, month, day, time).
+``INT_TIME`` is in seconds in the primary header and ``Observation``, in
+milliseconds in ``Engineering``.
+
+*Binning.*  One row: ``SPABINWIDTH``/``SPEBINWIDTH`` give the width of every
+bin, transmitted or not (summing to the 1024 detector pixels),
+``SPABINTRANSMIT``/``SPEBINTRANSMIT`` flag the downlinked ones.  DN to DN/s
+divides by the outer product of the transmitted widths times ``INT_TIME``
+(then adds 0.001, as the 2015 reader did): :attr:`L1BReader.scaling_factor`.
+
+*Primary header.*  Written by IDL MWRFITS: ``XUV`` (channel), ``CAPTURE``
+(start, UTC), ``INT_TIME`` (s), ``MCP_VOLT``, ``BIN_TBL``, ``SPA_OFS``,
+``SPA_SIZE``, ``SPE_OFS``, ``SPE_SIZE``, ``FILENAME``.  Quirks that astropy
+refuses without ``verify('silentfix')``: ``MIR_DEG`` twice, repeated
+``KERNEL`` cards, ``//`` comments and free-format values.
+
+*File names.*
+``mvn_iuv_<level>_<description>_<YYYYMMDD>T<HHMMSS>_v<NN>_<r|s><NN>.fits[.gz]``;
+the description is ``<segment>-orbit<NNNNN>-<channel>`` in orbit (an
+optional ``-mode<NNNN>`` before the channel) and
+``<phase>-cycle<NN>-mode<NNN>-<channel>``, ``<phase>-mode<NNN>-<channel>`` or
+``<phase>-<channel>`` in cruise, which has no orbit number.  ``r`` is a
+production revision, ``s`` a stage one; folders group files by hundred orbits
+(``orbit07200/`` holds orbit 7287).  See :mod:`iuvs.io.files`.
+
+References
+----------
+.. [1] J. Deighan, C. Jeppesen, G. Holsclaw, "MAVEN Imaging Ultraviolet
+   Spectrograph PDS Archive Software Interface Specification", NASA Planetary
+   Data System, Atmospheres Node (linked from its IUVS pages, e.g.
+   https://pds-atmospheres.nmsu.edu/data_and_services/atmospheres_data/MAVEN/disk.html)
+.. [2] LASP IUVS team, ``maven_iuvs`` (Python), https://github.com/lasp/maven_iuvs
+.. [3] K.-Michael Aye, ``iuvs`` (Python reader of 2014-2015),
+   https://github.com/michaelaye/iuvs
+
 Examples
 --------
 >>> import tempfile, iuvs
@@ -112,7 +203,7 @@ _USED_TABLES = frozenset(
     )
 )
 _DARK_TABLES = frozenset(n.upper() for n in (*_DARK_INTEGRATION, *_DARK_ENGINEERING))
-# raw detector temperature (DN) to deg C (l1b_format.md, section 2)
+# raw detector temperature (DN) to deg C (module docstring, Notes: Temperatures)
 _DET_TEMP_SLOPE = -0.0749
 _DET_TEMP_OFFSET = 174.08
 _FRAMES = {
@@ -669,7 +760,8 @@ class L1BReader:
         """Detector temperature of each dark in deg C (``DET_TEMP_C``, v02+), else None.
 
         v00/v01 files carry only raw DN (``DarkEngineering.DET_TEMP``), which
-        is not converted here; those files give None.
+        is not converted here; those files give None (use
+        :attr:`dark_temperatures`, which converts it).
         """
         table = self._table(*_DARK_INTEGRATION)
         if table is None or "DET_TEMP_C" not in table:
@@ -688,13 +780,31 @@ class L1BReader:
             return dn * _DET_TEMP_SLOPE + _DET_TEMP_OFFSET
         return None
 
+    def _dark_temperature_source(self) -> str | None:
+        """Where :attr:`dark_temperatures` comes from, in words (None: nowhere).
+
+        Follows :meth:`_temperatures`: the first dark integration table
+        present, else the first dark engineering table present.
+        """
+        integration = next((n for n in _DARK_INTEGRATION if self._table(n) is not None), None)
+        if integration is not None and "DET_TEMP_C" in self._table(integration):
+            return f"{integration}.DET_TEMP_C"
+        engineering = next((n for n in _DARK_ENGINEERING if self._table(n) is not None), None)
+        if engineering is not None and "DET_TEMP" in self._table(engineering):
+            return (
+                f"{engineering}.DET_TEMP, DN converted as "
+                f"DN * {_DET_TEMP_SLOPE} + {_DET_TEMP_OFFSET}"
+            )
+        return None
+
     @property
     def dark_temperatures(self) -> npt.NDArray[np.float64] | None:
         """Detector temperature of each dark in deg C, or None.
 
         ``Dark_Integration.DET_TEMP_C`` where present (v02+); otherwise the
         dark engineering table's raw ``DET_TEMP`` converted as
-        ``DN * -0.0749 + 174.08`` (``l1b_format.md``; v00/v01 files).
+        ``DN * -0.0749 + 174.08`` (v00/v01 files; see the file format notes of
+        :mod:`iuvs.io.l1b`).
         """
         return self._temperatures(_DARK_INTEGRATION, _DARK_ENGINEERING)
 
