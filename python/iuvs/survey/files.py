@@ -143,7 +143,7 @@ def _survey_file(path: str, options: _Options) -> list[dict[str, Any]]:
             darks = l1b.detector_dark  # MissingExtensionError without the HDU
             n_darks = l1b.n_darks
             times = l1b.dark_times
-            temps = l1b.dark_det_temps
+            temps = l1b.dark_temperatures  # v00/v01: raw DN converted to deg C
         if n_darks < 2:
             raise DarkIndexError(
                 f"{path} has {n_darks} dark frame (detector_dark has shape {darks.shape}); "
