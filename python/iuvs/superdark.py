@@ -64,6 +64,7 @@ from iuvs.exceptions import (
     InvalidParameterError,
     IuvsError,
 )
+from iuvs.options import check_positive, check_positive_int
 
 __all__ = [
     "SET_GAP_SECONDS",
@@ -547,20 +548,10 @@ def _check_options(
     jobs: int | None,
     temperature_range: tuple[float, float] | None,
     block_bytes: int,
-) -> None:
+) -> tuple[float | None, int, int, int | None, int]:
+    """Check the options of :func:`superdark`; return clip .. block_bytes as Python numbers."""
     if method not in ("median", "mean"):
         raise InvalidParameterError(f"method must be 'median' or 'mean', got {method!r}")
-    if clip is not None and not (
-        isinstance(clip, int | float) and math.isfinite(clip) and clip > 0
-    ):
-        raise InvalidParameterError(
-            f"clip must be a positive number of standard deviations or None, got {clip!r}"
-        )
-    for label, value in (("clip_iter", clip_iter), ("min_darks", min_darks)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidParameterError(f"{label} must be a positive integer, got {value!r}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise InvalidParameterError(f"jobs must be a positive integer or None, got {jobs!r}")
     if temperature_range is not None:
         lo, hi = temperature_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
@@ -568,8 +559,13 @@ def _check_options(
                 "temperature_range must be (low, high) deg C, low <= high, got "
                 f"{temperature_range!r}"
             )
-    if isinstance(block_bytes, bool) or not isinstance(block_bytes, int) or block_bytes < 1:
-        raise InvalidParameterError(f"block_bytes must be a positive integer, got {block_bytes!r}")
+    return (
+        None if clip is None else check_positive("clip", clip),
+        check_positive_int("clip_iter", clip_iter),
+        check_positive_int("min_darks", min_darks),
+        None if jobs is None else check_positive_int("jobs", jobs),
+        check_positive_int("block_bytes", block_bytes),
+    )
 
 
 def superdark(
@@ -647,7 +643,9 @@ def superdark(
     (3, 6, ())
     """
     start = time.perf_counter()
-    _check_options(method, clip, clip_iter, min_darks, jobs, temperature_range, block_bytes)
+    clip, clip_iter, min_darks, jobs, block_bytes = _check_options(
+        method, clip, clip_iter, min_darks, jobs, temperature_range, block_bytes
+    )
     if small_groups not in ("raise", "skip"):
         raise InvalidParameterError(f"small_groups must be 'raise' or 'skip', got {small_groups!r}")
     paths = _expand(paths_or_root, pattern)
@@ -982,8 +980,7 @@ class DarkModel:
         """
         if rank not in (0, 1) or isinstance(rank, bool):
             raise InvalidParameterError(f"rank must be 0 or 1, got {rank!r}")
-        if isinstance(max_degree, bool) or not isinstance(max_degree, int) or max_degree < 1:
-            raise InvalidParameterError(f"max_degree must be an integer >= 1, got {max_degree!r}")
+        max_degree = check_positive_int("max_degree", max_degree)
         prov = superdark.provenance
         names = ("scale",) if rank == 0 else ("gain", "offset")
         temps = np.asarray(prov["temperature"], dtype=np.float64)
