@@ -51,7 +51,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -736,6 +736,43 @@ def _nearest_other(
     return int(order[hi])
 
 
+def _combine_rows(
+    stack: npt.NDArray[np.float64],
+    slots: npt.NDArray[np.intp],
+    method: str,
+    clip: float | None,
+    clip_iter: int,
+    block_bytes: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Combine the darks ``stack[slots]`` in blocks of spatial rows of at most ``block_bytes``."""
+    n_spa, n_spe = stack.shape[1:]
+    rows = max(1, block_bytes // max(1, slots.size * n_spe * 8))
+    data = np.empty((n_spa, n_spe))
+    n_used = np.empty((n_spa, n_spe), dtype=np.int64)
+    scatter = np.empty((n_spa, n_spe))
+    for r0 in range(0, n_spa, rows):
+        r1 = min(n_spa, r0 + rows)
+        block = np.asarray(stack[slots, r0:r1, :], dtype=np.float64)
+        data[r0:r1], n_used[r0:r1], scatter[r0:r1] = _combine(block, method, clip, clip_iter, None)
+    return data, n_used, scatter
+
+
+def _fit_onto(
+    superdark: npt.NDArray[np.float64], dark: npt.NDArray[np.float64], rank: int
+) -> tuple[float, ...]:
+    """Fit a dark onto a superdark (:func:`iuvs.fit`, rank 0 or 1) on the pixels finite in both.
+
+    NaN coefficients where the superdark is flat or empty (nothing to scale onto).
+    """
+    from iuvs.fitting import fit
+
+    use = np.isfinite(superdark) & np.isfinite(dark)
+    try:
+        return tuple(float(c) for c in fit(superdark, dark, rank, mask=~use).coeffs)
+    except IuvsError:
+        return (math.nan,) * (rank + 1)
+
+
 def _finish(
     group: DarkGroup,
     scratch: _Scratch,
@@ -747,8 +784,6 @@ def _finish(
     block_bytes: int,
 ) -> tuple[Superdark | None, int]:
     """Combine one group's scratch stack (rows in blocks) and fit each dark onto the result."""
-    from iuvs.fitting import fit
-
     stack = scratch.stack()
     # path order, then dark index; a dark already seen in another file (same ET) is left out
     meta = sorted(scratch.meta)
@@ -771,15 +806,7 @@ def _finish(
             "small_groups='skip'"
         )
     slots = np.array([r[4] for r in chosen], dtype=np.intp)
-    n_spa, n_spe = group.shape
-    rows = max(1, block_bytes // max(1, n * n_spe * 8))
-    data = np.empty(group.shape)
-    n_used = np.empty(group.shape, dtype=np.int64)
-    scatter = np.empty(group.shape)
-    for r0 in range(0, n_spa, rows):
-        r1 = min(n_spa, r0 + rows)
-        block = np.asarray(stack[slots, r0:r1, :], dtype=np.float64)
-        data[r0:r1], n_used[r0:r1], scatter[r0:r1] = _combine(block, method, clip, clip_iter, None)
+    data, n_used, scatter = _combine_rows(stack, slots, method, clip, clip_iter, block_bytes)
     prov = np.zeros(n, dtype=list(PROVENANCE_COLUMNS))
     finite_s = np.isfinite(data)
     et = np.array([r[2] for r in chosen])
@@ -794,12 +821,8 @@ def _finish(
         prov[k]["dark_index"] = index
         prov[k]["et"] = t_et
         prov[k]["temperature"] = temp
-        try:
-            prov[k]["scale"] = fit(data, d, 0, mask=~use).coeffs[0]
-            gain, offset = fit(data, d, 1, mask=~use).coeffs
-            prov[k]["gain"], prov[k]["offset"] = gain, offset
-        except IuvsError:  # a flat or empty superdark: nothing to scale onto
-            prov[k]["scale"] = prov[k]["gain"] = prov[k]["offset"] = np.nan
+        (prov[k]["scale"],) = _fit_onto(data, d, 0)
+        prov[k]["gain"], prov[k]["offset"] = _fit_onto(data, d, 1)
         dv, sv = d[use], data[use]
         prov[k]["n_pixels"] = dv.size
         prov[k]["sum_d"], prov[k]["sum_dd"] = dv.sum(), (dv * dv).sum()
@@ -831,7 +854,8 @@ class ModelValidation:
         Each dark's temperature, deg C.
     model_sigma : numpy.ndarray
         Standard deviation of the dark minus the model's prediction at its
-        temperature, the model fitted without the dark's file, DN.
+        temperature, the superdark and the model rebuilt without the dark's
+        file, DN.
     nearest_sigma : numpy.ndarray
         Standard deviation of the dark minus the nearest dark in time of
         another file, DN (the baseline).
@@ -886,6 +910,24 @@ def _poly_fit(
     choice = choose_rank(fits, criterion)
     chosen = next(f for f in fits if f.rank == choice.rank)
     return choice.rank, np.asarray(chosen.coeffs, dtype=np.float64)
+
+
+# the provenance columns of each rank's coefficients (rank 0: a; rank 1: a, b)
+_COEFFICIENTS = {0: ("scale",), 1: ("gain", "offset")}
+
+
+def _temperature_polynomials(
+    temperature: npt.NDArray[np.float64],
+    columns: Sequence[npt.NDArray[np.float64]],
+    max_degree: int,
+    criterion: Literal["aic", "bic", "plateau"],
+) -> tuple[tuple[int, ...], tuple[npt.NDArray[np.float64], ...]]:
+    """Each coefficient column against temperature (darks where all are finite): degrees, polys."""
+    use = np.isfinite(temperature)
+    for values in columns:
+        use &= np.isfinite(values)
+    fitted = [_poly_fit(temperature[use], values[use], max_degree, criterion) for values in columns]
+    return tuple(d for d, _ in fitted), tuple(p for _, p in fitted)
 
 
 @dataclass(frozen=True)
@@ -982,18 +1024,11 @@ class DarkModel:
             raise InvalidParameterError(f"rank must be 0 or 1, got {rank!r}")
         max_degree = check_positive_int("max_degree", max_degree)
         prov = superdark.provenance
-        names = ("scale",) if rank == 0 else ("gain", "offset")
-        temps = np.asarray(prov["temperature"], dtype=np.float64)
-        use = np.isfinite(temps)
-        for name in names:
-            use &= np.isfinite(np.asarray(prov[name], dtype=np.float64))
-        degrees, polys = [], []
-        for name in names:
-            values = np.asarray(prov[name], dtype=np.float64)[use]
-            degree, poly = _poly_fit(temps[use], values, max_degree, criterion)
-            degrees.append(degree)
-            polys.append(poly)
-        return cls(superdark, rank, tuple(degrees), tuple(polys), criterion, max_degree)
+        columns = [np.asarray(prov[name], dtype=np.float64) for name in _COEFFICIENTS[rank]]
+        degrees, polys = _temperature_polynomials(
+            np.asarray(prov["temperature"], dtype=np.float64), columns, max_degree, criterion
+        )
+        return cls(superdark, rank, degrees, polys, criterion, max_degree)
 
     def coefficients(self, temperature: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """``a(T)`` (and ``b(T)``) at each temperature, ``(n, 1 or 2)``.
@@ -1044,21 +1079,47 @@ class DarkModel:
             dark = dark + c[:, 1, None, None]
         return np.asarray(dark[0] if scalar else dark, dtype=np.float64)
 
-    def validate(self) -> ModelValidation:
+    def validate(
+        self, *, scratch_dir: PathLike | None = None, block_bytes: int = _BLOCK_BYTES
+    ) -> ModelValidation:
         """Leave-one-file-out error next to that of the nearest dark in time.
 
-        For each file, the coefficient polynomials are refitted (same
-        degrees) without the file's darks, and each of its darks is predicted
-        at its temperature; the residual's standard deviation over the pixels
-        comes from the pixel sums kept in the provenance.  The superdark
-        itself is not recomputed without the file (its median over many
-        files hardly depends on one).  The baseline is the standard deviation
-        of the dark minus the nearest dark in time of another file.
+        For each file of the provenance, the superdark is combined again from
+        the other files' darks (same method and clipping), each of those
+        darks is fitted onto it, the coefficients' polynomials in temperature
+        are fitted again (degrees chosen again, same ``max_degree`` and
+        criterion), and each of the file's darks is predicted at its
+        temperature: its error is the standard deviation over the pixels of
+        the dark minus that prediction.  The baseline is the standard
+        deviation of the dark minus the nearest dark in time of another file.
+
+        The darks are read again from the files named in the provenance (once,
+        into a float64 scratch file in ``scratch_dir``, removed at the end),
+        and each rebuilt superdark is combined in blocks of rows as
+        :func:`superdark` does.  Cost: one read of the group's darks, then per
+        file one combination of the other darks and one fit per dark, so
+        about ``n_files`` times the combination of :func:`superdark`.  The
+        result is kept: a second call returns it at once.
+
+        Parameters
+        ----------
+        scratch_dir : path, optional
+            Folder of the scratch file (default: the system's temporary folder).
+        block_bytes : int, optional
+            Largest float64 block of the stack combined at once.
 
         Returns
         -------
         ModelValidation
-            Per dark: file, temperature, model error, baseline error.
+            Per dark: file, temperature, model error, baseline error (NaN
+            for a dark of unknown temperature, or when the other files leave
+            too few darks for the model).
+
+        Raises
+        ------
+        iuvs.exceptions.FileFormatError
+            A file of the provenance cannot be read again, or its darks are
+            no longer those the superdark used (their times differ).
 
         Examples
         --------
@@ -1066,57 +1127,113 @@ class DarkModel:
         >>> with tempfile.TemporaryDirectory() as d:
         ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=4, n_darks=4)
         ...     s = iuvs.darks.superdark(d, jobs=1)
-        >>> v = iuvs.darks.DarkModel.fit(s[0]).validate()
+        ...     v = iuvs.darks.DarkModel.fit(s[0]).validate()
         >>> v.summary()["n_darks"], v.model_sigma.shape
         (8, (8,))
         """
-        from iuvs.fitting import fit
-
-        prov = self.superdark.provenance
-        files = [str(f) for f in prov["file"]]
+        cached = self.__dict__.get("_validation")
+        if isinstance(cached, ModelValidation):
+            return cached
+        block_bytes = check_positive_int("block_bytes", block_bytes)
+        s = self.superdark
+        prov = s.provenance
+        files = np.array([str(f) for f in prov["file"]], dtype=object)
         temps = np.asarray(prov["temperature"], dtype=np.float64)
-        names = ("scale",) if self.rank == 0 else ("gain", "offset")
-        values = [np.asarray(prov[n], dtype=np.float64) for n in names]
-        good = np.isfinite(temps)
-        for v in values:
-            good &= np.isfinite(v)
-        model_sigma = np.full(len(files), np.nan)
-        for name in sorted(set(files)):
-            test = np.array([f == name for f in files])
-            train = good & ~test
-            coeffs: list[npt.NDArray[np.float64]] = []
-            for v, degree in zip(values, self.degrees, strict=True):
-                if np.count_nonzero(train) < degree + 2:
-                    coeffs = []
-                    break
-                coeffs.append(fit(temps[train], v[train], degree).coeffs)
-            if not coeffs:
-                continue
-            for k in np.flatnonzero(test & np.isfinite(temps)):
-                a = float(np.polyval(coeffs[0], temps[k]))
-                b = float(np.polyval(coeffs[1], temps[k])) if self.rank == 1 else 0.0
-                model_sigma[k] = _residual_sigma(prov[k], a, b)
-        return ModelValidation(
-            tuple(files), temps, model_sigma, np.asarray(prov["nearest_sigma"], dtype=np.float64)
+        model_sigma = np.full(files.size, np.nan)
+        if files.size:
+            with tempfile.TemporaryDirectory(
+                prefix="iuvs-validate-", dir=None if scratch_dir is None else os.fspath(scratch_dir)
+            ) as folder:
+                stack = _reload_darks(s, os.path.join(folder, "darks.f8"))
+                try:
+                    for name in dict.fromkeys(files.tolist()):
+                        test = files == name
+                        self._predict_left_out(stack, test, temps, block_bytes, model_sigma)
+                finally:
+                    del stack
+        result = ModelValidation(
+            tuple(files.tolist()),
+            temps,
+            model_sigma,
+            np.asarray(prov["nearest_sigma"], dtype=np.float64),
         )
+        object.__setattr__(self, "_validation", result)  # frozen: a cache, not a field
+        return result
+
+    def _predict_left_out(
+        self,
+        stack: npt.NDArray[np.float64],
+        test: npt.NDArray[np.bool_],
+        temps: npt.NDArray[np.float64],
+        block_bytes: int,
+        model_sigma: npt.NDArray[np.float64],
+    ) -> None:
+        """Rebuild superdark and model without the darks ``test``; fill their errors."""
+        s = self.superdark
+        train = np.flatnonzero(~test)
+        if train.size == 0:
+            return
+        try:
+            data = _combine_rows(stack, train, s.method, s.clip, s.clip_iter, block_bytes)[0]
+            coeffs = np.array([_fit_onto(data, stack[j], self.rank) for j in train])
+            _, polys = _temperature_polynomials(
+                temps[train],
+                list(coeffs.T),
+                self.max_degree,
+                cast(Literal["aic", "bic", "plateau"], self.criterion),
+            )
+        except (InsufficientDataError, EmptyInputError):
+            return  # every value masked, or too few darks with a temperature left
+        for k in np.flatnonzero(test & np.isfinite(temps)):
+            a, *b = (float(np.polyval(p, temps[k])) for p in polys)
+            residual = stack[k] - (a * data + (b[0] if b else 0.0))
+            residual = residual[np.isfinite(residual)]
+            model_sigma[k] = float(np.std(residual)) if residual.size else math.nan
 
 
-def _residual_sigma(row: Any, a: float, b: float) -> float:
-    """Std over the pixels of ``d - (a * s + b)`` from the sums of d, d*d, s, s*s, d*s."""
-    n = float(row["n_pixels"])
-    if n <= 0:
-        return math.nan
-    sum_r = row["sum_d"] - a * row["sum_s"] - b * n
-    sum_rr = (
-        row["sum_dd"]
-        - 2 * a * row["sum_ds"]
-        - 2 * b * row["sum_d"]
-        + a * a * row["sum_ss"]
-        + 2 * a * b * row["sum_s"]
-        + b * b * n
-    )
-    var = sum_rr / n - (sum_r / n) ** 2
-    return math.sqrt(max(float(var), 0.0))
+def _reload_darks(s: Superdark, path: str) -> npt.NDArray[np.float64]:
+    """Read the darks of a superdark's provenance again, in its order, into a float64 memmap."""
+    from iuvs.io.l1b import L1BReader
+
+    prov = s.provenance
+    files = np.array([str(f) for f in prov["file"]], dtype=object)
+    stack = np.memmap(path, dtype=np.float64, mode="w+", shape=(files.size, *s.group.shape))
+    for name in dict.fromkeys(files.tolist()):
+        rows = np.flatnonzero(files == name)
+        index = np.asarray(prov["dark_index"][rows], dtype=np.intp)
+        try:
+            reader = L1BReader(name, darks_only=True)
+            et = reader.dark_et
+            darks = reader.detector_dark
+            if (
+                et is None
+                or tuple(darks.shape[-2:]) != s.group.shape
+                or int(index.max()) >= min(et.size, darks.shape[0])
+                or not np.allclose(et[index], prov["et"][rows], rtol=0, atol=_SAME_DARK_SECONDS)
+            ):
+                raise ValueError(
+                    f"its darks are no longer those the superdark used (dark indices "
+                    f"{index.tolist()}, shape {s.group.shape}, ET as in the provenance)"
+                )
+            frames = np.asarray(darks[index], dtype=np.float64)
+            # the content too: each dark's sum over the pixels finite in it and the superdark
+            sums = np.nansum(np.where(np.isfinite(s.data), frames, np.nan), axis=(1, 2))
+            differ = ~np.isclose(sums, prov["sum_d"][rows], rtol=1e-9, atol=0)
+            if differ.any():
+                j = int(np.argmax(differ))
+                raise ValueError(
+                    f"its darks are no longer those the superdark used (dark {index[j]}: pixel "
+                    f"sum {sums[j]:.10g} where the provenance has {prov['sum_d'][rows][j]:.10g})"
+                )
+            stack[rows] = frames
+        except (IuvsError, OSError, ValueError, KeyError, IndexError, TypeError, zlib.error) as err:
+            raise FileFormatError(
+                f"{name}: cannot read again the {rows.size} darks of the superdark "
+                f"{s.group.label} ({type(err).__name__}: {err}); validate() rebuilds the "
+                "superdark without each file and needs every file of the provenance"
+            ) from err
+    stack.flush()
+    return stack
 
 
 # ------------------------------------------------------------------ FITS file
@@ -1509,15 +1626,22 @@ def write_superdark_report(
         model: DarkModel | None
         try:
             model = DarkModel.fit(s)
-            v = model.validate().summary()
-            parts.append(
-                f"<p>DarkModel rank 1, degrees {list(model.degrees)}: leave-one-file-out "
-                f"residual sigma {v['model_sigma']:.4g} DN against {v['nearest_sigma']:.4g} DN "
-                f"for the nearest dark in time (ratio {v['ratio']:.3g}).</p>"
-            )
         except IuvsError as err:
             model = None
             parts.append(f'<p class="note">No model: {html.escape(str(err))}</p>')
+        if model is not None:
+            try:
+                v = model.validate().summary()
+                parts.append(
+                    f"<p>DarkModel rank 1, degrees {list(model.degrees)}: leave-one-file-out "
+                    f"residual sigma {v['model_sigma']:.4g} DN against {v['nearest_sigma']:.4g} "
+                    f"DN for the nearest dark in time (ratio {v['ratio']:.3g}).</p>"
+                )
+            except IuvsError as err:  # the files are needed again (e.g. moved since)
+                model = None  # its figure shows the leave-one-file-out errors too
+                parts.append(
+                    f'<p class="note">No leave-one-file-out error: {html.escape(str(err))}</p>'
+                )
         if figures:
 
             def draw(s: Superdark = s, model: DarkModel | None = model) -> list[tuple[str, Any]]:
