@@ -82,7 +82,9 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-# darks further apart than this (seconds) belong to different dark sets (as iuvs.darks)
+# darks further apart than this (seconds) belong to different dark sets (the rule of
+# iuvs.darks too: a set is a burst of integrations seconds apart; the sets of an orbit
+# are hours apart)
 SET_GAP_SECONDS = 600.0
 # darks of two files with ET closer than this (s) are the same dark
 _SAME_DARK_SECONDS = 1e-3
@@ -1277,7 +1279,8 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
     from astropy.io import fits
 
     from iuvs.io._longstrn import mark_long_strings
-    from iuvs.io.product import _creator, _fsync_folder, check_output_path
+    from iuvs.io._verify import write_verified
+    from iuvs.io.product import _creator, check_output_path
 
     target = check_output_path(path, overwrite=overwrite)
     primary = fits.PrimaryHDU()
@@ -1351,28 +1354,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
             name="FAILURES",
         )
     )
-    hdul = mark_long_strings(fits.HDUList(hdus))
-
-    def check(tmp: str) -> None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                with open(tmp, "rb") as fh, fits.open(fh, memmap=False, checksum=True) as got:
-                    got.verify("exception")
-                    for a, b in zip(got, hdul, strict=True):
-                        if a.name != b.name or (
-                            isinstance(b, fits.ImageHDU)
-                            and not np.array_equal(a.data, b.data, equal_nan=True)
-                        ):
-                            raise ValueError(f"HDU {b.name} does not read back as written")
-        except (OSError, ValueError, TypeError, Warning) as err:
-            raise FileFormatError(
-                f"{target}: the written superdark file did not verify ({err}); nothing replaced"
-            ) from err
-
-    with atomic_file(target, check) as fh:
-        hdul.writeto(fh, checksum=True, output_verify="exception")
-    _fsync_folder(target.parent)
+    write_verified(mark_long_strings(fits.HDUList(hdus)), target, overwrite=overwrite)
     return target
 
 
