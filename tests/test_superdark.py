@@ -162,9 +162,12 @@ def _darks_of(s):
 
 
 def _leave_one_file_out(stack, files, temps, rank, degree):
-    """numpy's leave-one-file-out: median of the other files' darks, np.polyfit, std."""
+    """numpy's leave-one-file-out: median of the other files' darks, np.polyfit, std.
+
+    ``files`` labels each dark; the darks of one label are left out together.
+    """
     want = np.full(len(files), np.nan)
-    for name in set(files):
+    for name in set(files.tolist()):
         test = files == name
         sd = np.median(stack[~test], axis=0)
         if rank == 0:  # d = a * S, least squares: a = sum(d S) / sum(S S)
@@ -209,6 +212,32 @@ def test_validate_is_leave_one_file_out(small, rank):
         shortcut = np.std(stack[k] - (a * full + (b[0] if b else 0.0)))
         assert abs(shortcut - v.model_sigma[k]) > 1e-3 * v.model_sigma[k]
         assert model.validate() is v  # kept: a second call costs nothing
+
+
+def test_validate_in_folds_of_files(small):
+    """folds=k: the files in time order dealt in turn to k folds, each left out at once."""
+    _, result = small
+    s = result[0]
+    stack, files, temps = _darks_of(s), s.provenance["file"].astype(str), s.temperatures
+    model = darks.DarkModel.fit(s, max_degree=1)
+    # by hand: files ordered by their first dark's time, then dealt to folds 0, 1, 0, 1
+    order = sorted(set(files.tolist()), key=lambda f: s.times[files == f].min())
+    fold = np.array([order.index(f) % 2 for f in files])
+    want = _leave_one_file_out(stack, fold, temps, 1, degree=1)
+    np.testing.assert_allclose(model.validate(folds=2).model_sigma, want, rtol=1e-9)
+    # as many folds as files (or more) is leave-one-file-out
+    lofo = model.validate().model_sigma
+    np.testing.assert_array_equal(model.validate(folds=4).model_sigma, lofo)
+    np.testing.assert_array_equal(model.validate(folds=9).model_sigma, lofo)
+    # half the files left out: a worse model than with one file left out (with
+    # the degrees BIC chooses; the truth is quadratic in T, so a line is not)
+    full = darks.DarkModel.fit(s)
+    assert full.degrees[0] == 2
+    assert np.median(full.validate(folds=2).model_sigma) > np.median(full.validate().model_sigma)
+    assert np.isnan(full.validate(folds=1).model_sigma).all()  # nothing left to learn from
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ex.InvalidParameterError, match="folds must be a positive integer"):
+            model.validate(folds=bad)  # type: ignore[arg-type]
 
 
 def test_validate_needs_the_files(small, tmp_path):

@@ -1082,7 +1082,11 @@ class DarkModel:
         return np.asarray(dark[0] if scalar else dark, dtype=np.float64)
 
     def validate(
-        self, *, scratch_dir: PathLike | None = None, block_bytes: int = _BLOCK_BYTES
+        self,
+        *,
+        folds: int | None = None,
+        scratch_dir: PathLike | None = None,
+        block_bytes: int = _BLOCK_BYTES,
     ) -> ModelValidation:
         """Leave-one-file-out error next to that of the nearest dark in time.
 
@@ -1101,10 +1105,17 @@ class DarkModel:
         :func:`superdark` does.  Cost: one read of the group's darks, then per
         file one combination of the other darks and one fit per dark, so
         about ``n_files`` times the combination of :func:`superdark`.  The
-        result is kept: a second call returns it at once.
+        result is kept: a second call returns it at once.  On an archive of
+        thousands of files, ``folds=k`` leaves out ``k`` groups of files in
+        turn instead (k-fold cross-validation by file: the files, in time
+        order, dealt in turn to the folds, so that each fold spans the
+        temperatures), for ``k`` combinations.
 
         Parameters
         ----------
+        folds : int, optional
+            Groups of files left out together; None (default) or at least
+            the number of files: each file alone (leave-one-file-out).
         scratch_dir : path, optional
             Folder of the scratch file (default: the system's temporary folder).
         block_bytes : int, optional
@@ -1133,14 +1144,17 @@ class DarkModel:
         >>> v.summary()["n_darks"], v.model_sigma.shape
         (8, (8,))
         """
-        cached = self.__dict__.get("_validation")
-        if isinstance(cached, ModelValidation):
-            return cached
+        if folds is not None:
+            folds = check_positive_int("folds", folds)
         block_bytes = check_positive_int("block_bytes", block_bytes)
+        cache: dict[int | None, ModelValidation] = self.__dict__.setdefault("_validations", {})
+        if folds in cache:
+            return cache[folds]
         s = self.superdark
         prov = s.provenance
         files = np.array([str(f) for f in prov["file"]], dtype=object)
         temps = np.asarray(prov["temperature"], dtype=np.float64)
+        fold = _file_folds(files, np.asarray(prov["et"], dtype=np.float64), folds)
         model_sigma = np.full(files.size, np.nan)
         if files.size:
             with tempfile.TemporaryDirectory(
@@ -1148,9 +1162,8 @@ class DarkModel:
             ) as folder:
                 stack = _reload_darks(s, os.path.join(folder, "darks.f8"))
                 try:
-                    for name in dict.fromkeys(files.tolist()):
-                        test = files == name
-                        self._predict_left_out(stack, test, temps, block_bytes, model_sigma)
+                    for f in np.unique(fold):
+                        self._predict_left_out(stack, fold == f, temps, block_bytes, model_sigma)
                 finally:
                     del stack
         result = ModelValidation(
@@ -1159,7 +1172,7 @@ class DarkModel:
             model_sigma,
             np.asarray(prov["nearest_sigma"], dtype=np.float64),
         )
-        object.__setattr__(self, "_validation", result)  # frozen: a cache, not a field
+        cache[folds] = result  # the model is frozen: a cache, not a field
         return result
 
     def _predict_left_out(
@@ -1191,6 +1204,19 @@ class DarkModel:
             residual = stack[k] - (a * data + (b[0] if b else 0.0))
             residual = residual[np.isfinite(residual)]
             model_sigma[k] = float(np.std(residual)) if residual.size else math.nan
+
+
+def _file_folds(
+    files: npt.NDArray[np.object_], et: npt.NDArray[np.float64], folds: int | None
+) -> npt.NDArray[np.intp]:
+    """Fold of each dark: its file's rank in time order (first ET), modulo ``folds``."""
+    names, first = np.unique(files, return_inverse=True)
+    start = np.full(names.size, np.inf)
+    np.minimum.at(start, first, et)
+    rank = np.empty(names.size, dtype=np.intp)
+    rank[np.lexsort((names.astype(str), start))] = np.arange(names.size)
+    fold = rank[first]
+    return fold if folds is None else fold % folds
 
 
 def _reload_darks(s: Superdark, path: str) -> npt.NDArray[np.float64]:
