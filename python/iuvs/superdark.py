@@ -1132,7 +1132,8 @@ class DarkModel:
         ------
         iuvs.exceptions.FileFormatError
             A file of the provenance cannot be read again, or its darks are
-            no longer those the superdark used (their times differ).
+            no longer those the superdark used (their times, shape or pixel
+            sums differ).
 
         Examples
         --------
