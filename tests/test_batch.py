@@ -243,3 +243,29 @@ def test_gil_is_released_during_fits():
     t.join()
     # with the GIL held for the whole call the other thread could not count at all
     assert during > 1000
+
+
+def test_no_degree_of_freedom_warns_as_fit_does():
+    """N == p: fit_batch warns CovarianceWarning (once, at the caller) as fit does; cov is inf."""
+    x = [np.array([1.0, 2.0]), np.arange(1.0, 6.0)]
+    y = [np.array([3.0, 1.0]), np.array([3.0, 1.0, 7.0, 2.0, 0.5])]
+    with pytest.warns(ex.CovarianceWarning, match="2 pixels for 2 parameters") as record:
+        f = iuvs.fit(x[0], y[0], 1)
+    with pytest.warns(ex.CovarianceWarning, match=r"pair 0 \(poly1\) uses 2 pixels for 2") as rec:
+        res = iuvs.fit_batch(x, y, ranks=[0, 1])
+    assert len(rec) == 1 and rec[0].filename == record[0].filename == __file__
+    assert "1 of the batch's fits" in str(rec[0].message)
+    # the exact line through two points (numpy), and an infinite covariance, as fit gives
+    np.testing.assert_allclose(res.coeffs[0, 1, :2], np.polyfit(x[0], y[0], 1), rtol=1e-12)
+    np.testing.assert_array_equal(res.cov[0, 1, :2, :2], f.cov)
+    assert np.isinf(res.cov[0, 1, :2, :2]).all() and np.isinf(res.perr[0, 1, :2]).all()
+    # every other fit has a degree of freedom left: finite, and no warning (filterwarnings=error)
+    assert np.isfinite(res.cov[1, :, 0, 0]).all() and np.isfinite(res.cov[0, 0, 0, 0])
+    quiet = iuvs.fit_batch(x[1:], y[1:], ranks=[0, 1, 2, 3])
+    assert np.isfinite(quiet.cov[0, 3, :4, :4]).all()
+    # a whole stack of exact fits: one warning naming the count and the first pairs
+    xs = np.tile(np.array([[1.0, 2.0, 4.0]]), (7, 1, 1))
+    ys = xs**2 + 1.0
+    with pytest.warns(ex.CovarianceWarning, match="7 of the batch's fits.*; and 2 more") as rec:
+        iuvs.fit_batch(xs, ys, ranks=[2])
+    assert len(rec) == 1

@@ -105,3 +105,52 @@ def test_the_bundle_is_accepted_by_every_entry_point(tmp_path):
     l1b = iuvs.synthetic.write_l1b(tmp_path / "one", n_darks=2, seed=4)
     r = iuvs.report(l1b, tmp_path / "rep", darks=(0, 1), ranks=[1], figures=False, options=opts)
     assert r.html.exists()
+
+
+def test_numpy_scalars_are_numbers_and_bools_are_not(tmp_path):
+    """numpy scalars pass every option check as Python numbers do; bools never do."""
+    from astropy.stats import sigma_clip
+
+    from iuvs.superdark import _check_options
+
+    rng = np.random.default_rng(4)
+    stack = rng.normal(100.0, 1.0, (9, 3, 4))
+    stack[2, 1, 1] = 1e3
+    # the reference: astropy's clip with the same numbers as Python floats
+    want = sigma_clip(stack, sigma=3.0, maxiters=5, axis=0, cenfunc="median", stdfunc="std")
+    for clip, clip_iter in ((np.float64(3), np.int64(5)), (np.float32(3.0), np.int32(5))):
+        c = iuvs.combine(stack, "mean", clip=clip, clip_iter=clip_iter)
+        np.testing.assert_allclose(c.data, want.mean(axis=0).filled(np.nan), rtol=1e-12)
+        np.testing.assert_array_equal(c.n_used, want.count(axis=0))
+        f = iuvs.fit(x, y, 1, clip=clip, clip_iter=clip_iter, hot_sigma=np.float32(5.0))
+        np.testing.assert_allclose(f.coeffs, [2.0, 1.0], rtol=1e-12)
+        assert iuvs.FitOptions(clip=clip, clip_iter=clip_iter).clip == 3.0
+    got = _check_options(
+        "median", np.float32(3.0), np.int64(5), np.int64(3), np.int8(2), None, 2**20
+    )
+    assert got == (3.0, 5, 3, 2, 2**20) and all(type(v) in (int, float) for v in got)
+    res = iuvs.fit_batch(x[None], y[None], [1], n_threads=np.int64(1))
+    np.testing.assert_allclose(res.coeffs[0, 0, :2], [2.0, 1.0], rtol=1e-12)
+    assert iuvs.hot_pixels(x, sigma=np.float32(5.0), max_iter=np.int64(3)).mask.shape == x.shape
+    # bools, non-positive and non-finite values: the named error, whatever the type
+    for bad in (True, np.bool_(True), np.float64(0.0), np.float32(-1.0), np.float64(np.nan)):
+        with pytest.raises(ex.InvalidParameterError, match="clip must be"):
+            iuvs.combine(stack, clip=bad)
+        with pytest.raises(ex.InvalidParameterError, match="clip must be"):
+            iuvs.fit(x, y, 1, clip=bad)
+        with pytest.raises(ex.InvalidParameterError, match="clip must be"):
+            iuvs.darks.superdark(tmp_path, clip=bad)
+    for bad in (True, np.bool_(True), np.int64(0), np.int32(-2), np.float64(5.0)):
+        with pytest.raises(ex.InvalidParameterError, match="clip_iter must be a positive integer"):
+            iuvs.combine(stack, clip=3.0, clip_iter=bad)
+        with pytest.raises(ex.InvalidParameterError, match="clip_iter must be a positive integer"):
+            iuvs.darks.superdark(tmp_path, clip_iter=bad)
+        with pytest.raises(ex.InvalidParameterError, match="n_threads must be a positive integer"):
+            iuvs.fit_batch(x[None], y[None], [1], n_threads=bad)
+    for name in ("min_darks", "jobs", "block_bytes"):
+        with pytest.raises(ex.InvalidParameterError, match=f"{name} must be a positive integer"):
+            iuvs.darks.superdark(tmp_path, **{name: np.int64(0)})
+        with pytest.raises(ex.InvalidParameterError, match=f"{name} must be a positive integer"):
+            iuvs.darks.superdark(tmp_path, **{name: True})
+    with pytest.raises(ex.InvalidParameterError, match="threshold must be a number"):
+        iuvs.hot_pixels(x, threshold="5")  # type: ignore[arg-type]

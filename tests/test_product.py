@@ -400,6 +400,66 @@ def test_a_file_that_does_not_verify_is_not_moved_into_place(tmp_path, darks62, 
     assert _listing(tmp_path) == ["dark_fitting.fits"]
 
 
+@pytest.fixture(scope="module")
+def fits_writers(tmp_path_factory, darks62):
+    """Every FITS writer of iuvs, as ``write(path, overwrite)``."""
+    from iuvs import darks, synthetic
+
+    d = tmp_path_factory.mktemp("writers")
+    correction = darks.subtract(synthetic.write_l1b(d, n_int=2, seed=1))
+    sd = darks.superdark(synthetic.write_dark_archive(d / "a", files_per_set=2, n_darks=4), jobs=1)
+    return {
+        "product": lambda path, ow: DarkWriter(path, *darks62, overwrite=ow).write(),
+        "correction": lambda path, ow: iuvs.io.write_correction(correction, path, overwrite=ow),
+        "superdarks": lambda path, ow: darks.write_superdarks(sd, path, overwrite=ow),
+    }
+
+
+@pytest.mark.parametrize("kind", ["product", "correction", "superdarks"])
+def test_every_fits_writer_is_safe(fits_writers, kind, tmp_path, monkeypatch):
+    """Nothing overwritten unless asked; no temporary file left and the old file kept on failure."""
+    write = fits_writers[kind]
+    path = tmp_path / "out.fits"
+    path.write_bytes(b"old")
+    with pytest.raises(ex.OutputExistsError, match="out.fits"):
+        write(path, False)
+    assert path.read_bytes() == b"old" and _listing(tmp_path) == ["out.fits"]
+    real = fits.HDUList.writeto
+
+    def disk_full(self, fileobj, **kw):
+        fileobj.write(b"SIMPLE  =                    T" + b" " * 50)  # a partial file
+        raise OSError("No space left on device")
+
+    def garbage(self, fileobj, **kw):
+        real(self, fileobj, **kw)
+        fileobj.write(b"\0" * 100)  # trailing bytes after the last HDU
+
+    def appears(self, fileobj, **kw):
+        real(self, fileobj, **kw)
+        path.write_bytes(b"appeared meanwhile")
+
+    for failing, error, match in (
+        (disk_full, OSError, "No space left"),
+        (garbage, ex.FileFormatError, "did not verify"),
+    ):
+        with monkeypatch.context() as m:
+            m.setattr(fits.HDUList, "writeto", failing)
+            with pytest.raises(error, match=match):
+                write(path, True)
+        assert path.read_bytes() == b"old" and _listing(tmp_path) == ["out.fits"]
+    path.unlink()
+    with monkeypatch.context() as m:
+        m.setattr(fits.HDUList, "writeto", appears)
+        with pytest.raises(ex.OutputExistsError, match="appeared while writing"):
+            write(path, False)
+    assert path.read_bytes() == b"appeared meanwhile" and _listing(tmp_path) == ["out.fits"]
+    # asked to: replaced by a complete, checksummed file
+    write(path, True)
+    with fits.open(path, checksum=True) as hdul:
+        assert all("CHECKSUM" in h.header for h in hdul)
+    assert _listing(tmp_path) == ["out.fits"]
+
+
 def test_refuses_output_equal_to_an_input(tmp_path, darks62):
     l1b = tmp_path / "input.fits.gz"
     l1b.write_bytes(b"input data")

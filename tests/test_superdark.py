@@ -14,7 +14,7 @@ from astropy.stats import sigma_clip
 import iuvs
 import iuvs.exceptions as ex
 from iuvs import darks, synthetic
-from iuvs.superdark import _combine
+from iuvs.superdark import _combine, write_superdark_report
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "l1b"
@@ -137,22 +137,10 @@ def test_validate_beats_the_nearest_dark(result):
     summary = v.summary()
     assert summary["n_darks"] == s.n_darks
     assert summary["model_sigma"] < summary["nearest_sigma"]
-    # residual sigma from the kept sums equals the one computed from pixels
     k = 5
-    f, idx = str(s.provenance["file"][k]), int(s.dark_index[k])
+    f = str(s.provenance["file"][k])
     with fits.open(f) as hdul:
-        d = np.asarray(hdul["detector_dark"].data[idx], dtype=np.float64)
-    others = np.array([str(x) != f for x in s.provenance["file"]])
-    train = others & np.isfinite(s.temperatures)
-    a = np.polyval(
-        np.polyfit(s.temperatures[train], s.provenance["gain"][train], model.degrees[0]),
-        s.temperatures[k],
-    )
-    b = np.polyval(
-        np.polyfit(s.temperatures[train], s.provenance["offset"][train], model.degrees[1]),
-        s.temperatures[k],
-    )
-    assert v.model_sigma[k] == pytest.approx(np.std(d - (a * s.data + b)), rel=1e-6)
+        d = np.asarray(hdul["detector_dark"].data[int(s.dark_index[k])], dtype=np.float64)
     # the baseline: the nearest dark in time of another file, found by brute force
     t = s.times
     cands = [j for j in range(s.n_darks) if str(s.provenance["file"][j]) != f]
@@ -162,6 +150,116 @@ def test_validate_beats_the_nearest_dark(result):
     assert v.nearest_sigma[k] == pytest.approx(np.std(d - near), rel=1e-12)
     # the poisson noise of the darks is the floor: sqrt(mean DN)
     assert summary["model_sigma"] > 0.5 * np.sqrt(np.nanmedian(s.data) * 0.3)
+
+
+def _darks_of(s):
+    """The darks a superdark used, read with astropy (file and index from the provenance)."""
+    out = []
+    for f, k in zip(s.provenance["file"], s.dark_index, strict=True):
+        with fits.open(str(f)) as hdul:
+            out.append(np.asarray(hdul["detector_dark"].data[k], dtype=np.float64))
+    return np.array(out)
+
+
+def _leave_one_file_out(stack, files, temps, rank, degree):
+    """numpy's leave-one-file-out: median of the other files' darks, np.polyfit, std.
+
+    ``files`` labels each dark; the darks of one label are left out together.
+    """
+    want = np.full(len(files), np.nan)
+    for name in set(files.tolist()):
+        test = files == name
+        sd = np.median(stack[~test], axis=0)
+        if rank == 0:  # d = a * S, least squares: a = sum(d S) / sum(S S)
+            coef = np.array([[(d * sd).sum() / (sd * sd).sum()] for d in stack[~test]])
+        else:  # d = a * S + b
+            coef = np.array([np.polyfit(sd.ravel(), d.ravel(), 1) for d in stack[~test]])
+        polys = [np.polyfit(temps[~test], c, degree) for c in coef.T]
+        for k in np.flatnonzero(test):
+            a, *b = (np.polyval(p, temps[k]) for p in polys)
+            want[k] = np.std(stack[k] - (a * sd + (b[0] if b else 0.0)))
+    return want
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """4 files per set, 3 darks kept per file, no clipping: the superdark is numpy's median."""
+    root = tmp_path_factory.mktemp("small")
+    synthetic.write_dark_archive(root, files_per_set=4, n_darks=5, seed=11)
+    return root, darks.superdark(root, jobs=1, clip=None)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_validate_is_leave_one_file_out(small, rank):
+    """Superdark and model rebuilt without each file: equal to an independent numpy version."""
+    _, result = small
+    for s in result:
+        stack, files, temps = _darks_of(s), s.provenance["file"].astype(str), s.temperatures
+        assert s.n_files == 4 and s.n_darks == 12 and np.isfinite(temps).all()
+        model = darks.DarkModel.fit(s, rank=rank, max_degree=1)
+        v = model.validate()
+        want = _leave_one_file_out(stack, files, temps, rank, degree=1)
+        np.testing.assert_allclose(v.model_sigma, want, rtol=1e-9)
+        assert v.file == tuple(files) and np.isfinite(v.model_sigma).all()
+        # the superdark really is rebuilt: keeping the file's own darks in it
+        # (the old shortcut) is optimistic, by far more than the tolerance
+        full = np.median(stack, axis=0)
+        k = 0
+        a, *b = (
+            np.polyval(p, temps[k])
+            for p in darks.DarkModel.fit(s, rank=rank, max_degree=1).polynomials
+        )
+        shortcut = np.std(stack[k] - (a * full + (b[0] if b else 0.0)))
+        assert abs(shortcut - v.model_sigma[k]) > 1e-3 * v.model_sigma[k]
+        assert model.validate() is v  # kept: a second call costs nothing
+
+
+def test_validate_in_folds_of_files(small):
+    """folds=k: the files in time order dealt in turn to k folds, each left out at once."""
+    _, result = small
+    s = result[0]
+    stack, files, temps = _darks_of(s), s.provenance["file"].astype(str), s.temperatures
+    model = darks.DarkModel.fit(s, max_degree=1)
+    # by hand: files ordered by their first dark's time, then dealt to folds 0, 1, 0, 1
+    order = sorted(set(files.tolist()), key=lambda f: s.times[files == f].min())
+    fold = np.array([order.index(f) % 2 for f in files])
+    want = _leave_one_file_out(stack, fold, temps, 1, degree=1)
+    np.testing.assert_allclose(model.validate(folds=2).model_sigma, want, rtol=1e-9)
+    # as many folds as files (or more) is leave-one-file-out
+    lofo = model.validate().model_sigma
+    np.testing.assert_array_equal(model.validate(folds=4).model_sigma, lofo)
+    np.testing.assert_array_equal(model.validate(folds=9).model_sigma, lofo)
+    # half the files left out: a worse model than with one file left out (with
+    # the degrees BIC chooses; the truth is quadratic in T, so a line is not)
+    full = darks.DarkModel.fit(s)
+    assert full.degrees[0] == 2
+    assert np.median(full.validate(folds=2).model_sigma) > np.median(full.validate().model_sigma)
+    assert np.isnan(full.validate(folds=1).model_sigma).all()  # nothing left to learn from
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ex.InvalidParameterError, match="folds must be a positive integer"):
+            model.validate(folds=bad)  # type: ignore[arg-type]
+
+
+def test_validate_needs_the_files(small, tmp_path):
+    """A file of the provenance gone or changed: FileFormatError naming it; the report says so."""
+    root, _ = small
+    copy = tmp_path / "a"
+    shutil.copytree(root / "set2", copy)
+    s = darks.superdark(copy, jobs=1, clip=None)[0]
+    gone = sorted(copy.glob("*.fits*"))[1]
+    gone.rename(tmp_path / gone.name)
+    with pytest.raises(ex.FileFormatError, match=f"{gone.name}.*needs every file"):
+        darks.DarkModel.fit(s).validate()
+    page = write_superdark_report(
+        darks.SuperdarkSet((s,)), tmp_path / "rep", figures=False
+    ).read_text()
+    assert "No leave-one-file-out error" in page and gone.name in page
+    # another file in its place (same name, other darks): refused too
+    other = synthetic.write_dark_archive(tmp_path / "b", files_per_set=4, n_darks=5, seed=2)
+    (tmp_path / gone.name).unlink()
+    shutil.copy(next(p for p in other if p.name == gone.name), gone)
+    with pytest.raises(ex.FileFormatError, match="no longer those the superdark used"):
+        darks.DarkModel.fit(s).validate()
 
 
 def test_subtract_with_the_model(result, archive):

@@ -57,3 +57,17 @@ def atomic_file(target: Path, check: Callable[[str], None] | None = None) -> Ite
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort; not possible on every platform)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -40,10 +40,18 @@ from iuvs.fitting import (
     _check_threshold,
     _exclusion,
     _hot_threshold,
+    _warn_no_freedom,
+    model_name,
 )
-from iuvs.options import FitOptions
+from iuvs.options import FitOptions, check_positive_int
 
 __all__ = ["BatchResult", "fit_batch"]
+
+
+def _n_params(rank: int) -> int:
+    """Coefficients of a model: one for ranks -1 and 0, ``rank + 1`` for a polynomial."""
+    return 1 if rank <= 0 else rank + 1
+
 
 # the core's one list of residual statistics and counts, then the fit's own floats
 _STATS_FIELDS = tuple(name for name, _kind, _card, _comment in _core.RESIDUAL_FIELDS)
@@ -135,7 +143,7 @@ class BatchResult:
             raise err
         out: list[Fit] = []
         for j, rank in enumerate(self.ranks):
-            p = 1 if rank <= 0 else rank + 1
+            p = _n_params(rank)
             col = {k: v[index, j] for k, v in self.columns.items()}
             values: dict[str, Any] = {
                 k: int(col[k]) if k in _COUNT_FIELDS else float(col[k]) for k in _STATS_FIELDS
@@ -291,10 +299,8 @@ def fit_batch(
     hot_threshold, hot_sigma, clip, clip_iter = o.hot_threshold, o.hot_sigma, o.clip, o.clip_iter
     if on_error not in ("raise", "keep"):
         raise InvalidParameterError(f"on_error must be 'raise' or 'keep', got {on_error!r}")
-    if n_threads is not None and (
-        isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1
-    ):
-        raise InvalidParameterError(f"n_threads must be a positive integer, got {n_threads!r}")
+    if n_threads is not None:
+        n_threads = check_positive_int("n_threads", n_threads)
     x_stack = _stack(darks_in, "darks_in")
     y_stack = _stack(darks_out, "darks_out")
     x_core: Any
@@ -386,6 +392,15 @@ def fit_batch(
         if first is not None:
             raise first
     columns = {k: raw[k] for k in _FLOAT_FIELDS + _COUNT_FIELDS}
+    # as fit and fit_all: a fit with as many pixels as parameters has no covariance
+    exact = [
+        f"pair {i} ({model_name(rank)}) uses {p} pixels for {p} parameters"
+        for j, rank in enumerate(rank_list)
+        for p in (_n_params(rank),)
+        for i in np.flatnonzero(columns["n_used"][:, j] == p)
+    ]
+    if exact:
+        _warn_no_freedom(f"{len(exact)} of the batch's fits", exact, stacklevel=2)
     return BatchResult(
         ranks=tuple(rank_list),
         coeffs=raw["coeffs"],

@@ -33,6 +33,7 @@ from iuvs.exceptions import (
     UnsupportedDtypeError,
 )
 from iuvs.fitting import _as_core_array
+from iuvs.options import check_positive, check_positive_int
 
 __all__ = ["Combined", "combine"]
 
@@ -201,26 +202,13 @@ def combine(
     """
     if method not in _METHODS:
         raise InvalidParameterError(f'method must be "mean" or "median", got {method!r}')
-    k: float | None = None
-    if clip is not None:
-        if isinstance(clip, bool):
-            raise InvalidParameterError(
-                f"clip must be a number of standard deviations, got {clip!r}"
-            )
-        k = float(clip)
-        if not (np.isfinite(k) and k > 0):
-            raise InvalidParameterError(
-                f"clip must be a finite positive number of standard deviations, got {clip!r}"
-            )
-    if isinstance(clip_iter, bool) or not isinstance(clip_iter, (int, np.integer)) or clip_iter < 1:
-        raise InvalidParameterError(
-            f"clip_iter must be an integer of at least 1, got {clip_iter!r}"
-        )
+    k = None if clip is None else check_positive("clip", clip)
+    niter = check_positive_int("clip_iter", clip_iter)
     arrays, swapped, shape = _frames(stack)
     if shape[1] * shape[2] == 0:
         raise EmptyInputError(f"the frames have no pixels (stack shape {shape})")
     m = _mask(stack, mask, shape)
-    out = _core.combine(arrays, swapped, method, k, int(clip_iter), m)
+    out = _core.combine(arrays, swapped, method, k, niter, m)
     total = shape[0] * shape[1] * shape[2]
     if out["n_masked"] + out["n_nonfinite"] == total:
         raise InsufficientDataError(

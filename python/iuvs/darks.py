@@ -72,11 +72,13 @@ from iuvs.exceptions import (
 from iuvs.fitting import MAX_RANK, MIN_RANK, Fit, fit, model_name
 from iuvs.io.l1b import L1BReader
 from iuvs.superdark import (
+    SET_GAP_SECONDS,
     DarkGroup,
     DarkModel,
     ModelValidation,
     Superdark,
     SuperdarkSet,
+    _set_starts,
     dark_group,
     read_superdarks,
     superdark,
@@ -85,6 +87,7 @@ from iuvs.superdark import (
 
 __all__ = [
     "METHODS",
+    "SET_GAP_SECONDS",
     "QUALITY_COLUMNS",
     "DarkCorrection",
     "DarkGroup",
@@ -106,9 +109,6 @@ __all__ = [
 Method = Literal["pipeline", "nearest", "scaled", "superdark", "model"]
 METHODS: tuple[str, ...] = ("pipeline", "nearest", "scaled", "superdark", "model")
 
-# darks further apart than this (seconds) belong to different dark sets
-# (a set is a burst of integrations seconds apart; the sets of an orbit are hours apart)
-SET_GAP_SECONDS = 600.0
 # pixels a calm window needs per fitted model parameter
 PIXELS_PER_PARAMETER = 5
 # 1.4826 * MAD estimates the standard deviation of normal data
@@ -346,11 +346,10 @@ def _open(l1b: L1BReader | str | os.PathLike[str]) -> L1BReader:
 
 def _dark_sets(dark_et: npt.NDArray[np.float64]) -> list[npt.NDArray[np.intp]]:
     """Split darks (in file order) into sets wherever two darks are > SET_GAP_SECONDS apart."""
-    order = np.arange(dark_et.size)
     if dark_et.size == 0:
         return []
-    breaks = np.flatnonzero(np.abs(np.diff(dark_et)) > SET_GAP_SECONDS) + 1
-    return [np.asarray(s, dtype=np.intp) for s in np.split(order, breaks)]
+    breaks = np.flatnonzero(_set_starts(dark_et))[1:]
+    return [np.asarray(s, dtype=np.intp) for s in np.split(np.arange(dark_et.size), breaks)]
 
 
 def _times(reader: L1BReader, n_int: int, n_darks: int) -> tuple[Any, Any, str]:

@@ -435,14 +435,23 @@ def _warn_undetermined(fits: list[Fit], stacklevel: int) -> None:
     """Warn, as scipy's ``curve_fit`` does, for fits without a degree of freedom left."""
     for f in fits:
         if f.stats.n_used == f.coeffs.size:
-            warnings.warn(
-                f"the covariance of the {f.name} fit could not be estimated: it uses "
-                f"{f.stats.n_used} pixels for {f.coeffs.size} parameters, so no degree of "
-                "freedom is left for the residual variance; cov and perr are inf (use more "
-                "pixels or a lower rank)",
-                CovarianceWarning,
-                stacklevel=stacklevel + 1,
+            _warn_no_freedom(
+                f"the {f.name} fit",
+                [f"it uses {f.stats.n_used} pixels for {f.coeffs.size} parameters"],
+                stacklevel + 1,
             )
+
+
+def _warn_no_freedom(what: str, cases: list[str], stacklevel: int) -> None:
+    """One :class:`CovarianceWarning` for ``what`` (fits that use as many pixels as parameters)."""
+    listed = "; ".join(cases[:5]) + (f"; and {len(cases) - 5} more" if len(cases) > 5 else "")
+    warnings.warn(
+        f"the covariance of {what} could not be estimated: {listed}, so no degree of "
+        "freedom is left for the residual variance; cov and perr are inf (use more "
+        "pixels or a lower rank)",
+        CovarianceWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def fit_all(

@@ -28,6 +28,7 @@ import numpy.typing as npt
 import iuvs._core as _core
 from iuvs.exceptions import InvalidParameterError, ShapeMismatchError
 from iuvs.fitting import _as_core_array
+from iuvs.options import check_number, check_positive, check_positive_int
 
 __all__ = ["HotPixels", "hot_pixels", "hot_pixels_stack"]
 
@@ -72,13 +73,6 @@ class HotPixels:
     n_iter: int | npt.NDArray[np.int64]
     n_hot: int
     counts: npt.NDArray[np.int64] | None = None
-
-
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not (np.isfinite(v) and v > 0):
-        raise InvalidParameterError(f"{name} must be finite and positive, got {value!r}")
-    return v
 
 
 def _sigma_estimate(dark: Any, sigma: float, max_iter: int) -> dict[str, Any]:
@@ -129,16 +123,15 @@ def hot_pixels(
     """
     if threshold is not None and sigma is not None:
         raise InvalidParameterError("give either threshold= or sigma=, not both")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise InvalidParameterError(f"max_iter must be a positive integer, got {max_iter!r}")
+    max_iter = check_positive_int("max_iter", max_iter)
     arr, swapped = _as_core_array(dark, "dark")
     if threshold is not None:
-        thr = float(threshold)
+        thr = check_number("threshold", threshold)
         if not np.isfinite(thr):
             raise InvalidParameterError(f"threshold must be finite, got {threshold!r}")
         mask = _core.mask_above(arr, swapped, thr)
         return HotPixels(mask, thr, float("nan"), float("nan"), None, 0, int(mask.sum()))
-    sig = _positive("sigma", 5.0 if sigma is None else sigma)
+    sig = check_positive("sigma", 5.0 if sigma is None else sigma)
     est = _core.hot_sigma_threshold(arr, swapped, sig, max_iter)
     mask = _core.mask_above(arr, swapped, est["threshold"])
     return HotPixels(
@@ -190,8 +183,7 @@ def hot_pixels_stack(
             f"darks must be a stack (n, ...) of frames, got shape {stack.shape}"
         )
     n = stack.shape[0]
-    if isinstance(min_frames, bool) or not isinstance(min_frames, int) or not 1 <= min_frames:
-        raise InvalidParameterError(f"min_frames must be a positive integer, got {min_frames!r}")
+    min_frames = check_positive_int("min_frames", min_frames)
     if min_frames > n:
         raise InvalidParameterError(f"min_frames={min_frames} but the stack has only {n} frames")
     counts = np.zeros(stack.shape[1:], dtype=np.int64)

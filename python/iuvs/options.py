@@ -10,6 +10,7 @@ exception class and message wherever it is given.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -25,8 +26,6 @@ __all__ = ["MAX_RANK", "MIN_RANK", "FitOptions", "check_ranks"]
 MIN_RANK = -1
 #: Highest rank: a polynomial of degree 12.
 MAX_RANK = 12
-
-_INTEGER_TYPES = (int, np.integer)
 
 
 def check_ranks(ranks: Iterable[Any]) -> list[int]:
@@ -64,7 +63,7 @@ def check_ranks(ranks: Iterable[Any]) -> list[int]:
         if type(r) is int and MIN_RANK <= r <= MAX_RANK:
             out.append(r)  # the common case, checked cheaply
             continue
-        if isinstance(r, bool) or not isinstance(r, _INTEGER_TYPES):
+        if isinstance(r, bool) or not isinstance(r, numbers.Integral):
             raise RankError(f"rank must be an integer, got {r!r}")
         ri = int(r)
         if ri < MIN_RANK or ri > MAX_RANK:
@@ -128,7 +127,7 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         if self.hot_threshold is not None:
-            value = _number("hot_threshold", self.hot_threshold)
+            value = check_number("hot_threshold", self.hot_threshold)
             if not math.isfinite(value):
                 raise InvalidParameterError(
                     f"hot_threshold must be finite, got {self.hot_threshold!r}"
@@ -137,13 +136,10 @@ class FitOptions:
         if self.hot_sigma is not None:
             if self.hot_threshold is not None:
                 raise InvalidParameterError("give hot_threshold= or hot_sigma=, not both")
-            object.__setattr__(self, "hot_sigma", _positive("hot_sigma", self.hot_sigma))
-        ci = self.clip_iter
-        if isinstance(ci, bool) or not isinstance(ci, _INTEGER_TYPES) or ci < 1:
-            raise InvalidParameterError(f"clip_iter must be a positive integer, got {ci!r}")
-        object.__setattr__(self, "clip_iter", int(ci))
+            object.__setattr__(self, "hot_sigma", check_positive("hot_sigma", self.hot_sigma))
+        object.__setattr__(self, "clip_iter", check_positive_int("clip_iter", self.clip_iter))
         if self.clip is not None:
-            object.__setattr__(self, "clip", _positive("clip", self.clip))
+            object.__setattr__(self, "clip", check_positive("clip", self.clip))
         if isinstance(self.weights, str) and self.weights != "poisson":
             raise InvalidParameterError(
                 f"weights must be an array or 'poisson', got {self.weights!r}"
@@ -278,14 +274,44 @@ class FitOptions:
         return self.hot_threshold, self.hot_sigma, self.clip
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+def check_number(name: str, value: Any) -> float:
+    """Return ``value`` as a float: any real number (Python or numpy scalar), not a bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_number("clip", np.float32(2.5))
+    2.5
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise InvalidParameterError(f"{name} must be a number, got {value!r}")
     return float(value)
 
 
-def _positive(name: str, value: Any) -> float:
-    v = _number(name, value)
+def check_positive(name: str, value: Any) -> float:
+    """Return ``value`` as a float: a finite, positive real number, not a bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_positive("clip", np.float64(3))
+    3.0
+    """
+    v = check_number(name, value)
     if not (math.isfinite(v) and v > 0):
         raise InvalidParameterError(f"{name} must be finite and positive, got {value!r}")
     return v
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Return ``value`` as an int: an integer (Python or numpy) of at least 1, not a bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_positive_int("clip_iter", np.int64(5))
+    5
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

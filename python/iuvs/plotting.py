@@ -1250,6 +1250,7 @@ def dark_vs_temperature(model: Any, *, axes: Any = None) -> Figure:
     >>> with tempfile.TemporaryDirectory() as d:
     ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=4, n_darks=4)
     ...     m = iuvs.darks.DarkModel.fit(iuvs.darks.superdark(d, jobs=1)[0])
+    ...     _ = m.validate()  # reads the darks again: while the files exist (then kept)
     >>> [ax.get_ylabel() for ax in plotting.dark_vs_temperature(m).axes]
     ['gain a', 'offset b (DN)', 'residual sigma (DN)']
     """

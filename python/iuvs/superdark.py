@@ -51,7 +51,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +64,7 @@ from iuvs.exceptions import (
     InvalidParameterError,
     IuvsError,
 )
+from iuvs.options import check_positive, check_positive_int
 
 __all__ = [
     "SET_GAP_SECONDS",
@@ -81,7 +82,9 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-# darks further apart than this (seconds) belong to different dark sets (as iuvs.darks)
+# darks further apart than this (seconds) belong to different dark sets (the rule of
+# iuvs.darks too: a set is a burst of integrations seconds apart; the sets of an orbit
+# are hours apart)
 SET_GAP_SECONDS = 600.0
 # darks of two files with ET closer than this (s) are the same dark
 _SAME_DARK_SECONDS = 1e-3
@@ -554,20 +557,10 @@ def _check_options(
     jobs: int | None,
     temperature_range: tuple[float, float] | None,
     block_bytes: int,
-) -> None:
+) -> tuple[float | None, int, int, int | None, int]:
+    """Check the options of :func:`superdark`; return clip .. block_bytes as Python numbers."""
     if method not in ("median", "mean"):
         raise InvalidParameterError(f"method must be 'median' or 'mean', got {method!r}")
-    if clip is not None and not (
-        isinstance(clip, int | float) and math.isfinite(clip) and clip > 0
-    ):
-        raise InvalidParameterError(
-            f"clip must be a positive number of standard deviations or None, got {clip!r}"
-        )
-    for label, value in (("clip_iter", clip_iter), ("min_darks", min_darks)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidParameterError(f"{label} must be a positive integer, got {value!r}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise InvalidParameterError(f"jobs must be a positive integer or None, got {jobs!r}")
     if temperature_range is not None:
         lo, hi = temperature_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
@@ -575,8 +568,13 @@ def _check_options(
                 "temperature_range must be (low, high) deg C, low <= high, got "
                 f"{temperature_range!r}"
             )
-    if isinstance(block_bytes, bool) or not isinstance(block_bytes, int) or block_bytes < 1:
-        raise InvalidParameterError(f"block_bytes must be a positive integer, got {block_bytes!r}")
+    return (
+        None if clip is None else check_positive("clip", clip),
+        check_positive_int("clip_iter", clip_iter),
+        check_positive_int("min_darks", min_darks),
+        None if jobs is None else check_positive_int("jobs", jobs),
+        check_positive_int("block_bytes", block_bytes),
+    )
 
 
 def superdark(
@@ -658,7 +656,9 @@ def superdark(
     (3, 6, ())
     """
     start = time.perf_counter()
-    _check_options(method, clip, clip_iter, min_darks, jobs, temperature_range, block_bytes)
+    clip, clip_iter, min_darks, jobs, block_bytes = _check_options(
+        method, clip, clip_iter, min_darks, jobs, temperature_range, block_bytes
+    )
     if small_groups not in ("raise", "skip"):
         raise InvalidParameterError(f"small_groups must be 'raise' or 'skip', got {small_groups!r}")
     paths = _expand(paths_or_root, pattern)
@@ -749,6 +749,43 @@ def _nearest_other(
     return int(order[hi])
 
 
+def _combine_rows(
+    stack: npt.NDArray[np.float64],
+    slots: npt.NDArray[np.intp],
+    method: str,
+    clip: float | None,
+    clip_iter: int,
+    block_bytes: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Combine the darks ``stack[slots]`` in blocks of spatial rows of at most ``block_bytes``."""
+    n_spa, n_spe = stack.shape[1:]
+    rows = max(1, block_bytes // max(1, slots.size * n_spe * 8))
+    data = np.empty((n_spa, n_spe))
+    n_used = np.empty((n_spa, n_spe), dtype=np.int64)
+    scatter = np.empty((n_spa, n_spe))
+    for r0 in range(0, n_spa, rows):
+        r1 = min(n_spa, r0 + rows)
+        block = np.asarray(stack[slots, r0:r1, :], dtype=np.float64)
+        data[r0:r1], n_used[r0:r1], scatter[r0:r1] = _combine(block, method, clip, clip_iter, None)
+    return data, n_used, scatter
+
+
+def _fit_onto(
+    superdark: npt.NDArray[np.float64], dark: npt.NDArray[np.float64], rank: int
+) -> tuple[float, ...]:
+    """Fit a dark onto a superdark (:func:`iuvs.fit`, rank 0 or 1) on the pixels finite in both.
+
+    NaN coefficients where the superdark is flat or empty (nothing to scale onto).
+    """
+    from iuvs.fitting import fit
+
+    use = np.isfinite(superdark) & np.isfinite(dark)
+    try:
+        return tuple(float(c) for c in fit(superdark, dark, rank, mask=~use).coeffs)
+    except IuvsError:
+        return (math.nan,) * (rank + 1)
+
+
 def _finish(
     group: DarkGroup,
     scratch: _Scratch,
@@ -760,8 +797,6 @@ def _finish(
     block_bytes: int,
 ) -> tuple[Superdark | None, int]:
     """Combine one group's scratch stack (rows in blocks) and fit each dark onto the result."""
-    from iuvs.fitting import fit
-
     stack = scratch.stack()
     # path order, then dark index; a dark already seen in another file (same ET) is left out
     meta = sorted(scratch.meta)
@@ -784,15 +819,7 @@ def _finish(
             "small_groups='skip'"
         )
     slots = np.array([r[4] for r in chosen], dtype=np.intp)
-    n_spa, n_spe = group.shape
-    rows = max(1, block_bytes // max(1, n * n_spe * 8))
-    data = np.empty(group.shape)
-    n_used = np.empty(group.shape, dtype=np.int64)
-    scatter = np.empty(group.shape)
-    for r0 in range(0, n_spa, rows):
-        r1 = min(n_spa, r0 + rows)
-        block = np.asarray(stack[slots, r0:r1, :], dtype=np.float64)
-        data[r0:r1], n_used[r0:r1], scatter[r0:r1] = _combine(block, method, clip, clip_iter, None)
+    data, n_used, scatter = _combine_rows(stack, slots, method, clip, clip_iter, block_bytes)
     prov = np.zeros(n, dtype=list(PROVENANCE_COLUMNS))
     finite_s = np.isfinite(data)
     et = np.array([r[2] for r in chosen])
@@ -807,12 +834,8 @@ def _finish(
         prov[k]["dark_index"] = index
         prov[k]["et"] = t_et
         prov[k]["temperature"] = temp
-        try:
-            prov[k]["scale"] = fit(data, d, 0, mask=~use).coeffs[0]
-            gain, offset = fit(data, d, 1, mask=~use).coeffs
-            prov[k]["gain"], prov[k]["offset"] = gain, offset
-        except IuvsError:  # a flat or empty superdark: nothing to scale onto
-            prov[k]["scale"] = prov[k]["gain"] = prov[k]["offset"] = np.nan
+        (prov[k]["scale"],) = _fit_onto(data, d, 0)
+        prov[k]["gain"], prov[k]["offset"] = _fit_onto(data, d, 1)
         dv, sv = d[use], data[use]
         prov[k]["n_pixels"] = dv.size
         prov[k]["sum_d"], prov[k]["sum_dd"] = dv.sum(), (dv * dv).sum()
@@ -844,7 +867,8 @@ class ModelValidation:
         Each dark's temperature, deg C.
     model_sigma : numpy.ndarray
         Standard deviation of the dark minus the model's prediction at its
-        temperature, the model fitted without the dark's file, DN.
+        temperature, the superdark and the model rebuilt without the dark's
+        file, DN.
     nearest_sigma : numpy.ndarray
         Standard deviation of the dark minus the nearest dark in time of
         another file, DN (the baseline).
@@ -899,6 +923,24 @@ def _poly_fit(
     choice = choose_rank(fits, criterion)
     chosen = next(f for f in fits if f.rank == choice.rank)
     return choice.rank, np.asarray(chosen.coeffs, dtype=np.float64)
+
+
+# the provenance columns of each rank's coefficients (rank 0: a; rank 1: a, b)
+_COEFFICIENTS = {0: ("scale",), 1: ("gain", "offset")}
+
+
+def _temperature_polynomials(
+    temperature: npt.NDArray[np.float64],
+    columns: Sequence[npt.NDArray[np.float64]],
+    max_degree: int,
+    criterion: Literal["aic", "bic", "plateau"],
+) -> tuple[tuple[int, ...], tuple[npt.NDArray[np.float64], ...]]:
+    """Each coefficient column against temperature (darks where all are finite): degrees, polys."""
+    use = np.isfinite(temperature)
+    for values in columns:
+        use &= np.isfinite(values)
+    fitted = [_poly_fit(temperature[use], values[use], max_degree, criterion) for values in columns]
+    return tuple(d for d, _ in fitted), tuple(p for _, p in fitted)
 
 
 @dataclass(frozen=True)
@@ -993,21 +1035,13 @@ class DarkModel:
         """
         if rank not in (0, 1) or isinstance(rank, bool):
             raise InvalidParameterError(f"rank must be 0 or 1, got {rank!r}")
-        if isinstance(max_degree, bool) or not isinstance(max_degree, int) or max_degree < 1:
-            raise InvalidParameterError(f"max_degree must be an integer >= 1, got {max_degree!r}")
+        max_degree = check_positive_int("max_degree", max_degree)
         prov = superdark.provenance
-        names = ("scale",) if rank == 0 else ("gain", "offset")
-        temps = np.asarray(prov["temperature"], dtype=np.float64)
-        use = np.isfinite(temps)
-        for name in names:
-            use &= np.isfinite(np.asarray(prov[name], dtype=np.float64))
-        degrees, polys = [], []
-        for name in names:
-            values = np.asarray(prov[name], dtype=np.float64)[use]
-            degree, poly = _poly_fit(temps[use], values, max_degree, criterion)
-            degrees.append(degree)
-            polys.append(poly)
-        return cls(superdark, rank, tuple(degrees), tuple(polys), criterion, max_degree)
+        columns = [np.asarray(prov[name], dtype=np.float64) for name in _COEFFICIENTS[rank]]
+        degrees, polys = _temperature_polynomials(
+            np.asarray(prov["temperature"], dtype=np.float64), columns, max_degree, criterion
+        )
+        return cls(superdark, rank, degrees, polys, criterion, max_degree)
 
     def coefficients(self, temperature: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """``a(T)`` (and ``b(T)``) at each temperature, ``(n, 1 or 2)``.
@@ -1058,21 +1092,59 @@ class DarkModel:
             dark = dark + c[:, 1, None, None]
         return np.asarray(dark[0] if scalar else dark, dtype=np.float64)
 
-    def validate(self) -> ModelValidation:
+    def validate(
+        self,
+        *,
+        folds: int | None = None,
+        scratch_dir: PathLike | None = None,
+        block_bytes: int = _BLOCK_BYTES,
+    ) -> ModelValidation:
         """Leave-one-file-out error next to that of the nearest dark in time.
 
-        For each file, the coefficient polynomials are refitted (same
-        degrees) without the file's darks, and each of its darks is predicted
-        at its temperature; the residual's standard deviation over the pixels
-        comes from the pixel sums kept in the provenance.  The superdark
-        itself is not recomputed without the file (its median over many
-        files hardly depends on one).  The baseline is the standard deviation
-        of the dark minus the nearest dark in time of another file.
+        For each file of the provenance, the superdark is combined again from
+        the other files' darks (same method and clipping), each of those
+        darks is fitted onto it, the coefficients' polynomials in temperature
+        are fitted again (degrees chosen again, same ``max_degree`` and
+        criterion), and each of the file's darks is predicted at its
+        temperature: its error is the standard deviation over the pixels of
+        the dark minus that prediction.  The baseline is the standard
+        deviation of the dark minus the nearest dark in time of another file.
+
+        The darks are read again from the files named in the provenance (once,
+        into a float64 scratch file in ``scratch_dir``, removed at the end),
+        and each rebuilt superdark is combined in blocks of rows as
+        :func:`superdark` does.  Cost: one read of the group's darks, then per
+        file one combination of the other darks and one fit per dark, so
+        about ``n_files`` times the combination of :func:`superdark`.  The
+        result is kept: a second call returns it at once.  On an archive of
+        thousands of files, ``folds=k`` leaves out ``k`` groups of files in
+        turn instead (k-fold cross-validation by file: the files, in time
+        order, dealt in turn to the folds, so that each fold spans the
+        temperatures), for ``k`` combinations.
+
+        Parameters
+        ----------
+        folds : int, optional
+            Groups of files left out together; None (default) or at least
+            the number of files: each file alone (leave-one-file-out).
+        scratch_dir : path, optional
+            Folder of the scratch file (default: the system's temporary folder).
+        block_bytes : int, optional
+            Largest float64 block of the stack combined at once.
 
         Returns
         -------
         ModelValidation
-            Per dark: file, temperature, model error, baseline error.
+            Per dark: file, temperature, model error, baseline error (NaN
+            for a dark of unknown temperature, or when the other files leave
+            too few darks for the model).
+
+        Raises
+        ------
+        iuvs.exceptions.FileFormatError
+            A file of the provenance cannot be read again, or its darks are
+            no longer those the superdark used (their times, shape or pixel
+            sums differ).
 
         Examples
         --------
@@ -1080,57 +1152,128 @@ class DarkModel:
         >>> with tempfile.TemporaryDirectory() as d:
         ...     _ = iuvs.synthetic.write_dark_archive(d, files_per_set=4, n_darks=4)
         ...     s = iuvs.darks.superdark(d, jobs=1)
-        >>> v = iuvs.darks.DarkModel.fit(s[0]).validate()
+        ...     v = iuvs.darks.DarkModel.fit(s[0]).validate()
         >>> v.summary()["n_darks"], v.model_sigma.shape
         (8, (8,))
         """
-        from iuvs.fitting import fit
-
-        prov = self.superdark.provenance
-        files = [str(f) for f in prov["file"]]
+        if folds is not None:
+            folds = check_positive_int("folds", folds)
+        block_bytes = check_positive_int("block_bytes", block_bytes)
+        cache: dict[int | None, ModelValidation] = self.__dict__.setdefault("_validations", {})
+        if folds in cache:
+            return cache[folds]
+        s = self.superdark
+        prov = s.provenance
+        files = np.array([str(f) for f in prov["file"]], dtype=object)
         temps = np.asarray(prov["temperature"], dtype=np.float64)
-        names = ("scale",) if self.rank == 0 else ("gain", "offset")
-        values = [np.asarray(prov[n], dtype=np.float64) for n in names]
-        good = np.isfinite(temps)
-        for v in values:
-            good &= np.isfinite(v)
-        model_sigma = np.full(len(files), np.nan)
-        for name in sorted(set(files)):
-            test = np.array([f == name for f in files])
-            train = good & ~test
-            coeffs: list[npt.NDArray[np.float64]] = []
-            for v, degree in zip(values, self.degrees, strict=True):
-                if np.count_nonzero(train) < degree + 2:
-                    coeffs = []
-                    break
-                coeffs.append(fit(temps[train], v[train], degree).coeffs)
-            if not coeffs:
-                continue
-            for k in np.flatnonzero(test & np.isfinite(temps)):
-                a = float(np.polyval(coeffs[0], temps[k]))
-                b = float(np.polyval(coeffs[1], temps[k])) if self.rank == 1 else 0.0
-                model_sigma[k] = _residual_sigma(prov[k], a, b)
-        return ModelValidation(
-            tuple(files), temps, model_sigma, np.asarray(prov["nearest_sigma"], dtype=np.float64)
+        fold = _file_folds(files, np.asarray(prov["et"], dtype=np.float64), folds)
+        model_sigma = np.full(files.size, np.nan)
+        if files.size:
+            with tempfile.TemporaryDirectory(
+                prefix="iuvs-validate-", dir=None if scratch_dir is None else os.fspath(scratch_dir)
+            ) as folder:
+                stack = _reload_darks(s, os.path.join(folder, "darks.f8"))
+                try:
+                    for f in np.unique(fold):
+                        self._predict_left_out(stack, fold == f, temps, block_bytes, model_sigma)
+                finally:
+                    del stack
+        result = ModelValidation(
+            tuple(files.tolist()),
+            temps,
+            model_sigma,
+            np.asarray(prov["nearest_sigma"], dtype=np.float64),
         )
+        cache[folds] = result  # the model is frozen: a cache, not a field
+        return result
+
+    def _predict_left_out(
+        self,
+        stack: npt.NDArray[np.float64],
+        test: npt.NDArray[np.bool_],
+        temps: npt.NDArray[np.float64],
+        block_bytes: int,
+        model_sigma: npt.NDArray[np.float64],
+    ) -> None:
+        """Rebuild superdark and model without the darks ``test``; fill their errors."""
+        s = self.superdark
+        train = np.flatnonzero(~test)
+        if train.size == 0:
+            return
+        try:
+            data = _combine_rows(stack, train, s.method, s.clip, s.clip_iter, block_bytes)[0]
+            coeffs = np.array([_fit_onto(data, stack[j], self.rank) for j in train])
+            _, polys = _temperature_polynomials(
+                temps[train],
+                list(coeffs.T),
+                self.max_degree,
+                cast(Literal["aic", "bic", "plateau"], self.criterion),
+            )
+        except (InsufficientDataError, EmptyInputError):
+            return  # every value masked, or too few darks with a temperature left
+        for k in np.flatnonzero(test & np.isfinite(temps)):
+            a, *b = (float(np.polyval(p, temps[k])) for p in polys)
+            residual = stack[k] - (a * data + (b[0] if b else 0.0))
+            residual = residual[np.isfinite(residual)]
+            model_sigma[k] = float(np.std(residual)) if residual.size else math.nan
 
 
-def _residual_sigma(row: Any, a: float, b: float) -> float:
-    """Std over the pixels of ``d - (a * s + b)`` from the sums of d, d*d, s, s*s, d*s."""
-    n = float(row["n_pixels"])
-    if n <= 0:
-        return math.nan
-    sum_r = row["sum_d"] - a * row["sum_s"] - b * n
-    sum_rr = (
-        row["sum_dd"]
-        - 2 * a * row["sum_ds"]
-        - 2 * b * row["sum_d"]
-        + a * a * row["sum_ss"]
-        + 2 * a * b * row["sum_s"]
-        + b * b * n
-    )
-    var = sum_rr / n - (sum_r / n) ** 2
-    return math.sqrt(max(float(var), 0.0))
+def _file_folds(
+    files: npt.NDArray[np.object_], et: npt.NDArray[np.float64], folds: int | None
+) -> npt.NDArray[np.intp]:
+    """Fold of each dark: its file's rank in time order (first ET), modulo ``folds``."""
+    names, first = np.unique(files, return_inverse=True)
+    start = np.full(names.size, np.inf)
+    np.minimum.at(start, first, et)
+    rank = np.empty(names.size, dtype=np.intp)
+    rank[np.lexsort((names.astype(str), start))] = np.arange(names.size)
+    fold = rank[first]
+    return fold if folds is None else fold % folds
+
+
+def _reload_darks(s: Superdark, path: str) -> npt.NDArray[np.float64]:
+    """Read the darks of a superdark's provenance again, in its order, into a float64 memmap."""
+    from iuvs.io.l1b import L1BReader
+
+    prov = s.provenance
+    files = np.array([str(f) for f in prov["file"]], dtype=object)
+    stack = np.memmap(path, dtype=np.float64, mode="w+", shape=(files.size, *s.group.shape))
+    for name in dict.fromkeys(files.tolist()):
+        rows = np.flatnonzero(files == name)
+        index = np.asarray(prov["dark_index"][rows], dtype=np.intp)
+        try:
+            reader = L1BReader(name, darks_only=True)
+            et = reader.dark_et
+            darks = reader.detector_dark
+            if (
+                et is None
+                or tuple(darks.shape[-2:]) != s.group.shape
+                or int(index.max()) >= min(et.size, darks.shape[0])
+                or not np.allclose(et[index], prov["et"][rows], rtol=0, atol=_SAME_DARK_SECONDS)
+            ):
+                raise ValueError(
+                    f"its darks are no longer those the superdark used (dark indices "
+                    f"{index.tolist()}, shape {s.group.shape}, ET as in the provenance)"
+                )
+            frames = np.asarray(darks[index], dtype=np.float64)
+            # the content too: each dark's sum over the pixels finite in it and the superdark
+            sums = np.nansum(np.where(np.isfinite(s.data), frames, np.nan), axis=(1, 2))
+            differ = ~np.isclose(sums, prov["sum_d"][rows], rtol=1e-9, atol=0)
+            if differ.any():
+                j = int(np.argmax(differ))
+                raise ValueError(
+                    f"its darks are no longer those the superdark used (dark {index[j]}: pixel "
+                    f"sum {sums[j]:.10g} where the provenance has {prov['sum_d'][rows][j]:.10g})"
+                )
+            stack[rows] = frames
+        except (IuvsError, OSError, ValueError, KeyError, IndexError, TypeError, zlib.error) as err:
+            raise FileFormatError(
+                f"{name}: cannot read again the {rows.size} darks of the superdark "
+                f"{s.group.label} ({type(err).__name__}: {err}); validate() rebuilds the "
+                "superdark without each file and needs every file of the provenance"
+            ) from err
+    stack.flush()
+    return stack
 
 
 # ------------------------------------------------------------------ FITS file
@@ -1174,7 +1317,8 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
     from astropy.io import fits
 
     from iuvs.io._longstrn import mark_long_strings
-    from iuvs.io.product import _creator, _fsync_folder, check_output_path
+    from iuvs.io._verify import write_verified
+    from iuvs.io.product import _creator, check_output_path
 
     target = check_output_path(path, overwrite=overwrite)
     primary = fits.PrimaryHDU()
@@ -1248,28 +1392,7 @@ def write_superdarks(result: SuperdarkSet, path: PathLike, *, overwrite: bool = 
             name="FAILURES",
         )
     )
-    hdul = mark_long_strings(fits.HDUList(hdus))
-
-    def check(tmp: str) -> None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                with open(tmp, "rb") as fh, fits.open(fh, memmap=False, checksum=True) as got:
-                    got.verify("exception")
-                    for a, b in zip(got, hdul, strict=True):
-                        if a.name != b.name or (
-                            isinstance(b, fits.ImageHDU)
-                            and not np.array_equal(a.data, b.data, equal_nan=True)
-                        ):
-                            raise ValueError(f"HDU {b.name} does not read back as written")
-        except (OSError, ValueError, TypeError, Warning) as err:
-            raise FileFormatError(
-                f"{target}: the written superdark file did not verify ({err}); nothing replaced"
-            ) from err
-
-    with atomic_file(target, check) as fh:
-        hdul.writeto(fh, checksum=True, output_verify="exception")
-    _fsync_folder(target.parent)
+    write_verified(mark_long_strings(fits.HDUList(hdus)), target, overwrite=overwrite)
     return target
 
 
@@ -1523,15 +1646,22 @@ def write_superdark_report(
         model: DarkModel | None
         try:
             model = DarkModel.fit(s)
-            v = model.validate().summary()
-            parts.append(
-                f"<p>DarkModel rank 1, degrees {list(model.degrees)}: leave-one-file-out "
-                f"residual sigma {v['model_sigma']:.4g} DN against {v['nearest_sigma']:.4g} DN "
-                f"for the nearest dark in time (ratio {v['ratio']:.3g}).</p>"
-            )
         except IuvsError as err:
             model = None
             parts.append(f'<p class="note">No model: {html.escape(str(err))}</p>')
+        if model is not None:
+            try:
+                v = model.validate().summary()
+                parts.append(
+                    f"<p>DarkModel rank 1, degrees {list(model.degrees)}: leave-one-file-out "
+                    f"residual sigma {v['model_sigma']:.4g} DN against {v['nearest_sigma']:.4g} "
+                    f"DN for the nearest dark in time (ratio {v['ratio']:.3g}).</p>"
+                )
+            except IuvsError as err:  # the files are needed again (e.g. moved since)
+                model = None  # its figure shows the leave-one-file-out errors too
+                parts.append(
+                    f'<p class="note">No leave-one-file-out error: {html.escape(str(err))}</p>'
+                )
         if figures:
 
             def draw(s: Superdark = s, model: DarkModel | None = model) -> list[tuple[str, Any]]:

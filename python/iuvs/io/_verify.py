@@ -1,7 +1,12 @@
-"""Read a just-written FITS product back before it replaces anything (products and corrections)."""
+"""Write a FITS file the one safe way: temporary file beside the target, verify, rename.
+
+Used by every FITS writer (:class:`iuvs.io.DarkWriter`,
+:func:`iuvs.io.write_correction`, :func:`iuvs.darks.write_superdarks`).
+"""
 
 from __future__ import annotations
 
+import gzip
 import warnings
 import zlib
 from pathlib import Path
@@ -10,7 +15,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from iuvs.exceptions import FileFormatError
+from iuvs._atomic import atomic_file, fsync_folder
+from iuvs.exceptions import FileFormatError, OutputExistsError
 
 
 def same_data(a: Any, b: Any) -> bool:
@@ -42,3 +48,35 @@ def verify_written(tmp: str, target: Path, expected: fits.HDUList) -> None:
         raise FileFormatError(
             f"{target}: the written product did not verify ({err}); nothing was replaced"
         ) from err
+
+
+def write_verified(
+    hdul: fits.HDUList,
+    target: Path,
+    *,
+    overwrite: bool,
+    how_to_replace: str = "pass overwrite=True",
+) -> None:
+    """Write ``hdul`` to ``target`` (gzip for ``.gz``) so that it appears complete or not at all.
+
+    A temporary file in the target's folder is written with checksums,
+    fsynced, read back with :func:`verify_written` and renamed over
+    ``target``; an output that appeared meanwhile is kept unless
+    ``overwrite``.  On any failure the temporary file is removed and an old
+    file is left as it was.
+    """
+
+    def check(tmp: str) -> None:
+        verify_written(tmp, target, hdul)
+        if target.exists() and not overwrite:
+            raise OutputExistsError(
+                f"{target} appeared while writing; {how_to_replace} to replace it"
+            )
+
+    with atomic_file(target, check) as fh:
+        if target.name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+                hdul.writeto(gz, checksum=True, output_verify="exception")
+        else:
+            hdul.writeto(fh, checksum=True, output_verify="exception")
+    fsync_folder(target.parent)

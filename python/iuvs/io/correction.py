@@ -38,7 +38,6 @@ Examples
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from dataclasses import dataclass
@@ -50,10 +49,8 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
-from iuvs._atomic import atomic_file
-from iuvs.exceptions import OutputExistsError
 from iuvs.io._longstrn import mark_long_strings
-from iuvs.io._verify import verify_written as _verify
+from iuvs.io._verify import write_verified
 
 if TYPE_CHECKING:  # pragma: no cover
     from iuvs.darks import DarkCorrection, QualityTable
@@ -256,26 +253,11 @@ def write_correction(
     >>> iuvs.io.write_correction(c, d / "c.fits").name
     'c.fits'
     """
-    from iuvs.io.product import _fsync_folder, check_output_path
+    from iuvs.io.product import check_output_path
 
     inputs = [correction.source] if correction.source else []
     target = check_output_path(path, overwrite=overwrite, inputs=inputs)
-    hdul = to_hdulist(correction)
-
-    def check(tmp: str) -> None:
-        _verify(tmp, target, hdul)
-        if target.exists() and not overwrite:
-            raise OutputExistsError(
-                f"{target} appeared while writing; pass overwrite=True to replace it"
-            )
-
-    with atomic_file(target, check) as fh:
-        if target.name.endswith(".gz"):
-            with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
-                hdul.writeto(gz, checksum=True, output_verify="exception")
-        else:
-            hdul.writeto(fh, checksum=True, output_verify="exception")
-    _fsync_folder(target.parent)
+    write_verified(to_hdulist(correction), target, overwrite=overwrite)
     log.info(
         "wrote %s (%d frames, method %s)", target, correction.window.shape[0], correction.method
     )

@@ -53,7 +53,6 @@ Examples
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
@@ -71,7 +70,6 @@ import numpy.typing as npt
 from astropy.io import fits
 
 import iuvs._core as _core
-from iuvs._atomic import atomic_file
 from iuvs.exceptions import (
     FileFormatError,
     InvalidParameterError,
@@ -82,7 +80,7 @@ from iuvs.exceptions import (
 )
 from iuvs.fitting import Fit
 from iuvs.io._longstrn import mark_long_strings
-from iuvs.io._verify import verify_written as _verify
+from iuvs.io._verify import write_verified
 from iuvs.io.correction import CorrectionProduct, is_correction, read_correction
 from iuvs.io.files import _not_fits
 
@@ -533,39 +531,14 @@ class DarkWriter:
         True
         """
         target = check_output_path(self.fname, overwrite=self.overwrite, inputs=self.inputs)
-        hdul = self.to_hdulist()
-
-        def check(tmp: str) -> None:
-            _verify(tmp, target, hdul)
-            if target.exists() and not self.overwrite:
-                raise OutputExistsError(
-                    f"{target} appeared while writing; pass clobber=True or overwrite=True "
-                    "to replace it"
-                )
-
-        with atomic_file(target, check) as fh:
-            if target.name.endswith(".gz"):
-                with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
-                    hdul.writeto(gz, checksum=True, output_verify="exception")
-            else:
-                hdul.writeto(fh, checksum=True, output_verify="exception")
-        _fsync_folder(target.parent)
+        write_verified(
+            self.to_hdulist(),
+            target,
+            overwrite=self.overwrite,
+            how_to_replace="pass clobber=True or overwrite=True",
+        )
         log.info("wrote %s (%d models)", target, len(self._models))
         return target
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (best effort; not possible on every platform)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------- reading
