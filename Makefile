@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: test test-deps dev check lint bench wheel wheel-test clean
+.PHONY: test test-deps dev check lint bench wheel wheel-test docs clean
 
 test-deps:
 	$(PIP) install --quiet --upgrade pip
@@ -56,5 +56,12 @@ bench:
 	$(PYTHON) benches/bench_read.py
 	$(PYTHON) benches/bench_survey.py --quick
 
+# the documentation site in docs/_build/html, warnings as errors; its figures are drawn at build
+# time from synthetic files (the API pages are generated into docs/api/generated)
+docs:
+	$(PIP) install --quiet ".[docs]"
+	rm -rf docs/api/generated
+	$(PYTHON) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf target build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf target build dist .pytest_cache .mypy_cache .ruff_cache docs/_build docs/api/generated
