@@ -29,7 +29,6 @@ templates_path = ["_templates"]
 
 # API reference: one generated page per public name (docs/api/generated, rebuilt every time)
 autosummary_generate = True
-autosummary_imported_members = True
 autodoc_typehints = "none"  # the numpydoc Parameters sections carry the types
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False  # members are listed by the class template
