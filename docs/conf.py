@@ -24,7 +24,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "make_figure.py"]
+exclude_patterns = ["_build"]
 templates_path = ["_templates"]
 
 # API reference: one generated page per public name (docs/api/generated, rebuilt every time)
