@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: test test-deps dev check lint bench wheel wheel-test clean
+.PHONY: test test-deps dev check lint bench wheel wheel-test docs clean
 
 test-deps:
 	$(PIP) install --quiet --upgrade pip
@@ -56,5 +56,18 @@ bench:
 	$(PYTHON) benches/bench_read.py
 	$(PYTHON) benches/bench_survey.py --quick
 
+# the documentation site in docs/_build/html, warnings as errors; its figures are drawn at build
+# time from synthetic files (the API pages are generated into docs/api/generated). The docs extra
+# goes into its own environment, build/docs-venv, which sees the packages already installed
+# (iuvs after `make test`, numpy, astropy, matplotlib ...): Sphinx needs a newer docutils than
+# some system tools pin (awscli 1.x), so it is not installed beside them. docs/install_env.py
+# installs the docs extra there, and the package only when it is not importable yet.
+DOCS_VENV := build/docs-venv
+docs:
+	$(PYTHON) -m venv --system-site-packages $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python docs/install_env.py
+	rm -rf docs/api/generated
+	$(DOCS_VENV)/bin/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf target build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf target build dist .pytest_cache .mypy_cache .ruff_cache docs/_build docs/api/generated
