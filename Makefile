@@ -30,7 +30,8 @@ wheel:
 	$(PYTHON) -m maturin sdist -o dist
 
 # the wheel installed into a fresh virtual environment with no Rust toolchain on PATH,
-# and the test suite run against it
+# and the test suite run against it, with the wheel's portable kernels run on emulated
+# processors without AVX (test_portable.py: needs qemu-x86_64, else it is skipped)
 wheel-test: wheel
 	rm -rf build/wheel-venv
 	$(PYTHON) -m venv build/wheel-venv
@@ -38,7 +39,9 @@ wheel-test: wheel
 	cd tests && env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
 		python -c "import shutil, sys; sys.exit(shutil.which('cargo') is not None)" && \
 		env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
-		python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" .
+		python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" . && \
+		env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
+		python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml test_portable.py
 
 lint:
 	cargo fmt --check
