@@ -179,7 +179,8 @@ def run_worker(
     cmd = [sys.executable, "-c", code, str(inputs), str(out), str(DATA)]
     if model is not None:
         assert QEMU is not None
-        cmd = [QEMU, "-cpu", model, *cmd]
+        # (SandyBridge names two flags the emulator lacks and warns about)
+        cmd = [QEMU, "-cpu", f"{model},-x2apic,-tsc-deadline", *cmd]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     # (an illegal instruction before iuvs is imported: numpy's own baseline
     # needs more than the emulated processor has)
