@@ -66,7 +66,10 @@ import numpy as np
 import iuvs
 from iuvs import _core
 from iuvs.io.fast import FitsFile
-from numpy._core._multiarray_umath import __cpu_features__
+try:  # numpy's own run-time detection (numpy >= 2, then 1.x)
+    from numpy._core._multiarray_umath import __cpu_features__
+except ImportError:
+    from numpy.core._multiarray_umath import __cpu_features__
 
 inputs, out = np.load(sys.argv[1]), sys.argv[2]
 x, y, stack = inputs["dark_in"], inputs["dark_out"], inputs["stack"]

@@ -27,7 +27,7 @@ def cpu_features() -> dict[str, bool]:
     """
 
 def kernel_target() -> str:
-    """The build of the kernels the dispatch selects: avx512, avx2+fma, avx or baseline."""
+    """Name the build of the kernels the dispatch selects: avx512, avx2+fma, avx or baseline."""
 
 def fit_all(
     dark_in: npt.NDArray[Any],
