@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: test test-deps dev check lint bench wheel wheel-test docs clean
+.PHONY: test test-deps dev check lint bench wheel wheel-test test-portable-core docs clean
 
 test-deps:
 	$(PIP) install --quiet --upgrade pip
@@ -30,7 +30,8 @@ wheel:
 	$(PYTHON) -m maturin sdist -o dist
 
 # the wheel installed into a fresh virtual environment with no Rust toolchain on PATH,
-# and the test suite run against it
+# and the test suite run against it, with the wheel's portable kernels run on emulated
+# processors without AVX (test_portable.py: needs qemu-x86_64, else it is skipped)
 wheel-test: wheel
 	rm -rf build/wheel-venv
 	$(PYTHON) -m venv build/wheel-venv
@@ -38,7 +39,19 @@ wheel-test: wheel
 	cd tests && env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
 		python -c "import shutil, sys; sys.exit(shutil.which('cargo') is not None)" && \
 		env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
-		python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" .
+		python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" . && \
+		env PATH=$(CURDIR)/build/wheel-venv/bin:/usr/bin:/bin \
+		python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml test_portable.py
+
+# the core's unit tests (the debug build `cargo test` made) on emulated processors (qemu-user):
+# the x86-64 baseline (qemu64: SSE2 only) and AVX without AVX2/FMA (SandyBridge); the cpu test
+# asserts the build of the kernels that ran (IUVS_EXPECT_KERNEL); -x2apic,-tsc-deadline: two
+# flags of the model that qemu's emulator lacks and would warn about
+test-portable-core:
+	exe=$$(cargo test --lib --no-run --message-format=json 2>/dev/null | $(PYTHON) -c \
+		"import json, sys; print([m['executable'] for m in map(json.loads, sys.stdin) if m.get('executable')][-1])") && \
+		IUVS_EXPECT_KERNEL=baseline qemu-x86_64 -cpu qemu64 $$exe -q && \
+		IUVS_EXPECT_KERNEL=avx qemu-x86_64 -cpu SandyBridge,-x2apic,-tsc-deadline $$exe -q
 
 lint:
 	cargo fmt --check

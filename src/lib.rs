@@ -9,6 +9,7 @@ pub mod batch;
 pub mod clip;
 pub mod combine;
 mod compact;
+pub mod cpu;
 pub mod error;
 pub mod fit;
 pub mod fitsread;

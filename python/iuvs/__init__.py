@@ -21,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
 from iuvs import exceptions
+from iuvs._versions import show_versions
 from iuvs.batch import BatchResult, fit_batch
 from iuvs.combine import Combined, combine
 from iuvs.fitting import Fit, ResidualStats, fit, fit_all, model_name
@@ -83,6 +84,7 @@ __all__ = [
     "report",
     "scaling",
     "set_threads",
+    "show_versions",
     "survey",
     "synthetic",
 ]

@@ -19,6 +19,16 @@ def set_threads(n: int | None = None) -> None:
 def get_threads() -> int:
     """Threads of iuvs's thread pool, the calling thread among them."""
 
+def cpu_features() -> dict[str, bool]:
+    """Whether the processor has each x86-64 feature the kernels are built for.
+
+    Keys, in order: avx512f, avx512vl, avx512dq, avx2, fma, avx (all False off
+    x86-64), detected at run time as the kernels' dispatch detects them.
+    """
+
+def kernel_target() -> str:
+    """Name the build of the kernels the dispatch selects: avx512, avx2+fma, avx or baseline."""
+
 def fit_all(
     dark_in: npt.NDArray[Any],
     swap_in: bool,

@@ -7,6 +7,7 @@
 //! registered at the end of this file.
 
 mod combine;
+mod cpu;
 mod errors;
 mod fitsread;
 mod intake;
@@ -421,6 +422,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_threads, m)?)?;
     median::register(m)?;
     combine::register(m)?;
+    cpu::register(m)?;
     fitsread::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // (name, "count" | "float", FITS keyword or None, card comment or None)
