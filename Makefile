@@ -80,7 +80,7 @@ docs:
 	$(PYTHON) -m venv --system-site-packages $(DOCS_VENV)
 	$(DOCS_VENV)/bin/python docs/install_env.py
 	rm -rf docs/api/generated
-	$(DOCS_VENV)/bin/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(DOCS_VENV)/bin/python -m sphinx -E -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf target build dist .pytest_cache .mypy_cache .ruff_cache docs/_build docs/api/generated
