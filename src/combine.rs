@@ -575,8 +575,9 @@ fn clip_bounds(
 // ---- integer stacks: each pixel's values sorted once -------------------
 
 /// Pixels sorted side by side, one per vector lane (the comparators of the
-/// sorting network are vector minimums and maximums over a group).
-const GROUP: usize = 8;
+/// sorting network are vector minimums and maximums over a group): one
+/// 256-bit register of `i16` offsets, or two of `i32` values.
+const GROUP: usize = 16;
 
 /// Most frames for which integer stacks are sorted by network: beyond, the
 /// network's `n log^2 n` comparators cost more than a few selections.
@@ -634,18 +635,81 @@ impl Network {
 /// Sort every lane of `rows` (row `i` holds the `i`-th key of each of
 /// [`GROUP`] pixels) through the network's comparators.
 #[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-fn sort_lanes(rows: &mut [[i32; GROUP]], pairs: &[[u16; 2]]) {
+fn sort_lanes<T: Copy + Ord + Default>(rows: &mut [[T; GROUP]], pairs: &[[u16; 2]]) {
     for &[i, j] in pairs {
         let (i, j) = (usize::from(i), usize::from(j));
         let (a, b) = (rows[i], rows[j]);
-        let mut lo = [0; GROUP];
-        let mut hi = [0; GROUP];
+        let mut lo = [T::default(); GROUP];
+        let mut hi = [T::default(); GROUP];
         for k in 0..GROUP {
             lo[k] = a[k].min(b[k]);
             hi[k] = a[k].max(b[k]);
         }
         rows[i] = lo;
         rows[j] = hi;
+    }
+}
+
+/// Sort a group's lanes, as `i16` offsets from the group's smallest value
+/// when its values (padding aside) span less than 2^16: twice the lanes per
+/// vector instruction.  `narrow` is scratch.
+fn sort_group(rows: &mut [[i32; GROUP]], pairs: &[[u16; 2]], narrow: &mut Vec<[i16; GROUP]>) {
+    let (lo, hi) = span(rows);
+    // offsets 0..=65534 map to i16::MIN..=i16::MAX - 1, the padding (and a
+    // value equal to it, the largest possible) to i16::MAX
+    if i64::from(hi) - i64::from(lo) > 65_534 {
+        sort_lanes(rows, pairs);
+        return;
+    }
+    narrow.clear();
+    narrow.resize(rows.len(), [0; GROUP]);
+    to_offsets(rows, lo, narrow);
+    sort_lanes(narrow, pairs);
+    from_offsets(narrow, lo, rows);
+}
+
+/// The smallest value of a group and its largest value that is not [`PAD`]
+/// (`i32::MIN` if every value is).
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn span(rows: &[[i32; GROUP]]) -> (i32, i32) {
+    let mut lo = [PAD; GROUP];
+    let mut hi = [i32::MIN; GROUP];
+    for r in rows {
+        for l in 0..GROUP {
+            let x = r[l];
+            lo[l] = lo[l].min(x);
+            hi[l] = hi[l].max(if x == PAD { i32::MIN } else { x });
+        }
+    }
+    (
+        lo.into_iter().min().unwrap_or(PAD),
+        hi.into_iter().max().unwrap_or(i32::MIN),
+    )
+}
+
+/// `x - lo - 32768` as `i16` ([`PAD`] as `i16::MAX`), for values spanning
+/// at most 65534 from `lo`.
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn to_offsets(rows: &[[i32; GROUP]], lo: i32, out: &mut [[i16; GROUP]]) {
+    let base = lo.wrapping_add(32_768);
+    for (o, r) in out.iter_mut().zip(rows) {
+        for l in 0..GROUP {
+            #[allow(clippy::cast_possible_truncation)] // within i16 by the span
+            let y = r[l].wrapping_sub(base) as i16;
+            o[l] = if r[l] == PAD { i16::MAX } else { y };
+        }
+    }
+}
+
+/// The inverse of [`to_offsets`].
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn from_offsets(narrow: &[[i16; GROUP]], lo: i32, rows: &mut [[i32; GROUP]]) {
+    let base = lo.wrapping_add(32_768);
+    for (r, y) in rows.iter_mut().zip(narrow) {
+        for l in 0..GROUP {
+            let x = i32::from(y[l]).wrapping_add(base);
+            r[l] = if y[l] == i16::MAX { PAD } else { x };
+        }
     }
 }
 
@@ -696,9 +760,12 @@ fn combine_block_sorted(
     let len = out.data.len();
     let n = frames.len();
     let groups = len.div_ceil(GROUP);
-    let mut buf = SORT_BUF.with(std::cell::RefCell::take);
-    buf.clear();
-    buf.resize(groups * n * GROUP, PAD);
+    let mut whole = SORT_BUF.with(std::cell::RefCell::take);
+    if whole.len() < groups * n * GROUP {
+        whole.resize(groups * n * GROUP, PAD);
+    }
+    // every value is written below
+    let buf = &mut whole[..groups * n * GROUP];
     let mut row = vec![PAD; groups * GROUP];
     let mut used = vec![n; len];
     let mut mask_row = vec![false; if mask.is_some() { len } else { 0 }];
@@ -720,9 +787,10 @@ fn combine_block_sorted(
             buf[at..at + GROUP].copy_from_slice(chunk);
         }
     }
+    let mut narrow = Vec::with_capacity(n);
     let (rows, _) = buf.as_chunks_mut::<GROUP>();
     for (g, group) in rows.chunks_exact_mut(n).enumerate() {
-        sort_lanes(group, &net.pairs);
+        sort_group(group, &net.pairs, &mut narrow);
         let lanes = GROUP.min(len - g * GROUP);
         let mut count = [0; GROUP];
         count[..lanes].copy_from_slice(&used[g * GROUP..g * GROUP + lanes]);
@@ -763,7 +831,7 @@ fn combine_block_sorted(
         }
     }
     debug_assert_eq!(net.n, n);
-    SORT_BUF.with(|b| b.replace(buf));
+    SORT_BUF.with(|b| b.replace(whole));
     (n_masked, 0)
 }
 
@@ -1477,31 +1545,40 @@ mod tests {
             s ^= s << 17;
             s
         };
+        let mut narrow = Vec::new();
         for n in (1..=140).chain([255, 256, 257, 500, 1000, NETWORK_MAX]) {
             let net = Network::new(n);
-            let mut rows = vec![[0_i32; GROUP]; n];
-            for (i, r) in rows.iter_mut().enumerate() {
-                for (l, x) in r.iter_mut().enumerate() {
-                    // lane 0: few distinct values (ties), lane 1: descending,
-                    // lane 2: extremes, the others random
-                    *x = match l {
-                        0 => (next() % 5) as i32,
-                        1 => (n - i) as i32,
-                        2 => [i32::MIN, i32::MAX, 0][(next() % 3) as usize],
-                        _ => next() as i32,
-                    };
+            // wide groups (i32 lanes), narrow ones (i16 offsets) with padding,
+            // narrow ones at the top of the i32 range (values equal to the
+            // padding) and a group spanning 65535 (too wide by one)
+            for kind in 0..4 {
+                let mut rows = vec![[0_i32; GROUP]; n];
+                for (i, r) in rows.iter_mut().enumerate() {
+                    for (l, x) in r.iter_mut().enumerate() {
+                        let u = next();
+                        *x = match (kind, l) {
+                            (0, 0) | (1, 0) => (u % 5) as i32,
+                            (0, 1) | (1, 1) => (n - i) as i32,
+                            (0, 2) => [i32::MIN, i32::MAX, 0][(u % 3) as usize],
+                            (0, _) => u as i32,
+                            (1, 2) if i % 3 == 0 => PAD,
+                            (1, _) => -7000 + (u % 65_535) as i32,
+                            (2, _) => i32::MAX - (u % 40_000) as i32,
+                            _ => [-1000, 64_535, 7][(u % 3) as usize],
+                        };
+                    }
                 }
-            }
-            let mut want: Vec<Vec<i32>> = (0..GROUP)
-                .map(|l| rows.iter().map(|r| r[l]).collect())
-                .collect();
-            for w in &mut want {
-                w.sort_unstable();
-            }
-            sort_lanes(&mut rows, &net.pairs);
-            for (l, w) in want.iter().enumerate() {
-                let got: Vec<i32> = rows.iter().map(|r| r[l]).collect();
-                assert_eq!(&got, w, "n {n} lane {l}");
+                let mut want: Vec<Vec<i32>> = (0..GROUP)
+                    .map(|l| rows.iter().map(|r| r[l]).collect())
+                    .collect();
+                for w in &mut want {
+                    w.sort_unstable();
+                }
+                sort_group(&mut rows, &net.pairs, &mut narrow);
+                for (l, w) in want.iter().enumerate() {
+                    let got: Vec<i32> = rows.iter().map(|r| r[l]).collect();
+                    assert_eq!(&got, w, "n {n} kind {kind} lane {l}");
+                }
             }
         }
     }
