@@ -575,9 +575,9 @@ fn clip_bounds(
 // ---- integer stacks: each pixel's values sorted once -------------------
 
 /// Pixels sorted side by side, one per vector lane (the comparators of the
-/// sorting network are vector minimums and maximums over a group): one
-/// 256-bit register of `i16` offsets, or two of `i32` values.
-const GROUP: usize = 16;
+/// sorting network are vector minimums and maximums over a group): two
+/// 256-bit registers of `i16` offsets, or four of `i32` values.
+const GROUP: usize = 32;
 
 /// Most frames for which integer stacks are sorted by network: beyond, the
 /// network's `n log^2 n` comparators cost more than a few selections.
