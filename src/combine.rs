@@ -813,7 +813,7 @@ fn combine_block_sorted(
             let j = g * GROUP + l;
             let sorted = Lane {
                 rows: group,
-                lane: l,
+                index: l,
                 len: count[l],
             };
             let (value, used, sd) = if count[l] == 0 {
@@ -859,18 +859,18 @@ impl Wide for i128 {
     }
 }
 
-/// One pixel's sorted values: the first `len` of lane `lane` of a sorted
+/// One pixel's sorted values: the first `len` of lane `index` of a sorted
 /// group.
 #[derive(Clone, Copy)]
 struct Lane<'a> {
     rows: &'a [[i32; GROUP]],
-    lane: usize,
+    index: usize,
     len: usize,
 }
 
 impl Lane<'_> {
     fn at(&self, i: usize) -> i32 {
-        self.rows[i][self.lane]
+        self.rows[i][self.index]
     }
 
     /// The first index whose value is not `pred` (`pred` true, then false).
@@ -998,16 +998,21 @@ impl<'a, W: Wide> Kept<'a, W> {
         self.e - self.b
     }
 
+    #[allow(clippy::cast_possible_wrap)] // at most NETWORK_MAX
+    fn count_i64(&self) -> i64 {
+        self.count() as i64
+    }
+
     /// Mean: the exact sum, rounded once, over the count.
     fn mean(&self) -> f64 {
-        let c = self.count() as i64;
+        let c = self.count_i64();
         (self.center * c + self.s1) as f64 / c as f64
     }
 
     /// Population standard deviation (ddof 0) from the exact
     /// `count * sum(d^2) - sum(d)^2`.
     fn std(&self) -> f64 {
-        let c = W::from(self.count() as i64);
+        let c = W::from(self.count_i64());
         let s1 = W::from(self.s1);
         let num = c * self.s2 - s1 * s1;
         (num.to_f64() / (c * c).to_f64()).sqrt()
@@ -1557,8 +1562,8 @@ mod tests {
                     for (l, x) in r.iter_mut().enumerate() {
                         let u = next();
                         *x = match (kind, l) {
-                            (0, 0) | (1, 0) => (u % 5) as i32,
-                            (0, 1) | (1, 1) => (n - i) as i32,
+                            (0 | 1, 0) => (u % 5) as i32,
+                            (0 | 1, 1) => (n - i) as i32,
                             (0, 2) => [i32::MIN, i32::MAX, 0][(u % 3) as usize],
                             (0, _) => u as i32,
                             (1, 2) if i % 3 == 0 => PAD,
