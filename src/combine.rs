@@ -581,7 +581,7 @@ const GROUP: usize = 32;
 
 /// Most frames for which integer stacks are sorted by network: beyond, the
 /// network's `n log^2 n` comparators cost more than a few selections.
-const NETWORK_MAX: usize = 1024;
+const NETWORK_MAX: usize = 4096;
 
 /// Integer stacks whose values all fit an `i32` (int16, uint16, int32) and
 /// of at most [`NETWORK_MAX`] frames take the sorted path: the values of a
@@ -794,8 +794,9 @@ fn combine_block_sorted(
         let lanes = GROUP.min(len - g * GROUP);
         let mut count = [0; GROUP];
         count[..lanes].copy_from_slice(&used[g * GROUP..g * GROUP + lanes]);
-        // each lane's sums about its middle value, exact in f64 for lanes
-        // whose offsets stay below 2^20 (squares below 2^40, sums below 2^50)
+        // each lane's sums about its middle value, exact in f64 and i64 for
+        // lanes whose offsets stay below 2^19 (at most 2^12 squares below
+        // 2^38: count * sum below 2^62)
         let mut center = [0; GROUP];
         let mut small = [false; GROUP];
         for l in 0..lanes {
@@ -805,7 +806,7 @@ fn combine_block_sorted(
                 center[l] = c;
                 let spread = (i64::from(group[m - 1][l]) - i64::from(c))
                     .max(i64::from(c) - i64::from(group[0][l]));
-                small[l] = spread < 1 << 20;
+                small[l] = spread < 1 << 19;
             }
         }
         let (s1, s2) = lane_sums(group, &center, &count);
