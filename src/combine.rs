@@ -3,12 +3,32 @@
 //! of values used and their scatter.
 //!
 //! The stack is never copied or widened as a whole: a block of a few hundred
-//! to a few thousand pixels is gathered from every frame into a small `f64`
-//! buffer (byte-swapped on the fly for big-endian data, through strided
-//! views), each pixel's usable values (finite, not masked) are taken from it,
-//! and the pixel is combined on its own.  Blocks are the parts of
+//! to a few thousand pixels is gathered from every frame into a small buffer
+//! (byte-swapped on the fly for big-endian data, through strided views), and
+//! each pixel is combined on its own.  Blocks are the parts of
 //! [`crate::parallel::map_parts`]; a pixel's result does not depend on the
 //! block it falls in, so results are bit-identical on any thread count.
+//!
+//! Two ways to a pixel's order statistics:
+//!
+//! - **Integer stacks** (int16, uint16, int32; at most 4096
+//!   frames) are gathered as `i32` into groups of 32 pixels and each
+//!   group is sorted once by a sorting network (Batcher's odd-even merge
+//!   sort), the pixels side by side in vector lanes: a comparator is one
+//!   vector minimum and maximum.  A group whose values span less than 2^16
+//!   (darks with cosmic rays do) is sorted as `i16` offsets, twice the lanes
+//!   per instruction.  Sorted, a median is a lookup and the kept values of
+//!   every clipping iteration are a range of the sorted values: an iteration
+//!   moves the range's ends and updates exact integer sums (`i64`, `i128`
+//!   for pixels whose values lie far apart), so the mean is the exact sum
+//!   rounded once and the variance is `(c * sum(x^2) - sum(x)^2) / c^2`
+//!   computed exactly before its one rounding.
+//! - **Other stacks** (float32, float64, uint32, int64; or more frames)
+//!   gather `f64` values, drop NaN and masked values, and select among
+//!   integer keys of the values (`select_nth_unstable`), remembering the
+//!   ranks already selected: an iteration is one vectorised pass over the
+//!   pixel's values (count, rank and shifted moments of those within the
+//!   bounds) and a selection among the few keys between selected ranks.
 //!
 //! Sigma clipping rejects the values astropy's
 //! `sigma_clip(stack, sigma=k, maxiters=clip_iter, axis=0, cenfunc="median",
@@ -17,15 +37,12 @@
 //! with `std` the population standard deviation (ddof 0) of the values still
 //! kept; it stops when an iteration keeps every value, keeps none, or after
 //! `clip_iter` iterations; the values finally kept are all usable values
-//! within the last bounds.  Here the kept set is tracked as an interval of
-//! values (the kept values are always those between two bounds): an
-//! iteration is one vectorised pass over the pixel's values (count, rank and
-//! moments of those within) and a selection among integer keys of the values
-//! whose already selected ranks are remembered, instead of a full selection
-//! and three passes.  The means and standard deviations are summed in another
-//! order than astropy's, so the bounds agree to a few units in the last
-//! place: a value lying within that of a bound is the only one that could be
-//! judged differently (the unit tests compare with a line-for-line port of
+//! within the last bounds.  The kept values are always those between two
+//! bounds (the intersection of the bounds so far), which both ways use.
+//! The means and standard deviations are summed in another order than
+//! astropy's, so the bounds agree to a few units in the last place: a value
+//! lying within that of a bound is the only one that could be judged
+//! differently (the unit tests compare with a line-for-line port of
 //! astropy's C code).
 
 use std::sync::Mutex;
