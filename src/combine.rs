@@ -758,7 +758,8 @@ impl SmallInt for i32 {
 const PAD: i32 = i32::MAX;
 
 thread_local! {
-    /// The sorted path's block buffer, kept for the next block on this thread.
+    /// The sorted path's block buffer, kept for the next block on this thread
+    /// (at most 1 MiB: about `BLOCK_VALUES` values, or 64 pixels of 4096 frames).
     static SORT_BUF: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
