@@ -3,12 +3,32 @@
 //! of values used and their scatter.
 //!
 //! The stack is never copied or widened as a whole: a block of a few hundred
-//! to a few thousand pixels is gathered from every frame into a small `f64`
-//! buffer (byte-swapped on the fly for big-endian data, through strided
-//! views), each pixel's usable values (finite, not masked) are taken from it,
-//! and the pixel is combined on its own.  Blocks are the parts of
+//! to a few thousand pixels is gathered from every frame into a small buffer
+//! (byte-swapped on the fly for big-endian data, through strided views), and
+//! each pixel is combined on its own.  Blocks are the parts of
 //! [`crate::parallel::map_parts`]; a pixel's result does not depend on the
 //! block it falls in, so results are bit-identical on any thread count.
+//!
+//! Two ways to a pixel's order statistics:
+//!
+//! - **Integer stacks** (int16, uint16, int32; at most 4096
+//!   frames) are gathered as `i32` into groups of 32 pixels and each
+//!   group is sorted once by a sorting network (Batcher's odd-even merge
+//!   sort), the pixels side by side in vector lanes: a comparator is one
+//!   vector minimum and maximum.  A group whose values span less than 2^16
+//!   (darks with cosmic rays do) is sorted as `i16` offsets, twice the lanes
+//!   per instruction.  Sorted, a median is a lookup and the kept values of
+//!   every clipping iteration are a range of the sorted values: an iteration
+//!   moves the range's ends and updates exact integer sums (`i64`, `i128`
+//!   for pixels whose values lie far apart), so the mean is the exact sum
+//!   rounded once and the variance is `(c * sum(x^2) - sum(x)^2) / c^2`
+//!   computed exactly before its one rounding.
+//! - **Other stacks** (float32, float64, uint32, int64; or more frames)
+//!   gather `f64` values, drop NaN and masked values, and select among
+//!   integer keys of the values (`select_nth_unstable`), remembering the
+//!   ranks already selected: an iteration is one vectorised pass over the
+//!   pixel's values (count, rank and shifted moments of those within the
+//!   bounds) and a selection among the few keys between selected ranks.
 //!
 //! Sigma clipping rejects the values astropy's
 //! `sigma_clip(stack, sigma=k, maxiters=clip_iter, axis=0, cenfunc="median",
@@ -17,15 +37,12 @@
 //! with `std` the population standard deviation (ddof 0) of the values still
 //! kept; it stops when an iteration keeps every value, keeps none, or after
 //! `clip_iter` iterations; the values finally kept are all usable values
-//! within the last bounds.  Here the kept set is tracked as an interval of
-//! values (the kept values are always those between two bounds): an
-//! iteration is one vectorised pass over the pixel's values (count, rank and
-//! moments of those within) and a selection among integer keys of the values
-//! whose already selected ranks are remembered, instead of a full selection
-//! and three passes.  The means and standard deviations are summed in another
-//! order than astropy's, so the bounds agree to a few units in the last
-//! place: a value lying within that of a bound is the only one that could be
-//! judged differently (the unit tests compare with a line-for-line port of
+//! within the last bounds.  The kept values are always those between two
+//! bounds (the intersection of the bounds so far), which both ways use.
+//! The means and standard deviations are summed in another order than
+//! astropy's, so the bounds agree to a few units in the last place: a value
+//! lying within that of a bound is the only one that could be judged
+//! differently (the unit tests compare with a line-for-line port of
 //! astropy's C code).
 
 use std::sync::Mutex;
@@ -112,7 +129,11 @@ pub fn combine(
         None => None,
     };
     let n_pix = shape[0] * shape[1];
-    let block = (BLOCK_VALUES / n).clamp(MIN_BLOCK, MAX_BLOCK).min(n_pix);
+    // whole groups of sorted pixels per block
+    let block = (BLOCK_VALUES / n)
+        .clamp(MIN_BLOCK, MAX_BLOCK)
+        .next_multiple_of(GROUP)
+        .min(n_pix);
     let n_blocks = n_pix.div_ceil(block);
     let f32_median = frames.iter().all(|f| matches!(f.data, PixelArray::F32(_)));
     let mut data = vec![0.0; n_pix];
@@ -136,12 +157,18 @@ pub fn combine(
         clip: opts.clip.map(|k| (k, opts.clip_iter)),
         f32_median,
     };
+    let net = sorted_path(frames).then(|| Network::new(n));
     let counts = map_parts(n_blocks, |b| {
         let out = slots[b].lock().ok().and_then(|mut s| s.take());
         let Some(mut out) = out else {
             unreachable!("every block is computed once");
         };
-        combine_block(frames, mask3.as_ref(), b * block, &kernel, &mut out)
+        match &net {
+            Some(net) => {
+                combine_block_sorted(frames, mask3.as_ref(), b * block, &kernel, net, &mut out)
+            }
+            None => combine_block(frames, mask3.as_ref(), b * block, &kernel, &mut out),
+        }
     });
     drop(slots);
     let (n_masked, n_nonfinite) = counts.iter().fold((0, 0), |(a, b), &(m, f)| (a + m, b + f));
@@ -559,6 +586,541 @@ fn clip_bounds(
         }
         kept = next;
         median = ranks.median(kept.below, kept.count, false);
+    }
+}
+
+// ---- integer stacks: each pixel's values sorted once -------------------
+
+/// Pixels sorted side by side, one per vector lane (the comparators of the
+/// sorting network are vector minimums and maximums over a group): two
+/// 256-bit registers of `i16` offsets, or four of `i32` values.
+const GROUP: usize = 32;
+
+/// Most frames for which integer stacks are sorted by network: beyond, the
+/// network's `n log^2 n` comparators cost more than a few selections.
+const NETWORK_MAX: usize = 4096;
+
+/// Integer stacks whose values all fit an `i32` (int16, uint16, int32) and
+/// of at most [`NETWORK_MAX`] frames take the sorted path: the values of a
+/// group of [`GROUP`] pixels are sorted by one sorting network, after which
+/// a median is a lookup and each clipping iteration moves the ends of the
+/// kept range of sorted values, updating exact integer sums.
+fn sorted_path(frames: &[Frame<'_>]) -> bool {
+    frames.len() <= NETWORK_MAX
+        && frames.iter().all(|f| {
+            matches!(
+                f.data,
+                PixelArray::I16(_) | PixelArray::U16(_) | PixelArray::I32(_)
+            )
+        })
+}
+
+/// Batcher's odd-even merge sorting network for `n` keys: the comparators
+/// `(i, j)`, `i < j`, of the network for the next power of two that touch
+/// only the first `n` keys (the others would compare a key with padding
+/// larger than any key, and leave it in place).
+struct Network {
+    n: usize,
+    pairs: Vec<[u16; 2]>,
+}
+
+impl Network {
+    fn new(n: usize) -> Network {
+        let size = n.next_power_of_two();
+        let mut pairs = Vec::new();
+        let mut p = 1;
+        while p < size {
+            let mut k = p;
+            while k >= 1 {
+                for j in (k % p..size - k).step_by(2 * k) {
+                    for i in 0..k.min(size - j - k) {
+                        let (a, b) = (i + j, i + j + k);
+                        if a / (2 * p) == b / (2 * p) && b < n {
+                            #[allow(clippy::cast_possible_truncation)] // n <= NETWORK_MAX
+                            pairs.push([a as u16, b as u16]);
+                        }
+                    }
+                }
+                k /= 2;
+            }
+            p *= 2;
+        }
+        Network { n, pairs }
+    }
+}
+
+/// Sort every lane of `rows` (row `i` holds the `i`-th key of each of
+/// [`GROUP`] pixels) through the network's comparators.
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn sort_lanes<T: Copy + Ord + Default>(rows: &mut [[T; GROUP]], pairs: &[[u16; 2]]) {
+    for &[i, j] in pairs {
+        let (i, j) = (usize::from(i), usize::from(j));
+        let (a, b) = (rows[i], rows[j]);
+        let mut lo = [T::default(); GROUP];
+        let mut hi = [T::default(); GROUP];
+        for k in 0..GROUP {
+            lo[k] = a[k].min(b[k]);
+            hi[k] = a[k].max(b[k]);
+        }
+        rows[i] = lo;
+        rows[j] = hi;
+    }
+}
+
+/// Sort a group's lanes, as `i16` offsets from the group's smallest value
+/// when its values (padding aside) span less than 2^16: twice the lanes per
+/// vector instruction.  `narrow` is scratch.
+fn sort_group(rows: &mut [[i32; GROUP]], pairs: &[[u16; 2]], narrow: &mut Vec<[i16; GROUP]>) {
+    let (lo, hi) = span(rows);
+    // offsets 0..=65534 map to i16::MIN..=i16::MAX - 1, the padding (and a
+    // value equal to it, the largest possible) to i16::MAX
+    if i64::from(hi) - i64::from(lo) > 65_534 {
+        sort_lanes(rows, pairs);
+        return;
+    }
+    narrow.clear();
+    narrow.resize(rows.len(), [0; GROUP]);
+    to_offsets(rows, lo, narrow);
+    sort_lanes(narrow, pairs);
+    from_offsets(narrow, lo, rows);
+}
+
+/// The smallest value of a group and its largest value that is not [`PAD`]
+/// (`i32::MIN` if every value is).
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn span(rows: &[[i32; GROUP]]) -> (i32, i32) {
+    let mut lo = [PAD; GROUP];
+    let mut hi = [i32::MIN; GROUP];
+    for r in rows {
+        for l in 0..GROUP {
+            let x = r[l];
+            lo[l] = lo[l].min(x);
+            hi[l] = hi[l].max(if x == PAD { i32::MIN } else { x });
+        }
+    }
+    (
+        lo.into_iter().min().unwrap_or(PAD),
+        hi.into_iter().max().unwrap_or(i32::MIN),
+    )
+}
+
+/// `x - lo - 32768` as `i16` ([`PAD`] as `i16::MAX`), for values spanning
+/// at most 65534 from `lo`.
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn to_offsets(rows: &[[i32; GROUP]], lo: i32, out: &mut [[i16; GROUP]]) {
+    let base = lo.wrapping_add(32_768);
+    for (o, r) in out.iter_mut().zip(rows) {
+        for l in 0..GROUP {
+            #[allow(clippy::cast_possible_truncation)] // within i16 by the span
+            let y = r[l].wrapping_sub(base) as i16;
+            o[l] = if r[l] == PAD { i16::MAX } else { y };
+        }
+    }
+}
+
+/// The inverse of [`to_offsets`].
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn from_offsets(narrow: &[[i16; GROUP]], lo: i32, rows: &mut [[i32; GROUP]]) {
+    let base = lo.wrapping_add(32_768);
+    for (r, y) in rows.iter_mut().zip(narrow) {
+        for l in 0..GROUP {
+            let x = i32::from(y[l]).wrapping_add(base);
+            r[l] = if y[l] == i16::MAX { PAD } else { x };
+        }
+    }
+}
+
+/// Integer pixels whose values all fit an `i32`.
+trait SmallInt: Pixel {
+    fn to_i32(self) -> i32;
+}
+
+impl SmallInt for i16 {
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+}
+
+impl SmallInt for u16 {
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+}
+
+impl SmallInt for i32 {
+    fn to_i32(self) -> i32 {
+        self
+    }
+}
+
+/// Padding and masked values: sorted after every value (a value equal to
+/// it sorts among the padding, which changes no value of the first `m`).
+const PAD: i32 = i32::MAX;
+
+thread_local! {
+    /// The sorted path's block buffer, kept for the next block on this thread
+    /// (at most 1 MiB: about `BLOCK_VALUES` values, or 64 pixels of 4096 frames).
+    static SORT_BUF: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`combine_block`] for the sorted path: the block's values are gathered
+/// as `i32` into groups of [`GROUP`] pixels (`buf[(g * n + i) * GROUP + l]`
+/// is frame `i` at pixel `start + g * GROUP + l`), each group is sorted and
+/// each pixel combined from its sorted values.
+fn combine_block_sorted(
+    frames: &[Frame<'_>],
+    mask: Option<&ArrayView3<'_, bool>>,
+    start: usize,
+    kernel: &Kernel,
+    net: &Network,
+    out: &mut Out<'_>,
+) -> (usize, usize) {
+    let len = out.data.len();
+    let n = frames.len();
+    let groups = len.div_ceil(GROUP);
+    let mut whole = SORT_BUF.with(std::cell::RefCell::take);
+    if whole.len() < groups * n * GROUP {
+        whole.resize(groups * n * GROUP, PAD);
+    }
+    // every value is written below
+    let buf = &mut whole[..groups * n * GROUP];
+    let mut row = vec![PAD; groups * GROUP];
+    let mut used = vec![n; len];
+    let mut mask_row = vec![false; if mask.is_some() { len } else { 0 }];
+    let mut n_masked = 0;
+    for (i, f) in frames.iter().enumerate() {
+        gather_frame_i32(f, start, &mut row[..len]);
+        if let Some(m) = mask {
+            gather_mask(&m.index_axis(Axis(0), i), start, &mut mask_row);
+            for ((x, u), &masked) in row.iter_mut().zip(&mut used).zip(&mask_row) {
+                if masked {
+                    *x = PAD;
+                    *u -= 1;
+                    n_masked += 1;
+                }
+            }
+        }
+        for (g, chunk) in row.chunks_exact(GROUP).enumerate() {
+            let at = (g * n + i) * GROUP;
+            buf[at..at + GROUP].copy_from_slice(chunk);
+        }
+    }
+    let mut narrow = Vec::with_capacity(n);
+    let (rows, _) = buf.as_chunks_mut::<GROUP>();
+    for (g, group) in rows.chunks_exact_mut(n).enumerate() {
+        sort_group(group, &net.pairs, &mut narrow);
+        let lanes = GROUP.min(len - g * GROUP);
+        let mut count = [0; GROUP];
+        count[..lanes].copy_from_slice(&used[g * GROUP..g * GROUP + lanes]);
+        // each lane's sums about its middle value, exact in f64 and i64 for
+        // lanes whose offsets stay below 2^19 (at most 2^12 squares below
+        // 2^38: count * sum below 2^62)
+        let mut center = [0; GROUP];
+        let mut small = [false; GROUP];
+        for l in 0..lanes {
+            let m = count[l];
+            if m > 0 {
+                let c = group[m / 2][l];
+                center[l] = c;
+                let spread = (i64::from(group[m - 1][l]) - i64::from(c))
+                    .max(i64::from(c) - i64::from(group[0][l]));
+                small[l] = spread < 1 << 19;
+            }
+        }
+        let (s1, s2) = lane_sums(group, &center, &count);
+        for l in 0..lanes {
+            let j = g * GROUP + l;
+            let sorted = Lane {
+                rows: group,
+                index: l,
+                len: count[l],
+            };
+            let (value, used, sd) = if count[l] == 0 {
+                (f64::NAN, 0, f64::NAN)
+            } else if small[l] {
+                #[allow(clippy::cast_possible_truncation)] // exact integers below 2^50
+                Kept::<i64>::with_sums(sorted, i64::from(center[l]), s1[l] as i64, s2[l] as i64)
+                    .combine(kernel)
+            } else {
+                Kept::<i128>::all(sorted, i64::from(center[l])).combine(kernel)
+            };
+            out.data[j] = value;
+            out.n_used[j] = i32::try_from(used).unwrap_or(i32::MAX);
+            out.scatter[j] = sd;
+        }
+    }
+    debug_assert_eq!(net.n, n);
+    SORT_BUF.with(|b| b.replace(whole));
+    (n_masked, 0)
+}
+
+/// Sums of squares: `i64` when they cannot overflow it, else `i128`.
+trait Wide:
+    Copy
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+    + std::ops::Mul<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + From<i64>
+{
+    fn to_f64(self) -> f64;
+}
+
+impl Wide for i64 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Wide for i128 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+/// One pixel's sorted values: the first `len` of lane `index` of a sorted
+/// group.
+#[derive(Clone, Copy)]
+struct Lane<'a> {
+    rows: &'a [[i32; GROUP]],
+    index: usize,
+    len: usize,
+}
+
+impl Lane<'_> {
+    fn at(&self, i: usize) -> i32 {
+        self.rows[i][self.index]
+    }
+
+    /// The first index whose value is not `pred` (`pred` true, then false).
+    fn partition_point(&self, pred: impl Fn(i32) -> bool) -> usize {
+        let (mut a, mut b) = (0, self.len);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            if pred(self.at(mid)) {
+                a = mid + 1;
+            } else {
+                b = mid;
+            }
+        }
+        a
+    }
+}
+
+/// Per lane, the sums of `x - center` and of its square over the first
+/// `count` values (in `f64`: exact while they are integers below 2^53).
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+fn lane_sums(
+    rows: &[[i32; GROUP]],
+    center: &[i32; GROUP],
+    count: &[usize; GROUP],
+) -> ([f64; GROUP], [f64; GROUP]) {
+    let mut s1 = [0.0; GROUP];
+    let mut s2 = [0.0; GROUP];
+    for (r, row) in rows.iter().enumerate() {
+        for l in 0..GROUP {
+            let d = f64::from(row[l]) - f64::from(center[l]);
+            let d = if r < count[l] { d } else { 0.0 };
+            s1[l] += d;
+            s2[l] += d * d;
+        }
+    }
+    (s1, s2)
+}
+
+/// The kept range `sorted[b..e]` of a pixel's sorted values with the exact
+/// sums of their offsets from `center` and of the squares of those.
+struct Kept<'a, W> {
+    sorted: Lane<'a>,
+    center: i64,
+    b: usize,
+    e: usize,
+    s1: i64,
+    s2: W,
+}
+
+impl<'a, W: Wide> Kept<'a, W> {
+    /// Every value kept (`sorted` not empty).
+    fn all(sorted: Lane<'a>, center: i64) -> Self {
+        let mut k = Self::with_sums(sorted, center, 0, W::from(0));
+        for i in 0..sorted.len {
+            k.add(sorted.at(i));
+        }
+        k
+    }
+
+    /// Every value kept, with the sums of their offsets from `center` and
+    /// of the squares of those.
+    fn with_sums(sorted: Lane<'a>, center: i64, s1: i64, s2: W) -> Self {
+        Kept {
+            sorted,
+            center,
+            b: 0,
+            e: sorted.len,
+            s1,
+            s2,
+        }
+    }
+
+    fn add(&mut self, x: i32) {
+        let d = i64::from(x) - self.center;
+        self.s1 += d;
+        self.s2 += W::from(d) * W::from(d);
+    }
+
+    fn remove(&mut self, x: i32) {
+        let d = i64::from(x) - self.center;
+        self.s1 -= d;
+        self.s2 -= W::from(d) * W::from(d);
+    }
+
+    /// Keep only the kept values within `[lo, hi]` (moving the ends inwards).
+    fn shrink(&mut self, lo: f64, hi: f64) {
+        let s = self.sorted;
+        while self.b < self.e && f64::from(s.at(self.b)) < lo {
+            self.remove(s.at(self.b));
+            self.b += 1;
+        }
+        while self.e > self.b && f64::from(s.at(self.e - 1)) > hi {
+            self.e -= 1;
+            self.remove(s.at(self.e));
+        }
+    }
+
+    /// Keep every value within `[lo, hi]`, kept before or not.
+    fn within(&mut self, lo: f64, hi: f64) {
+        let s = self.sorted;
+        if self.b == self.e {
+            // nothing kept (rare): find the range afresh
+            let b = s.partition_point(|x| f64::from(x) < lo);
+            let e = s.partition_point(|x| f64::from(x) <= hi).max(b);
+            (self.b, self.e) = (b, b);
+            for i in b..e {
+                self.add(s.at(i));
+            }
+            self.e = e;
+            return;
+        }
+        // the kept values lie within: move the ends outwards
+        self.shrink(lo, hi);
+        while self.b > 0 && f64::from(s.at(self.b - 1)) >= lo {
+            self.b -= 1;
+            self.add(s.at(self.b));
+        }
+        while self.e < s.len && f64::from(s.at(self.e)) <= hi {
+            self.add(s.at(self.e));
+            self.e += 1;
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.e - self.b
+    }
+
+    #[allow(clippy::cast_possible_wrap)] // at most NETWORK_MAX
+    fn count_i64(&self) -> i64 {
+        self.count() as i64
+    }
+
+    /// Mean: the exact sum, rounded once, over the count.
+    fn mean(&self) -> f64 {
+        let c = self.count_i64();
+        (self.center * c + self.s1) as f64 / c as f64
+    }
+
+    /// Population standard deviation (ddof 0) from the exact
+    /// `count * sum(d^2) - sum(d)^2`.
+    fn std(&self) -> f64 {
+        let c = W::from(self.count_i64());
+        let s1 = W::from(self.s1);
+        let num = c * self.s2 - s1 * s1;
+        (num.to_f64() / (c * c).to_f64()).sqrt()
+    }
+
+    /// Median of the kept values (at least one); the two middle values of
+    /// an even count averaged as numpy does.
+    #[allow(clippy::manual_midpoint)] // numpy's `(a + b) / 2`
+    fn median(&self) -> f64 {
+        let c = self.count();
+        let upper = f64::from(self.sorted.at(self.b + c / 2));
+        if c % 2 == 1 {
+            upper
+        } else {
+            (f64::from(self.sorted.at(self.b + c / 2 - 1)) + upper) / 2.0
+        }
+    }
+
+    /// (combined value, values used, scatter) after clipping as
+    /// [`clip_bounds`] does: the kept values are a range of the sorted
+    /// values, whose median is a lookup and whose sums move with its ends.
+    fn combine(mut self, kernel: &Kernel) -> (f64, usize, f64) {
+        if let Some((sigma, max_iter)) = kernel.clip {
+            let mut median = self.median();
+            let mut iteration = 0;
+            let (lo, hi) = loop {
+                let std = self.std();
+                let lo = median - sigma * std;
+                let hi = median + sigma * std;
+                let count = self.count();
+                self.shrink(lo, hi);
+                iteration += 1;
+                if self.count() == count || self.count() == 0 || iteration >= max_iter {
+                    break (lo, hi);
+                }
+                median = self.median();
+            };
+            // the values kept in the end: every value within the last bounds
+            self.within(lo, hi);
+            if self.count() == 0 {
+                return (f64::NAN, 0, f64::NAN);
+            }
+        }
+        let value = match kernel.method {
+            Method::Mean => self.mean(),
+            Method::Median => self.median(),
+        };
+        (value, self.count(), self.std())
+    }
+}
+
+/// Frame `f` (an int16, uint16 or int32 one) at pixels `start..start +
+/// out.len()` (C order) as `i32`.
+fn gather_frame_i32(f: &Frame<'_>, start: usize, out: &mut [i32]) {
+    match &f.data {
+        PixelArray::I16(v) => gather_i32(v, f.swapped, start, out),
+        PixelArray::U16(v) => gather_i32(v, f.swapped, start, out),
+        PixelArray::I32(v) => gather_i32(v, f.swapped, start, out),
+        _ => unreachable!("the sorted path takes int16, uint16 and int32 frames only"),
+    }
+}
+
+#[multiversion(targets("x86_64+avx2", "x86_64+ssse3"))]
+fn gather_i32<T: SmallInt>(v: &ArrayViewD<'_, T>, swapped: bool, start: usize, out: &mut [i32]) {
+    let Ok(v) = v.view().into_dimensionality::<Ix2>() else {
+        unreachable!("frames are checked to be 2-D");
+    };
+    let mut o = 0;
+    for (r, a, b) in runs(start, out.len(), v.ncols()) {
+        let row = v.slice(s![r, a..b]);
+        let dst = &mut out[o..o + (b - a)];
+        match (row.as_slice(), swapped) {
+            (Some(src), false) => {
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = x.to_i32();
+                }
+            }
+            (Some(src), true) => {
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = x.swap().to_i32();
+                }
+            }
+            (None, _) => {
+                for (d, &x) in dst.iter_mut().zip(row.iter()) {
+                    *d = if swapped { x.swap() } else { x }.to_i32();
+                }
+            }
+        }
+        o += b - a;
     }
 }
 
@@ -996,6 +1558,200 @@ mod tests {
             let m = kept.iter().sum::<f64>() / kept.len() as f64;
             assert!((r.data[p] - m).abs() <= 1e-13 * m.abs());
         }
+    }
+
+    #[test]
+    fn the_network_sorts_every_lane() {
+        let mut s = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut narrow = Vec::new();
+        for n in (1..=140).chain([255, 256, 257, 500, 1000, NETWORK_MAX]) {
+            let net = Network::new(n);
+            // wide groups (i32 lanes), narrow ones (i16 offsets) with padding,
+            // narrow ones at the top of the i32 range (values equal to the
+            // padding) and a group spanning 65535 (too wide by one)
+            for kind in 0..4 {
+                let mut rows = vec![[0_i32; GROUP]; n];
+                for (i, r) in rows.iter_mut().enumerate() {
+                    for (l, x) in r.iter_mut().enumerate() {
+                        let u = next();
+                        *x = match (kind, l) {
+                            (0 | 1, 0) => (u % 5) as i32,
+                            (0 | 1, 1) => (n - i) as i32,
+                            (0, 2) => [i32::MIN, i32::MAX, 0][(u % 3) as usize],
+                            (0, _) => u as i32,
+                            (1, 2) if i % 3 == 0 => PAD,
+                            (1, _) => -7000 + (u % 65_535) as i32,
+                            (2, _) => i32::MAX - (u % 40_000) as i32,
+                            _ => [-1000, 64_535, 7][(u % 3) as usize],
+                        };
+                    }
+                }
+                let mut want: Vec<Vec<i32>> = (0..GROUP)
+                    .map(|l| rows.iter().map(|r| r[l]).collect())
+                    .collect();
+                for w in &mut want {
+                    w.sort_unstable();
+                }
+                sort_group(&mut rows, &net.pairs, &mut narrow);
+                for (l, w) in want.iter().enumerate() {
+                    let got: Vec<i32> = rows.iter().map(|r| r[l]).collect();
+                    assert_eq!(&got, w, "n {n} kind {kind} lane {l}");
+                }
+            }
+        }
+    }
+
+    /// A (n, 5, 13) integer stack of `values` (65 pixels: a partial group).
+    fn int_stack(n: usize, seed: u64) -> Array3<i32> {
+        let mut a = Array3::<i32>::zeros((n, 5, 13));
+        for p in 0..65 {
+            let v = values(seed * 1000 + p as u64, n, true);
+            for i in 0..n {
+                a[[i, p / 13, p % 13]] = v[i] as i32;
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn sorted_path_equals_the_selection_path() {
+        // the same values as int32 (sorted path) and as float64 (selection)
+        for (seed, n) in [1, 2, 3, 4, 7, 8, 9, 16, 33, 64, 100, 131]
+            .iter()
+            .enumerate()
+        {
+            let n = *n;
+            let a = int_stack(n, seed as u64);
+            let f = a.mapv(f64::from).into_dyn();
+            let a = a.into_dyn();
+            // a mask leaving out a varying number of values per pixel
+            let mask =
+                ArrayD::from_shape_fn(IxDyn(&[n, 5, 13]), |d| (d[0] * 7 + d[2] * 3) % 11 == 0);
+            for m in [None, Some(&mask.view())] {
+                for method in [Method::Mean, Method::Median] {
+                    for (clip, iters) in [(None, 5), (Some(3.0), 5), (Some(1.5), 2), (Some(0.3), 9)]
+                    {
+                        let o = Options {
+                            method,
+                            clip,
+                            clip_iter: iters,
+                        };
+                        let ints = Frame::native(PixelArray::I32(a.view())).outer();
+                        assert!(sorted_path(&ints));
+                        let got = combine(&ints, m, &o).unwrap();
+                        let want = combine(&stack_frames(&f), m, &o).unwrap();
+                        let what = format!("n {n} {o:?} mask {}", m.is_some());
+                        assert_eq!(got.n_used, want.n_used, "{what}");
+                        assert_eq!(
+                            (got.n_masked, got.n_nonfinite),
+                            (want.n_masked, want.n_nonfinite)
+                        );
+                        for p in 0..65 {
+                            let (g, w) = (got.data[p], want.data[p]);
+                            if method == Method::Median {
+                                assert!(
+                                    g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                                    "{what}"
+                                );
+                            } else {
+                                assert!(
+                                    (g - w).abs() <= 1e-13 * w.abs() || (g.is_nan() && w.is_nan()),
+                                    "{what}"
+                                );
+                            }
+                            let (g, w) = (got.scatter[p], want.scatter[p]);
+                            assert!(
+                                (g - w).abs() <= 1e-12 * w.abs().max(1.0)
+                                    || (g.is_nan() && w.is_nan()),
+                                "{what}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_path_keeps_what_astropy_keeps() {
+        for (seed, n) in [5, 12, 40, 99, 250].iter().enumerate() {
+            let n = *n;
+            let a = int_stack(n, 100 + seed as u64);
+            let frames = Frame::native(PixelArray::I32(a.view().into_dyn())).outer();
+            for &(sigma, iters) in &[(3.0, 5), (2.0, 10), (1.0, 1), (0.5, 3)] {
+                let r = combine(
+                    &frames,
+                    None,
+                    &Options {
+                        method: Method::Mean,
+                        clip: Some(sigma),
+                        clip_iter: iters,
+                    },
+                )
+                .unwrap();
+                for p in 0..65 {
+                    let v: Vec<f64> = (0..n).map(|i| f64::from(a[[i, p / 13, p % 13]])).collect();
+                    let (lo, hi) = astropy_bounds(&v, sigma, iters);
+                    let kept: Vec<f64> =
+                        v.iter().copied().filter(|&x| x >= lo && x <= hi).collect();
+                    assert_eq!(r.n_used[p], kept.len() as i32, "n {n} pixel {p}");
+                    if !kept.is_empty() {
+                        let m = kept.iter().sum::<f64>() / kept.len() as f64;
+                        assert_eq!(r.data[p], m, "n {n} pixel {p}: exact integer sums");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_path_handles_extreme_integers() {
+        // int32 extremes (squares near 2^62) and values equal to the padding
+        let n = 9;
+        let mut a = Array3::<i32>::zeros((n, 1, 3));
+        for i in 0..n {
+            a[[i, 0, 0]] = if i % 2 == 0 { i32::MAX } else { i32::MIN };
+            a[[i, 0, 1]] = i32::MAX - i as i32 % 3;
+            a[[i, 0, 2]] = i as i32 - 4;
+        }
+        let f = a.mapv(f64::from).into_dyn();
+        let a = a.into_dyn();
+        let mut mask = ArrayD::from_elem(IxDyn(&[n, 1, 3]), false);
+        mask[[3, 0, 1]] = true;
+        for method in [Method::Mean, Method::Median] {
+            for clip in [None, Some(1.0)] {
+                let o = opts(method, clip);
+                let got = combine(
+                    &Frame::native(PixelArray::I32(a.view())).outer(),
+                    Some(&mask.view()),
+                    &o,
+                )
+                .unwrap();
+                let want = combine(&stack_frames(&f), Some(&mask.view()), &o).unwrap();
+                assert_eq!(got.n_used, want.n_used);
+                for p in 0..3 {
+                    let (g, w) = (got.data[p], want.data[p]);
+                    assert!(
+                        (g - w).abs() <= 1e-13 * w.abs(),
+                        "{method:?} {clip:?} pixel {p}: {g} {w}"
+                    );
+                }
+            }
+        }
+        let m = combine(
+            &Frame::native(PixelArray::I32(a.view())).outer(),
+            Some(&mask.view()),
+            &opts(Method::Median, None),
+        )
+        .unwrap();
+        assert_eq!(m.data[1], f64::from(i32::MAX - 1));
+        assert_eq!(m.data[0], f64::from(i32::MAX));
     }
 
     #[test]

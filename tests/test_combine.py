@@ -195,6 +195,43 @@ def test_nan_and_masked_values_are_left_out() -> None:
         check_against_clipped(got, astropy_clip(np.ma.masked_array(s, left_out), 2.5, 5), method)
 
 
+@pytest.mark.parametrize("dtype", [">i2", "<u2", ">i4"])
+@pytest.mark.parametrize("n", [1, 2, 5, 64, 131])
+def test_masked_integer_stacks_agree_with_astropy(dtype: str, n: int) -> None:
+    # integer stacks are sorted per pixel (groups of pixels, padding for the
+    # masked values): every frame count, a partial group of pixels (7 x 9)
+    s = as_dtype(make_stack(n, shape=(7, 9), seed=n + 100), dtype)
+    rng = np.random.default_rng(n)
+    mask = rng.random(s.shape) < 0.15
+    mask[:, 0, 0] = True  # a pixel with no value at all
+    values = np.ma.masked_array(s, mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the pixel without values
+        want = np.ma.median(values, axis=0).astype(np.float64).filled(np.nan)
+    c = iuvs.combine(s, "median", mask=mask)
+    np.testing.assert_array_equal(c.data, want)
+    np.testing.assert_array_equal(c.n_used, (~mask).sum(axis=0))
+    for method in ("mean", "median"):
+        for sigma, iters in ((3.0, 5), (1.0, 2)):
+            got = iuvs.combine(s, method, clip=sigma, clip_iter=iters, mask=mask)
+            check_against_clipped(got, astropy_clip(values, sigma, iters), method)
+
+
+def test_integer_stacks_of_wide_range_agree_with_astropy() -> None:
+    # int32 values spanning far more than 2^16 (sorted as int32, not as
+    # int16 offsets) and beyond 2^20 from the median (sums in 128 bits)
+    rng = np.random.default_rng(3)
+    s = rng.integers(-(2**31), 2**31 - 1, (33, 6, 40), dtype=np.int64)
+    s[:, :3] //= 2**14  # spans of about 2^18
+    s[:, 3, :20] = rng.integers(2**31 - 9, 2**31, (33, 20))  # the int32 maximum
+    s = s.astype(">i4")
+    want = np.median(s, axis=0)
+    np.testing.assert_array_equal(iuvs.combine(s, "median").data, want)
+    for method in ("mean", "median"):
+        c = iuvs.combine(s, method, clip=1.5, clip_iter=3)
+        check_against_clipped(c, astropy_clip(s, 1.5, 3), method)
+
+
 def test_masked_array_input_leaves_its_masked_values_out() -> None:
     s = make_stack(8, seed=4)
     m = np.zeros(s.shape, dtype=bool)
@@ -215,11 +252,13 @@ def test_result_is_a_frozen_dataclass() -> None:
     assert c.n_used.dtype == np.int32 and c.scatter.dtype == np.float64
 
 
-def test_same_result_on_one_thread() -> None:
+@pytest.mark.parametrize("dtype", [">f4", ">i4"])
+def test_same_result_on_one_thread(dtype: str) -> None:
+    # float32: selection per pixel; int32: sorted groups of pixels
     code = (
         "import numpy as np, iuvs, sys\n"
         "rng = np.random.default_rng(0)\n"
-        "s = rng.normal(0, 1, (40, 30, 70)).astype('>f4')\n"
+        f"s = (1000 + 50 * rng.normal(0, 1, (40, 30, 70))).astype('{dtype}')\n"
         "c = iuvs.combine(s, 'mean', clip=2.0)\n"
         "sys.stdout.buffer.write(c.data.tobytes() + c.scatter.tobytes())\n"
     )
