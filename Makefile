@@ -17,10 +17,12 @@ dev:
 	$(PIP) install -e ".[test,plot,dev]"
 
 # the developer's fast loop after `make dev` (Python edits are live; rerun `make dev`
-# after a Rust change): the core's unit tests and the suite less the slow tests
+# after a Rust change): the core's unit tests and the suite less the slow tests, on one
+# pytest worker per CPU when pytest-xdist (the dev extra) is installed
 check:
 	cargo test --lib -q
-	cd tests && $(PYTHON) -m pytest -q -x -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" .
+	cd tests && $(PYTHON) -m pytest -q -x -p no:cacheprovider --rootdir=.. -c ../pyproject.toml -m "not slow" \
+		$$($(PYTHON) -c "import xdist" 2>/dev/null && echo "-n auto") .
 
 # a stripped abi3 wheel tagged manylinux_2_17 (zig from PyPI links it against an old glibc)
 # and an sdist, in dist/

@@ -53,6 +53,7 @@ def _coeffs(cell):
 # ------------------------------------------------------------------------------- demo
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_demo_writes_the_product_and_prints_the_tables(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -108,6 +109,7 @@ def test_demo_writes_the_product_and_prints_the_tables(tmp_path, capsys):
     assert plain["poly1"][3] == f"{x.size}/{x.size}"
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_demo_reruns_in_its_own_folder(tmp_path, capsys):
     assert main(["-q", "demo", "--out", str(tmp_path / "d")]) == 0
     assert main(["-q", "demo", "--out", str(tmp_path / "d")]) == 0
@@ -134,6 +136,7 @@ def test_demo_refuses_foreign_files(tmp_path, capsys):
     assert (tmp_path / "dark_fitting.fits").read_bytes() == b"somebody's product"
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_demo_default_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["-q", "demo"]) == 0
@@ -248,12 +251,14 @@ def test_version_and_help(capsys):
     assert "demo" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_verbose_logs_to_stderr(tmp_path, capsys):
     assert main(["-v", "demo", "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "INFO" in err and "dark_fitting.fits" in err
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_python_dash_m(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     done = subprocess.run(
@@ -287,6 +292,7 @@ def test_warnings_are_logged_with_the_file(l1b, monkeypatch, capsys):
     assert "WARNING" in err and "something odd in the darks" in err and l1b.name in err
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_logging_is_restored_after_main(tmp_path):
     import logging
 
@@ -354,6 +360,7 @@ def test_fit_json_matches_numpy(l1b, capsys):
     assert doc["darks"] == [1, 2] and doc["product"] is None
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_fit_report(l1b, tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["fit", str(l1b), "--ranks", "-1:2", "--report", str(out)]) == 0
@@ -414,6 +421,7 @@ def test_info_corrupt_file_among_good_ones(tmp_path, capsys):
     assert "Traceback" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_cli_subprocess_every_subcommand(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "error"}
 

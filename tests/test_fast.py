@@ -294,6 +294,7 @@ def hostile(files, tmp_path, kind):
     "kind",
     ["naxis1-negative", "naxis3-huge", "naxis-overflow", "bitpix", "pcount", "gcount", "no-end"],
 )
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_hostile_headers_are_refused_under_a_memory_limit(files, tmp_path, kind):
     path, expect = hostile(files, tmp_path, kind)
     inflated = len(gzip.decompress(path.read_bytes()))

@@ -170,6 +170,7 @@ def test_weighted_fits_with_a_hot_pixel_against_exact_reference():
         assert ours <= max(4.0 * theirs, 2e-11), (deg, ours, theirs)
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_values_up_to_65535_stay_accurate():
     rng = np.random.default_rng(11)
     x = rng.integers(0, 65536, size=(64, 256)).astype(np.uint16)

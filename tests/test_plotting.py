@@ -224,6 +224,7 @@ def test_spectral_profiles_bad_inputs(pair):
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_residual_histograms(pair, fits):
     fig = plotting.residual_histograms(fits, pair.dark_in, pair.dark_out, bins=40)
     n = len(fits)
@@ -324,6 +325,7 @@ def test_residual_histograms_exclude_bad_inputs(pair, fits):
         )
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_residual_histograms_readable_in_the_report(fits, pair):
     """Six fits wrap three per row; every text is >= 9 pt at a width the report shows unscaled."""
     fig = plotting.residual_histograms(fits, pair.dark_in, pair.dark_out)

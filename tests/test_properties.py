@@ -135,6 +135,7 @@ def anything(draw):
     st.one_of(st.none(), st.sampled_from([np.nan, np.inf, -1.0, 0.0, 100.0, 1e9])),
     st.sampled_from(["none", "good", "wrong-shape", "wrong-dtype"]),
 )
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_no_input_crashes_or_panics(x, y, ranks, thr, mask_kind):
     mask = None
     if mask_kind == "good":

@@ -46,6 +46,7 @@ def _cells(page):
     return rows
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_report_tables_figures_and_product(l1b, tmp_path):
     out = tmp_path / "r"
     result = iuvs.report(l1b, out, hot_threshold=2500)

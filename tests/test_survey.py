@@ -599,6 +599,7 @@ def test_dask_missing_gives_a_clear_import_error(archive, monkeypatch):
 
 
 # --------------------------------------------------------------------- synthetic
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_write_archive_layout(tmp_path):
     paths = iuvs.synthetic.write_archive(
         tmp_path, n_files=10, n_spa=7, n_spe=32, bad_fraction=0.4, first_orbit=198, seed=2
@@ -676,6 +677,7 @@ def test_write_l1b_unchanged_without_dark_temps(tmp_path):
         iuvs.synthetic.write_l1b(tmp_path, compresslevel=11, overwrite=True)
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_cli_report_page(archive, tmp_path, table):
     root, paths = archive
     out, rep = tmp_path / "s.parquet", tmp_path / "rep"
@@ -698,6 +700,7 @@ def test_cli_report_page(archive, tmp_path, table):
     assert not out.exists()
 
 
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_cli_subprocess(archive, tmp_path):
     root, paths = archive
     good = [str(p) for p in paths if "orbit00300" in p.name]

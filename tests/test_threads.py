@@ -63,6 +63,7 @@ THREAD_NAMES = """
 
 
 @pytest.mark.skipif(not LINUX, reason="needs Linux /proc")
+@pytest.mark.slow  # > 1.5 s: make test runs it, make check does not
 def test_the_pool_has_the_size_the_user_asked_for_and_rayons_global_pool_is_unused():
     for threads in ("1", "2", "3"):
         ours, global_pool = map(
