@@ -1096,32 +1096,7 @@ fn gather_frame_i32(f: &Frame<'_>, start: usize, out: &mut [i32]) {
 
 #[multiversion(targets("x86_64+avx2", "x86_64+ssse3"))]
 fn gather_i32<T: SmallInt>(v: &ArrayViewD<'_, T>, swapped: bool, start: usize, out: &mut [i32]) {
-    let Ok(v) = v.view().into_dimensionality::<Ix2>() else {
-        unreachable!("frames are checked to be 2-D");
-    };
-    let mut o = 0;
-    for (r, a, b) in runs(start, out.len(), v.ncols()) {
-        let row = v.slice(s![r, a..b]);
-        let dst = &mut out[o..o + (b - a)];
-        match (row.as_slice(), swapped) {
-            (Some(src), false) => {
-                for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = x.to_i32();
-                }
-            }
-            (Some(src), true) => {
-                for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = x.swap().to_i32();
-                }
-            }
-            (None, _) => {
-                for (d, &x) in dst.iter_mut().zip(row.iter()) {
-                    *d = if swapped { x.swap() } else { x }.to_i32();
-                }
-            }
-        }
-        o += b - a;
-    }
+    copy_runs(v, swapped, start, out, T::to_i32);
 }
 
 /// Frame `f`'s pixels `start..start + out.len()` (C order) as `f64`.
@@ -1154,6 +1129,21 @@ fn runs(start: usize, len: usize, nx: usize) -> impl Iterator<Item = (usize, usi
 }
 
 fn gather<T: Pixel>(v: &ArrayViewD<'_, T>, swapped: bool, start: usize, out: &mut [f64]) {
+    copy_runs(v, swapped, start, out, T::to_f64);
+}
+
+/// Frame `v`'s pixels `start..start + out.len()` (C order) into `out`, each
+/// byte-swapped first when `swapped` and converted by `conv` (inlined into
+/// each caller, so that the `i32` gather is vectorised in its own build).
+#[inline(always)]
+#[allow(clippy::inline_always)] // must inline into each target-specific caller
+fn copy_runs<T: Pixel, O>(
+    v: &ArrayViewD<'_, T>,
+    swapped: bool,
+    start: usize,
+    out: &mut [O],
+    conv: impl Fn(T) -> O,
+) {
     let Ok(v) = v.view().into_dimensionality::<Ix2>() else {
         unreachable!("frames are checked to be 2-D");
     };
@@ -1164,17 +1154,17 @@ fn gather<T: Pixel>(v: &ArrayViewD<'_, T>, swapped: bool, start: usize, out: &mu
         match (row.as_slice(), swapped) {
             (Some(src), false) => {
                 for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = x.to_f64();
+                    *d = conv(x);
                 }
             }
             (Some(src), true) => {
                 for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = x.swap().to_f64();
+                    *d = conv(x.swap());
                 }
             }
             (None, _) => {
                 for (d, &x) in dst.iter_mut().zip(row.iter()) {
-                    *d = if swapped { x.swap() } else { x }.to_f64();
+                    *d = conv(if swapped { x.swap() } else { x });
                 }
             }
         }
