@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
-import multiprocessing
 import os
 import tempfile
 import time
@@ -283,11 +282,6 @@ def _read_darks(
         return _FileDarks(path, error=f"{type(err).__name__}: {err}")
 
 
-def _init_worker() -> None:
-    """One Rust thread per worker process (the workers share the cores)."""
-    os.environ["RAYON_NUM_THREADS"] = "1"
-
-
 def _expand(paths_or_root: PathLike | Sequence[PathLike], pattern: str) -> list[str]:
     from iuvs.survey import _expand as expand
 
@@ -302,19 +296,9 @@ def _run_local(
         for p in paths:
             yield work(p)
         return
-    pool: concurrent.futures.Executor
-    if os.environ.get("IUVS_SURVEY_WORKERS", "threads") != "processes":
-        # threads by default, as the survey: inflating and reading release the
-        # GIL, and a spawned process would re-run the caller's unguarded
-        # script (``python -c``, a script without ``if __name__ == "__main__"``)
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, len(paths)))
-    else:
-        # spawn, not fork: forking a process whose rayon pool is running is unsafe
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(jobs, len(paths)),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-        )
+    from iuvs.survey.run import _worker_pool
+
+    pool = _worker_pool(min(jobs, len(paths)))
     todo = iter(paths)
     running: set[concurrent.futures.Future[_FileDarks]] = set()
     try:

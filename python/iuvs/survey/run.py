@@ -108,30 +108,32 @@ def _run_local(
         for p in paths:
             yield _survey_file(p, options)
         return
-    if os.environ.get("IUVS_SURVEY_WORKERS", "threads") != "processes":
-        # threads by default: reading (inflation) and fitting release the GIL and
-        # a thread costs no spawn; on the real files x20, jobs=2, threads ran at
-        # 39 files/s, processes at 20 (benches/bench_survey.py)
-        threads = concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, len(paths)))
-        try:
-            futures = [threads.submit(_survey_file, p, options) for p in paths]
-            for future in concurrent.futures.as_completed(futures):
-                yield future.result()
-        finally:
-            threads.shutdown(wait=True, cancel_futures=True)
-        return
-    # spawn, not fork: forking a process whose rayon pool is running is unsafe
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(jobs, len(paths)),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-    )
+    pool = _worker_pool(min(jobs, len(paths)))
     try:
         futures = [pool.submit(_survey_file, p, options) for p in paths]
         for future in concurrent.futures.as_completed(futures):
             yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_pool(workers: int) -> concurrent.futures.Executor:
+    """Start the pool of ``workers`` that reads files (the survey's and the superdarks').
+
+    Threads by default: reading (inflation) and fitting release the GIL, a
+    thread costs no spawn, and a spawned process would re-run the caller's
+    unguarded script; on the real files x20, jobs=2, threads ran at 39
+    files/s, processes at 20 (benches/bench_survey.py).  With
+    ``IUVS_SURVEY_WORKERS=processes``: spawned processes, not forked (forking
+    a process whose rayon pool is running is unsafe), one Rust thread each.
+    """
+    if os.environ.get("IUVS_SURVEY_WORKERS", "threads") != "processes":
+        return concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+    )
 
 
 def _import_distributed() -> Any:
